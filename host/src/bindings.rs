@@ -1,0 +1,9 @@
+//! The host side of the WIT interface in `wit/`: the only place `bindgen!` is called.
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "plugin",
+});
+
+pub use exports::yungui::policy::decide;
+pub use yungui::policy::types;

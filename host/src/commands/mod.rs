@@ -1,0 +1,111 @@
+//! The subcommands of the `yungui` binary, one module each; `main` parses and dispatches.
+
+pub mod decide;
+pub mod test;
+pub mod validate;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use crate::engine::{Engine, EngineConfig};
+use crate::registry::Registry;
+
+/// The component built with this host, if the build produced one.
+pub const BUILT_PLUGIN: Option<&str> = option_env!("YUNGUI_PLUGIN_WASM");
+
+/// Where the shipped example registry is, in a source checkout.
+pub const EXAMPLE_REGISTRY: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/registry.json");
+
+/// Where the policies are, in a source checkout.
+pub const SOURCE_POLICIES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../policies");
+
+/// Options every command that runs the component takes.
+#[derive(Debug, Clone, Args)]
+pub struct EngineArgs {
+    /// The policy component (.wasm). Default: `$YUNGUI_PLUGIN`, else the one built with yungui.
+    #[arg(long, env = "YUNGUI_PLUGIN", value_name = "WASM")]
+    pub plugin: Option<PathBuf>,
+
+    /// The registry (Cedar entities JSON). Default: `$YUNGUI_REGISTRY`, else the shipped
+    /// `examples/registry.json`.
+    #[arg(long, env = "YUNGUI_REGISTRY", value_name = "JSON")]
+    pub registry: Option<PathBuf>,
+
+    /// A call that runs longer than this many milliseconds is stopped and denied.
+    #[arg(long, default_value_t = 200, value_name = "MS")]
+    pub deadline_ms: u64,
+
+    /// The most memory the component may use, in MiB.
+    #[arg(long, default_value_t = 256, value_name = "MIB")]
+    pub memory_mib: usize,
+
+    /// Audit mode: denials are reported as warnings and the request is allowed.
+    #[arg(long)]
+    pub audit: bool,
+
+    /// Do not cache the compiled component on disk.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+impl EngineArgs {
+    /// The component's path.
+    pub fn plugin_path(&self) -> anyhow::Result<PathBuf> {
+        match (&self.plugin, BUILT_PLUGIN) {
+            (Some(path), _) => Ok(path.clone()),
+            (None, Some(built)) => Ok(PathBuf::from(built)),
+            (None, None) => anyhow::bail!("no policy component: pass `--plugin FILE.wasm`"),
+        }
+    }
+
+    /// The registry, read from its file.
+    pub fn load_registry(&self) -> anyhow::Result<Registry> {
+        let path = match &self.registry {
+            Some(path) => path.clone(),
+            None => {
+                let shipped = PathBuf::from(EXAMPLE_REGISTRY);
+                if !shipped.is_file() {
+                    return Ok(Registry::empty());
+                }
+                shipped
+            }
+        };
+        Ok(Registry::from_file(&path)?)
+    }
+
+    /// The engine configuration these options describe.
+    pub fn config(&self) -> EngineConfig {
+        let mut config = EngineConfig {
+            deadline: Duration::from_millis(self.deadline_ms),
+            memory_limit: self.memory_mib.saturating_mul(1 << 20),
+            audit: self.audit,
+            ..EngineConfig::default()
+        };
+        if self.no_cache {
+            config.cache_dir = None;
+        }
+        config
+    }
+
+    /// The engine, loaded.
+    pub fn engine(&self) -> anyhow::Result<Engine> {
+        let path = self.plugin_path()?;
+        let registry = self.load_registry()?;
+        Engine::load(&path, registry, self.config())
+            .with_context(|| "the policy component could not be loaded".to_owned())
+    }
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// For people.
+    #[default]
+    Text,
+    /// For scripts.
+    Json,
+}

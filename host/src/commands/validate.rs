@@ -1,0 +1,87 @@
+//! `yungui validate`: the policies against the schema, in strict mode.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{Format, SOURCE_POLICIES};
+use yungui_policies::{Sources, Validate, compile};
+
+/// Check the policies against the schema (strict mode) and their annotations.
+#[derive(Debug, Args)]
+pub struct ValidateCommand {
+    /// The policy folder (`schema.cedarschema` and `*.cedar`). Default: the source checkout's
+    /// `policies/`.
+    #[arg(long, value_name = "DIR")]
+    pub policies: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+impl ValidateCommand {
+    /// Runs the command; returns the exit code (0 valid, 3 invalid).
+    pub fn execute(self) -> anyhow::Result<u8> {
+        let dir = self
+            .policies
+            .unwrap_or_else(|| PathBuf::from(SOURCE_POLICIES));
+        let sources = Sources::read_dir(&dir)?;
+        let files = sources
+            .policies
+            .iter()
+            .map(|f| (f.name.as_str(), f.text.as_str()));
+        let result = compile(
+            (&sources.schema.name, &sources.schema.text),
+            files,
+            Validate::Strict,
+        );
+        let problems = match &result {
+            Ok(_) => Vec::new(),
+            Err(problems) => problems.0.clone(),
+        };
+        match self.format {
+            Format::Text => match &result {
+                Ok(compiled) => println!(
+                    "valid: {} policies in {} files, {} controls",
+                    compiled.policies.policies().count(),
+                    sources.policies.len(),
+                    compiled.controls().len()
+                ),
+                Err(problems) => {
+                    for problem in &problems.0 {
+                        println!("{}", display_path(&dir, problem));
+                    }
+                    println!("invalid: {} problems", problems.0.len());
+                }
+            },
+            Format::Json => {
+                let list: Vec<_> = problems
+                    .iter()
+                    .map(|p| {
+                        serde_json::json!({
+                            "file": dir.join(&p.file).display().to_string(),
+                            "line": p.line,
+                            "column": p.column,
+                            "message": p.message,
+                        })
+                    })
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "valid": problems.is_empty(),
+                        "problems": list,
+                    }))?
+                );
+            }
+        }
+        Ok(if problems.is_empty() { 0 } else { 3 })
+    }
+}
+
+fn display_path(dir: &std::path::Path, problem: &yungui_policies::Problem) -> String {
+    let mut problem = problem.clone();
+    problem.file = dir.join(&problem.file).display().to_string();
+    problem.to_string()
+}

@@ -1,0 +1,544 @@
+//! The one narrow wrapper over wasmtime: configuration, compile cache, instance pool, bounds.
+//!
+//! The component is compiled once (and the compiled artifact cached on disk, keyed by the
+//! component's sha256 and the engine's compatibility hash, which covers the wasmtime version and
+//! configuration), linked once (`instantiate_pre`), and kept warm: each worker takes a ready
+//! instance from a pool and gives it back after the call. Every call is bounded in time (epoch
+//! interruption against a deadline) and memory (a per-instance limit). A trap, a timeout or an
+//! exhausted memory drops the instance, so the next call starts from a fresh one.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasData, Linker, ResourceTable};
+use wasmtime::{Store, Trap};
+use wasmtime_wasi::cli::WasiCliView;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::bindings::{Plugin, PluginPre, types};
+use crate::registry::Registry;
+
+/// How often the epoch advances: the granularity of deadlines.
+const TICK: Duration = Duration::from_millis(2);
+
+/// What bounds a call and where compiled code is cached.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// A call that runs longer is interrupted and fails.
+    pub deadline: Duration,
+    /// The most linear memory one instance may have.
+    pub memory_limit: usize,
+    /// An instance whose memory grew past this is dropped after its call, not reused.
+    pub recycle_above: usize,
+    /// Warm instances kept for reuse.
+    pub max_idle: usize,
+    /// Where compiled components are cached; `None` compiles every time.
+    pub cache_dir: Option<PathBuf>,
+    /// Audit mode: every denial comes back as a warning and the request is allowed. Failures
+    /// still fail: they are not policy decisions.
+    pub audit: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            deadline: Duration::from_millis(200),
+            memory_limit: 256 << 20,
+            recycle_above: 64 << 20,
+            max_idle: 16,
+            cache_dir: default_cache_dir(),
+            audit: false,
+        }
+    }
+}
+
+/// `$YUNGUI_CACHE_DIR`, else `$XDG_CACHE_HOME/yungui`, else `~/.cache/yungui`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("YUNGUI_CACHE_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return Some(PathBuf::from(dir).join("yungui"));
+    }
+    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache").join("yungui"))
+}
+
+/// Why no decision came back.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The component could not be read, compiled or linked.
+    #[error("cannot load the component `{path}`: {message}")]
+    Load {
+        /// The component's path.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// The component could not be instantiated.
+    #[error("cannot instantiate the component: {0}")]
+    Instantiate(String),
+    /// The component answered with a failure.
+    #[error("{}", failure_message(.0))]
+    Failure(types::Failure),
+    /// The call ran past its deadline and was interrupted.
+    #[error("the plugin did not decide within {0:?} and was stopped")]
+    Timeout(Duration),
+    /// The call needed more memory than the limit.
+    #[error("the plugin exceeded its memory limit of {0} bytes and was stopped")]
+    OutOfMemory(usize),
+    /// The component trapped.
+    #[error("the plugin trapped: {0}")]
+    Trap(String),
+}
+
+impl Error {
+    /// Whether the fault lies with the request (bad input) rather than with yungui.
+    pub fn is_bad_request(&self) -> bool {
+        matches!(self, Self::Failure(types::Failure::BadRequest(_)))
+    }
+}
+
+fn failure_message(failure: &types::Failure) -> String {
+    match failure {
+        types::Failure::BadRequest(m) => format!("bad request: {m}"),
+        types::Failure::BadEntityData(m) => format!("bad registry data: {m}"),
+        types::Failure::PluginFault(m) => format!("plugin fault: {m}"),
+    }
+}
+
+/// A store's data: the WASI context (granting nothing), the registry, the memory limiter.
+struct State {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    registry: Arc<Registry>,
+    limiter: Limiter,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl crate::bindings::yungui::policy::registry::Host for State {
+    fn lookup(&mut self, uid: types::EntityUid) -> Option<String> {
+        self.registry
+            .get(&uid.type_name, &uid.id)
+            .map(str::to_owned)
+    }
+
+    fn generation(&mut self) -> u64 {
+        self.registry.generation()
+    }
+}
+
+impl crate::bindings::yungui::policy::types::Host for State {}
+
+/// Caps an instance's memory and remembers how large it grew.
+struct Limiter {
+    limit: usize,
+    peak: usize,
+    exceeded: bool,
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.exceeded = true;
+            return Err(wasmtime::format_err!(
+                "memory of {desired} bytes requested, limit {}",
+                self.limit
+            ));
+        }
+        self.peak = self.peak.max(desired);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1 << 20)
+    }
+}
+
+struct Warm {
+    store: Store<State>,
+    plugin: Plugin,
+}
+
+/// Advances the engine's epoch until dropped.
+struct Ticker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Ticker {
+    fn start(engine: wasmtime::Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("yungui-epoch".to_owned())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .ok();
+        Self { stop, thread }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The policy component, loaded and ready to decide. Share it between threads.
+pub struct Engine {
+    engine: wasmtime::Engine,
+    pre: PluginPre<State>,
+    registry: RwLock<Arc<Registry>>,
+    idle: Mutex<Vec<Warm>>,
+    config: EngineConfig,
+    _ticker: Ticker,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+struct HasSelf;
+impl HasData for HasSelf {
+    type Data<'a> = &'a mut State;
+}
+
+struct HasTable;
+impl HasData for HasTable {
+    type Data<'a> = &'a mut ResourceTable;
+}
+
+/// The wasmtime configuration every yungui engine uses.
+fn wasmtime_config() -> wasmtime::Config {
+    let mut config = wasmtime::Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    config
+}
+
+/// Links only what the component may use: the registry, and from WASI the streams, the CLI
+/// environment (empty) and stdio (closed), and an insecure seed for hash maps. No filesystem,
+/// no network, no clocks.
+fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<State>> {
+    use wasmtime_wasi::p2::bindings::{cli, random, sync};
+    let mut l = Linker::new(engine);
+    crate::bindings::Plugin::add_to_linker::<State, HasSelf>(&mut l, |s| s)?;
+    sync::io::error::add_to_linker::<State, HasTable>(&mut l, |s| &mut s.table)?;
+    sync::io::poll::add_to_linker::<State, HasTable>(&mut l, |s| &mut s.table)?;
+    sync::io::streams::add_to_linker::<State, HasTable>(&mut l, |s| &mut s.table)?;
+    cli::environment::add_to_linker::<State, wasmtime_wasi::cli::WasiCli>(&mut l, State::cli)?;
+    cli::exit::add_to_linker::<State, wasmtime_wasi::cli::WasiCli>(&mut l, State::cli)?;
+    cli::stdin::add_to_linker::<State, wasmtime_wasi::cli::WasiCli>(&mut l, State::cli)?;
+    cli::stdout::add_to_linker::<State, wasmtime_wasi::cli::WasiCli>(&mut l, State::cli)?;
+    cli::stderr::add_to_linker::<State, wasmtime_wasi::cli::WasiCli>(&mut l, State::cli)?;
+    cli::terminal_input::add_to_linker::<State, wasmtime_wasi::cli::WasiCli>(&mut l, State::cli)?;
+    cli::terminal_output::add_to_linker::<State, wasmtime_wasi::cli::WasiCli>(&mut l, State::cli)?;
+    cli::terminal_stdin::add_to_linker::<State, wasmtime_wasi::cli::WasiCli>(&mut l, State::cli)?;
+    cli::terminal_stdout::add_to_linker::<State, wasmtime_wasi::cli::WasiCli>(&mut l, State::cli)?;
+    cli::terminal_stderr::add_to_linker::<State, wasmtime_wasi::cli::WasiCli>(&mut l, State::cli)?;
+    random::insecure_seed::add_to_linker::<State, wasmtime_wasi::random::WasiRandom>(
+        &mut l,
+        |s| s.wasi.random(),
+    )?;
+    Ok(l)
+}
+
+impl Engine {
+    /// Loads the component at `path` (from the compile cache when it can) and links it.
+    pub fn load(path: &Path, registry: Registry, config: EngineConfig) -> Result<Self, Error> {
+        let load_err = |message: String| Error::Load {
+            path: path.display().to_string(),
+            message,
+        };
+        let engine =
+            wasmtime::Engine::new(&wasmtime_config()).map_err(|e| load_err(e.to_string()))?;
+        let component = compile_cached(&engine, path, config.cache_dir.as_deref())
+            .map_err(|e| load_err(format!("{e:#}")))?;
+        let linker = linker(&engine).map_err(|e| load_err(format!("{e:#}")))?;
+        let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
+            load_err(format!(
+                "{e:#} (yungui grants only the registry, WASI streams, an empty environment, closed stdio and a random seed)"
+            ))
+        })?;
+        let pre = PluginPre::new(instance_pre).map_err(|e| load_err(format!("{e:#}")))?;
+        Ok(Self {
+            _ticker: Ticker::start(engine.clone()),
+            engine,
+            pre,
+            registry: RwLock::new(Arc::new(registry)),
+            idle: Mutex::new(Vec::new()),
+            config,
+        })
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Replaces the registry; calls in flight finish with the old one.
+    pub fn set_registry(&self, registry: Registry) {
+        *self
+            .registry
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(registry);
+    }
+
+    /// The registry in force.
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Makes `n` instances ready (policies parsed), so the first requests do not pay for it.
+    pub fn warm(&self, n: usize) -> Result<(), Error> {
+        let mut ready = Vec::with_capacity(n);
+        for _ in 0..n {
+            let mut warm = self.instantiate()?;
+            // Listing the controls parses the policies and schema.
+            warm.store.set_epoch_deadline(self.deadline_ticks() * 50);
+            warm.plugin
+                .yungui_policy_decide()
+                .call_controls(&mut warm.store)
+                .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
+            ready.push(warm);
+        }
+        for warm in ready {
+            self.give_back(warm);
+        }
+        Ok(())
+    }
+
+    /// Decides a typed request against the registry in force.
+    pub fn decide(&self, request: &types::Request) -> Result<types::Decision, Error> {
+        self.decide_with(request, self.registry())
+    }
+
+    /// Decides a typed request against the given registry.
+    pub fn decide_with(
+        &self,
+        request: &types::Request,
+        registry: Arc<Registry>,
+    ) -> Result<types::Decision, Error> {
+        self.call(registry, |plugin, store| {
+            plugin.yungui_policy_decide().call_decide(store, request)
+        })
+        .map(|d| self.audited(d))
+    }
+
+    /// Decides a request in the JSON request format against the registry in force.
+    pub fn decide_json(&self, request: &str) -> Result<types::Decision, Error> {
+        self.decide_json_with(request, self.registry())
+    }
+
+    /// Decides a request in the JSON request format against the given registry.
+    pub fn decide_json_with(
+        &self,
+        request: &str,
+        registry: Arc<Registry>,
+    ) -> Result<types::Decision, Error> {
+        self.call(registry, |plugin, store| {
+            plugin
+                .yungui_policy_decide()
+                .call_decide_json(store, request)
+        })
+        .map(|d| self.audited(d))
+    }
+
+    /// Every control the component enforces.
+    pub fn controls(&self) -> Result<Vec<types::Control>, Error> {
+        self.call(self.registry(), |plugin, store| {
+            plugin.yungui_policy_decide().call_controls(store).map(Ok)
+        })
+    }
+
+    fn audited(&self, decision: types::Decision) -> types::Decision {
+        if self.config.audit {
+            audit(decision)
+        } else {
+            decision
+        }
+    }
+
+    fn deadline_ticks(&self) -> u64 {
+        let ticks = self.config.deadline.as_nanos() / TICK.as_nanos();
+        u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
+    }
+
+    fn call<T>(
+        &self,
+        registry: Arc<Registry>,
+        f: impl FnOnce(&Plugin, &mut Store<State>) -> wasmtime::Result<Result<T, types::Failure>>,
+    ) -> Result<T, Error> {
+        let mut warm = self.take()?;
+        warm.store.data_mut().registry = registry;
+        let fresh = warm.store.data().limiter.peak == 0;
+        // A fresh instance parses its policies on the first call: give it more time.
+        let ticks = if fresh {
+            self.deadline_ticks().saturating_mul(20)
+        } else {
+            self.deadline_ticks()
+        };
+        warm.store.set_epoch_deadline(ticks);
+        match f(&warm.plugin, &mut warm.store) {
+            Ok(result) => {
+                self.give_back(warm);
+                result.map_err(Error::Failure)
+            }
+            Err(err) => Err(self.fault(&warm, &err)),
+        }
+    }
+
+    fn fault(&self, warm: &Warm, err: &wasmtime::Error) -> Error {
+        if warm.store.data().limiter.exceeded {
+            return Error::OutOfMemory(self.config.memory_limit);
+        }
+        match err.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => Error::Timeout(self.config.deadline),
+            _ => Error::Trap(format!("{err:#}")),
+        }
+    }
+
+    fn take(&self) -> Result<Warm, Error> {
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        match idle {
+            Some(warm) => Ok(warm),
+            None => self.instantiate(),
+        }
+    }
+
+    fn give_back(&self, warm: Warm) {
+        if warm.store.data().limiter.peak > self.config.recycle_above {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < self.config.max_idle {
+            idle.push(warm);
+        }
+    }
+
+    fn instantiate(&self) -> Result<Warm, Error> {
+        let state = State {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            registry: self.registry(),
+            limiter: Limiter {
+                limit: self.config.memory_limit,
+                peak: 0,
+                exceeded: false,
+            },
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(self.deadline_ticks().saturating_mul(20));
+        let plugin = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
+        Ok(Warm { store, plugin })
+    }
+}
+
+/// Audit mode: the denials become warnings and the request is allowed.
+pub fn audit(mut decision: types::Decision) -> types::Decision {
+    let denials = std::mem::take(&mut decision.denials);
+    decision.warnings.extend(denials);
+    decision.allowed = true;
+    decision
+}
+
+/// Compiles the component, or loads it from the cache compiled by an identical engine.
+fn compile_cached(
+    engine: &wasmtime::Engine,
+    path: &Path,
+    cache_dir: Option<&Path>,
+) -> wasmtime::Result<Component> {
+    let bytes = std::fs::read(path)?;
+    let Some(dir) = cache_dir else {
+        return Component::new(engine, &bytes);
+    };
+    let cached = dir.join(cache_name(engine, &bytes));
+    if cached.is_file() {
+        match deserialize(engine, &cached) {
+            Ok(component) => return Ok(component),
+            Err(err) => tracing::warn!(
+                path = %cached.display(),
+                "compiled component in the cache is unusable, compiling again: {err:#}"
+            ),
+        }
+    }
+    let component = Component::new(engine, &bytes)?;
+    if let Err(err) = store_compiled(&component, dir, &cached) {
+        tracing::warn!(dir = %dir.display(), "cannot cache the compiled component: {err:#}");
+    }
+    Ok(component)
+}
+
+/// `<sha256 of the component>-<engine compatibility hash>.cwasm`.
+pub fn cache_name(engine: &wasmtime::Engine, component: &[u8]) -> String {
+    let digest = Sha256::digest(component);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    format!("{hex}-{:016x}.cwasm", hasher.finish())
+}
+
+#[allow(
+    unsafe_code,
+    reason = "deserializing compiled code is unsafe: the file is one this engine wrote to the cache, named by the component's hash and the engine's compatibility hash"
+)]
+fn deserialize(engine: &wasmtime::Engine, path: &Path) -> wasmtime::Result<Component> {
+    // SAFETY: see the reason above; wasmtime also checks the header against the engine.
+    unsafe { Component::deserialize_file(engine, path) }
+}
+
+fn store_compiled(component: &Component, dir: &Path, target: &Path) -> wasmtime::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let bytes = component.serialize()?;
+    // Write then rename, so a reader never maps a half-written file.
+    let tmp = dir.join(format!(".{}.tmp", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, target)?;
+    Ok(())
+}

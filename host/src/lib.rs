@@ -1,0 +1,14 @@
+#![doc = include_str!("../../README.md")]
+
+pub mod bindings;
+pub mod cases;
+pub mod commands;
+pub mod engine;
+pub mod registry;
+pub mod report;
+pub mod request;
+
+pub use bindings::types;
+pub use engine::{Engine, EngineConfig, Error};
+pub use registry::Registry;
+pub use report::Report;

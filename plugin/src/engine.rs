@@ -1,0 +1,518 @@
+//! The decision core: a request and the registry in, a decision or a failure out.
+//!
+//! Independent of the component boundary (the registry is a trait) so it can be tested natively.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::rc::Rc;
+use std::str::FromStr;
+
+use cedar_policy::{
+    Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityUid, PolicyId,
+    PolicySet, Request as CedarRequest, Response, Schema,
+};
+use serde_json::Value as Json;
+use yungui_policies::{Finding, Severity, Validate};
+
+use crate::bindings::yungui::policy::types as wit;
+use crate::value;
+
+mod built_in {
+    include!(concat!(env!("OUT_DIR"), "/policies.rs"));
+}
+
+/// The control id of a denial for an entity the registry does not hold.
+pub const REGISTRY_MISSING: &str = "registry-missing";
+/// The control id of a denial because no policy permits the request.
+pub const DEFAULT_DENY: &str = "default-deny";
+
+/// Registry entities cached per instance before the cache starts over.
+const CACHE_CAPACITY: usize = 16_384;
+/// Registry entities one request may reach before it is refused.
+const MAX_REACHED: usize = 256;
+
+/// Where registry entities come from.
+pub trait Registry {
+    /// The entity in Cedar entity JSON, if the registry holds it.
+    fn lookup(&self, uid: &wit::EntityUid) -> Option<String>;
+    /// Changes whenever the registry is replaced.
+    fn generation(&self) -> u64;
+}
+
+thread_local! {
+    static ENGINE: RefCell<Option<Result<Rc<Engine>, String>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with this instance's engine, building it on first use.
+pub fn with_engine<T>(
+    f: impl FnOnce(&Engine) -> Result<T, wit::Failure>,
+) -> Result<T, wit::Failure> {
+    let engine = ENGINE.with(|cell| {
+        cell.borrow_mut()
+            .get_or_insert_with(|| Engine::built_in().map(Rc::new))
+            .clone()
+    });
+    match engine {
+        Ok(engine) => f(&engine),
+        Err(message) => Err(wit::Failure::PluginFault(message)),
+    }
+}
+
+/// A registry entity, parsed and checked against the schema once.
+#[derive(Debug)]
+struct Cached {
+    entity: Entity,
+    refs: Vec<EntityUid>,
+}
+
+#[derive(Debug, Default)]
+struct Cache {
+    generation: Option<u64>,
+    entries: HashMap<EntityUid, Option<Rc<Cached>>>,
+}
+
+/// Policies, schema and the registry cache of one instance.
+#[derive(Debug)]
+pub struct Engine {
+    schema: Schema,
+    /// Permits and deny-severity forbids: these decide.
+    deciding: PolicySet,
+    /// Warn-severity forbids: these only warn.
+    warning: PolicySet,
+    findings: BTreeMap<PolicyId, Finding>,
+    /// Action id (`provision_workload`) to its uid.
+    actions: HashMap<String, EntityUid>,
+    authorizer: Authorizer,
+    cache: RefCell<Cache>,
+}
+
+/// A request in Cedar's terms, before the registry is consulted.
+struct Prepared {
+    principal: EntityUid,
+    action: EntityUid,
+    resource: Entity,
+    context: Context,
+    extra: Vec<Entity>,
+    refs: Vec<EntityUid>,
+}
+
+/// The JSON request format.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonRequest {
+    principal: Json,
+    action: Json,
+    resource: Json,
+    #[serde(default)]
+    context: Option<Json>,
+    #[serde(default)]
+    entities: Vec<Json>,
+}
+
+fn bad(message: impl Into<String>) -> wit::Failure {
+    wit::Failure::BadRequest(message.into())
+}
+
+impl Engine {
+    /// The engine over the policies built into the component.
+    pub fn built_in() -> Result<Self, String> {
+        Self::new(built_in::SCHEMA, built_in::POLICIES.iter().copied())
+    }
+
+    /// An engine over the given schema and policy files (validated at build time).
+    pub fn new<'a>(
+        schema: (&str, &str),
+        files: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, String> {
+        let compiled = yungui_policies::compile(schema, files, Validate::No)
+            .map_err(|problems| format!("the built-in policies do not load: {problems}"))?;
+        let mut deciding = PolicySet::new();
+        let mut warning = PolicySet::new();
+        for policy in compiled.policies.policies() {
+            let warn = compiled
+                .findings
+                .get(policy.id())
+                .is_some_and(|f| f.severity == Severity::Warn);
+            let set = if warn { &mut warning } else { &mut deciding };
+            set.add(policy.clone()).map_err(|err| err.to_string())?;
+        }
+        let actions = compiled
+            .schema
+            .actions()
+            .map(|uid| (uid.id().unescaped().to_owned(), uid.clone()))
+            .collect();
+        Ok(Self {
+            schema: compiled.schema,
+            deciding,
+            warning,
+            findings: compiled.findings,
+            actions,
+            authorizer: Authorizer::new(),
+            cache: RefCell::default(),
+        })
+    }
+
+    /// Every control, one entry per control id.
+    pub fn controls(&self) -> Vec<wit::Control> {
+        let mut seen: BTreeMap<&str, &Finding> = BTreeMap::new();
+        for finding in self.findings.values() {
+            seen.entry(finding.control.as_str()).or_insert(finding);
+        }
+        seen.into_values()
+            .map(|f| wit::Control {
+                control: f.control.clone(),
+                article: f.article.clone(),
+                reason: f.reason.clone(),
+                reason_zh: f.reason_zh.clone(),
+                severity: severity(f.severity),
+                file: f.file.clone(),
+            })
+            .collect()
+    }
+
+    fn action(&self, id: &str) -> Result<EntityUid, wit::Failure> {
+        // Accept the bare id and the full `Cloud::Action::"id"` form.
+        let key = EntityUid::from_str(id)
+            .map(|uid| uid.id().unescaped().to_owned())
+            .unwrap_or_else(|_| id.to_owned());
+        self.actions.get(&key).cloned().ok_or_else(|| {
+            let mut known: Vec<&str> = self.actions.keys().map(String::as_str).collect();
+            known.sort_unstable();
+            bad(format!(
+                "unknown action `{id}`: expected one of {}",
+                known.join(", ")
+            ))
+        })
+    }
+
+    /// Decides a typed request.
+    pub fn decide(
+        &self,
+        request: wit::Request,
+        registry: &dyn Registry,
+    ) -> Result<wit::Decision, wit::Failure> {
+        let action = self.action(&request.action)?;
+        let principal =
+            value::uid(&request.principal).map_err(|e| bad(format!("principal: {e}")))?;
+        let mut refs = vec![principal.clone()];
+        let resource = typed_entity(&request.resource, &mut refs)
+            .map_err(|e| bad(format!("resource: {e}")))?;
+        let mut pairs = Vec::with_capacity(request.context.len());
+        for attribute in &request.context {
+            let expr = value::expression(&attribute.value, &mut refs)
+                .map_err(|e| bad(format!("context attribute `{}`: {e}", attribute.name)))?;
+            pairs.push((attribute.name.clone(), expr));
+        }
+        let context = Context::from_pairs(pairs).map_err(|e| bad(format!("context: {e}")))?;
+        let mut extra = Vec::with_capacity(request.entities.len());
+        for entity in &request.entities {
+            extra.push(typed_entity(entity, &mut refs).map_err(|e| bad(format!("entities: {e}")))?);
+        }
+        self.decide_prepared(
+            Prepared {
+                principal,
+                action,
+                resource,
+                context,
+                extra,
+                refs,
+            },
+            registry,
+        )
+    }
+
+    /// Decides a request in the JSON format.
+    pub fn decide_json(
+        &self,
+        request: &str,
+        registry: &dyn Registry,
+    ) -> Result<wit::Decision, wit::Failure> {
+        let request: JsonRequest = serde_json::from_str(request)
+            .map_err(|err| bad(format!("the request is not valid: {err}")))?;
+        let action = match &request.action {
+            Json::String(id) => self.action(id)?,
+            other => EntityUid::from_json(other.clone())
+                .map_err(|err| bad(format!("`action`: {err}")))
+                .and_then(|uid| self.action(uid.id().unescaped()))?,
+        };
+        let principal = EntityUid::from_json(request.principal).map_err(|err| {
+            bad(format!(
+                "`principal`: {err}: write {{\"type\": \"Cloud::Tenant\", \"id\": \"…\"}}"
+            ))
+        })?;
+        let mut refs = vec![principal.clone()];
+        let resource = Entity::from_json_value(request.resource, Some(&self.schema))
+            .map_err(|err| bad(format!("`resource`: {}", cedar_message(&err))))?;
+        value::entity_refs(&resource, &mut refs);
+        let context_json = request
+            .context
+            .unwrap_or_else(|| Json::Object(serde_json::Map::new()));
+        value::json_refs(&context_json, true, &mut refs);
+        let context = Context::from_json_value(context_json, Some((&self.schema, &action)))
+            .map_err(|err| bad(format!("`context`: {}", cedar_message(&err))))?;
+        let mut extra = Vec::with_capacity(request.entities.len());
+        for (index, json) in request.entities.into_iter().enumerate() {
+            let entity = Entity::from_json_value(json, Some(&self.schema))
+                .map_err(|err| bad(format!("`entities[{index}]`: {}", cedar_message(&err))))?;
+            value::entity_refs(&entity, &mut refs);
+            extra.push(entity);
+        }
+        self.decide_prepared(
+            Prepared {
+                principal,
+                action,
+                resource,
+                context,
+                extra,
+                refs,
+            },
+            registry,
+        )
+    }
+
+    fn decide_prepared(
+        &self,
+        prepared: Prepared,
+        registry: &dyn Registry,
+    ) -> Result<wit::Decision, wit::Failure> {
+        let Prepared {
+            principal,
+            action,
+            resource,
+            context,
+            extra,
+            refs,
+        } = prepared;
+        let resource_uid = resource.uid();
+        let request_entities =
+            Entities::from_entities(std::iter::once(resource).chain(extra), Some(&self.schema))
+                .map_err(|err| bad(format!("the request's entities: {}", cedar_message(&err))))?;
+
+        let (reached, missing) = self.reach(refs, &request_entities, registry)?;
+        if !missing.is_empty() {
+            let denials = missing.iter().map(missing_finding).collect();
+            return Ok(wit::Decision {
+                allowed: false,
+                denials,
+                warnings: Vec::new(),
+            });
+        }
+        let entities = request_entities
+            .add_entities(reached, None)
+            .map_err(|err| wit::Failure::BadEntityData(cedar_message(&err)))?;
+        let request =
+            CedarRequest::new(principal, action, resource_uid, context, Some(&self.schema))
+                .map_err(|err| bad(cedar_message(&err)))?;
+
+        let response = self
+            .authorizer
+            .is_authorized(&request, &self.deciding, &entities);
+        let mut denials = self.fired(&response);
+        if response.decision() == CedarDecision::Deny && denials.is_empty() {
+            denials.push(self.default_deny(&response));
+        }
+        let warnings = if self.warning.is_empty() {
+            Vec::new()
+        } else {
+            let response = self
+                .authorizer
+                .is_authorized(&request, &self.warning, &entities);
+            self.fired(&response)
+        };
+        Ok(wit::Decision {
+            allowed: denials.is_empty(),
+            denials,
+            warnings,
+        })
+    }
+
+    /// The registry entities the request reaches (following references from the principal,
+    /// the resource and the context), and the uids the registry does not hold.
+    fn reach(
+        &self,
+        mut pending: Vec<EntityUid>,
+        request_entities: &Entities,
+        registry: &dyn Registry,
+    ) -> Result<(Vec<Entity>, Vec<EntityUid>), wit::Failure> {
+        let mut cache = self.cache.borrow_mut();
+        let generation = registry.generation();
+        if cache.generation != Some(generation) || cache.entries.len() >= CACHE_CAPACITY {
+            cache.entries.clear();
+            cache.generation = Some(generation);
+        }
+        let mut seen = HashSet::new();
+        let mut reached = Vec::new();
+        let mut missing = Vec::new();
+        while let Some(uid) = pending.pop() {
+            if !seen.insert(uid.clone())
+                || request_entities.get(&uid).is_some()
+                || self.actions.values().any(|a| a == &uid)
+            {
+                continue;
+            }
+            if reached.len() >= MAX_REACHED {
+                return Err(wit::Failure::BadEntityData(format!(
+                    "the request reaches more than {MAX_REACHED} registry entities: check the registry for reference chains"
+                )));
+            }
+            let cached = match cache.entries.get(&uid) {
+                Some(cached) => cached.clone(),
+                None => {
+                    let loaded = self.load(&uid, registry)?;
+                    cache.entries.insert(uid.clone(), loaded.clone());
+                    loaded
+                }
+            };
+            match cached {
+                Some(cached) => {
+                    pending.extend(cached.refs.iter().cloned());
+                    reached.push(cached.entity.clone());
+                }
+                None => missing.push(uid),
+            }
+        }
+        missing.sort_by_key(ToString::to_string);
+        Ok((reached, missing))
+    }
+
+    fn load(
+        &self,
+        uid: &EntityUid,
+        registry: &dyn Registry,
+    ) -> Result<Option<Rc<Cached>>, wit::Failure> {
+        let key = wit::EntityUid {
+            type_name: uid.type_name().to_string(),
+            id: uid.id().unescaped().to_owned(),
+        };
+        let Some(text) = registry.lookup(&key) else {
+            return Ok(None);
+        };
+        let json: Json = serde_json::from_str(&text).map_err(|err| {
+            wit::Failure::BadEntityData(format!("registry entity `{uid}` is not JSON: {err}"))
+        })?;
+        let entity = Entity::from_json_value(json, Some(&self.schema)).map_err(|err| {
+            wit::Failure::BadEntityData(format!("registry entity `{uid}`: {}", cedar_message(&err)))
+        })?;
+        if &entity.uid() != uid {
+            return Err(wit::Failure::BadEntityData(format!(
+                "the registry answered `{}` when asked for `{uid}`",
+                entity.uid()
+            )));
+        }
+        let mut refs = Vec::new();
+        value::entity_refs(&entity, &mut refs);
+        Ok(Some(Rc::new(Cached { entity, refs })))
+    }
+
+    /// The findings of the forbid policies that fired or could not be evaluated, sorted.
+    fn fired(&self, response: &Response) -> Vec<wit::Finding> {
+        let diagnostics = response.diagnostics();
+        let mut out: Vec<wit::Finding> = diagnostics
+            .reason()
+            .filter_map(|id| self.findings.get(id))
+            .map(|f| finding(f, None))
+            .collect();
+        for err in diagnostics.errors() {
+            let cedar_policy::AuthorizationError::PolicyEvaluationError(err) = err;
+            if let Some(f) = self.findings.get(err.policy_id()) {
+                out.push(finding(f, Some(&err.inner().to_string())));
+            }
+        }
+        out.sort_by(|a, b| (&a.control, &a.reason).cmp(&(&b.control, &b.reason)));
+        out.dedup_by(|a, b| a.control == b.control && a.reason == b.reason);
+        out
+    }
+
+    fn default_deny(&self, response: &Response) -> wit::Finding {
+        let errors: Vec<String> = response
+            .diagnostics()
+            .errors()
+            .map(ToString::to_string)
+            .collect();
+        let (reason, reason_zh) = if errors.is_empty() {
+            (
+                "no policy permits this request".to_owned(),
+                "没有任何策略允许此请求".to_owned(),
+            )
+        } else {
+            (
+                format!("no policy permits this request ({})", errors.join("; ")),
+                "没有任何策略允许此请求（策略求值出错）".to_owned(),
+            )
+        };
+        wit::Finding {
+            control: DEFAULT_DENY.to_owned(),
+            article: String::new(),
+            reason,
+            reason_zh,
+            obligations: Vec::new(),
+            severity: wit::Severity::Deny,
+        }
+    }
+}
+
+fn typed_entity(entity: &wit::Entity, refs: &mut Vec<EntityUid>) -> Result<Entity, String> {
+    let uid = value::uid(&entity.uid)?;
+    let mut attrs = HashMap::with_capacity(entity.attrs.len());
+    for attribute in &entity.attrs {
+        let expr = value::expression(&attribute.value, refs)
+            .map_err(|e| format!("attribute `{}`: {e}", attribute.name))?;
+        if attrs.insert(attribute.name.clone(), expr).is_some() {
+            return Err(format!("attribute `{}` is given twice", attribute.name));
+        }
+    }
+    let mut parents = HashSet::with_capacity(entity.parents.len());
+    for parent in &entity.parents {
+        let parent = value::uid(parent)?;
+        refs.push(parent.clone());
+        parents.insert(parent);
+    }
+    Entity::new(uid, attrs, parents).map_err(|err| cedar_message(&err))
+}
+
+fn severity(severity: Severity) -> wit::Severity {
+    match severity {
+        Severity::Deny => wit::Severity::Deny,
+        Severity::Warn => wit::Severity::Warn,
+    }
+}
+
+fn finding(f: &Finding, error: Option<&str>) -> wit::Finding {
+    let (reason, reason_zh) = match error {
+        None => (f.reason.clone(), f.reason_zh.clone()),
+        Some(error) => (
+            format!(
+                "{} (could not be evaluated, so it counts as fired: {error})",
+                f.reason
+            ),
+            format!("{}（无法求值，按违规处理）", f.reason_zh),
+        ),
+    };
+    wit::Finding {
+        control: f.control.clone(),
+        article: f.article.clone(),
+        reason,
+        reason_zh,
+        obligations: f.obligations.clone(),
+        severity: severity(f.severity),
+    }
+}
+
+fn missing_finding(uid: &EntityUid) -> wit::Finding {
+    wit::Finding {
+        control: REGISTRY_MISSING.to_owned(),
+        article: String::new(),
+        reason: format!("`{uid}` is not in the registry: add it before it can be served"),
+        reason_zh: format!("登记信息中没有 `{uid}`，不得为其提供服务"),
+        obligations: Vec::new(),
+        severity: wit::Severity::Deny,
+    }
+}
+
+/// A Cedar error with its help, on one line.
+fn cedar_message(err: &dyn miette::Diagnostic) -> String {
+    match err.help() {
+        Some(help) => format!("{err} (help: {help})"),
+        None => err.to_string(),
+    }
+}

@@ -1,0 +1,57 @@
+//! The yungui policy component: the notice's controls as Cedar policies behind the WIT interface
+//! in `wit/`.
+//!
+//! The policies and schema are checked at build time and built in; they are parsed once per
+//! instance, on the first call. The registry stays with the host: the component asks for the
+//! entities a request reaches and keeps those it parsed for later requests.
+
+pub mod engine;
+mod value;
+
+/// The bindings `wit-bindgen` generates from `wit/`.
+#[allow(
+    unsafe_code,
+    reason = "the canonical ABI glue wit-bindgen generates is unsafe by nature"
+)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "plugin",
+    });
+
+    use super::Component;
+    export!(Component);
+}
+
+use bindings::exports::yungui::policy::decide::Guest;
+use bindings::yungui;
+use bindings::yungui::policy::types::{Control, Decision, EntityUid, Failure, Request};
+
+/// The registry the host provides through the `registry` import.
+struct HostRegistry;
+
+impl engine::Registry for HostRegistry {
+    fn lookup(&self, uid: &EntityUid) -> Option<String> {
+        yungui::policy::registry::lookup(uid)
+    }
+
+    fn generation(&self) -> u64 {
+        yungui::policy::registry::generation()
+    }
+}
+
+struct Component;
+
+impl Guest for Component {
+    fn decide(request: Request) -> Result<Decision, Failure> {
+        engine::with_engine(|engine| engine.decide(request, &HostRegistry))
+    }
+
+    fn decide_json(request: String) -> Result<Decision, Failure> {
+        engine::with_engine(|engine| engine.decide_json(&request, &HostRegistry))
+    }
+
+    fn controls() -> Vec<Control> {
+        engine::with_engine(|engine| Ok(engine.controls())).unwrap_or_default()
+    }
+}

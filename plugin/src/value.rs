@@ -1,0 +1,152 @@
+//! WIT values to Cedar values, and the entity references a value holds.
+
+use std::str::FromStr;
+
+use cedar_policy::{EntityId, EntityTypeName, EntityUid, RestrictedExpression};
+use serde_json::Value as Json;
+
+use crate::bindings::yungui::policy::types as wit;
+
+/// A WIT entity uid as a Cedar one.
+pub fn uid(uid: &wit::EntityUid) -> Result<EntityUid, String> {
+    let type_name = EntityTypeName::from_str(&uid.type_name)
+        .map_err(|err| format!("`{}` is not an entity type name: {err}", uid.type_name))?;
+    Ok(EntityUid::from_type_name_and_id(
+        type_name,
+        EntityId::new(&uid.id),
+    ))
+}
+
+/// A WIT value as a Cedar restricted expression; entity references it holds go to `refs`.
+pub fn expression(
+    value: &wit::Value,
+    refs: &mut Vec<EntityUid>,
+) -> Result<RestrictedExpression, String> {
+    Ok(match value {
+        wit::Value::Boolean(b) => RestrictedExpression::new_bool(*b),
+        wit::Value::Long(n) => RestrictedExpression::new_long(*n),
+        wit::Value::String(s) => RestrictedExpression::new_string(s.clone()),
+        wit::Value::Entity(e) => {
+            let e = uid(e)?;
+            refs.push(e.clone());
+            RestrictedExpression::new_entity_uid(e)
+        }
+        wit::Value::Datetime(s) => RestrictedExpression::new_datetime(s),
+        wit::Value::StringSet(items) => RestrictedExpression::new_set(
+            items
+                .iter()
+                .map(|s| RestrictedExpression::new_string(s.clone())),
+        ),
+        wit::Value::EntitySet(items) => {
+            let mut set = Vec::with_capacity(items.len());
+            for item in items {
+                let e = uid(item)?;
+                refs.push(e.clone());
+                set.push(RestrictedExpression::new_entity_uid(e));
+            }
+            RestrictedExpression::new_set(set)
+        }
+        wit::Value::Json(text) => {
+            let json: Json =
+                serde_json::from_str(text).map_err(|err| format!("invalid JSON value: {err}"))?;
+            from_json(&json, refs)?
+        }
+    })
+}
+
+/// A Cedar JSON value with explicit `__entity` and `__extn` escapes.
+fn from_json(json: &Json, refs: &mut Vec<EntityUid>) -> Result<RestrictedExpression, String> {
+    Ok(match json {
+        Json::Null => return Err("`null` is not a Cedar value".to_owned()),
+        Json::Bool(b) => RestrictedExpression::new_bool(*b),
+        Json::Number(n) => RestrictedExpression::new_long(
+            n.as_i64()
+                .ok_or_else(|| format!("`{n}` is not a Cedar long (a 64-bit integer)"))?,
+        ),
+        Json::String(s) => RestrictedExpression::new_string(s.clone()),
+        Json::Array(items) => RestrictedExpression::new_set(
+            items
+                .iter()
+                .map(|item| from_json(item, refs))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        Json::Object(map) => {
+            if let Some(inner) = map.get("__entity") {
+                let e = EntityUid::from_json(inner.clone())
+                    .map_err(|err| format!("invalid `__entity`: {err}"))?;
+                refs.push(e.clone());
+                RestrictedExpression::new_entity_uid(e)
+            } else if let Some(extn) = map.get("__extn") {
+                let function = extn.get("fn").and_then(Json::as_str).unwrap_or_default();
+                let arg = extn
+                    .get("arg")
+                    .and_then(Json::as_str)
+                    .ok_or_else(|| "`__extn` needs `fn` and a string `arg`".to_owned())?;
+                match function {
+                    "datetime" => RestrictedExpression::new_datetime(arg),
+                    "duration" => RestrictedExpression::new_duration(arg),
+                    "decimal" => RestrictedExpression::new_decimal(arg),
+                    "ip" => RestrictedExpression::new_ip(arg),
+                    other => {
+                        return Err(format!(
+                            "`{other}` is not an extension function: use datetime, duration, decimal or ip"
+                        ));
+                    }
+                }
+            } else {
+                let fields = map
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), from_json(v, refs)?)))
+                    .collect::<Result<Vec<_>, String>>()?;
+                RestrictedExpression::new_record(fields).map_err(|err| err.to_string())?
+            }
+        }
+    })
+}
+
+/// Entity references in a JSON value. With `implicit`, an object of exactly `type` and `id`
+/// strings counts too (Cedar's schema-based form, as a context may write it).
+pub fn json_refs(json: &Json, implicit: bool, refs: &mut Vec<EntityUid>) {
+    match json {
+        Json::Array(items) => items.iter().for_each(|i| json_refs(i, implicit, refs)),
+        Json::Object(map) => {
+            if let Some(inner) = map.get("__entity") {
+                if let Ok(e) = EntityUid::from_json(inner.clone()) {
+                    refs.push(e);
+                }
+                return;
+            }
+            let is_implicit = implicit
+                && map.len() == 2
+                && map.get("type").is_some_and(Json::is_string)
+                && map.get("id").is_some_and(Json::is_string);
+            if is_implicit {
+                if let Ok(e) = EntityUid::from_json(json.clone()) {
+                    refs.push(e);
+                }
+                return;
+            }
+            map.values().for_each(|v| json_refs(v, implicit, refs));
+        }
+        _ => {}
+    }
+}
+
+/// Entity references of an entity: its parents and the entities its attributes name.
+pub fn entity_refs(entity: &cedar_policy::Entity, refs: &mut Vec<EntityUid>) {
+    if let Ok(json) = entity.to_json_value() {
+        if let Some(attrs) = json.get("attrs") {
+            json_refs(attrs, false, refs);
+        }
+        if let Some(parents) = json.get("parents").and_then(Json::as_array) {
+            for parent in parents {
+                if let Ok(e) = EntityUid::from_json(parent.clone()) {
+                    refs.push(e);
+                }
+            }
+        }
+        if let Some(tags) = json.get("tags") {
+            json_refs(tags, false, refs);
+        }
+    }
+}
