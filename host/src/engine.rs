@@ -537,7 +537,9 @@ fn store_compiled(component: &Component, dir: &Path, target: &Path) -> wasmtime:
     std::fs::create_dir_all(dir)?;
     let bytes = component.serialize()?;
     // Write then rename, so a reader never maps a half-written file.
-    let tmp = dir.join(format!(".{}.tmp", std::process::id()));
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!(".{}-{n}.tmp", std::process::id()));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, target)?;
     Ok(())

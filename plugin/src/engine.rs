@@ -509,10 +509,20 @@ fn missing_finding(uid: &EntityUid) -> wit::Finding {
     }
 }
 
-/// A Cedar error with its help, on one line.
-fn cedar_message(err: &dyn miette::Diagnostic) -> String {
-    match err.help() {
-        Some(help) => format!("{err} (help: {help})"),
-        None => err.to_string(),
+/// A Cedar error with its causes and help, on one line.
+fn cedar_message<E: miette::Diagnostic + 'static>(err: &E) -> String {
+    let mut message = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
     }
+    if let Some(help) = err.help() {
+        message.push_str(&format!(" (help: {help})"));
+    }
+    message
 }

@@ -1,0 +1,399 @@
+//! Integration tests of the engine over the built components: decisions, failures, faults.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use yungui::types::{self, Failure};
+use yungui::{Engine, EngineConfig, Error, Registry};
+
+fn example_registry() -> Registry {
+    Registry::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/registry.json"))
+        .unwrap()
+}
+
+fn config() -> EngineConfig {
+    EngineConfig {
+        cache_dir: Some(cache_dir()),
+        ..EngineConfig::default()
+    }
+}
+
+/// One compile cache for the whole test binary, so the component is compiled once.
+fn cache_dir() -> PathBuf {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().unwrap())
+        .path()
+        .to_owned()
+}
+
+fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        Engine::load(
+            Path::new(env!("YUNGUI_PLUGIN_WASM")),
+            example_registry(),
+            config(),
+        )
+        .unwrap()
+    })
+}
+
+/// A workload in `region` for `tenant`, owned by `owner`.
+fn workload(tenant: &str, owner: &str, region: &str, privileged: bool) -> Value {
+    json!({
+        "principal": {"type": "Cloud::Tenant", "id": tenant},
+        "action": "provision_workload",
+        "resource": {
+            "uid": {"type": "Cloud::Workload", "id": "web-1"},
+            "attrs": {
+                "region": {"type": "Cloud::Region", "id": region},
+                "purpose": "website",
+                "owner": {"type": "Cloud::Tenant", "id": owner},
+                "privileged": privileged,
+                "host_access": false
+            },
+            "parents": []
+        },
+        "context": {"now": "2026-11-30T08:00:00Z"}
+    })
+}
+
+fn decide(request: &Value) -> Result<types::Decision, Error> {
+    engine().decide_json(&request.to_string())
+}
+
+fn controls(findings: &[types::Finding]) -> Vec<&str> {
+    findings.iter().map(|f| f.control.as_str()).collect()
+}
+
+fn bad_request(result: Result<types::Decision, Error>) -> String {
+    match result {
+        Err(Error::Failure(Failure::BadRequest(message))) => message,
+        other => panic!("expected a bad request, got {other:?}"),
+    }
+}
+
+mod decisions {
+    use super::*;
+
+    #[test]
+    fn allows_a_compliant_workload() {
+        let decision = decide(&workload("shop-example", "shop-example", "cn-north-1", false))
+            .unwrap();
+        assert!(decision.allowed, "{decision:?}");
+        assert!(decision.denials.is_empty());
+    }
+
+    #[test]
+    fn lists_every_control_that_fired() {
+        let decision = decide(&workload(
+            "unverified-example",
+            "shop-example",
+            "eu-west-1",
+            true,
+        ))
+        .unwrap();
+        assert!(!decision.allowed);
+        let fired = controls(&decision.denials);
+        for expected in [
+            "art7-in-territory",
+            "art8-1-real-name",
+            "art12-host-security",
+            "art12-tenant-isolation",
+        ] {
+            assert!(fired.contains(&expected), "{expected} missing from {fired:?}");
+        }
+        for finding in &decision.denials {
+            assert!(!finding.article.is_empty(), "{finding:?}");
+            assert!(!finding.reason.is_empty() && !finding.reason_zh.is_empty());
+        }
+    }
+
+    #[test]
+    fn unknown_tenant_is_denied_naming_it() {
+        let decision =
+            decide(&workload("ghost-tenant", "ghost-tenant", "cn-north-1", false)).unwrap();
+        assert!(!decision.allowed);
+        assert_eq!(controls(&decision.denials), ["registry-missing"]);
+        assert!(
+            decision.denials[0].reason.contains("ghost-tenant"),
+            "{:?}",
+            decision.denials[0]
+        );
+    }
+
+    #[test]
+    fn unknown_region_is_denied_naming_it() {
+        let decision =
+            decide(&workload("shop-example", "shop-example", "mars-1", false)).unwrap();
+        assert_eq!(controls(&decision.denials), ["registry-missing"]);
+        assert!(decision.denials[0].reason.contains("mars-1"));
+    }
+
+    #[test]
+    fn typed_request_decides_like_json() {
+        let uid = |t: &str, id: &str| types::EntityUid {
+            type_name: t.to_owned(),
+            id: id.to_owned(),
+        };
+        let attr = |name: &str, value: types::Value| types::Attribute {
+            name: name.to_owned(),
+            value,
+        };
+        let request = |tenant: &str| types::Request {
+            principal: uid("Cloud::Tenant", tenant),
+            action: "provision_workload".to_owned(),
+            resource: types::Entity {
+                uid: uid("Cloud::Workload", "web-1"),
+                attrs: vec![
+                    attr("region", types::Value::Entity(uid("Cloud::Region", "eu-west-1"))),
+                    attr("purpose", types::Value::String("website".to_owned())),
+                    attr("owner", types::Value::Entity(uid("Cloud::Tenant", tenant))),
+                    attr("privileged", types::Value::Boolean(false)),
+                    attr("host_access", types::Value::Boolean(false)),
+                ],
+                parents: vec![],
+            },
+            context: vec![attr(
+                "now",
+                types::Value::Datetime("2026-11-30T08:00:00Z".to_owned()),
+            )],
+            entities: vec![],
+        };
+        let typed = engine().decide(&request("unverified-example")).unwrap();
+        let json = decide(&workload(
+            "unverified-example",
+            "unverified-example",
+            "eu-west-1",
+            false,
+        ))
+        .unwrap();
+        assert_eq!(controls(&typed.denials), controls(&json.denials));
+        assert!(!typed.allowed);
+    }
+
+    #[test]
+    fn audit_mode_turns_denials_into_warnings() {
+        let audit = Engine::load(
+            Path::new(env!("YUNGUI_PLUGIN_WASM")),
+            example_registry(),
+            EngineConfig {
+                audit: true,
+                ..config()
+            },
+        )
+        .unwrap();
+        let request = workload("unverified-example", "unverified-example", "cn-north-1", false);
+        let decision = audit.decide_json(&request.to_string()).unwrap();
+        assert!(decision.allowed);
+        assert!(decision.denials.is_empty());
+        assert!(controls(&decision.warnings).contains(&"art8-1-real-name"));
+        // Failures are not policy decisions: audit mode does not wave them through.
+        assert!(matches!(
+            audit.decide_json("{}"),
+            Err(Error::Failure(Failure::BadRequest(_)))
+        ));
+    }
+
+    #[test]
+    fn a_new_registry_is_seen_by_warm_instances() {
+        let engine = Engine::load(
+            Path::new(env!("YUNGUI_PLUGIN_WASM")),
+            example_registry(),
+            config(),
+        )
+        .unwrap();
+        let request = workload("shop-example", "shop-example", "cn-north-1", false).to_string();
+        assert!(engine.decide_json(&request).unwrap().allowed);
+        // The tenant loses its real-name verification: the cached entity must not be used.
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/registry.json"),
+        )
+        .unwrap()
+        .replacen(
+            r#""id": "shop-example"}, "attrs": {"operator": {"type": "Cloud::Operator", "id": "acme-cloud"}, "kind": "website", "real_name_verified": true"#,
+            r#""id": "shop-example"}, "attrs": {"operator": {"type": "Cloud::Operator", "id": "acme-cloud"}, "kind": "website", "real_name_verified": false"#,
+            1,
+        );
+        engine.set_registry(Registry::from_json(&text).unwrap());
+        let decision = engine.decide_json(&request).unwrap();
+        assert_eq!(controls(&decision.denials), ["art8-1-real-name"]);
+    }
+
+    #[test]
+    fn lists_controls_with_articles_and_reasons() {
+        let controls = engine().controls().unwrap();
+        assert!(controls.len() >= 29, "{}", controls.len());
+        for c in &controls {
+            assert!(
+                !c.article.is_empty() && !c.reason.is_empty() && !c.reason_zh.is_empty(),
+                "{c:?}"
+            );
+            assert!(c.file.ends_with(".cedar"));
+        }
+        assert!(controls.iter().any(|c| c.control == "art8-1-icp-filing"));
+    }
+}
+
+mod bad_input {
+    use super::*;
+
+    #[test]
+    fn not_json() {
+        let message = bad_request(engine().decide_json("{not json"));
+        assert!(message.contains("not valid"), "{message}");
+    }
+
+    #[test]
+    fn missing_field_is_named() {
+        let mut request = workload("shop-example", "shop-example", "cn-north-1", false);
+        request.as_object_mut().unwrap().remove("principal");
+        let message = bad_request(decide(&request));
+        assert!(message.contains("`principal`"), "{message}");
+    }
+
+    #[test]
+    fn unknown_field_is_named() {
+        let mut request = workload("shop-example", "shop-example", "cn-north-1", false);
+        request["princpal"] = json!("x");
+        let message = bad_request(decide(&request));
+        assert!(message.contains("princpal"), "{message}");
+    }
+
+    #[test]
+    fn unknown_action_is_named() {
+        let mut request = workload("shop-example", "shop-example", "cn-north-1", false);
+        request["action"] = json!("launch_rocket");
+        let message = bad_request(decide(&request));
+        assert!(message.contains("`launch_rocket`"), "{message}");
+        assert!(message.contains("provision_workload"), "{message}");
+    }
+
+    #[test]
+    fn wrong_attribute_type_is_named() {
+        let mut request = workload("shop-example", "shop-example", "cn-north-1", false);
+        request["resource"]["attrs"]["privileged"] = json!("yes");
+        let message = bad_request(decide(&request));
+        assert!(message.contains("privileged"), "{message}");
+    }
+
+    #[test]
+    fn unknown_entity_type_is_named() {
+        let mut request = workload("shop-example", "shop-example", "cn-north-1", false);
+        request["resource"]["uid"]["type"] = json!("Cloud::Spaceship");
+        let message = bad_request(decide(&request));
+        assert!(message.contains("Spaceship"), "{message}");
+    }
+
+    #[test]
+    fn wrong_principal_type_for_action_is_refused() {
+        let mut request = workload("shop-example", "shop-example", "cn-north-1", false);
+        request["principal"] = json!({"type": "Cloud::Region", "id": "cn-north-1"});
+        let message = bad_request(decide(&request));
+        assert!(message.contains("Region"), "{message}");
+    }
+
+    #[test]
+    fn missing_now_is_refused() {
+        let mut request = workload("shop-example", "shop-example", "cn-north-1", false);
+        request["context"] = json!({});
+        let message = bad_request(decide(&request));
+        assert!(message.contains("now"), "{message}");
+    }
+
+    #[test]
+    fn bad_registry_entity_is_a_failure_naming_it() {
+        let registry = Registry::from_json(
+            r#"[{"uid": {"type": "Cloud::Tenant", "id": "broken"}, "attrs": {"operator": 7}, "parents": []}]"#,
+        )
+        .unwrap();
+        let request = workload("broken", "broken", "cn-north-1", false).to_string();
+        match engine().decide_json_with(&request, Arc::new(registry)) {
+            Err(Error::Failure(Failure::BadEntityData(message))) => {
+                assert!(message.contains("broken"), "{message}");
+            }
+            other => panic!("expected bad entity data, got {other:?}"),
+        }
+    }
+}
+
+mod faults {
+    use super::*;
+
+    fn misbehaving(path: &str, deadline: Duration, memory: usize) -> Engine {
+        Engine::load(
+            Path::new(path),
+            Registry::empty(),
+            EngineConfig {
+                deadline,
+                memory_limit: memory,
+                ..config()
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn runaway_plugin_is_stopped_and_the_next_call_works() {
+        let engine = misbehaving(
+            env!("YUNGUI_TEST_RUNAWAY_WASM"),
+            Duration::from_millis(50),
+            64 << 20,
+        );
+        for _ in 0..2 {
+            match engine.decide_json("{}") {
+                Err(Error::Timeout(deadline)) => assert_eq!(deadline, Duration::from_millis(50)),
+                other => panic!("expected a timeout, got {other:?}"),
+            }
+        }
+        // The instance that was stopped is dropped; a fresh one still answers.
+        assert!(engine.controls().unwrap().is_empty());
+    }
+
+    #[test]
+    fn memory_hungry_plugin_is_stopped_and_the_next_call_works() {
+        let engine = misbehaving(
+            env!("YUNGUI_TEST_HUNGRY_WASM"),
+            Duration::from_secs(5),
+            32 << 20,
+        );
+        for _ in 0..2 {
+            match engine.decide_json("{}") {
+                Err(Error::OutOfMemory(limit)) => assert_eq!(limit, 32 << 20),
+                other => panic!("expected out of memory, got {other:?}"),
+            }
+        }
+        assert!(engine.controls().unwrap().is_empty());
+    }
+
+    #[test]
+    fn compiled_component_is_cached_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = EngineConfig {
+            cache_dir: Some(dir.path().to_owned()),
+            ..EngineConfig::default()
+        };
+        let path = Path::new(env!("YUNGUI_TEST_RUNAWAY_WASM"));
+        Engine::load(path, Registry::empty(), cfg.clone()).unwrap();
+        let cached: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(cached.len(), 1, "{cached:?}");
+        assert!(cached[0].extension().is_some_and(|e| e == "cwasm"));
+        // A corrupt cache entry is replaced, not trusted.
+        std::fs::write(&cached[0], b"garbage").unwrap();
+        let engine = Engine::load(path, Registry::empty(), cfg).unwrap();
+        assert!(engine.controls().unwrap().is_empty());
+        assert!(std::fs::read(&cached[0]).unwrap().len() > 100);
+    }
+
+    #[test]
+    fn missing_component_is_a_clear_error() {
+        let err = Engine::load(Path::new("/nonexistent.wasm"), Registry::empty(), config())
+            .unwrap_err();
+        assert!(err.to_string().contains("/nonexistent.wasm"), "{err}");
+    }
+}
