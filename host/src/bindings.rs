@@ -5,5 +5,5 @@ wasmtime::component::bindgen!({
     world: "plugin",
 });
 
-pub use exports::yungui::policy::decide;
-pub use yungui::policy::types;
+pub use self::exports::yungui::policy::decide;
+pub use self::yungui::policy::types;

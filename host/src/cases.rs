@@ -186,17 +186,17 @@ fn check(expect: &Expect, report: &Report) -> Result<(), String> {
             expect.denials, got
         ));
     }
-    if let Some(warnings) = &expect.warnings {
-        if &got_warnings != warnings {
-            problems.push(format!(
-                "warnings: expected {warnings:?}, got {got_warnings:?}"
-            ));
-        }
+    if let Some(warnings) = &expect.warnings
+        && &got_warnings != warnings
+    {
+        problems.push(format!(
+            "warnings: expected {warnings:?}, got {got_warnings:?}"
+        ));
     }
-    if let (Some(kind), Some(err)) = (&expect.error, &report.error) {
-        if kind != err.kind {
-            problems.push(format!("error: expected {kind}, got {}", err.kind));
-        }
+    if let (Some(kind), Some(err)) = (&expect.error, &report.error)
+        && kind != err.kind
+    {
+        problems.push(format!("error: expected {kind}, got {}", err.kind));
     }
     if problems.is_empty() {
         Ok(())

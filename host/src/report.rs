@@ -123,12 +123,16 @@ impl Report {
         let mut out = String::new();
         let _ = match (&self.decision, &self.error) {
             (Outcome::Allow, _) => writeln!(out, "ALLOW"),
-            (Outcome::Deny, _) => writeln!(
-                out,
-                "DENY: {} control{} fired",
-                self.denials.len(),
-                if self.denials.len() == 1 { "" } else { "s" }
-            ),
+            (Outcome::Deny, _) => {
+                let controls: std::collections::BTreeSet<&str> =
+                    self.denials.iter().map(|f| f.control.as_str()).collect();
+                writeln!(
+                    out,
+                    "DENY: {} control{} fired",
+                    controls.len(),
+                    if controls.len() == 1 { "" } else { "s" }
+                )
+            }
             (Outcome::Error, Some(err)) => {
                 writeln!(out, "ERROR ({}), so denied: {}", err.kind, err.message)
             }

@@ -1,6 +1,12 @@
 //! Every golden case under `tests/cases` as its own test, run against the built component —
 //! the same files `yungui test` runs.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "a test binary with its own harness: a setup failure should stop it loudly"
+)]
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -23,7 +29,7 @@ fn engine() -> &'static Engine {
 fn main() {
     let args = Arguments::from_args();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/cases");
-    let files = discover(&[root.clone()]).unwrap();
+    let files = discover(std::slice::from_ref(&root)).unwrap();
     assert!(!files.is_empty(), "no cases under {}", root.display());
     let runner = Arc::new(OnceLock::<Runner<'static>>::new());
     let trials = files

@@ -1,5 +1,12 @@
 //! Integration tests of the engine over the built components: decisions, failures, faults.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] functions: a failure should stop the test loudly"
+)]
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -80,8 +87,13 @@ mod decisions {
 
     #[test]
     fn allows_a_compliant_workload() {
-        let decision = decide(&workload("shop-example", "shop-example", "cn-north-1", false))
-            .unwrap();
+        let decision = decide(&workload(
+            "shop-example",
+            "shop-example",
+            "cn-north-1",
+            false,
+        ))
+        .unwrap();
         assert!(decision.allowed, "{decision:?}");
         assert!(decision.denials.is_empty());
     }
@@ -103,7 +115,10 @@ mod decisions {
             "art12-host-security",
             "art12-tenant-isolation",
         ] {
-            assert!(fired.contains(&expected), "{expected} missing from {fired:?}");
+            assert!(
+                fired.contains(&expected),
+                "{expected} missing from {fired:?}"
+            );
         }
         for finding in &decision.denials {
             assert!(!finding.article.is_empty(), "{finding:?}");
@@ -113,8 +128,13 @@ mod decisions {
 
     #[test]
     fn unknown_tenant_is_denied_naming_it() {
-        let decision =
-            decide(&workload("ghost-tenant", "ghost-tenant", "cn-north-1", false)).unwrap();
+        let decision = decide(&workload(
+            "ghost-tenant",
+            "ghost-tenant",
+            "cn-north-1",
+            false,
+        ))
+        .unwrap();
         assert!(!decision.allowed);
         assert_eq!(controls(&decision.denials), ["registry-missing"]);
         assert!(
@@ -126,8 +146,7 @@ mod decisions {
 
     #[test]
     fn unknown_region_is_denied_naming_it() {
-        let decision =
-            decide(&workload("shop-example", "shop-example", "mars-1", false)).unwrap();
+        let decision = decide(&workload("shop-example", "shop-example", "mars-1", false)).unwrap();
         assert_eq!(controls(&decision.denials), ["registry-missing"]);
         assert!(decision.denials[0].reason.contains("mars-1"));
     }
@@ -148,7 +167,10 @@ mod decisions {
             resource: types::Entity {
                 uid: uid("Cloud::Workload", "web-1"),
                 attrs: vec![
-                    attr("region", types::Value::Entity(uid("Cloud::Region", "eu-west-1"))),
+                    attr(
+                        "region",
+                        types::Value::Entity(uid("Cloud::Region", "eu-west-1")),
+                    ),
                     attr("purpose", types::Value::String("website".to_owned())),
                     attr("owner", types::Value::Entity(uid("Cloud::Tenant", tenant))),
                     attr("privileged", types::Value::Boolean(false)),
@@ -185,7 +207,12 @@ mod decisions {
             },
         )
         .unwrap();
-        let request = workload("unverified-example", "unverified-example", "cn-north-1", false);
+        let request = workload(
+            "unverified-example",
+            "unverified-example",
+            "cn-north-1",
+            false,
+        );
         let decision = audit.decide_json(&request.to_string()).unwrap();
         assert!(decision.allowed);
         assert!(decision.denials.is_empty());
@@ -392,8 +419,8 @@ mod faults {
 
     #[test]
     fn missing_component_is_a_clear_error() {
-        let err = Engine::load(Path::new("/nonexistent.wasm"), Registry::empty(), config())
-            .unwrap_err();
+        let err =
+            Engine::load(Path::new("/nonexistent.wasm"), Registry::empty(), config()).unwrap_err();
         assert!(err.to_string().contains("/nonexistent.wasm"), "{err}");
     }
 }
