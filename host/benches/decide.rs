@@ -1,0 +1,373 @@
+//! Decision cost, measured: `cargo bench --bench decide`. Prints figures; asserts nothing.
+//!
+//! (a) native cedar-policy in-process, registry entities prebuilt, only the request's own entity
+//!     and context built per call (the physical limit);
+//! (b) the same decision through the component on a warm instance (typed and JSON requests);
+//! (c) a fresh instance made ready to decide (instantiate + parse policies + first decision);
+//! (d) process start to first decision with the compiled cache warm (`yungui decide`);
+//! (e) the registry at 1k and 1M tenants: load time, RSS, decision latency.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "a benchmark binary: a setup failure should stop it loudly"
+)]
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::process::Command;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cedar_policy::{
+    Authorizer, Context, Entities, Entity, EntityUid, PolicySet, Request, RestrictedExpression,
+};
+use yungui::types;
+use yungui::{Engine, EngineConfig, Registry};
+
+const NOW: &str = "2026-11-30T08:00:00Z";
+
+fn root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+struct Stats {
+    mean: Duration,
+    p50: Duration,
+    p99: Duration,
+}
+
+impl Stats {
+    fn per_second(&self) -> f64 {
+        1.0 / self.mean.as_secs_f64()
+    }
+}
+
+fn measure(iterations: usize, mut f: impl FnMut(usize)) -> Stats {
+    for i in 0..iterations / 10 {
+        f(i);
+    }
+    let mut samples = Vec::with_capacity(iterations);
+    let start = Instant::now();
+    for i in 0..iterations {
+        let t = Instant::now();
+        f(i);
+        samples.push(t.elapsed());
+    }
+    let total = start.elapsed();
+    samples.sort_unstable();
+    Stats {
+        mean: total / u32::try_from(iterations).unwrap(),
+        p50: samples[samples.len() / 2],
+        p99: samples[samples.len() * 99 / 100],
+    }
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.1} µs", d.as_secs_f64() * 1e6)
+}
+
+fn print(label: &str, s: &Stats) {
+    println!(
+        "{label:<58} mean {:>10}  p50 {:>10}  p99 {:>10}  {:>9.0}/s",
+        us(s.mean),
+        us(s.p50),
+        us(s.p99),
+        s.per_second()
+    );
+}
+
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn uid(t: &str, id: &str) -> types::EntityUid {
+    types::EntityUid {
+        type_name: t.to_owned(),
+        id: id.to_owned(),
+    }
+}
+
+fn attr(name: &str, value: types::Value) -> types::Attribute {
+    types::Attribute {
+        name: name.to_owned(),
+        value,
+    }
+}
+
+/// The benchmark request: a compliant workload, so every policy is evaluated to the end.
+fn typed_request(tenant: &str) -> types::Request {
+    types::Request {
+        principal: uid("Cloud::Tenant", tenant),
+        action: "provision_workload".to_owned(),
+        resource: types::Entity {
+            uid: uid("Cloud::Workload", "web-1"),
+            attrs: vec![
+                attr(
+                    "region",
+                    types::Value::Entity(uid("Cloud::Region", "cn-north-1")),
+                ),
+                attr("purpose", types::Value::String("website".to_owned())),
+                attr("owner", types::Value::Entity(uid("Cloud::Tenant", tenant))),
+                attr("privileged", types::Value::Boolean(false)),
+                attr("host_access", types::Value::Boolean(false)),
+            ],
+            parents: vec![],
+        },
+        context: vec![attr("now", types::Value::Datetime(NOW.to_owned()))],
+        entities: vec![],
+    }
+}
+
+fn json_request(tenant: &str) -> String {
+    serde_json::json!({
+        "principal": {"type": "Cloud::Tenant", "id": tenant},
+        "action": "provision_workload",
+        "resource": {
+            "uid": {"type": "Cloud::Workload", "id": "web-1"},
+            "attrs": {
+                "region": {"type": "Cloud::Region", "id": "cn-north-1"},
+                "purpose": "website",
+                "owner": {"type": "Cloud::Tenant", "id": tenant},
+                "privileged": false,
+                "host_access": false
+            },
+            "parents": []
+        },
+        "context": {"now": NOW}
+    })
+    .to_string()
+}
+
+/// (a): native Cedar with the registry prebuilt.
+fn native(iterations: usize) -> Stats {
+    let sources = yungui_policies::Sources::read_dir(&root().join("policies")).unwrap();
+    let compiled = yungui_policies::compile(
+        (&sources.schema.name, &sources.schema.text),
+        sources
+            .policies
+            .iter()
+            .map(|f| (f.name.as_str(), f.text.as_str())),
+        yungui_policies::Validate::No,
+    )
+    .unwrap();
+    let mut deciding = PolicySet::new();
+    for p in compiled.policies.policies() {
+        let warn = compiled
+            .findings
+            .get(p.id())
+            .is_some_and(|f| f.severity == yungui_policies::Severity::Warn);
+        if !warn {
+            deciding.add(p.clone()).unwrap();
+        }
+    }
+    let schema = compiled.schema;
+    let registry_text = std::fs::read_to_string(root().join("examples/registry.json")).unwrap();
+    let registry = Entities::from_json_str(&registry_text, Some(&schema)).unwrap();
+    // The registry entities this request reaches, prebuilt once.
+    let reached: Vec<Entity> = [
+        ("Cloud::Tenant", "shop-example"),
+        ("Cloud::Operator", "acme-cloud"),
+        ("Cloud::Region", "cn-north-1"),
+    ]
+    .iter()
+    .map(|(t, id)| {
+        registry
+            .get(&EntityUid::from_str(&format!("{t}::\"{id}\"")).unwrap())
+            .unwrap()
+            .clone()
+    })
+    .chain(schema.action_entities().unwrap())
+    .collect();
+    let authorizer = Authorizer::new();
+    let principal = EntityUid::from_str(r#"Cloud::Tenant::"shop-example""#).unwrap();
+    let action = EntityUid::from_str(r#"Cloud::Action::"provision_workload""#).unwrap();
+    let resource_uid = EntityUid::from_str(r#"Cloud::Workload::"web-1""#).unwrap();
+    measure(iterations, |_| {
+        let resource = Entity::new(
+            resource_uid.clone(),
+            HashMap::from([
+                (
+                    "region".to_owned(),
+                    RestrictedExpression::new_entity_uid(
+                        EntityUid::from_str(r#"Cloud::Region::"cn-north-1""#).unwrap(),
+                    ),
+                ),
+                (
+                    "purpose".to_owned(),
+                    RestrictedExpression::new_string("website".to_owned()),
+                ),
+                (
+                    "owner".to_owned(),
+                    RestrictedExpression::new_entity_uid(principal.clone()),
+                ),
+                (
+                    "privileged".to_owned(),
+                    RestrictedExpression::new_bool(false),
+                ),
+                (
+                    "host_access".to_owned(),
+                    RestrictedExpression::new_bool(false),
+                ),
+            ]),
+            HashSet::new(),
+        )
+        .unwrap();
+        let entities =
+            Entities::from_entities(reached.iter().cloned().chain([resource]), None).unwrap();
+        let context =
+            Context::from_pairs([("now".to_owned(), RestrictedExpression::new_datetime(NOW))])
+                .unwrap();
+        let request = Request::new(
+            principal.clone(),
+            action.clone(),
+            resource_uid.clone(),
+            context,
+            Some(&schema),
+        )
+        .unwrap();
+        let response = authorizer.is_authorized(&request, &deciding, &entities);
+        assert_eq!(response.decision(), cedar_policy::Decision::Allow);
+    })
+}
+
+fn load(registry: Registry, config: EngineConfig) -> Engine {
+    Engine::load(Path::new(env!("YUNGUI_PLUGIN_WASM")), registry, config).unwrap()
+}
+
+/// A registry of `n` website tenants of one operator, plus the example registry's other entities.
+fn big_registry_json(n: usize) -> String {
+    let base = std::fs::read_to_string(root().join("examples/registry.json")).unwrap();
+    let mut out = String::with_capacity(base.len() + n * 330);
+    out.push_str(base.trim_end().trim_end_matches(']'));
+    for i in 0..n {
+        out.push_str(&format!(
+            r#",{{"uid":{{"type":"Cloud::Tenant","id":"t{i}"}},"attrs":{{"operator":{{"type":"Cloud::Operator","id":"acme-cloud"}},"kind":"website","real_name_verified":true,"icp_domains":["t{i}.example.cn"],"agreed_purposes":["website"],"status":"active","serves_domestic_users":true}},"parents":[]}}"#
+        ));
+    }
+    out.push(']');
+    out
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; any other argument filters nothing here.
+    let iterations = 20_000;
+    println!(
+        "yungui decision benchmark ({} cores)",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!();
+
+    let a = native(iterations);
+    print("(a) native cedar-policy, registry prebuilt", &a);
+
+    let engine = load(
+        Registry::from_file(&root().join("examples/registry.json")).unwrap(),
+        EngineConfig::default(),
+    );
+    engine.warm(1).unwrap();
+    let typed = typed_request("shop-example");
+    assert!(engine.decide(&typed).unwrap().allowed);
+    let b = measure(iterations, |_| {
+        engine.decide(&typed).unwrap();
+    });
+    print("(b) component, warm instance, typed request", &b);
+    let json = json_request("shop-example");
+    let bj = measure(iterations, |_| {
+        engine.decide_json(&json).unwrap();
+    });
+    print("(b) component, warm instance, JSON request", &bj);
+    println!(
+        "    b/a = {:.2} (typed), {:.2} (JSON)",
+        b.mean.as_secs_f64() / a.mean.as_secs_f64(),
+        bj.mean.as_secs_f64() / a.mean.as_secs_f64()
+    );
+
+    // (c): no idle instances kept, so every call instantiates and parses the policies.
+    let cold = load(
+        Registry::from_file(&root().join("examples/registry.json")).unwrap(),
+        EngineConfig {
+            max_idle: 0,
+            ..EngineConfig::default()
+        },
+    );
+    let c = measure(50, |_| {
+        cold.decide(&typed).unwrap();
+    });
+    print("(c) fresh instance: instantiate + parse + decide", &c);
+
+    // (d): the command, end to end, with the compiled component cached.
+    let exe = env!("CARGO_BIN_EXE_yungui");
+    let request = root().join("examples/requests/allow-provision.json");
+    let run = || {
+        let status = Command::new(exe)
+            .arg("decide")
+            .arg(&request)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(0));
+    };
+    run();
+    let d = measure(20, |_| run());
+    print("(d) process start to first decision (cache warm)", &d);
+
+    // (e): registry size.
+    println!();
+    for n in [1_000, 1_000_000] {
+        let before = rss_mib();
+        let text = big_registry_json(n);
+        let t = Instant::now();
+        let registry = Registry::from_json(&text).unwrap();
+        let load_time = t.elapsed();
+        drop(text);
+        let registry = Arc::new(registry);
+        let rss = rss_mib() - before;
+        let engine = load(Registry::empty(), EngineConfig::default());
+        engine.warm(1).unwrap();
+        // The same 1,000 active tenants at both sizes...
+        let active: Vec<types::Request> = (0..1_000)
+            .map(|i| typed_request(&format!("t{}", i * (n / 1_000))))
+            .collect();
+        for r in &active {
+            assert!(engine.decide_with(r, registry.clone()).unwrap().allowed);
+        }
+        let hot = measure(iterations, |i| {
+            engine
+                .decide_with(&active[i % active.len()], registry.clone())
+                .unwrap();
+        });
+        // ...and tenants drawn across the whole registry, so most are parsed on first sight.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let spread: Vec<types::Request> = (0..5_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                typed_request(&format!("t{}", x % n as u64))
+            })
+            .collect();
+        let cold_spread = measure(spread.len(), |i| {
+            engine
+                .decide_with(&spread[i % spread.len()], registry.clone())
+                .unwrap();
+        });
+        println!(
+            "(e) {n:>9} tenants: load {:>8.1} ms, registry RSS {:>7.1} MiB",
+            load_time.as_secs_f64() * 1e3,
+            rss
+        );
+        print("      1,000 active tenants", &hot);
+        print("      tenants spread over the registry", &cold_spread);
+    }
+    println!();
+    println!("process RSS at the end: {:.1} MiB", rss_mib());
+}
