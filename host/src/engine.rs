@@ -499,6 +499,9 @@ fn compile_cached(
         return Component::new(engine, &bytes);
     };
     let cached = dir.join(cache_name(engine, &bytes));
+    // Engines loading at the same time in one process compile once; the others read the cache.
+    static COMPILING: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = COMPILING.lock().unwrap_or_else(PoisonError::into_inner);
     if cached.is_file() {
         match deserialize(engine, &cached) {
             Ok(component) => return Ok(component),

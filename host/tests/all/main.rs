@@ -424,3 +424,87 @@ mod faults {
         assert!(err.to_string().contains("/nonexistent.wasm"), "{err}");
     }
 }
+
+mod cli {
+    use std::process::{Command, Output};
+
+    use super::*;
+
+    fn yungui(args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_yungui"))
+            .args(args)
+            .env("YUNGUI_CACHE_DIR", cache_dir())
+            .env_remove("YUNGUI_REGISTRY")
+            .env_remove("YUNGUI_PLUGIN")
+            .output()
+            .unwrap()
+    }
+
+    fn example(name: &str) -> String {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../examples/requests")
+            .join(name)
+            .display()
+            .to_string()
+    }
+
+    #[test]
+    fn decide_exit_code_is_the_decision() {
+        let allow = yungui(&["decide", &example("allow-provision.json")]);
+        assert_eq!(allow.status.code(), Some(0), "{allow:?}");
+        assert!(String::from_utf8_lossy(&allow.stdout).starts_with("ALLOW"));
+
+        let deny = yungui(&[
+            "decide",
+            "--format",
+            "json",
+            &example("deny-provision.json"),
+        ]);
+        assert_eq!(deny.status.code(), Some(2), "{deny:?}");
+        let report: Value = serde_json::from_slice(&deny.stdout).unwrap();
+        assert_eq!(report["decision"], "deny");
+        let fired: Vec<&str> = report["denials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["control"].as_str().unwrap())
+            .collect();
+        assert!(fired.len() >= 2, "{fired:?}");
+        assert!(report["denials"][0]["reason_zh"].as_str().is_some());
+    }
+
+    #[test]
+    fn decide_reports_a_bad_request_with_its_own_exit_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.json");
+        std::fs::write(&path, r#"{"principal": 1}"#).unwrap();
+        let out = yungui(&["decide", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(3), "{out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("bad_request"), "{text}");
+    }
+
+    #[test]
+    fn validate_names_file_and_line_of_an_invalid_policy() {
+        let dir = tempfile::tempdir().unwrap();
+        let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
+        for entry in std::fs::read_dir(&policies).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+            }
+        }
+        let ok = yungui(&["validate", "--policies", dir.path().to_str().unwrap()]);
+        assert_eq!(ok.status.code(), Some(0), "{ok:?}");
+        std::fs::write(
+            dir.path().join("zz-broken.cedar"),
+            "@id(\"x\")\n@article(\"1\")\n@reason(\"r\")\n@reason_zh(\"r\")\nforbid (principal, action, resource)\nwhen { principal.no_such_attribute };\n",
+        )
+        .unwrap();
+        let bad = yungui(&["validate", "--policies", dir.path().to_str().unwrap()]);
+        assert_eq!(bad.status.code(), Some(3), "{bad:?}");
+        let text = String::from_utf8_lossy(&bad.stdout);
+        assert!(text.contains("zz-broken.cedar:6:"), "{text}");
+        assert!(text.contains("no_such_attribute"), "{text}");
+    }
+}
