@@ -37,6 +37,9 @@ pub struct EngineConfig {
     pub recycle_above: usize,
     /// Warm instances kept for reuse.
     pub max_idle: usize,
+    /// A JSON request larger than this is refused before it reaches the component (whose memory
+    /// never shrinks).
+    pub max_request_bytes: usize,
     /// Where compiled components are cached; `None` compiles every time.
     pub cache_dir: Option<PathBuf>,
     /// Audit mode: every denial comes back as a warning and the request is allowed. Failures
@@ -51,6 +54,7 @@ impl Default for EngineConfig {
             memory_limit: 256 << 20,
             recycle_above: 64 << 20,
             max_idle: 16,
+            max_request_bytes: 1 << 20,
             cache_dir: default_cache_dir(),
             audit: false,
         }
@@ -374,6 +378,13 @@ impl Engine {
         request: &str,
         registry: Arc<Registry>,
     ) -> Result<types::Decision, Error> {
+        if request.len() > self.config.max_request_bytes {
+            return Err(Error::Failure(types::Failure::BadRequest(format!(
+                "the request has {} bytes, more than the limit of {}",
+                request.len(),
+                self.config.max_request_bytes
+            ))));
+        }
         self.call(registry, |plugin, store| {
             plugin
                 .yungui_policy_decide()

@@ -331,6 +331,14 @@ mod bad_input {
     }
 
     #[test]
+    fn oversized_request_is_refused_before_the_component() {
+        let mut request = workload("shop-example", "shop-example", "cn-north-1", false);
+        request["resource"]["attrs"]["purpose"] = json!("x".repeat(2 << 20));
+        let message = bad_request(decide(&request));
+        assert!(message.contains("more than the limit"), "{message}");
+    }
+
+    #[test]
     fn bad_registry_entity_is_a_failure_naming_it() {
         let registry = Registry::from_json(
             r#"[{"uid": {"type": "Cloud::Tenant", "id": "broken"}, "attrs": {"operator": 7}, "parents": []}]"#,
