@@ -7,6 +7,7 @@ pub mod engine;
 pub mod registry;
 pub mod report;
 pub mod request;
+pub mod server;
 
 pub use bindings::types;
 pub use engine::{Engine, EngineConfig, Error};

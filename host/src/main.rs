@@ -3,7 +3,10 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use yungui::commands::{decide::DecideCommand, test::TestCommand, validate::ValidateCommand};
+use yungui::commands::{
+    cert::CertCommand, decide::DecideCommand, serve::ServeCommand, test::TestCommand,
+    validate::ValidateCommand,
+};
 
 /// yungui (云规): the MIIT cloud service notice as Cedar policies in a WebAssembly component.
 #[derive(Debug, Parser)]
@@ -21,21 +24,35 @@ enum Command {
     Validate(ValidateCommand),
     /// Run golden case files; exit 1 when any fails.
     Test(TestCommand),
+    /// Serve decisions over HTTPS: raw API, Kubernetes admission, OpenStack policy checks.
+    Serve(ServeCommand),
+    /// Make a CA and a server certificate for `yungui serve` (e.g. for a cluster's webhook).
+    Cert(CertCommand),
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("YUNGUI_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    // A server logs its decisions; the other commands speak only when something is wrong.
+    let (default_filter, json) = match &cli.command {
+        Command::Serve(cmd) => ("info", cmd.args.log_json),
+        _ => ("warn", false),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("YUNGUI_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        logs.json().flatten_event(true).init();
+    } else {
+        logs.init();
+    }
     let result = match cli.command {
         Command::Decide(cmd) => cmd.execute(),
         Command::Validate(cmd) => cmd.execute(),
         Command::Test(cmd) => cmd.execute(),
+        Command::Serve(cmd) => cmd.execute(),
+        Command::Cert(cmd) => cmd.execute(),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -43,5 +60,15 @@ fn main() -> ExitCode {
             eprintln!("error: {err:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_consistent() {
+        super::Cli::command().debug_assert();
     }
 }

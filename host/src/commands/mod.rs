@@ -1,6 +1,8 @@
 //! The subcommands of the `yungui` binary, one module each; `main` parses and dispatches.
 
+pub mod cert;
 pub mod decide;
+pub mod serve;
 pub mod test;
 pub mod validate;
 

@@ -15,6 +15,9 @@ use serde_json::{Value, json};
 use yungui::types::{self, Failure};
 use yungui::{Engine, EngineConfig, Error, Registry};
 
+mod kubernetes;
+mod openstack;
+
 fn example_registry() -> Registry {
     Registry::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/registry.json"))
         .unwrap()

@@ -1,0 +1,367 @@
+//! `yungui serve`: one HTTPS server, several front ends over one engine.
+//!
+//! - `/v1/decide`, `/v1/decide/batch`: the JSON request format (custom schedulers, scripts);
+//! - `/validate`: Kubernetes admission (AdmissionReview v1);
+//! - `/openstack`: oslo.policy's `http:` check;
+//! - `/healthz`, `/readyz`, `/metrics`.
+//!
+//! Wasm work never runs on the async runtime: each decision takes a permit from a semaphore sized
+//! to the warm instances and runs on the blocking pool. The component loads in the background;
+//! until it has, `/readyz` answers 503 and every decision fails closed.
+
+pub mod api;
+pub mod kubernetes;
+pub mod metrics;
+pub mod openstack;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokio::sync::Semaphore;
+
+use crate::bindings::types;
+use crate::commands::EngineArgs;
+use crate::engine::{Engine, Error};
+
+/// Request bodies larger than this are refused with 413 (the Kubernetes API server sends at most
+/// 3 MiB).
+pub const MAX_BODY: usize = 4 << 20;
+
+/// What a server is started with.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+
+    /// The server certificate chain (PEM). Reloaded when the file changes.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The server's private key (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Require client certificates signed by this CA (PEM), e.g. for oslo.policy's
+    /// `remote_ssl_client_crt_file`.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub client_ca: Option<PathBuf>,
+
+    /// Serve plain HTTP (for local tests only; admission webhooks require HTTPS).
+    #[arg(long, conflicts_with = "tls_cert")]
+    pub plain_http: bool,
+
+    /// Decisions running at once (each on a warm instance).
+    #[arg(long, default_value_t = default_workers())]
+    pub workers: usize,
+
+    /// Log one JSON object per line (decision log included).
+    #[arg(long)]
+    pub log_json: bool,
+
+    #[command(flatten)]
+    pub kubernetes: kubernetes::KubernetesArgs,
+
+    #[command(flatten)]
+    pub openstack: openstack::OpenStackArgs,
+
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get() * 2)
+}
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    engine: Arc<OnceLock<Arc<Engine>>>,
+    permits: Arc<Semaphore>,
+    /// Counters and histograms for `/metrics`.
+    pub metrics: Arc<metrics::Metrics>,
+    /// The Kubernetes front end's settings.
+    pub kubernetes: Arc<kubernetes::Config>,
+    /// The OpenStack front end's settings.
+    pub openstack: Arc<openstack::Config>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("ready", &self.engine.get().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What to decide.
+#[derive(Debug)]
+pub enum Decide {
+    /// A typed request (the adapters build these).
+    Typed(types::Request),
+    /// A request in the JSON request format.
+    Json(String),
+}
+
+/// Why no decision came back, as a server sees it.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The component is still loading.
+    #[error("the policy component is not loaded yet")]
+    NotReady,
+    /// The engine failed.
+    #[error(transparent)]
+    Engine(#[from] Error),
+    /// The blocking task died.
+    #[error("the decision task failed: {0}")]
+    Task(String),
+}
+
+impl ServeError {
+    /// Whether the caller sent a bad request (as opposed to a fault of ours).
+    pub fn is_bad_request(&self) -> bool {
+        matches!(self, Self::Engine(e) if e.is_bad_request())
+    }
+
+    /// A short kind for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::NotReady => "not_ready",
+            Self::Task(_) => "task",
+            Self::Engine(e) => crate::report::ErrorReport::from(e).kind,
+        }
+    }
+}
+
+impl AppState {
+    /// A state whose engine is loaded later with [`AppState::set_engine`].
+    pub fn new(
+        workers: usize,
+        kubernetes: kubernetes::Config,
+        openstack: openstack::Config,
+    ) -> Self {
+        Self {
+            engine: Arc::new(OnceLock::new()),
+            permits: Arc::new(Semaphore::new(workers.max(1))),
+            metrics: Arc::new(metrics::Metrics::new()),
+            kubernetes: Arc::new(kubernetes),
+            openstack: Arc::new(openstack),
+        }
+    }
+
+    /// Makes the engine available; the server is ready from then on.
+    pub fn set_engine(&self, engine: Arc<Engine>) {
+        let _ = self.engine.set(engine);
+    }
+
+    /// The engine, once loaded.
+    pub fn engine(&self) -> Option<&Arc<Engine>> {
+        self.engine.get()
+    }
+
+    /// Decides on the blocking pool, bounded by the worker permits, and records the metrics.
+    pub async fn decide(
+        &self,
+        front: &'static str,
+        request: Decide,
+    ) -> Result<types::Decision, ServeError> {
+        let started = Instant::now();
+        let result = self.decide_inner(request).await;
+        self.metrics.record(front, &result, started.elapsed());
+        result
+    }
+
+    async fn decide_inner(&self, request: Decide) -> Result<types::Decision, ServeError> {
+        let engine = self.engine().ok_or(ServeError::NotReady)?.clone();
+        let _permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| ServeError::Task(e.to_string()))?;
+        let result = tokio::task::spawn_blocking(move || match request {
+            Decide::Typed(request) => engine.decide(&request),
+            Decide::Json(request) => engine.decide_json(&request),
+        })
+        .await
+        .map_err(|e| ServeError::Task(e.to_string()))?;
+        Ok(result?)
+    }
+}
+
+/// The whole application: every front end and the health endpoints.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .merge(api::routes())
+        .merge(kubernetes::routes())
+        .merge(openstack::routes())
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.engine() {
+        Some(engine) => (
+            StatusCode::OK,
+            format!(
+                "ready: component loaded, registry of {} entities\n",
+                engine.registry().len()
+            ),
+        ),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the policy component is loading\n".to_owned(),
+        ),
+    }
+}
+
+async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Running {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// The application state (the engine may still be loading).
+    pub state: AppState,
+    handle: axum_server::Handle<SocketAddr>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets requests in flight finish (up to `grace`), and waits.
+    pub async fn shutdown(self, grace: Duration) -> std::io::Result<()> {
+        self.handle.graceful_shutdown(Some(grace));
+        self.task
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?
+    }
+
+    /// Waits until the server stops.
+    pub async fn wait(self) -> std::io::Result<()> {
+        self.task
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?
+    }
+}
+
+/// Starts the server: binds, serves, and loads the component in the background.
+pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
+    let state = AppState::new(
+        args.workers,
+        kubernetes::Config::from_args(&args.kubernetes)?,
+        openstack::Config::from_args(&args.openstack)?,
+    );
+    let app = router(state.clone());
+    let handle = axum_server::Handle::new();
+    let task = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let tls = tls::Tls::load(cert, key, args.client_ca.as_deref())?;
+            tls.watch();
+            let server = axum_server::bind_rustls(args.listen, tls.config()).handle(handle.clone());
+            tokio::spawn(async move { server.serve(app.into_make_service()).await })
+        }
+        _ if args.plain_http => {
+            let server = axum_server::bind(args.listen).handle(handle.clone());
+            tokio::spawn(async move { server.serve(app.into_make_service()).await })
+        }
+        _ => anyhow::bail!(
+            "no certificate: pass `--tls-cert` and `--tls-key` (see `yungui cert`), or `--plain-http` for a local test"
+        ),
+    };
+    let addr = handle
+        .listening()
+        .await
+        .ok_or_else(|| anyhow::anyhow!("cannot listen on `{}`", args.listen))?;
+
+    let path = args.engine.plugin_path()?;
+    let registry = args.engine.load_registry()?;
+    let config = args.engine.config();
+    let workers = args.workers;
+    let loading = state.clone();
+    tokio::task::spawn_blocking(move || {
+        match Engine::load(&path, registry, config).and_then(|engine| {
+            engine.warm(workers.min(engine.config().max_idle))?;
+            Ok(engine)
+        }) {
+            Ok(engine) => {
+                tracing::info!(component = %path.display(), "policy component loaded; ready");
+                loading.set_engine(Arc::new(engine));
+            }
+            Err(err) => tracing::error!(
+                "the policy component did not load: {err}; every decision is denied"
+            ),
+        }
+    });
+    Ok(Running {
+        addr,
+        state,
+        handle,
+        task,
+    })
+}
+
+/// Logs one decision as one line (JSON with `--log-json`), under the target `yungui::decision`.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site per front end, each field a column of the decision log"
+)]
+pub fn log_decision(
+    front: &str,
+    uid: &str,
+    tenant: &str,
+    kind: &str,
+    action: &str,
+    result: &Result<types::Decision, ServeError>,
+    latency: Duration,
+    dry_run: bool,
+) {
+    let (decision, controls) = match result {
+        Ok(d) => (
+            if d.allowed { "allow" } else { "deny" },
+            d.denials
+                .iter()
+                .chain(&d.warnings)
+                .map(|f| f.control.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        Err(e) => ("error", e.kind().to_owned()),
+    };
+    tracing::info!(
+        target: "yungui::decision",
+        front,
+        uid,
+        tenant,
+        kind,
+        action,
+        decision,
+        controls,
+        latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+        dry_run,
+        "decision"
+    );
+}

@@ -1,0 +1,115 @@
+//! The server's TLS configuration: certificate and key from PEM files, optional client
+//! certificate verification, and reload when the files change (certificates rotate without a
+//! restart).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum_server::tls_rustls::RustlsConfig;
+use rustls::ServerConfig;
+use rustls::server::WebPkiClientVerifier;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+/// How often the certificate files are checked for changes.
+const WATCH_EVERY: Duration = Duration::from_secs(10);
+
+/// A TLS configuration that follows its files.
+#[derive(Debug, Clone)]
+pub struct Tls {
+    cert: PathBuf,
+    key: PathBuf,
+    client_ca: Option<PathBuf>,
+    config: RustlsConfig,
+}
+
+impl Tls {
+    /// Reads the files and builds the configuration.
+    pub fn load(cert: &Path, key: &Path, client_ca: Option<&Path>) -> anyhow::Result<Self> {
+        let server = server_config(cert, key, client_ca)?;
+        Ok(Self {
+            cert: cert.to_owned(),
+            key: key.to_owned(),
+            client_ca: client_ca.map(Path::to_owned),
+            config: RustlsConfig::from_config(Arc::new(server)),
+        })
+    }
+
+    /// The configuration to serve with.
+    pub fn config(&self) -> RustlsConfig {
+        self.config.clone()
+    }
+
+    /// Reloads the configuration whenever a file changes; a bad new file keeps the old one.
+    pub fn watch(&self) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut seen = this.stamps();
+            loop {
+                tokio::time::sleep(WATCH_EVERY).await;
+                let now = this.stamps();
+                if now == seen {
+                    continue;
+                }
+                seen = now;
+                match server_config(&this.cert, &this.key, this.client_ca.as_deref()) {
+                    Ok(server) => {
+                        this.config.reload_from_config(Arc::new(server));
+                        tracing::info!(cert = %this.cert.display(), "TLS certificate reloaded");
+                    }
+                    Err(err) => tracing::warn!(
+                        cert = %this.cert.display(),
+                        "new TLS files not usable, keeping the old ones: {err:#}"
+                    ),
+                }
+            }
+        });
+    }
+
+    fn stamps(&self) -> Vec<Option<SystemTime>> {
+        [Some(&self.cert), Some(&self.key), self.client_ca.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+            .collect()
+    }
+}
+
+/// A rustls server configuration (ring provider, HTTP/1.1) from PEM files.
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+) -> anyhow::Result<ServerConfig> {
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|e| anyhow::anyhow!("cannot read certificates from `{}`: {e}", cert.display()))?;
+    anyhow::ensure!(
+        !certs.is_empty(),
+        "`{}` holds no PEM certificate",
+        cert.display()
+    );
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| anyhow::anyhow!("cannot read a private key from `{}`: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let builder = match client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in CertificateDer::pem_file_iter(ca)
+                .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", ca.display()))?
+            {
+                roots.add(c.map_err(|e| anyhow::anyhow!("`{}`: {e}", ca.display()))?)?;
+            }
+            let verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).build()?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_single_cert(certs, key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}

@@ -1,0 +1,1 @@
+//! Kubernetes admission over HTTPS: AdmissionReview v1 fixtures rendered by kubectl.
