@@ -170,6 +170,12 @@ fn native(iterations: usize) -> Stats {
         }
     }
     let schema = compiled.schema;
+    // The component decides with the policies whose scope can match the action; so does the floor.
+    let action = EntityUid::from_str(r#"Cloud::Action::"provision_workload""#).unwrap();
+    let deciding = yungui_policies::slice_by_action(&deciding, &schema)
+        .unwrap()
+        .remove(&action)
+        .unwrap();
     let registry_text = std::fs::read_to_string(root().join("examples/registry.json")).unwrap();
     let registry = Entities::from_json_str(&registry_text, Some(&schema)).unwrap();
     // The registry entities this request reaches, prebuilt once.
@@ -189,7 +195,6 @@ fn native(iterations: usize) -> Stats {
     .collect();
     let authorizer = Authorizer::new();
     let principal = EntityUid::from_str(r#"Cloud::Tenant::"shop-example""#).unwrap();
-    let action = EntityUid::from_str(r#"Cloud::Action::"provision_workload""#).unwrap();
     let resource_uid = EntityUid::from_str(r#"Cloud::Workload::"web-1""#).unwrap();
     measure(iterations, |_| {
         let resource = Entity::new(
@@ -239,8 +244,16 @@ fn native(iterations: usize) -> Stats {
     })
 }
 
+/// The component under test: `$YUNGUI_PLUGIN` (e.g. an optimized build), else the built one.
+fn plugin() -> std::path::PathBuf {
+    std::env::var_os("YUNGUI_PLUGIN").map_or_else(
+        || std::path::PathBuf::from(env!("YUNGUI_PLUGIN_WASM")),
+        std::path::PathBuf::from,
+    )
+}
+
 fn load(registry: Registry, config: EngineConfig) -> Engine {
-    Engine::load(Path::new(env!("YUNGUI_PLUGIN_WASM")), registry, config).unwrap()
+    Engine::load(&plugin(), registry, config).unwrap()
 }
 
 /// A registry of `n` website tenants of one operator, plus the example registry's other entities.

@@ -79,6 +79,8 @@ pub struct Engine {
     deciding: PolicySet,
     /// Warn-severity forbids: these only warn.
     warning: PolicySet,
+    /// `deciding` and `warning` sliced per action: only the policies whose scope can match.
+    by_action: HashMap<EntityUid, (PolicySet, PolicySet)>,
     findings: BTreeMap<PolicyId, Finding>,
     /// Action id (`provision_workload`) to its uid.
     actions: HashMap<String, EntityUid>,
@@ -136,6 +138,15 @@ impl Engine {
             let set = if warn { &mut warning } else { &mut deciding };
             set.add(policy.clone()).map_err(|err| err.to_string())?;
         }
+        let deciding_slices = yungui_policies::slice_by_action(&deciding, &compiled.schema)?;
+        let mut warning_slices = yungui_policies::slice_by_action(&warning, &compiled.schema)?;
+        let by_action = deciding_slices
+            .into_iter()
+            .map(|(action, d)| {
+                let w = warning_slices.remove(&action).unwrap_or_default();
+                (action, (d, w))
+            })
+            .collect();
         let actions = compiled
             .schema
             .actions()
@@ -145,6 +156,7 @@ impl Engine {
             schema: compiled.schema,
             deciding,
             warning,
+            by_action,
             findings: compiled.findings,
             actions,
             authorizer: Authorizer::new(),
@@ -300,23 +312,23 @@ impl Engine {
         let entities = request_entities
             .add_entities(reached, None)
             .map_err(|err| wit::Failure::BadEntityData(cedar_message(&err)))?;
+        let (deciding, warning) = self
+            .by_action
+            .get(&action)
+            .map_or((&self.deciding, &self.warning), |(d, w)| (d, w));
         let request =
             CedarRequest::new(principal, action, resource_uid, context, Some(&self.schema))
                 .map_err(|err| bad(cedar_message(&err)))?;
 
-        let response = self
-            .authorizer
-            .is_authorized(&request, &self.deciding, &entities);
+        let response = self.authorizer.is_authorized(&request, deciding, &entities);
         let mut denials = self.fired(&response);
         if response.decision() == CedarDecision::Deny && denials.is_empty() {
             denials.push(self.default_deny(&response));
         }
-        let warnings = if self.warning.is_empty() {
+        let warnings = if warning.is_empty() {
             Vec::new()
         } else {
-            let response = self
-                .authorizer
-                .is_authorized(&request, &self.warning, &entities);
+            let response = self.authorizer.is_authorized(&request, warning, &entities);
             self.fired(&response)
         };
         Ok(wit::Decision {
@@ -346,7 +358,7 @@ impl Engine {
         while let Some(uid) = pending.pop() {
             if !seen.insert(uid.clone())
                 || request_entities.get(&uid).is_some()
-                || self.actions.values().any(|a| a == &uid)
+                || self.by_action.contains_key(&uid)
             {
                 continue;
             }

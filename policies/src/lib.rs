@@ -10,7 +10,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use cedar_policy::{Effect, PolicyId, PolicySet, Schema, ValidationMode, Validator};
+use cedar_policy::{
+    ActionConstraint, Effect, EntityUid, PolicyId, PolicySet, Schema, ValidationMode, Validator,
+};
+use std::collections::HashMap;
 
 /// The schema's file name inside the policy folder.
 pub const SCHEMA_FILE: &str = "schema.cedarschema";
@@ -192,6 +195,35 @@ impl Compiled {
         }
         seen.into_values().collect()
     }
+}
+
+/// The policies that can apply to each action of the schema: those whose action scope is
+/// unconstrained, names the action, or names a group the action is in. A policy whose scope does
+/// not match an action is never satisfied and never errors for it, so deciding with the slice
+/// gives the same answer as deciding with the whole set, faster.
+pub fn slice_by_action(
+    policies: &PolicySet,
+    schema: &Schema,
+) -> Result<HashMap<EntityUid, PolicySet>, String> {
+    let hierarchy = schema.action_entities().map_err(|e| e.to_string())?;
+    let mut slices = HashMap::new();
+    for action in schema.actions() {
+        let mut slice = PolicySet::new();
+        for policy in policies.policies() {
+            let applies = match policy.action_constraint() {
+                ActionConstraint::Any => true,
+                ActionConstraint::Eq(uid) => &uid == action,
+                ActionConstraint::In(groups) => groups
+                    .iter()
+                    .any(|g| g == action || hierarchy.is_ancestor_of(g, action)),
+            };
+            if applies {
+                slice.add(policy.clone()).map_err(|e| e.to_string())?;
+            }
+        }
+        slices.insert(action.clone(), slice);
+    }
+    Ok(slices)
 }
 
 /// Whether [`compile`] runs Cedar's strict validator (slow; done once at build time).
@@ -486,6 +518,40 @@ unless { principal.real_name_verified };
         assert_eq!(problem.file, "bad.cedar");
         assert_eq!(problem.line, Some(10));
         assert!(problem.message.contains("real_name"), "{problem}");
+    }
+
+    #[test]
+    fn slices_follow_action_groups() {
+        let schema = r#"namespace Cloud {
+            entity Tenant;
+            entity Workload;
+            action provisioning;
+            action provision_workload in [provisioning] appliesTo { principal: Tenant, resource: Workload };
+            action bind_domain appliesTo { principal: Tenant, resource: Workload };
+        }"#;
+        let text = r#"permit (principal, action, resource);
+forbid (principal, action == Cloud::Action::"bind_domain", resource);
+forbid (principal, action in Cloud::Action::"provisioning", resource);
+forbid (principal, action in [Cloud::Action::"bind_domain", Cloud::Action::"provision_workload"], resource);
+"#;
+        let text = text.replace(
+            "forbid (",
+            "@id(\"c\") @article(\"1\") @reason(\"r\") @reason_zh(\"r\")\nforbid (",
+        );
+        let compiled = compile(
+            ("s", schema),
+            [("p.cedar", text.as_str())],
+            Validate::Strict,
+        )
+        .unwrap();
+        let slices = slice_by_action(&compiled.policies, &compiled.schema).unwrap();
+        let count = |action: &str| {
+            let uid = EntityUid::from_str(&format!("Cloud::Action::\"{action}\"")).unwrap();
+            slices[&uid].policies().count()
+        };
+        assert_eq!(count("provision_workload"), 3);
+        assert_eq!(count("bind_domain"), 3);
+        assert_eq!(count("provisioning"), 2);
     }
 
     #[test]
