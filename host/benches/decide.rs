@@ -274,8 +274,10 @@ fn main() {
     // `cargo bench` passes `--bench`; any other argument filters nothing here.
     let iterations = 20_000;
     println!(
-        "yungui decision benchmark ({} cores)",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        "yungui decision benchmark ({} cores), component `{}` ({} bytes)",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        plugin().display(),
+        std::fs::metadata(plugin()).map_or(0, |m| m.len())
     );
     println!();
 
