@@ -6,19 +6,27 @@
 //!   no decision could be reached (a fault: callers must deny).
 //! - `POST /v1/decide/batch`: `{"requests": [...]}` in, `{"decisions": [...]}` back in the same
 //!   order, each as `/v1/decide` would answer it (a scheduler scoring candidate hosts).
+//!
+//! Every decision is written to the decision log (front `api`, tenant = the principal's id, uid =
+//! the `X-Request-Id` header).
+
+use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Json;
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::Deserialize;
+use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::{AppState, Decide, ServeError};
+use super::{AppState, Decide, ServeError, log_decision};
 use crate::report::{ErrorReport, Outcome, Report};
-use crate::request::{fill_now, now_utc};
+use crate::request::now_utc;
 
 /// Requests one batch may hold.
 pub const MAX_BATCH: usize = 1_000;
@@ -30,18 +38,27 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/decide/batch", post(batch))
 }
 
-async fn decide(State(state): State<AppState>, body: String) -> Response {
-    let report = decide_one(&state, body).await;
+async fn decide(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let body = match utf8(body) {
+        Ok(body) => body,
+        Err(response) => return *response,
+    };
+    let report = decide_one(&state, &request_id(&headers), body).await;
     (status(&report), Json(report)).into_response()
 }
 
+/// The batch's outer shape; `requests` is read in a second step so a wrong type names it.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Batch {
-    requests: Vec<Box<RawValue>>,
+    requests: Box<RawValue>,
 }
 
-async fn batch(State(state): State<AppState>, body: String) -> Response {
+async fn batch(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let body = match utf8(body) {
+        Ok(body) => body,
+        Err(response) => return *response,
+    };
     let batch: Batch = match serde_json::from_str(&body) {
         Ok(batch) => batch,
         Err(err) => {
@@ -50,17 +67,27 @@ async fn batch(State(state): State<AppState>, body: String) -> Response {
             ));
         }
     };
-    if batch.requests.len() > MAX_BATCH {
+    let requests: Vec<Box<RawValue>> = match serde_json::from_str(batch.requests.get()) {
+        Ok(requests) => requests,
+        Err(err) => {
+            return bad_request(format!(
+                "field `requests` is not a list of requests: {err}: send {{\"requests\": [request, ...]}}"
+            ));
+        }
+    };
+    if requests.len() > MAX_BATCH {
         return bad_request(format!(
-            "the batch holds {} requests, more than the limit of {MAX_BATCH}: split it",
-            batch.requests.len()
+            "field `requests` holds {} requests, more than the limit of {MAX_BATCH}: split the batch",
+            requests.len()
         ));
     }
+    let uid: Arc<str> = request_id(&headers).into();
     let mut tasks = tokio::task::JoinSet::new();
-    for (index, request) in batch.requests.into_iter().enumerate() {
+    for (index, request) in requests.into_iter().enumerate() {
         let state = state.clone();
+        let uid = uid.clone();
         let text = request.get().to_owned();
-        tasks.spawn(async move { (index, decide_one(&state, text).await) });
+        tasks.spawn(async move { (index, decide_one(&state, &uid, text).await) });
     }
     let mut decisions: Vec<Option<Report>> = Vec::new();
     decisions.resize_with(tasks.len(), || None);
@@ -78,14 +105,79 @@ async fn batch(State(state): State<AppState>, body: String) -> Response {
     Json(serde_json::json!({ "decisions": decisions })).into_response()
 }
 
-async fn decide_one(state: &AppState, body: String) -> Report {
-    // A body that is not JSON goes to the component as it is, which names the problem.
-    let request = fill_now(&body, &now_utc()).unwrap_or(body);
-    match state.decide("api", Decide::Json(request)).await {
+async fn decide_one(state: &AppState, uid: &str, body: String) -> Report {
+    let started = Instant::now();
+    let (request, tenant, action) = prepare(body, &now_utc());
+    let result = state.decide("api", Decide::Json(request)).await;
+    log_decision(
+        "api",
+        uid,
+        &tenant,
+        "",
+        &action,
+        &result,
+        started.elapsed(),
+        false,
+    );
+    match result {
         Ok(decision) => Report::new(&Ok(decision)),
         Err(ServeError::Engine(err)) => Report::new(&Err(err)),
-        Err(err) => fault(err.to_string()),
+        Err(err) => Report {
+            decision: Outcome::Error,
+            denials: Vec::new(),
+            warnings: Vec::new(),
+            error: Some(ErrorReport {
+                kind: err.kind(),
+                message: err.to_string(),
+            }),
+        },
     }
+}
+
+/// Fills `context.now` when absent (the component has no clock) and reads the principal's id and
+/// the action for the decision log, in one parse. A body that is not a JSON object goes to the
+/// component as it is, which names the problem.
+fn prepare(body: String, now: &str) -> (String, String, String) {
+    let Ok(Value::Object(mut map)) = serde_json::from_str::<Value>(&body) else {
+        return (body, String::new(), String::new());
+    };
+    let tenant = map
+        .get("principal")
+        .and_then(|p| p.get("id"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let action = map
+        .get("action")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if let Value::Object(context) = map
+        .entry("context")
+        .or_insert_with(|| Value::Object(serde_json::Map::new()))
+    {
+        context
+            .entry("now")
+            .or_insert_with(|| Value::String(now.to_owned()));
+    }
+    let request = serde_json::to_string(&map).unwrap_or(body);
+    (request, tenant, action)
+}
+
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn utf8(body: Bytes) -> Result<String, Box<Response>> {
+    String::from_utf8(body.to_vec()).map_err(|err| {
+        Box::new(bad_request(format!(
+            "the body is not UTF-8 text: {err}: send JSON"
+        )))
+    })
 }
 
 fn fault(message: String) -> Report {
@@ -94,7 +186,7 @@ fn fault(message: String) -> Report {
         denials: Vec::new(),
         warnings: Vec::new(),
         error: Some(ErrorReport {
-            kind: "plugin_fault",
+            kind: "task",
             message,
         }),
     }

@@ -1,1 +1,667 @@
-//! Kubernetes admission over HTTPS: AdmissionReview v1 fixtures rendered by kubectl.
+//! Kubernetes admission over HTTPS: AdmissionReview v1 fixtures rendered by kubectl
+//! (`tests/kubernetes/`), sent over real TLS on loopback to a server started in-process, and
+//! once to the `yungui serve` binary for the decision log.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, OnceLock, mpsc};
+use std::time::{Duration, Instant};
+
+use clap::Parser as _;
+use serde_json::{Value, json};
+use yungui::commands::cert;
+use yungui::server::{ServeArgs, start};
+
+/// A server listening on loopback with a certificate from a fresh CA.
+struct Server {
+    url: String,
+    agent: ureq::Agent,
+    _certs: tempfile::TempDir,
+}
+
+#[derive(clap::Parser)]
+struct Cli {
+    #[command(flatten)]
+    args: ServeArgs,
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/kubernetes")
+}
+
+fn fixture(name: &str) -> Value {
+    let path = fixtures().join(format!("{name}.json"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn registry_path() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/registry.json")
+        .display()
+        .to_string()
+}
+
+/// Makes a CA and a certificate for `localhost` and `127.0.0.1` in a temporary folder.
+fn certs() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = cert::generate(&["localhost".to_owned(), "127.0.0.1".to_owned()], 1).unwrap();
+    cert::write_bundle(dir.path(), &bundle, false).unwrap();
+    dir
+}
+
+/// A client that trusts only the CA in `dir` and reports HTTP errors as responses.
+fn agent(dir: &Path) -> ureq::Agent {
+    let ca = std::fs::read(dir.join("ca.crt")).unwrap();
+    let ca = ureq::tls::Certificate::from_pem(&ca).unwrap();
+    ureq::Agent::config_builder()
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(Arc::new(vec![ca])))
+                .build(),
+        )
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .new_agent()
+}
+
+/// Starts a server on its own runtime (kept for the life of the test binary) and waits until
+/// it is ready.
+fn serve(extra: &[&str]) -> Server {
+    let certs = certs();
+    let dir = certs.path();
+    let mut argv: Vec<String> = [
+        "yungui",
+        "--listen",
+        "127.0.0.1:0",
+        "--workers",
+        "2",
+        "--cluster-region",
+        "cn-north-1",
+        "--registry",
+        &registry_path(),
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    argv.extend([
+        "--tls-cert".to_owned(),
+        dir.join("tls.crt").display().to_string(),
+    ]);
+    argv.extend([
+        "--tls-key".to_owned(),
+        dir.join("tls.key").display().to_string(),
+    ]);
+    if !extra.contains(&"--plugin") {
+        argv.extend(["--plugin".to_owned(), env!("YUNGUI_PLUGIN_WASM").to_owned()]);
+    }
+    argv.extend(extra.iter().map(|s| (*s).to_owned()));
+    let args = Cli::try_parse_from(argv).unwrap().args;
+
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let running = start(&args).await.unwrap();
+            tx.send(running.addr).unwrap();
+            // Serve until the test binary exits.
+            std::future::pending::<()>().await;
+        });
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    let server = Server {
+        url: format!("https://localhost:{}", addr.port()),
+        agent: agent(dir),
+        _certs: certs,
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (status, _) = server.get("/readyz");
+        if status == 200 {
+            return server;
+        }
+        assert!(Instant::now() < deadline, "the server never became ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl Server {
+    fn get(&self, path: &str) -> (u16, String) {
+        let mut response = self
+            .agent
+            .get(format!("{}{path}", self.url))
+            .call()
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.body_mut().read_to_string().unwrap())
+    }
+
+    fn post(&self, body: &[u8]) -> (u16, Value) {
+        let mut response = self
+            .agent
+            .post(format!("{}/validate", self.url))
+            .header("content-type", "application/json")
+            .send(body)
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(1 << 20)
+            .read_to_string()
+            .unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    /// Sends a review; expects HTTP 200 and returns the `response`.
+    fn review(&self, review: &Value) -> Value {
+        let (status, body) = self.post(review.to_string().as_bytes());
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["apiVersion"], "admission.k8s.io/v1", "{body}");
+        assert_eq!(body["kind"], "AdmissionReview", "{body}");
+        let response = body["response"].clone();
+        assert_eq!(response["uid"], review["request"]["uid"], "uid echoed");
+        response
+    }
+}
+
+fn shared() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| serve(&[]))
+}
+
+fn message(response: &Value) -> &str {
+    response["status"]["message"].as_str().unwrap_or_default()
+}
+
+/// Asserts a denial naming each control with its article and both reasons.
+fn assert_denied(response: &Value, controls: &[&str]) {
+    assert_eq!(response["allowed"], false, "{response}");
+    assert_eq!(response["status"]["code"], 403, "{response}");
+    assert_eq!(response["status"]["reason"], "Forbidden", "{response}");
+    let text = message(response);
+    let annotated = response["auditAnnotations"]["controls"].as_str().unwrap();
+    for control in controls {
+        assert!(text.contains(control), "{control} missing from {text}");
+        assert!(annotated.split(',').any(|c| c == *control), "{annotated}");
+    }
+    for line in text.lines().skip(1).filter(|l| l.starts_with("- ")) {
+        // Every control line: id (art. N): English / Chinese.
+        assert!(line.contains(" / "), "{line}");
+        assert!(
+            line.contains("registry-missing") || line.contains("(art. "),
+            "{line}"
+        );
+        assert!(
+            line.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+            "{line}"
+        );
+    }
+}
+
+fn assert_allowed(response: &Value) {
+    assert_eq!(response["allowed"], true, "{response}");
+    assert!(response.get("warnings").is_none(), "{response}");
+}
+
+#[test]
+fn every_mapped_kind_allows_and_denies() {
+    let server = shared();
+    for allowed in [
+        "pod-allow",
+        "deployment-allow",
+        "statefulset-allow",
+        "replicaset-allow",
+        "job-allow",
+        "service-lb-allow",
+        "ingress-allow",
+        "pvc-allow",
+    ] {
+        let response = server.review(&fixture(allowed));
+        assert_eq!(response["allowed"], true, "{allowed}: {response}");
+        assert_allowed(&response);
+    }
+    for (denied, controls) in [
+        ("pod-privileged", &["art12-host-security"][..]),
+        ("daemonset-host-network", &["art12-host-security"]),
+        ("cronjob-no-purpose", &["art8-2-agreed-purpose"]),
+        ("service-lb-unlicensed-carrier", &["art6-licensed-carrier"]),
+        ("ingress-unfiled-hosts", &["art8-1-icp-filing"]),
+        (
+            "pvc-deny",
+            &[
+                "art9-2-protection",
+                "art7-in-territory",
+                "art9-4-data-localisation",
+                "art10-3-backup",
+            ],
+        ),
+    ] {
+        let response = server.review(&fixture(denied));
+        assert_denied(&response, controls);
+    }
+    assert!(message(&server.review(&fixture("cronjob-no-purpose"))).contains("yungui.io/purpose"));
+}
+
+#[test]
+fn multiple_violations_are_all_listed() {
+    let response = shared().review(&fixture("deployment-deny-multiple"));
+    assert_denied(
+        &response,
+        &[
+            "art8-1-real-name",
+            "art8-2-agreed-purpose",
+            "art7-in-territory",
+            "art12-host-security",
+        ],
+    );
+    let text = message(&response);
+    assert!(text.contains("4 controls fired"), "{text}");
+    assert!(
+        text.contains("Deployment `unverified-example/agent`"),
+        "{text}"
+    );
+    // Privileged and host access: two findings of one control, both explained.
+    assert!(
+        text.contains("privileged") && text.contains("host"),
+        "{text}"
+    );
+}
+
+#[test]
+fn ingress_names_each_denied_host() {
+    let response = shared().review(&fixture("ingress-unfiled-hosts"));
+    let text = message(&response);
+    assert!(text.contains("host `promo.unfiled.example.com`"), "{text}");
+    assert!(text.contains("host `cdn.unfiled.example.net`"), "{text}");
+    // The filed host is allowed (a subdomain of the filed shop.example.cn).
+    assert!(!text.contains("host `www.shop.example.cn`"), "{text}");
+}
+
+#[test]
+fn unmapped_kinds_and_other_service_types_are_allowed_without_policies() {
+    let server = shared();
+    for name in ["configmap-unmapped", "service-clusterip"] {
+        let response = server.review(&fixture(name));
+        assert_allowed(&response);
+        assert!(response.get("auditAnnotations").is_none(), "{response}");
+    }
+}
+
+#[test]
+fn unknown_namespace_is_denied_as_missing_from_the_registry() {
+    let response = shared().review(&fixture("deployment-unknown-namespace"));
+    assert_denied(&response, &["registry-missing"]);
+    let text = message(&response);
+    assert!(
+        text.contains("namespace `ghost-namespace` is not a tenant in the yungui registry"),
+        "{text}"
+    );
+}
+
+#[test]
+fn dry_run_is_decided_the_same_way() {
+    let server = shared();
+    for (name, allowed) in [
+        ("deployment-deny-multiple", false),
+        ("deployment-allow", true),
+    ] {
+        let mut review = fixture(name);
+        review["request"]["dryRun"] = json!(true);
+        let dry = server.review(&review);
+        let real = server.review(&fixture(name));
+        assert_eq!(dry["allowed"], allowed, "{dry}");
+        assert_eq!(dry["status"], real["status"]);
+    }
+}
+
+#[test]
+fn delete_and_connect_never_crash() {
+    let server = shared();
+    for name in ["pod-privileged", "deployment-deny-multiple", "pvc-deny"] {
+        let mut review = fixture(name);
+        let object = review["request"]["object"].take();
+        review["request"]["operation"] = json!("DELETE");
+        review["request"]["oldObject"] = object;
+        review["request"]["object"] = Value::Null;
+        review["request"]["options"] =
+            json!({"kind": "DeleteOptions", "apiVersion": "meta.k8s.io/v1"});
+        assert_allowed(&server.review(&review));
+    }
+    // `kubectl exec`: CONNECT on pods/exec with PodExecOptions.
+    let mut review = fixture("pod-privileged");
+    review["request"]["operation"] = json!("CONNECT");
+    review["request"]["subResource"] = json!("exec");
+    review["request"]["object"] =
+        json!({"kind": "PodExecOptions", "apiVersion": "v1", "command": ["sh"]});
+    assert_allowed(&server.review(&review));
+    review["request"]["object"] = Value::Null;
+    assert_allowed(&server.review(&review));
+}
+
+#[test]
+fn update_decides_on_the_new_object_unless_it_is_being_deleted() {
+    let server = shared();
+    let mut review = fixture("pod-privileged");
+    review["request"]["operation"] = json!("UPDATE");
+    review["request"]["oldObject"] = fixture("pod-allow")["request"]["object"].clone();
+    assert_denied(&server.review(&review), &["art12-host-security"]);
+    // Removing the finalizers of an object being deleted goes through.
+    review["request"]["object"]["metadata"]["deletionTimestamp"] = json!("2026-11-30T08:00:00Z");
+    assert_allowed(&server.review(&review));
+    // A status update changes nothing the policies read.
+    let mut status = fixture("pod-privileged");
+    status["request"]["operation"] = json!("UPDATE");
+    status["request"]["subResource"] = json!("status");
+    assert_allowed(&server.review(&status));
+}
+
+#[test]
+fn malformed_reviews_get_400_with_the_reason() {
+    let server = shared();
+    let mut no_object = fixture("pod-allow");
+    no_object["request"]["object"] = Value::Null;
+    let mut v1beta1 = fixture("pod-allow");
+    v1beta1["apiVersion"] = json!("admission.k8s.io/v1beta1");
+    let mut no_uid = fixture("pod-allow");
+    no_uid["request"]["uid"] = json!("");
+    let mut bad_operation = fixture("pod-allow");
+    bad_operation["request"]["operation"] = json!("EXPLODE");
+    for (body, reason) in [
+        (b"{not json".to_vec(), "not an AdmissionReview"),
+        (b"[]".to_vec(), "not an AdmissionReview"),
+        (
+            br#"{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}"#.to_vec(),
+            "no `request`",
+        ),
+        (no_object.to_string().into_bytes(), "no `request.object`"),
+        (v1beta1.to_string().into_bytes(), "admissionReviewVersions"),
+        (no_uid.to_string().into_bytes(), "`request.uid` is empty"),
+        (bad_operation.to_string().into_bytes(), "EXPLODE"),
+    ] {
+        let (status, body) = server.post(&body);
+        assert_eq!(status, 400, "{reason}: {body}");
+        let response = &body["response"];
+        assert_eq!(response["allowed"], false, "{body}");
+        assert_eq!(response["status"]["code"], 400, "{body}");
+        let text = message(response);
+        assert!(text.contains(reason), "{reason} not in {text}");
+        assert!(text.contains("refused"), "{text}");
+    }
+}
+
+#[test]
+fn oversized_body_is_refused_with_413() {
+    let mut review = fixture("pod-allow");
+    review["request"]["object"]["metadata"]["annotations"] =
+        json!({"padding": "x".repeat(5 << 20)});
+    let (status, _) = shared().post(review.to_string().as_bytes());
+    assert_eq!(status, 413);
+}
+
+#[test]
+fn audit_mode_allows_with_short_warnings() {
+    let server = serve(&["--audit"]);
+    let response = server.review(&fixture("deployment-deny-multiple"));
+    assert_eq!(response["allowed"], true, "{response}");
+    let warnings: Vec<&str> = response["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    for control in [
+        "art8-1-real-name",
+        "art8-2-agreed-purpose",
+        "art7-in-territory",
+        "art12-host-security",
+    ] {
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.starts_with(&format!("audit: {control} (art. "))),
+            "{control} missing from {warnings:#?}"
+        );
+        assert!(
+            response["auditAnnotations"]["warnings"]
+                .as_str()
+                .unwrap()
+                .contains(control)
+        );
+    }
+    for warning in &warnings {
+        assert!(warning.chars().count() <= 120, "{warning}");
+    }
+    assert!(
+        warnings.iter().any(|w| w.contains('…')),
+        "a long reason is cut: {warnings:#?}"
+    );
+    assert!(response["auditAnnotations"].get("controls").is_none());
+}
+
+#[test]
+fn plugin_fault_fails_closed_and_says_so() {
+    let server = serve(&[
+        "--plugin",
+        env!("YUNGUI_TEST_RUNAWAY_WASM"),
+        "--deadline-ms",
+        "50",
+    ]);
+    let response = server.review(&fixture("deployment-allow"));
+    assert_eq!(response["allowed"], false, "{response}");
+    assert_eq!(response["status"]["code"], 500, "{response}");
+    let text = message(&response);
+    assert!(text.contains("not a policy denial"), "{text}");
+    assert!(text.contains("fault"), "{text}");
+    assert!(text.contains("50ms"), "{text}");
+    assert_eq!(response["auditAnnotations"]["fault"], "timeout");
+    // Unmapped kinds still go through: no policy runs for them.
+    assert_allowed(&server.review(&fixture("configmap-unmapped")));
+}
+
+#[test]
+fn review_deadline_overrun_fails_closed() {
+    // The runaway component burns its 400 ms; the review's own deadline is 100 ms.
+    let server = serve(&[
+        "--plugin",
+        env!("YUNGUI_TEST_RUNAWAY_WASM"),
+        "--deadline-ms",
+        "400",
+        "--review-deadline-ms",
+        "100",
+    ]);
+    let started = Instant::now();
+    let response = server.review(&fixture("pod-allow"));
+    assert!(
+        started.elapsed() < Duration::from_millis(390),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(response["allowed"], false, "{response}");
+    let text = message(&response);
+    assert!(text.contains("review deadline of 100 ms"), "{text}");
+    assert!(text.contains("not a policy denial"), "{text}");
+}
+
+/// Kills the child on drop, so a failed assertion does not leave a server behind.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn binary_serves_tls_with_cert_command_certificates_and_logs_dry_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_yungui"))
+        .args(["cert", "--out"])
+        .arg(dir.path())
+        .args(["--dns", "localhost", "127.0.0.1", "--days", "2"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let ca = std::fs::read(dir.path().join("ca.crt")).unwrap();
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        cert::base64(&ca),
+        "stdout is the caBundle"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(dir.path().join("tls.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "the key is private: {mode:o}");
+    }
+    // A second run does not overwrite the files.
+    let again = Command::new(env!("CARGO_BIN_EXE_yungui"))
+        .args(["cert", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1), "{again:?}");
+
+    let mut child = Killed(
+        Command::new(env!("CARGO_BIN_EXE_yungui"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--log-json",
+                "--workers",
+                "1",
+            ])
+            .arg("--tls-cert")
+            .arg(dir.path().join("tls.crt"))
+            .arg("--tls-key")
+            .arg(dir.path().join("tls.key"))
+            .args([
+                "--registry",
+                &registry_path(),
+                "--plugin",
+                env!("YUNGUI_PLUGIN_WASM"),
+            ])
+            .env_remove("YUNGUI_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let (lines_tx, lines) = mpsc::channel::<String>();
+    let stderr = child.0.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next = |what: &str| -> String {
+        loop {
+            let line = lines
+                .recv_timeout(Duration::from_secs(120))
+                .unwrap_or_else(|_| panic!("no log line with {what}"));
+            if line.contains(what) {
+                return line;
+            }
+        }
+    };
+    let listening = next("yungui: listening on ");
+    let addr = listening.rsplit(' ').next().unwrap().to_owned();
+    let port = addr.rsplit(':').next().unwrap();
+    let server = Server {
+        url: format!("https://localhost:{port}"),
+        agent: agent(dir.path()),
+        _certs: tempfile::tempdir().unwrap(),
+    };
+    next("policy component loaded");
+    assert_eq!(server.get("/readyz").0, 200);
+
+    let mut review = fixture("deployment-deny-multiple");
+    review["request"]["dryRun"] = json!(true);
+    let response = server.review(&review);
+    assert_eq!(response["allowed"], false);
+    let uid = review["request"]["uid"].as_str().unwrap();
+    let line: Value = serde_json::from_str(&next(uid)).unwrap();
+    assert_eq!(line["target"], "yungui::decision", "{line}");
+    assert_eq!(line["front"], "kubernetes");
+    assert_eq!(line["tenant"], "unverified-example");
+    assert_eq!(line["kind"], "Deployment");
+    assert_eq!(line["action"], "provision_workload");
+    assert_eq!(line["decision"], "deny");
+    assert_eq!(line["dry_run"], true);
+    assert!(
+        line["controls"]
+            .as_str()
+            .unwrap()
+            .contains("art8-1-real-name"),
+        "{line}"
+    );
+    assert!(line["latency_us"].as_u64().is_some(), "{line}");
+
+    // The metrics count the front end's decisions.
+    let (status, metrics) = server.get("/metrics");
+    assert_eq!(status, 200);
+    assert!(metrics.contains("kubernetes"), "{metrics}");
+}
+
+#[test]
+fn webhook_manifest_keeps_its_promises() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/kubernetes");
+    let webhook = std::fs::read_to_string(dir.join("webhook.yaml")).unwrap();
+    for promise in [
+        "failurePolicy: Fail",
+        "sideEffects: None",
+        "timeoutSeconds: 5",
+        "admissionReviewVersions: [v1]",
+        "path: /validate",
+        "values: [kube-system, yungui-system]",
+    ] {
+        assert!(webhook.contains(promise), "webhook.yaml lacks `{promise}`");
+    }
+    for resource in [
+        "pods",
+        "replicationcontrollers",
+        "services",
+        "persistentvolumeclaims",
+        "deployments",
+        "statefulsets",
+        "daemonsets",
+        "replicasets",
+        "jobs",
+        "cronjobs",
+        "ingresses",
+    ] {
+        assert!(
+            webhook
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '/'))
+                .any(|token| token == resource),
+            "webhook.yaml has no rule for `{resource}`"
+        );
+    }
+    let deployment = std::fs::read_to_string(dir.join("deployment.yaml")).unwrap();
+    for promise in [
+        "replicas: 2",
+        "readinessProbe:",
+        "livenessProbe:",
+        "requests: {cpu:",
+    ] {
+        assert!(
+            deployment.contains(promise),
+            "deployment.yaml lacks `{promise}`"
+        );
+    }
+}

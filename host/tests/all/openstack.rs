@@ -1,1 +1,393 @@
 //! OpenStack: oslo.policy's http check and the raw decision API over HTTP(S).
+//!
+//! One server per test binary, on a runtime of its own, so the component loads once; each test
+//! calls it over loopback with `ureq`. The real oslo.policy client is exercised by
+//! `tests/openstack/run.sh`.
+
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use serde_json::{Value, json};
+use yungui::server::ServeArgs;
+
+use super::{engine, workload};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+fn server() -> SocketAddr {
+    static ADDR: OnceLock<SocketAddr> = OnceLock::new();
+    *ADDR.get_or_init(|| {
+        let registry = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/registry.json");
+        let cli = Cli::try_parse_from([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--plain-http",
+            "--workers",
+            "2",
+            "--plugin",
+            env!("YUNGUI_PLUGIN_WASM"),
+            "--registry",
+            registry,
+            "--openstack-region",
+            "cn-north-1",
+        ])
+        .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let running = yungui::server::start(&cli.serve).await.unwrap();
+                let deadline = Instant::now() + Duration::from_secs(300);
+                while running.state.engine().is_none() && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                assert!(
+                    running.state.engine().is_some(),
+                    "the component did not load"
+                );
+                tx.send(running.addr).unwrap();
+                let _ = running.wait().await;
+            });
+        });
+        rx.recv_timeout(Duration::from_secs(310)).unwrap()
+    })
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// POSTs `body` with `content_type` to `path`: the status and the body.
+fn post(path: &str, content_type: &str, body: &str) -> (u16, String) {
+    let url = format!("http://{}{path}", server());
+    let mut response = agent()
+        .post(&url)
+        .header("Content-Type", content_type)
+        .send(body)
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.body_mut().read_to_string().unwrap())
+}
+
+/// Percent-encodes a form value.
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The body oslo.policy sends with `remote_content_type = application/x-www-form-urlencoded`.
+fn form(rule: &str, target: &Value, credentials: &Value) -> String {
+    format!(
+        "rule={}&target={}&credentials={}",
+        encode(&json!(rule).to_string()),
+        encode(&target.to_string()),
+        encode(&credentials.to_string())
+    )
+}
+
+fn creds(project: &str) -> Value {
+    json!({"project_id": project, "user_id": "u-1", "roles": ["member"]})
+}
+
+fn server_target(project: &str) -> Value {
+    json!({"project_id": project, "user_id": "u-1", "availability_zone": "nova"})
+}
+
+fn check_form(rule: &str, target: &Value, credentials: &Value) -> (u16, String) {
+    post(
+        "/openstack",
+        "application/x-www-form-urlencoded",
+        &form(rule, target, credentials),
+    )
+}
+
+fn check_json(path: &str, rule: &str, target: &Value, credentials: &Value) -> (u16, String) {
+    let body = json!({"rule": rule, "target": target, "credentials": credentials});
+    post(path, "application/json", &body.to_string())
+}
+
+mod oslo {
+    use super::*;
+
+    #[test]
+    fn form_encoded_check_allows_a_compliant_project() {
+        let answer = check_form(
+            "os_compute_api:servers:create",
+            &server_target("shop-example"),
+            &creds("shop-example"),
+        );
+        assert_eq!(answer, (200, "True".to_owned()));
+    }
+
+    #[test]
+    fn json_check_allows_and_denies() {
+        let rule = "os_compute_api:servers:create";
+        let allowed = check_json(
+            "/openstack",
+            rule,
+            &server_target("shop-example"),
+            &creds("shop-example"),
+        );
+        assert_eq!(allowed, (200, "True".to_owned()));
+        for project in [
+            "unverified-example",
+            "paused-example",
+            "lapsed-tenant",
+            "ghost-project",
+        ] {
+            let denied = check_json("/openstack", rule, &server_target(project), &creds(project));
+            assert_eq!(denied, (200, "False".to_owned()), "{project}");
+        }
+    }
+
+    #[test]
+    fn path_parameter_from_target_substitution_is_accepted() {
+        let answer = check_json(
+            "/openstack/shop-example/servers",
+            "os_compute_api:servers:create",
+            &server_target("shop-example"),
+            &creds("shop-example"),
+        );
+        assert_eq!(answer, (200, "True".to_owned()));
+    }
+
+    #[test]
+    fn project_falls_back_to_the_target() {
+        let answer = check_form(
+            "os_compute_api:servers:rebuild",
+            &server_target("shop-example"),
+            &json!({"project_id": null, "roles": ["admin"], "system_scope": "all"}),
+        );
+        assert_eq!(answer, (200, "True".to_owned()));
+        let answer = check_form(
+            "os_compute_api:servers:rebuild",
+            &json!({"user_id": "u-1"}),
+            &json!({"roles": ["admin"]}),
+        );
+        assert_eq!(answer, (200, "False".to_owned()));
+    }
+
+    #[test]
+    fn unknown_rule_answers_false() {
+        let answer = check_json(
+            "/openstack",
+            "os_compute_api:os-hypervisors:list",
+            &server_target("shop-example"),
+            &creds("shop-example"),
+        );
+        assert_eq!(answer, (200, "False".to_owned()));
+    }
+
+    #[test]
+    fn malformed_bodies_answer_false() {
+        let (status, body) = post("/openstack", "application/json", "{not json");
+        assert_eq!((status, body.as_str()), (400, "False"));
+        let (status, body) = post(
+            "/openstack",
+            "application/json",
+            r#"{"rule": "volume:create", "target": [], "credentials": {}}"#,
+        );
+        assert_eq!((status, body.as_str()), (400, "False"));
+        let (status, body) = post(
+            "/openstack",
+            "application/x-www-form-urlencoded",
+            "rule=%22volume%3Acreate%22&target=not-json&credentials=%7B%7D",
+        );
+        assert_eq!((status, body.as_str()), (400, "False"));
+        let (status, body) = post(
+            "/openstack",
+            "application/x-www-form-urlencoded",
+            "rule=%22volume%3Acreate%22",
+        );
+        assert_eq!((status, body.as_str()), (400, "False"));
+    }
+
+    #[test]
+    fn networking_storage_and_images_decide() {
+        let shop = creds("shop-example");
+        let target = json!({"project_id": "shop-example", "floating_network_id": "ext-net"});
+        assert_eq!(check_form("create_floatingip", &target, &shop).1, "True");
+        // A VPN's remote end cannot be known: the shipped default treats it as abroad (deny).
+        let target = json!({"project_id": "shop-example", "peer_address": "203.0.113.9"});
+        assert_eq!(
+            check_form("create_ipsec_site_connection", &target, &shop).1,
+            "False"
+        );
+        let target = json!({"project_id": "shop-example", "availability_zone": "nova"});
+        assert_eq!(check_form("volume:create", &target, &shop).1, "True");
+        let target = json!({"project_id": "shop-example", "id": "b-1", "volume_id": "v-1"});
+        assert_eq!(check_form("backup:delete", &target, &shop).1, "True");
+        let target = json!({"project_id": "shop-example", "visibility": "private"});
+        assert_eq!(check_form("add_image", &target, &shop).1, "True");
+        let paused = creds("paused-example");
+        let target = json!({"project_id": "paused-example"});
+        assert_eq!(check_form("volume:create", &target, &paused).1, "False");
+    }
+
+    /// Every rule of the shipped map builds a request the component decides (no bad request).
+    #[test]
+    fn every_shipped_rule_decides_through_the_engine() {
+        let config = yungui::server::openstack::Config {
+            region: "cn-north-1".to_owned(),
+            zones: [("az-east".to_owned(), "cn-east-2".to_owned())].into(),
+            rules: yungui::server::openstack::RuleMap::shipped().unwrap(),
+        };
+        let region_of = |zone: Option<&str>| config.region_of(zone);
+        let target = json!({
+            "project_id": "shop-example", "id": "r-1", "availability_zone": "az-east",
+            "volume_id": "v-1", "floating_network_id": "ext-net",
+        });
+        let target = target.as_object().unwrap();
+        let credentials = creds("shop-example");
+        for rule in config.rules.rules.keys() {
+            let built = config
+                .rules
+                .build(
+                    rule,
+                    target,
+                    credentials.as_object().unwrap(),
+                    &region_of,
+                    "2026-11-30T08:00:00Z",
+                )
+                .unwrap();
+            let decision = engine()
+                .decide(&built.request)
+                .unwrap_or_else(|e| panic!("rule `{rule}`: {e}"));
+            let fired = super::super::controls(&decision.denials);
+            if built.action == "create_network_link" {
+                assert_eq!(fired, ["art7-no-private-international-link"], "{rule}");
+            } else {
+                assert!(decision.allowed, "rule `{rule}`: {fired:?}");
+            }
+        }
+    }
+}
+
+mod api {
+    use super::*;
+
+    fn decide(body: &str) -> (u16, Value) {
+        let (status, text) = post("/v1/decide", "application/json", body);
+        (status, serde_json::from_str(&text).unwrap())
+    }
+
+    #[test]
+    fn allows_and_denies_with_controls() {
+        let (status, report) =
+            decide(&workload("shop-example", "shop-example", "cn-north-1", false).to_string());
+        assert_eq!(status, 200);
+        assert_eq!(report["decision"], "allow");
+
+        let mut request = workload(
+            "unverified-example",
+            "unverified-example",
+            "cn-north-1",
+            true,
+        );
+        // Without `now`, the server fills it.
+        request["context"] = json!({});
+        let (status, report) = decide(&request.to_string());
+        assert_eq!(status, 200);
+        assert_eq!(report["decision"], "deny");
+        let fired: Vec<&str> = report["denials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["control"].as_str().unwrap())
+            .collect();
+        assert!(fired.contains(&"art8-1-real-name"), "{fired:?}");
+        assert!(fired.contains(&"art12-host-security"), "{fired:?}");
+    }
+
+    #[test]
+    fn batch_answers_in_order() {
+        let mut bad = workload("shop-example", "shop-example", "cn-north-1", false);
+        bad.as_object_mut().unwrap().remove("action");
+        let requests = json!({"requests": [
+            workload("unverified-example", "unverified-example", "cn-north-1", false),
+            workload("shop-example", "shop-example", "cn-north-1", false),
+            bad,
+            workload("paused-example", "paused-example", "cn-north-1", false),
+            workload("shop-example", "shop-example", "eu-west-1", false),
+        ]});
+        let (status, text) = post(
+            "/v1/decide/batch",
+            "application/json",
+            &requests.to_string(),
+        );
+        assert_eq!(status, 200, "{text}");
+        let report: Value = serde_json::from_str(&text).unwrap();
+        let decisions: Vec<&str> = report["decisions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["decision"].as_str().unwrap())
+            .collect();
+        assert_eq!(decisions, ["deny", "allow", "error", "deny", "deny"]);
+        assert_eq!(report["decisions"][2]["error"]["kind"], "bad_request");
+        assert_eq!(
+            report["decisions"][3]["denials"][0]["control"],
+            "art8-5-unfit-user"
+        );
+    }
+
+    #[test]
+    fn malformed_requests_are_400_naming_the_field() {
+        let mut request = workload("shop-example", "shop-example", "cn-north-1", false);
+        request.as_object_mut().unwrap().remove("principal");
+        let (status, report) = decide(&request.to_string());
+        assert_eq!(status, 400);
+        assert_eq!(report["error"]["kind"], "bad_request");
+        let message = report["error"]["message"].as_str().unwrap();
+        assert!(message.contains("`principal`"), "{message}");
+
+        let mut request = workload("shop-example", "shop-example", "cn-north-1", false);
+        request["resource"]["attrs"]["privileged"] = json!("yes");
+        let (status, report) = decide(&request.to_string());
+        assert_eq!(status, 400);
+        assert!(
+            report["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("privileged"),
+            "{report}"
+        );
+
+        let (status, report) = decide("{not json");
+        assert_eq!(status, 400);
+        assert_eq!(report["decision"], "error");
+
+        for (body, field) in [
+            (r#"{"requests": 5}"#, "`requests`"),
+            (r#"{"reqs": []}"#, "reqs"),
+            (r#"{}"#, "`requests`"),
+        ] {
+            let (status, text) = post("/v1/decide/batch", "application/json", body);
+            assert_eq!(status, 400, "{body}: {text}");
+            let report: Value = serde_json::from_str(&text).unwrap();
+            let message = report["error"]["message"].as_str().unwrap();
+            assert!(message.contains(field), "{body}: {message}");
+        }
+    }
+}

@@ -1,0 +1,557 @@
+//! From Kubernetes objects to typed requests: the mapping of `controls.md` ("Control planes →
+//! Kubernetes admission").
+//!
+//! | object | action | resource |
+//! |---|---|---|
+//! | Pod, and the pod template of Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob | `provision_workload` | `Workload` |
+//! | Service of type LoadBalancer | `allocate_public_ip` | `PublicIp` |
+//! | Ingress, one request per rule host | `bind_domain` | `Domain` |
+//! | PersistentVolumeClaim | `place_data` | `Dataset` |
+//!
+//! The principal is always `Cloud::Tenant::"<namespace>"`. Any other kind (and a Service of
+//! another type) maps to nothing and is allowed without running the policies.
+
+use std::collections::BTreeMap;
+
+use kube_core::DynamicObject;
+use serde_json::Value;
+
+use crate::bindings::types;
+use crate::registry::Registry;
+
+/// Label (on the object or its pod template): the workload's purpose.
+pub const PURPOSE: &str = "yungui.io/purpose";
+/// Label or annotation: the dataset's classes, comma separated.
+pub const DATA_CLASS: &str = "yungui.io/data-class";
+/// Annotation: the public IP's carrier.
+pub const CARRIER: &str = "yungui.io/carrier";
+/// Annotation: the region of a public IP or a dataset.
+pub const REGION: &str = "yungui.io/region";
+/// Annotation: `"true"` when the volume is encrypted.
+pub const ENCRYPTED: &str = "yungui.io/encrypted";
+/// Annotation: `"true"` when the volume is backed up.
+pub const BACKUP: &str = "yungui.io/backup";
+/// Annotation: `"true"` or `"false"`, whether the data's subjects are domestic.
+pub const SUBJECTS_DOMESTIC: &str = "yungui.io/subjects-domestic";
+/// Node selector key: the pod's region.
+pub const NODE_REGION: &str = "topology.kubernetes.io/region";
+
+/// Where a kind keeps what yungui reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A Pod: the pod spec is `spec`.
+    Pod,
+    /// A kind with a pod template at this JSON pointer.
+    Template(&'static str),
+    /// A Service (only type LoadBalancer maps to a request).
+    Service,
+    /// An Ingress: one request per rule host.
+    Ingress,
+    /// A PersistentVolumeClaim.
+    Claim,
+}
+
+impl Kind {
+    /// The kind yungui maps, by API group and kind; `None` for every other kind.
+    pub fn of(group: &str, kind: &str) -> Option<Self> {
+        Some(match (group, kind) {
+            ("", "Pod") => Self::Pod,
+            ("apps", "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet")
+            | ("batch", "Job")
+            | ("", "ReplicationController") => Self::Template("/spec/template"),
+            ("batch", "CronJob") => Self::Template("/spec/jobTemplate/spec/template"),
+            ("", "Service") => Self::Service,
+            ("networking.k8s.io" | "extensions", "Ingress") => Self::Ingress,
+            ("", "PersistentVolumeClaim") => Self::Claim,
+            _ => return None,
+        })
+    }
+
+    /// The action this kind's objects ask for.
+    pub fn action(self) -> &'static str {
+        match self {
+            Self::Pod | Self::Template(_) => "provision_workload",
+            Self::Service => "allocate_public_ip",
+            Self::Ingress => "bind_domain",
+            Self::Claim => "place_data",
+        }
+    }
+}
+
+/// What the mapping needs besides the object.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The tenant: the object's namespace.
+    pub namespace: &'a str,
+    /// The region of a pod without a region node selector, and of a Service or claim without a
+    /// region annotation.
+    pub cluster_region: &'a str,
+    /// `context.now`.
+    pub now: &'a str,
+    /// The registry in force, for the tenant's `serves_domestic_users`.
+    pub registry: Option<&'a Registry>,
+}
+
+/// One decision to ask for, and what it is about when one object asks for several.
+#[derive(Debug)]
+pub struct Item {
+    /// E.g. `host www.shop.example.cn` for an Ingress; `None` when the object makes one request.
+    pub subject: Option<String>,
+    /// The request.
+    pub request: types::Request,
+}
+
+/// The requests an object of `kind` makes (none for a Service that is not a LoadBalancer or an
+/// Ingress without hosts).
+pub fn requests(kind: Kind, object: &DynamicObject, cx: &Context<'_>) -> Vec<Item> {
+    let id = object_id(cx.namespace, object);
+    match kind {
+        Kind::Pod => vec![one(workload(
+            &id,
+            object.data.get("spec"),
+            object.metadata.labels.as_ref(),
+            None,
+            cx,
+        ))],
+        Kind::Template(pointer) => {
+            let template = object.data.pointer(pointer);
+            let template_labels = template.and_then(|t| t.pointer("/metadata/labels"));
+            vec![one(workload(
+                &id,
+                template.and_then(|t| t.get("spec")),
+                object.metadata.labels.as_ref(),
+                template_labels,
+                cx,
+            ))]
+        }
+        Kind::Service => {
+            if object.data.pointer("/spec/type").and_then(Value::as_str) == Some("LoadBalancer") {
+                vec![one(public_ip(&id, object, cx))]
+            } else {
+                Vec::new()
+            }
+        }
+        Kind::Ingress => ingress_hosts(object)
+            .into_iter()
+            .map(|host| Item {
+                subject: Some(format!("host `{host}`")),
+                request: domain(&host, cx),
+            })
+            .collect(),
+        Kind::Claim => vec![one(dataset(&id, object, cx))],
+    }
+}
+
+fn one(request: types::Request) -> Item {
+    Item {
+        subject: None,
+        request,
+    }
+}
+
+/// `namespace/name`; a pod named by its controller has only a `generateName`.
+fn object_id(namespace: &str, object: &DynamicObject) -> String {
+    let name = object
+        .metadata
+        .name
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .or(object.metadata.generate_name.as_deref())
+        .unwrap_or_default();
+    format!("{namespace}/{name}")
+}
+
+fn uid(type_name: &str, id: &str) -> types::EntityUid {
+    types::EntityUid {
+        type_name: type_name.to_owned(),
+        id: id.to_owned(),
+    }
+}
+
+fn attr(name: &str, value: types::Value) -> types::Attribute {
+    types::Attribute {
+        name: name.to_owned(),
+        value,
+    }
+}
+
+fn entity(type_name: &str, id: &str) -> types::Value {
+    types::Value::Entity(uid(type_name, id))
+}
+
+fn request(cx: &Context<'_>, action: &str, resource: types::Entity) -> types::Request {
+    types::Request {
+        principal: uid("Cloud::Tenant", cx.namespace),
+        action: action.to_owned(),
+        resource,
+        context: vec![attr("now", types::Value::Datetime(cx.now.to_owned()))],
+        entities: Vec::new(),
+    }
+}
+
+fn label<'a>(labels: Option<&'a BTreeMap<String, String>>, key: &str) -> Option<&'a str> {
+    labels.and_then(|l| l.get(key)).map(String::as_str)
+}
+
+fn annotation<'a>(object: &'a DynamicObject, key: &str) -> Option<&'a str> {
+    label(object.metadata.annotations.as_ref(), key)
+}
+
+fn is_true(value: Option<&Value>) -> bool {
+    value.and_then(Value::as_bool) == Some(true)
+}
+
+/// A Pod or pod template: `provision_workload` on a `Workload`.
+fn workload(
+    id: &str,
+    spec: Option<&Value>,
+    object_labels: Option<&BTreeMap<String, String>>,
+    template_labels: Option<&Value>,
+    cx: &Context<'_>,
+) -> types::Request {
+    let spec = spec.unwrap_or(&Value::Null);
+    let region = spec
+        .pointer("/nodeSelector")
+        .and_then(|s| s.get(NODE_REGION))
+        .and_then(Value::as_str)
+        .unwrap_or(cx.cluster_region);
+    // The pod template's label describes the pods; the object's own label is the fallback.
+    let purpose = template_labels
+        .and_then(|l| l.get(PURPOSE))
+        .and_then(Value::as_str)
+        .or_else(|| label(object_labels, PURPOSE));
+    let mut attrs = vec![attr("region", entity("Cloud::Region", region))];
+    if let Some(purpose) = purpose {
+        attrs.push(attr("purpose", types::Value::String(purpose.to_owned())));
+    }
+    attrs.push(attr("owner", entity("Cloud::Tenant", cx.namespace)));
+    attrs.push(attr("privileged", types::Value::Boolean(privileged(spec))));
+    attrs.push(attr(
+        "host_access",
+        types::Value::Boolean(host_access(spec)),
+    ));
+    request(
+        cx,
+        "provision_workload",
+        types::Entity {
+            uid: uid("Cloud::Workload", id),
+            attrs,
+            parents: Vec::new(),
+        },
+    )
+}
+
+/// Any container, init container or ephemeral container with `securityContext.privileged`.
+pub fn privileged(spec: &Value) -> bool {
+    ["containers", "initContainers", "ephemeralContainers"]
+        .into_iter()
+        .filter_map(|list| spec.get(list).and_then(Value::as_array))
+        .flatten()
+        .any(|c| is_true(c.pointer("/securityContext/privileged")))
+}
+
+/// hostNetwork, hostPID, hostIPC, or any hostPath volume.
+pub fn host_access(spec: &Value) -> bool {
+    ["hostNetwork", "hostPID", "hostIPC"]
+        .into_iter()
+        .any(|key| is_true(spec.get(key)))
+        || spec
+            .get("volumes")
+            .and_then(Value::as_array)
+            .is_some_and(|volumes| volumes.iter().any(|v| v.get("hostPath").is_some()))
+}
+
+/// A Service of type LoadBalancer: `allocate_public_ip` on a `PublicIp`.
+fn public_ip(id: &str, object: &DynamicObject, cx: &Context<'_>) -> types::Request {
+    let mut attrs = Vec::with_capacity(2);
+    if let Some(carrier) = annotation(object, CARRIER) {
+        attrs.push(attr("carrier", entity("Cloud::Carrier", carrier)));
+    }
+    let region = annotation(object, REGION).unwrap_or(cx.cluster_region);
+    attrs.push(attr("region", entity("Cloud::Region", region)));
+    request(
+        cx,
+        "allocate_public_ip",
+        types::Entity {
+            uid: uid("Cloud::PublicIp", id),
+            attrs,
+            parents: Vec::new(),
+        },
+    )
+}
+
+/// The distinct rule hosts of an Ingress, lowercased, in order.
+pub fn ingress_hosts(object: &DynamicObject) -> Vec<String> {
+    let mut hosts: Vec<String> = Vec::new();
+    let rules = object
+        .data
+        .pointer("/spec/rules")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for host in rules
+        .iter()
+        .filter_map(|r| r.get("host").and_then(Value::as_str))
+    {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        if !host.is_empty() && !hosts.contains(&host) {
+            hosts.push(host);
+        }
+    }
+    hosts
+}
+
+/// Every dot-boundary suffix of `name`, the name included: `www.shop.example.cn` →
+/// `www.shop.example.cn`, `shop.example.cn`, `example.cn`, `cn`.
+pub fn suffixes(name: &str) -> Vec<String> {
+    let mut out = vec![name.to_owned()];
+    let mut rest = name;
+    while let Some((_, tail)) = rest.split_once('.') {
+        if !tail.is_empty() {
+            out.push(tail.to_owned());
+        }
+        rest = tail;
+    }
+    out
+}
+
+/// An Ingress rule host: `bind_domain` on a `Domain`.
+fn domain(host: &str, cx: &Context<'_>) -> types::Request {
+    request(
+        cx,
+        "bind_domain",
+        types::Entity {
+            uid: uid("Cloud::Domain", host),
+            attrs: vec![
+                attr("name", types::Value::String(host.to_owned())),
+                attr("owner", entity("Cloud::Tenant", cx.namespace)),
+                attr("suffixes", types::Value::StringSet(suffixes(host))),
+            ],
+            parents: Vec::new(),
+        },
+    )
+}
+
+/// The classes named by a `yungui.io/data-class` label and annotation, together: a label value
+/// cannot hold a comma, so several classes go in the annotation.
+fn data_classes(object: &DynamicObject) -> Option<Vec<String>> {
+    let label = label(object.metadata.labels.as_ref(), DATA_CLASS);
+    let annotation = annotation(object, DATA_CLASS);
+    if label.is_none() && annotation.is_none() {
+        return None;
+    }
+    let mut classes: Vec<String> = Vec::new();
+    for class in [label, annotation]
+        .into_iter()
+        .flatten()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        if !classes.iter().any(|c| c == class) {
+            classes.push(class.to_owned());
+        }
+    }
+    Some(classes)
+}
+
+/// The tenant's `serves_domestic_users` in the registry, if it is there.
+pub fn serves_domestic_users(registry: &Registry, tenant: &str) -> Option<bool> {
+    let text = registry.get("Cloud::Tenant", tenant)?;
+    let entity: Value = serde_json::from_str(text).ok()?;
+    entity.pointer("/attrs/serves_domestic_users")?.as_bool()
+}
+
+/// A PersistentVolumeClaim: `place_data` on a `Dataset`.
+fn dataset(id: &str, object: &DynamicObject, cx: &Context<'_>) -> types::Request {
+    let region = annotation(object, REGION).unwrap_or(cx.cluster_region);
+    let flag = |key: &str| annotation(object, key) == Some("true");
+    let mut attrs = vec![
+        attr("region", entity("Cloud::Region", region)),
+        attr("owner", entity("Cloud::Tenant", cx.namespace)),
+    ];
+    if let Some(classes) = data_classes(object) {
+        attrs.push(attr("classes", types::Value::StringSet(classes)));
+    }
+    let subjects_domestic = match annotation(object, SUBJECTS_DOMESTIC) {
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        _ => cx
+            .registry
+            .and_then(|r| serves_domestic_users(r, cx.namespace)),
+    };
+    if let Some(domestic) = subjects_domestic {
+        attrs.push(attr("subjects_domestic", types::Value::Boolean(domestic)));
+    }
+    attrs.push(attr("encrypted", types::Value::Boolean(flag(ENCRYPTED))));
+    attrs.push(attr("backup_enabled", types::Value::Boolean(flag(BACKUP))));
+    attrs.push(attr("public", types::Value::Boolean(false)));
+    request(
+        cx,
+        "place_data",
+        types::Entity {
+            uid: uid("Cloud::Dataset", id),
+            attrs,
+            parents: Vec::new(),
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// The WIT values have no `PartialEq`: compare their debug forms.
+    macro_rules! assert_value {
+        ($actual:expr, $expected:expr $(,)?) => {
+            assert_eq!(format!("{:?}", $actual), format!("{:?}", $expected))
+        };
+    }
+
+    fn object(value: Value) -> DynamicObject {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn cx(registry: Option<&Registry>) -> Context<'_> {
+        Context {
+            namespace: "shop-example",
+            cluster_region: "cn-north-1",
+            now: "2026-11-30T08:00:00Z",
+            registry,
+        }
+    }
+
+    fn attrs(request: &types::Request) -> BTreeMap<&str, &types::Value> {
+        request
+            .resource
+            .attrs
+            .iter()
+            .map(|a| (a.name.as_str(), &a.value))
+            .collect()
+    }
+
+    #[test]
+    fn kinds_are_matched_by_group() {
+        assert_eq!(
+            Kind::of("apps", "Deployment"),
+            Some(Kind::Template("/spec/template"))
+        );
+        assert_eq!(Kind::of("example.com", "Deployment"), None);
+        assert_eq!(
+            Kind::of("batch", "CronJob"),
+            Some(Kind::Template("/spec/jobTemplate/spec/template"))
+        );
+        assert_eq!(Kind::of("", "ConfigMap"), None);
+    }
+
+    #[test]
+    fn suffixes_stop_at_every_dot() {
+        assert_eq!(
+            suffixes("www.shop.example.cn"),
+            ["www.shop.example.cn", "shop.example.cn", "example.cn", "cn"]
+        );
+        assert_eq!(suffixes("localhost"), ["localhost"]);
+        assert_eq!(suffixes("*.a.cn"), ["*.a.cn", "a.cn", "cn"]);
+    }
+
+    #[test]
+    fn pod_template_reads_security_region_and_purpose() {
+        let deployment = object(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "labels": {"yungui.io/purpose": "erp"}},
+            "spec": {"template": {
+                "metadata": {"labels": {"yungui.io/purpose": "website"}},
+                "spec": {
+                    "nodeSelector": {"topology.kubernetes.io/region": "eu-west-1"},
+                    "initContainers": [{"name": "i", "securityContext": {"privileged": true}}],
+                    "containers": [{"name": "c"}],
+                    "volumes": [{"name": "v", "hostPath": {"path": "/"}}]
+                }
+            }}
+        }));
+        let items = requests(Kind::Template("/spec/template"), &deployment, &cx(None));
+        let [item] = items.as_slice() else {
+            panic!("{items:?}")
+        };
+        let a = attrs(&item.request);
+        assert_value!(
+            a["region"],
+            &types::Value::Entity(uid("Cloud::Region", "eu-west-1"))
+        );
+        assert_value!(a["purpose"], &types::Value::String("website".to_owned()));
+        assert_value!(a["privileged"], &types::Value::Boolean(true));
+        assert_value!(a["host_access"], &types::Value::Boolean(true));
+        assert_eq!(item.request.resource.uid.id, "shop-example/web");
+    }
+
+    #[test]
+    fn missing_purpose_is_left_out() {
+        let pod = object(json!({"metadata": {"generateName": "web-"}, "spec": {"containers": []}}));
+        let items = requests(Kind::Pod, &pod, &cx(None));
+        let a = attrs(&items[0].request);
+        assert!(!a.contains_key("purpose"));
+        assert_value!(
+            a["region"],
+            &types::Value::Entity(uid("Cloud::Region", "cn-north-1"))
+        );
+        assert_eq!(items[0].request.resource.uid.id, "shop-example/web-");
+    }
+
+    #[test]
+    fn only_load_balancers_map() {
+        let cluster_ip = object(json!({"metadata": {"name": "s"}, "spec": {"type": "ClusterIP"}}));
+        assert!(requests(Kind::Service, &cluster_ip, &cx(None)).is_empty());
+        let lb = object(json!({
+            "metadata": {"name": "s", "annotations": {"yungui.io/carrier": "china-telecom"}},
+            "spec": {"type": "LoadBalancer"}
+        }));
+        let items = requests(Kind::Service, &lb, &cx(None));
+        let a = attrs(&items[0].request);
+        assert_value!(
+            a["carrier"],
+            &types::Value::Entity(uid("Cloud::Carrier", "china-telecom"))
+        );
+    }
+
+    #[test]
+    fn claims_merge_label_and_annotation_classes_and_read_the_registry() {
+        let registry = Registry::from_json(
+            r#"[{"uid": {"type": "Cloud::Tenant", "id": "shop-example"}, "attrs": {"serves_domestic_users": true}, "parents": []}]"#,
+        )
+        .unwrap();
+        let pvc = object(json!({
+            "metadata": {
+                "name": "data",
+                "labels": {"yungui.io/data-class": "personal_info"},
+                "annotations": {"yungui.io/data-class": "important_data, personal_info", "yungui.io/encrypted": "true"}
+            },
+            "spec": {}
+        }));
+        let items = requests(Kind::Claim, &pvc, &cx(Some(&registry)));
+        let a = attrs(&items[0].request);
+        assert_value!(
+            a["classes"],
+            &types::Value::StringSet(vec![
+                "personal_info".to_owned(),
+                "important_data".to_owned()
+            ])
+        );
+        assert_value!(a["subjects_domestic"], &types::Value::Boolean(true));
+        assert_value!(a["encrypted"], &types::Value::Boolean(true));
+        assert_value!(a["backup_enabled"], &types::Value::Boolean(false));
+        assert_value!(a["public"], &types::Value::Boolean(false));
+        // No tenant in the registry and no annotation: left out.
+        let items = requests(Kind::Claim, &pvc, &cx(None));
+        assert!(!attrs(&items[0].request).contains_key("subjects_domestic"));
+    }
+
+    #[test]
+    fn ingress_hosts_are_distinct() {
+        let ingress = object(json!({"metadata": {"name": "i"}, "spec": {"rules": [
+            {"host": "www.shop.example.cn"}, {"host": "WWW.shop.example.cn"}, {"http": {}}, {"host": "b.cn"}
+        ]}}));
+        assert_eq!(ingress_hosts(&ingress), ["www.shop.example.cn", "b.cn"]);
+    }
+}

@@ -1,0 +1,461 @@
+//! Kubernetes admission: a validating webhook, AdmissionReview v1 at `POST /validate`.
+//!
+//! The object of a CREATE or UPDATE is mapped to typed requests ([`mapping`]); each is decided on
+//! the blocking pool, and the answer is an AdmissionReview that echoes the request's `uid`:
+//!
+//! - allowed, with `warnings` for every warn-severity control (and every denial in audit mode),
+//!   each at most [`MAX_WARNING`] characters, and `auditAnnotations` naming the controls;
+//! - denied, `status.code` 403, `status.message` naming every control that fired, its article,
+//!   and its reason in English and Chinese (for an Ingress, per host);
+//! - a fault (the component not loaded, trapped, stopped at its deadline, or the review past
+//!   its own deadline): `allowed: false`, `status.code` 500, and a message that says it is a
+//!   fault, not a policy denial. The webhook fails closed.
+//!
+//! A body that is not an AdmissionReview v1 gets HTTP 400 with the reason. DELETE and CONNECT,
+//! objects being deleted, subresources other than ephemeral containers, and kinds with no
+//! mapping are allowed without running the policies. `dryRun` reviews are decided the same way
+//! and marked in the decision log.
+
+pub mod mapping;
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use kube_core::DynamicObject;
+use kube_core::Status;
+use kube_core::admission::{
+    AdmissionRequest, AdmissionResponse, AdmissionReview, META_API_VERSION_V1, META_KIND, Operation,
+};
+
+use super::{AppState, Decide, ServeError, log_decision};
+use crate::bindings::types;
+use crate::engine::Error;
+
+/// Kubernetes asks that a warning stay within 120 characters.
+pub const MAX_WARNING: usize = 120;
+
+/// Settings of the Kubernetes front end.
+#[derive(Debug, Clone, clap::Args)]
+pub struct KubernetesArgs {
+    /// The region of the cluster, for pods without a `topology.kubernetes.io/region` node selector.
+    #[arg(long, env = "YUNGUI_CLUSTER_REGION", default_value = "cn-north-1")]
+    pub cluster_region: String,
+
+    /// An admission review not decided within this many milliseconds is refused as a fault
+    /// (keep it below the webhook's `timeoutSeconds`).
+    #[arg(long, default_value_t = 2_000, value_name = "MS")]
+    pub review_deadline_ms: u64,
+}
+
+/// The Kubernetes front end's configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The cluster's region.
+    pub cluster_region: String,
+    /// A review not decided within this is refused as a fault.
+    pub review_deadline: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            cluster_region: "cn-north-1".to_owned(),
+            review_deadline: Duration::from_secs(2),
+        }
+    }
+}
+
+impl Config {
+    /// From the command line.
+    pub fn from_args(args: &KubernetesArgs) -> anyhow::Result<Self> {
+        if args.cluster_region.trim().is_empty() {
+            anyhow::bail!("`--cluster-region` is empty: name the cluster's `Cloud::Region`");
+        }
+        if args.review_deadline_ms == 0 {
+            anyhow::bail!("`--review-deadline-ms` is 0: give the review some time, e.g. 2000");
+        }
+        Ok(Self {
+            cluster_region: args.cluster_region.clone(),
+            review_deadline: Duration::from_millis(args.review_deadline_ms),
+        })
+    }
+}
+
+/// The admission routes.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/validate", post(validate))
+}
+
+/// What a review came to.
+#[derive(Debug)]
+enum Outcome {
+    /// No policy ran (the operation, the kind, or a Service that is not a LoadBalancer).
+    Skipped,
+    /// Every request was decided: what each was about, and its decision.
+    Decided(Vec<(Option<String>, types::Decision)>),
+    /// No decision: fail closed.
+    Fault(ServeError, String),
+}
+
+async fn validate(State(state): State<AppState>, body: Bytes) -> Response {
+    let started = Instant::now();
+    let request = match parse(&body) {
+        Ok(request) => request,
+        Err(message) => return malformed(message),
+    };
+    let tenant = namespace(&request).to_owned();
+    let kind = request.kind.kind.clone();
+    let (action, outcome) = match plan(&state, &request, &tenant) {
+        Err(message) => return malformed(message),
+        Ok(None) => ("none", Outcome::Skipped),
+        Ok(Some((action, items))) => (action, decide_all(&state, items).await),
+    };
+    let response = respond(&request, &tenant, action, &outcome);
+    log_decision(
+        "kubernetes",
+        &request.uid,
+        &tenant,
+        &kind,
+        action,
+        &for_log(outcome),
+        started.elapsed(),
+        request.dry_run,
+    );
+    Json(response.into_review()).into_response()
+}
+
+/// Reads an AdmissionReview v1 with its request.
+pub fn parse(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, String> {
+    let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body)
+        .map_err(|e| format!("the body is not an AdmissionReview: {e}"))?;
+    if review.types.api_version != META_API_VERSION_V1 || review.types.kind != META_KIND {
+        return Err(format!(
+            "expected `kind: {META_KIND}` of `apiVersion: {META_API_VERSION_V1}`, got `kind: {}` of `apiVersion: {}`: set `admissionReviewVersions: [v1]` in the webhook configuration",
+            review.types.kind, review.types.api_version
+        ));
+    }
+    let request: AdmissionRequest<DynamicObject> = review
+        .try_into()
+        .map_err(|_| "the AdmissionReview has no `request`".to_owned())?;
+    if request.uid.is_empty() {
+        return Err("the AdmissionReview's `request.uid` is empty".to_owned());
+    }
+    Ok(request)
+}
+
+fn namespace(request: &AdmissionRequest<DynamicObject>) -> &str {
+    request
+        .namespace
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .or_else(|| {
+            request
+                .object
+                .as_ref()
+                .and_then(|o| o.metadata.namespace.as_deref())
+        })
+        .unwrap_or_default()
+}
+
+type Plan = Option<(&'static str, Vec<mapping::Item>)>;
+
+/// The requests a review asks for; `None` when no policy runs; `Err` for a malformed review.
+fn plan(
+    state: &AppState,
+    request: &AdmissionRequest<DynamicObject>,
+    tenant: &str,
+) -> Result<Plan, String> {
+    if matches!(request.operation, Operation::Delete | Operation::Connect) {
+        return Ok(None);
+    }
+    let Some(kind) = mapping::Kind::of(&request.kind.group, &request.kind.kind) else {
+        return Ok(None);
+    };
+    // Status and scale updates change nothing the policies read; ephemeral containers may run
+    // privileged.
+    if request
+        .sub_resource
+        .as_deref()
+        .is_some_and(|s| !s.is_empty() && s != "ephemeralcontainers")
+    {
+        return Ok(None);
+    }
+    let Some(object) = &request.object else {
+        return Err(format!(
+            "the {:?} review of `{}` has no `request.object`",
+            request.operation, request.kind.kind
+        ));
+    };
+    // Removing the finalizers of an object being deleted must never be blocked.
+    if object.metadata.deletion_timestamp.is_some() {
+        return Ok(None);
+    }
+    if tenant.is_empty() {
+        return Err(format!(
+            "the review of `{}` names no namespace: yungui's tenant is the namespace",
+            request.kind.kind
+        ));
+    }
+    let registry = state.engine().map(|e| e.registry());
+    let now = crate::request::now_utc();
+    let cx = mapping::Context {
+        namespace: tenant,
+        cluster_region: &state.kubernetes.cluster_region,
+        now: &now,
+        registry: registry.as_deref(),
+    };
+    let items = mapping::requests(kind, object, &cx);
+    Ok((!items.is_empty()).then_some((kind.action(), items)))
+}
+
+/// Decides every request of a review within the review's deadline; the first failure wins.
+async fn decide_all(state: &AppState, items: Vec<mapping::Item>) -> Outcome {
+    let deadline = state.kubernetes.review_deadline;
+    let all = async {
+        let mut decided = Vec::with_capacity(items.len());
+        for item in items {
+            match state
+                .decide("kubernetes", Decide::Typed(item.request))
+                .await
+            {
+                Ok(decision) => decided.push((item.subject, decision)),
+                Err(err) => {
+                    let message = err.to_string();
+                    return Outcome::Fault(err, message);
+                }
+            }
+        }
+        Outcome::Decided(decided)
+    };
+    match tokio::time::timeout(deadline, all).await {
+        Ok(outcome) => outcome,
+        Err(_) => Outcome::Fault(
+            ServeError::Engine(Error::Timeout(deadline)),
+            format!(
+                "no decision within the review deadline of {} ms",
+                deadline.as_millis()
+            ),
+        ),
+    }
+}
+
+/// The review's answer.
+fn respond(
+    request: &AdmissionRequest<DynamicObject>,
+    tenant: &str,
+    action: &str,
+    outcome: &Outcome,
+) -> AdmissionResponse {
+    let mut response = AdmissionResponse::from(request);
+    match outcome {
+        Outcome::Skipped => {}
+        Outcome::Fault(err, message) => {
+            response.allowed = false;
+            response.result = Status::failure(
+                &format!(
+                    "yungui could not decide on {} (a fault of the policy webhook, not a policy denial), so the request is refused: {message}",
+                    subject(request, tenant)
+                ),
+                "InternalError",
+            )
+            .with_code(500);
+            response
+                .audit_annotations
+                .insert("fault".to_owned(), err.kind().to_owned());
+        }
+        Outcome::Decided(items) => {
+            let denials: Vec<_> = items
+                .iter()
+                .flat_map(|(s, d)| d.denials.iter().map(move |f| (s.as_deref(), f)))
+                .collect();
+            let warnings: Vec<_> = items
+                .iter()
+                .flat_map(|(s, d)| d.warnings.iter().map(move |f| (s.as_deref(), f)))
+                .collect();
+            if !denials.is_empty() {
+                response.allowed = false;
+                response.result = Status::failure(
+                    &deny_message(request, tenant, action, &denials),
+                    "Forbidden",
+                )
+                .with_code(403);
+                response
+                    .audit_annotations
+                    .insert("controls".to_owned(), control_ids(&denials));
+            }
+            if !warnings.is_empty() {
+                response.warnings = Some(warning_lines(&warnings));
+                response
+                    .audit_annotations
+                    .insert("warnings".to_owned(), control_ids(&warnings));
+            }
+        }
+    }
+    response
+}
+
+/// `Deployment `shop-example/web``.
+fn subject(request: &AdmissionRequest<DynamicObject>, tenant: &str) -> String {
+    let name = request
+        .object
+        .as_ref()
+        .and_then(|o| {
+            o.metadata
+                .name
+                .as_deref()
+                .filter(|n| !n.is_empty())
+                .or(o.metadata.generate_name.as_deref())
+        })
+        .unwrap_or(&request.name);
+    format!("{} `{tenant}/{name}`", request.kind.kind)
+}
+
+fn control_ids(findings: &[(Option<&str>, &types::Finding)]) -> String {
+    let mut ids: Vec<&str> = Vec::new();
+    for (_, f) in findings {
+        if !ids.contains(&f.control.as_str()) {
+            ids.push(&f.control);
+        }
+    }
+    ids.join(",")
+}
+
+fn deny_message(
+    request: &AdmissionRequest<DynamicObject>,
+    tenant: &str,
+    action: &str,
+    denials: &[(Option<&str>, &types::Finding)],
+) -> String {
+    let controls = control_ids(denials);
+    let count = controls.split(',').count();
+    let mut out = format!(
+        "yungui denied {} ({action}): {count} control{} fired ({controls})",
+        subject(request, tenant),
+        if count == 1 { "" } else { "s" },
+    );
+    let tenant_uid = format!("Cloud::Tenant::\"{tenant}\"");
+    let mut tenant_missing = false;
+    for (about, f) in denials {
+        let _ = write!(out, "\n- ");
+        if let Some(about) = about {
+            let _ = write!(out, "{about}: ");
+        }
+        let _ = write!(out, "{}", f.control);
+        if !f.article.is_empty() {
+            let _ = write!(out, " (art. {})", f.article);
+        }
+        let _ = write!(out, ": {} / {}", f.reason, f.reason_zh);
+        if !f.obligations.is_empty() {
+            let _ = write!(out, " [obligations: {}]", f.obligations.join(", "));
+        }
+        tenant_missing |= f.control == "registry-missing" && f.reason.contains(&tenant_uid);
+    }
+    if tenant_missing {
+        let _ = write!(
+            out,
+            "\nnamespace `{tenant}` is not a tenant in the yungui registry (registry-missing): add `{tenant_uid}` to the registry before this namespace is served"
+        );
+    }
+    out
+}
+
+/// One English and one Chinese line per finding, each within [`MAX_WARNING`] characters.
+fn warning_lines(warnings: &[(Option<&str>, &types::Finding)]) -> Vec<String> {
+    let mut lines = Vec::with_capacity(warnings.len() * 2);
+    for (about, f) in warnings {
+        let audit = if f.severity == types::Severity::Deny {
+            "audit: "
+        } else {
+            ""
+        };
+        let about = about.map(|a| format!(" {a}")).unwrap_or_default();
+        let head = if f.article.is_empty() {
+            format!("{audit}{}{about}", f.control)
+        } else {
+            format!("{audit}{} (art. {}){about}", f.control, f.article)
+        };
+        lines.push(clip(&format!("{head}: {}", f.reason)));
+        lines.push(clip(&format!("{}: {}", f.control, f.reason_zh)));
+    }
+    lines
+}
+
+/// At most [`MAX_WARNING`] characters, with an ellipsis when cut.
+pub fn clip(text: &str) -> String {
+    if text.chars().count() <= MAX_WARNING {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(MAX_WARNING - 1).collect();
+    out.push('…');
+    out
+}
+
+/// The outcome as the decision log records it: several decisions are one.
+fn for_log(outcome: Outcome) -> Result<types::Decision, ServeError> {
+    match outcome {
+        Outcome::Skipped => Ok(types::Decision {
+            allowed: true,
+            denials: Vec::new(),
+            warnings: Vec::new(),
+        }),
+        Outcome::Fault(err, _) => Err(err),
+        Outcome::Decided(items) => {
+            let mut merged = types::Decision {
+                allowed: true,
+                denials: Vec::new(),
+                warnings: Vec::new(),
+            };
+            for (_, d) in items {
+                merged.allowed &= d.allowed;
+                merged.denials.extend(d.denials);
+                merged.warnings.extend(d.warnings);
+            }
+            merged.allowed &= merged.denials.is_empty();
+            Ok(merged)
+        }
+    }
+}
+
+/// HTTP 400 with the reason, as an AdmissionReview whose response is not allowed.
+fn malformed(message: String) -> Response {
+    tracing::warn!(target: "yungui::decision", front = "kubernetes", "malformed admission review: {message}");
+    let mut response = AdmissionResponse::invalid(format!(
+        "yungui could not read the admission review, so the request is refused: {message}"
+    ));
+    response.result.code = 400;
+    (StatusCode::BAD_REQUEST, Json(response.into_review())).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_counts_characters_not_bytes() {
+        let zh = "数".repeat(200);
+        let clipped = clip(&zh);
+        assert_eq!(clipped.chars().count(), MAX_WARNING);
+        assert!(clipped.ends_with('…'));
+        assert_eq!(clip("short"), "short");
+    }
+
+    #[test]
+    fn parse_names_what_is_wrong() {
+        assert!(parse(b"{").unwrap_err().contains("not an AdmissionReview"));
+        let v1beta1 = br#"{"apiVersion": "admission.k8s.io/v1beta1", "kind": "AdmissionReview"}"#;
+        assert!(
+            parse(v1beta1)
+                .unwrap_err()
+                .contains("admissionReviewVersions")
+        );
+        let empty = br#"{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}"#;
+        assert!(parse(empty).unwrap_err().contains("no `request`"));
+    }
+}

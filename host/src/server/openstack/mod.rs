@@ -1,0 +1,298 @@
+//! OpenStack: oslo.policy's `http:` / `https:` check at `/openstack`.
+//!
+//! oslo.policy (`oslo_policy/_external.py`) posts `rule`, `target` and `credentials`, either as a
+//! form whose fields are JSON-encoded strings (`remote_content_type`'s default,
+//! `application/x-www-form-urlencoded`) or as one JSON object (`application/json`), to the URL of
+//! the check after `%(key)s` substitution from the target. It allows only when the body is
+//! exactly `True`. So every answer is `True` or `False`, and every `False` is logged with why: the
+//! controls that fired, the unknown rule, or what was malformed.
+//!
+//! Tenant: `credentials.project_id`, else `target.project_id`. Region: the target's availability
+//! zone through `--openstack-zone-map`, else `--openstack-region`. Action and resource: the rule
+//! map (`rules.rs`, shipped as `deploy/openstack/rules.json`).
+
+pub mod rules;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::{AppState, Decide, log_decision};
+use crate::request::now_utc;
+pub use rules::{Refusal, RuleMap};
+
+/// Settings of the OpenStack front end.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OpenStackArgs {
+    /// The region for requests whose availability zone the zone map does not name.
+    #[arg(long, env = "YUNGUI_OPENSTACK_REGION", default_value = "cn-north-1")]
+    pub openstack_region: String,
+
+    /// The rule map (JSON): oslo.policy rule → action, resource and defaults. Default: the
+    /// shipped `deploy/openstack/rules.json`.
+    #[arg(long, env = "YUNGUI_OPENSTACK_RULES", value_name = "JSON")]
+    pub openstack_rules: Option<PathBuf>,
+
+    /// Availability zone → region (a JSON object), e.g. `{"nova-az1": "cn-north-1"}`.
+    #[arg(long, env = "YUNGUI_OPENSTACK_ZONE_MAP", value_name = "JSON")]
+    pub openstack_zone_map: Option<PathBuf>,
+}
+
+/// The OpenStack front end's configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// The default region.
+    pub region: String,
+    /// Availability zone → region.
+    pub zones: BTreeMap<String, String>,
+    /// The rule map.
+    pub rules: RuleMap,
+}
+
+impl Config {
+    /// From the command line.
+    pub fn from_args(args: &OpenStackArgs) -> anyhow::Result<Self> {
+        if args.openstack_region.is_empty() {
+            anyhow::bail!("`--openstack-region` is empty: name the region of this OpenStack");
+        }
+        let rules = match &args.openstack_rules {
+            Some(path) => RuleMap::from_file(path)?,
+            None => RuleMap::shipped()?,
+        };
+        let zones = match &args.openstack_zone_map {
+            Some(path) => read_zone_map(path)?,
+            None => BTreeMap::new(),
+        };
+        Ok(Self {
+            region: args.openstack_region.clone(),
+            zones,
+            rules,
+        })
+    }
+
+    /// The region of an availability zone: the zone map's, else the default.
+    pub fn region_of(&self, zone: Option<&str>) -> String {
+        zone.and_then(|z| self.zones.get(z))
+            .unwrap_or(&self.region)
+            .clone()
+    }
+}
+
+fn read_zone_map(path: &std::path::Path) -> anyhow::Result<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the zone map `{}`", path.display()))?;
+    let zones: BTreeMap<String, String> = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "the zone map `{}` is not a JSON object of availability zone to region, like {{\"nova-az1\": \"cn-north-1\"}}",
+            path.display()
+        )
+    })?;
+    if let Some((zone, _)) = zones.iter().find(|(_, region)| region.is_empty()) {
+        anyhow::bail!(
+            "the zone map `{}` maps `{zone}` to an empty region",
+            path.display()
+        );
+    }
+    Ok(zones)
+}
+
+/// The oslo.policy routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/openstack", post(check_root))
+        .route("/openstack/{*rest}", post(check_path))
+}
+
+async fn check_root(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    check(state, String::new(), headers, body).await
+}
+
+async fn check_path(
+    State(state): State<AppState>,
+    Path(rest): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    check(state, rest, headers, body).await
+}
+
+/// One oslo.policy check, however it was encoded.
+#[derive(Debug, Deserialize)]
+struct Check {
+    rule: Option<String>,
+    target: Map<String, Value>,
+    credentials: Map<String, Value>,
+}
+
+/// The form encoding: each field a JSON-encoded string.
+#[derive(Debug, Deserialize)]
+struct FormCheck {
+    rule: String,
+    target: String,
+    credentials: String,
+}
+
+async fn check(state: AppState, path: String, headers: HeaderMap, body: Bytes) -> Response {
+    let started = Instant::now();
+    let uid = headers
+        .get("x-openstack-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let check = match parse(&headers, body).await {
+        Ok(check) => check,
+        Err(why) => {
+            tracing::warn!(
+                target: "yungui::openstack",
+                uid, path, "answering False: the check's body is malformed: {why}"
+            );
+            return answer(StatusCode::BAD_REQUEST, false);
+        }
+    };
+    let Some(rule) = check.rule.filter(|r| !r.is_empty()) else {
+        tracing::warn!(
+            target: "yungui::openstack",
+            uid, path, "answering False: the check names no `rule` (oslo.policy sends the rule being enforced)"
+        );
+        return answer(StatusCode::BAD_REQUEST, false);
+    };
+    let config = &state.openstack;
+    let region_of = |zone: Option<&str>| config.region_of(zone);
+    let built = match config.rules.build(
+        &rule,
+        &check.target,
+        &check.credentials,
+        &region_of,
+        &now_utc(),
+    ) {
+        Ok(built) => built,
+        Err(refusal) => {
+            tracing::warn!(
+                target: "yungui::openstack",
+                uid, path, rule, "answering False: {refusal}"
+            );
+            return answer(StatusCode::OK, false);
+        }
+    };
+    let tenant = built.tenant;
+    let action = built.action;
+    let result = state
+        .decide("openstack", Decide::Typed(built.request))
+        .await;
+    log_decision(
+        "openstack",
+        &uid,
+        &tenant,
+        &rule,
+        &action,
+        &result,
+        started.elapsed(),
+        false,
+    );
+    match &result {
+        Ok(decision) if decision.allowed => {
+            if !decision.warnings.is_empty() {
+                tracing::info!(
+                    target: "yungui::openstack",
+                    uid, path, rule, tenant, action,
+                    "allowed with warnings: {}", findings(&decision.warnings)
+                );
+            }
+            answer(StatusCode::OK, true)
+        }
+        Ok(decision) => {
+            tracing::info!(
+                target: "yungui::openstack",
+                uid, path, rule, tenant, action,
+                "answering False: denied by {}", findings(&decision.denials)
+            );
+            answer(StatusCode::OK, false)
+        }
+        Err(err) => {
+            tracing::warn!(
+                target: "yungui::openstack",
+                uid, path, rule, tenant, action,
+                "answering False: no decision ({}): {err}", err.kind()
+            );
+            answer(StatusCode::OK, false)
+        }
+    }
+}
+
+/// `control (art. N): reason; …`
+fn findings(findings: &[crate::types::Finding]) -> String {
+    findings
+        .iter()
+        .map(|f| format!("{} (art. {}): {}", f.control, f.article, f.reason))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn answer(status: StatusCode, allowed: bool) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        if allowed { "True" } else { "False" },
+    )
+        .into_response()
+}
+
+/// Reads the check from a JSON or form body. Without a content type, a body that starts with
+/// `{` is JSON, anything else a form.
+async fn parse(headers: &HeaderMap, body: Bytes) -> Result<Check, String> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let json = if content_type.starts_with("application/json") {
+        true
+    } else if content_type.starts_with("application/x-www-form-urlencoded") {
+        false
+    } else {
+        body.iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| *b == b'{')
+    };
+    if json {
+        return serde_json::from_slice::<Check>(&body).map_err(|err| {
+            format!(
+                "the JSON body is not {{\"rule\": …, \"target\": {{…}}, \"credentials\": {{…}}}}: {err}"
+            )
+        });
+    }
+    let request = axum::http::Request::builder()
+        .method("POST")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .map_err(|err| err.to_string())?;
+    let axum::Form(form) = axum::Form::<FormCheck>::from_request(request, &())
+        .await
+        .map_err(|err| {
+            format!(
+                "the form body lacks `rule`, `target` or `credentials`: {}",
+                err.body_text()
+            )
+        })?;
+    let rule: Option<String> = serde_json::from_str(&form.rule)
+        .map_err(|err| format!("field `rule` is not a JSON-encoded string: {err}"))?;
+    let target: Map<String, Value> = serde_json::from_str(&form.target)
+        .map_err(|err| format!("field `target` is not a JSON-encoded object: {err}"))?;
+    let credentials: Map<String, Value> = serde_json::from_str(&form.credentials)
+        .map_err(|err| format!("field `credentials` is not a JSON-encoded object: {err}"))?;
+    Ok(Check {
+        rule,
+        target,
+        credentials,
+    })
+}
