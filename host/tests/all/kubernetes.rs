@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use clap::Parser as _;
 use serde_json::{Value, json};
 use yungui::commands::cert;
-use yungui::server::{ServeArgs, start};
+use yungui::server::ServeArgs;
 
 /// A server listening on loopback with a certificate from a fresh CA.
 struct Server {
@@ -100,21 +100,7 @@ fn serve(extra: &[&str]) -> Server {
     argv.extend(extra.iter().map(|s| (*s).to_owned()));
     let args = Cli::try_parse_from(argv).unwrap().args;
 
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let running = start(&args).await.unwrap();
-            tx.send(running.addr).unwrap();
-            // Serve until the test binary exits.
-            std::future::pending::<()>().await;
-        });
-    });
-    let addr = rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    let addr = super::serve_in_background(args);
     let server = Server {
         url: format!("https://localhost:{}", addr.port()),
         agent: agent(dir),

@@ -70,6 +70,33 @@ fn workload(tenant: &str, owner: &str, region: &str, privileged: bool) -> Value 
     })
 }
 
+/// Starts `yungui serve` with `args` on a runtime of its own, serving until the test binary exits;
+/// returns once the component is loaded (or panics after five minutes).
+fn serve_in_background(args: yungui::server::ServeArgs) -> std::net::SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let running = yungui::server::start(&args).await.unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(300);
+            while running.state.engine().is_none() && std::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            assert!(
+                running.state.engine().is_some(),
+                "the component did not load"
+            );
+            tx.send(running.addr).unwrap();
+            let _ = running.wait().await;
+        });
+    });
+    rx.recv_timeout(Duration::from_secs(310)).unwrap()
+}
+
 fn decide(request: &Value) -> Result<types::Decision, Error> {
     engine().decide_json(&request.to_string())
 }

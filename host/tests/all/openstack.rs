@@ -6,7 +6,6 @@
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 use clap::Parser;
 use serde_json::{Value, json};
@@ -39,28 +38,7 @@ fn server() -> SocketAddr {
             "cn-north-1",
         ])
         .unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let running = yungui::server::start(&cli.serve).await.unwrap();
-                let deadline = Instant::now() + Duration::from_secs(300);
-                while running.state.engine().is_none() && Instant::now() < deadline {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                assert!(
-                    running.state.engine().is_some(),
-                    "the component did not load"
-                );
-                tx.send(running.addr).unwrap();
-                let _ = running.wait().await;
-            });
-        });
-        rx.recv_timeout(Duration::from_secs(310)).unwrap()
+        super::serve_in_background(cli.serve)
     })
 }
 
