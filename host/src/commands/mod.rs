@@ -64,19 +64,20 @@ impl EngineArgs {
         }
     }
 
-    /// The registry, read from its file.
+    /// The registry file: the one given, else the shipped example when it exists.
+    pub fn registry_path(&self) -> Option<PathBuf> {
+        match &self.registry {
+            Some(path) => Some(path.clone()),
+            None => Some(PathBuf::from(EXAMPLE_REGISTRY)).filter(|p| p.is_file()),
+        }
+    }
+
+    /// The registry, read from its file (empty when there is none).
     pub fn load_registry(&self) -> anyhow::Result<Registry> {
-        let path = match &self.registry {
-            Some(path) => path.clone(),
-            None => {
-                let shipped = PathBuf::from(EXAMPLE_REGISTRY);
-                if !shipped.is_file() {
-                    return Ok(Registry::empty());
-                }
-                shipped
-            }
-        };
-        Ok(Registry::from_file(&path)?)
+        match self.registry_path() {
+            Some(path) => Ok(Registry::from_file(&path)?),
+            None => Ok(Registry::empty()),
+        }
     }
 
     /// The engine configuration these options describe.

@@ -67,6 +67,10 @@ pub struct ServeArgs {
     #[arg(long)]
     pub log_json: bool,
 
+    /// Check the registry file this often (seconds) and reload it when it changed; 0 never does.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub registry_watch_secs: u64,
+
     #[command(flatten)]
     pub kubernetes: kubernetes::KubernetesArgs,
 
@@ -301,6 +305,12 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
 
     let path = args.engine.plugin_path()?;
     let registry = args.engine.load_registry()?;
+    let registry_path = args
+        .engine
+        .registry_path()
+        .filter(|_| args.registry_watch_secs > 0);
+    let watch_every = Duration::from_secs(args.registry_watch_secs);
+    let runtime = tokio::runtime::Handle::current();
     let config = args.engine.config();
     let workers = args.workers;
     let loading = state.clone();
@@ -311,7 +321,11 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
         }) {
             Ok(engine) => {
                 tracing::info!(component = %path.display(), "policy component loaded; ready");
-                loading.set_engine(Arc::new(engine));
+                let engine = Arc::new(engine);
+                loading.set_engine(engine.clone());
+                if let Some(registry) = registry_path {
+                    runtime.spawn(watch_registry(engine, registry, watch_every));
+                }
             }
             Err(err) => tracing::error!(
                 "the policy component did not load: {err}; every decision is denied"
@@ -324,6 +338,35 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
         handle,
         task,
     })
+}
+
+/// Reloads the registry when its file changes (a ConfigMap update, a new export from the system of
+/// record); a file that does not parse keeps the registry in force.
+async fn watch_registry(engine: Arc<Engine>, path: PathBuf, every: Duration) {
+    let stamp = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut seen = stamp(&path);
+    loop {
+        tokio::time::sleep(every).await;
+        let now = stamp(&path);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        let file = path.clone();
+        match tokio::task::spawn_blocking(move || crate::registry::Registry::from_file(&file)).await
+        {
+            Ok(Ok(registry)) => {
+                let entities = registry.len();
+                engine.set_registry(registry);
+                tracing::info!(registry = %path.display(), entities, "registry reloaded");
+            }
+            Ok(Err(err)) => tracing::warn!(
+                registry = %path.display(),
+                "the changed registry does not load, keeping the one in force: {err}"
+            ),
+            Err(err) => tracing::warn!("registry reload failed: {err}"),
+        }
+    }
 }
 
 /// Logs one decision as one line (JSON with `--log-json`), under the target `yungui::decision`.

@@ -70,6 +70,18 @@ fn workload(tenant: &str, owner: &str, region: &str, privileged: bool) -> Value 
     })
 }
 
+/// `yungui serve`'s options from command-line words.
+fn serve_args(words: &[&str]) -> yungui::server::ServeArgs {
+    #[derive(clap::Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: yungui::server::ServeArgs,
+    }
+    <Serve as clap::Parser>::try_parse_from(std::iter::once("serve").chain(words.iter().copied()))
+        .unwrap()
+        .args
+}
+
 /// Starts `yungui serve` with `args` on a runtime of its own, serving until the test binary exits;
 /// returns once the component is loaded (or panics after five minutes).
 fn serve_in_background(args: yungui::server::ServeArgs) -> std::net::SocketAddr {
@@ -544,5 +556,71 @@ mod cli {
         let text = String::from_utf8_lossy(&bad.stdout);
         assert!(text.contains("zz-broken.cedar:6:"), "{text}");
         assert!(text.contains("no_such_attribute"), "{text}");
+    }
+}
+
+mod serve {
+    use super::*;
+
+    #[test]
+    fn a_changed_registry_file_is_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = dir.path().join("registry.json");
+        let original = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/registry.json"),
+        )
+        .unwrap();
+        std::fs::write(&registry, &original).unwrap();
+        let args = serve_args(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--plain-http",
+            "--workers",
+            "1",
+            "--registry-watch-secs",
+            "1",
+            "--plugin",
+            env!("YUNGUI_PLUGIN_WASM"),
+            "--registry",
+            registry.to_str().unwrap(),
+        ]);
+        let addr = serve_in_background(args);
+        let decide = || -> Value {
+            let mut response = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .new_agent()
+                .post(format!("http://{addr}/v1/decide"))
+                .send(workload("shop-example", "shop-example", "cn-north-1", false).to_string())
+                .unwrap();
+            serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
+        };
+        assert_eq!(decide()["decision"], "allow");
+
+        // The tenant is dropped from the file: within a few seconds it is unknown.
+        let without: Vec<Value> = serde_json::from_str::<Vec<Value>>(&original)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e["uid"]["id"] != "shop-example")
+            .collect();
+        std::fs::write(&registry, serde_json::to_string(&without).unwrap()).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let report = decide();
+            if report["decision"] == "deny" {
+                assert_eq!(report["denials"][0]["control"], "registry-missing");
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not reloaded: {report}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+
+        // A broken file keeps the registry in force.
+        std::fs::write(&registry, "not json").unwrap();
+        std::thread::sleep(Duration::from_millis(2500));
+        assert_eq!(decide()["denials"][0]["control"], "registry-missing");
     }
 }
