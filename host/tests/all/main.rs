@@ -70,6 +70,16 @@ fn workload(tenant: &str, owner: &str, region: &str, privileged: bool) -> Value 
     })
 }
 
+/// The control ids of a JSON report's denials.
+fn fired_controls(report: &Value) -> Vec<String> {
+    report["denials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["control"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// `yungui serve`'s options from command-line words.
 fn serve_args(words: &[&str]) -> yungui::server::ServeArgs {
     #[derive(clap::Parser)]
@@ -513,12 +523,7 @@ mod cli {
         assert_eq!(deny.status.code(), Some(2), "{deny:?}");
         let report: Value = serde_json::from_slice(&deny.stdout).unwrap();
         assert_eq!(report["decision"], "deny");
-        let fired: Vec<&str> = report["denials"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["control"].as_str().unwrap())
-            .collect();
+        let fired = fired_controls(&report);
         assert!(fired.len() >= 2, "{fired:?}");
         assert!(report["denials"][0]["reason_zh"].as_str().is_some());
     }
