@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use cedar_policy::{
     Authorizer, Context, Entities, Entity, EntityUid, PolicySet, Request, RestrictedExpression,
 };
+use yungui::bindings::build::{attr, uid};
 use yungui::types;
 use yungui::{Engine, EngineConfig, Registry};
 
@@ -87,20 +88,6 @@ fn rss_mib() -> f64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
-}
-
-fn uid(t: &str, id: &str) -> types::EntityUid {
-    types::EntityUid {
-        type_name: t.to_owned(),
-        id: id.to_owned(),
-    }
-}
-
-fn attr(name: &str, value: types::Value) -> types::Attribute {
-    types::Attribute {
-        name: name.to_owned(),
-        value,
-    }
 }
 
 /// The benchmark request: a compliant workload, so every policy is evaluated to the end.

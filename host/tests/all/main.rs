@@ -205,14 +205,7 @@ mod decisions {
 
     #[test]
     fn typed_request_decides_like_json() {
-        let uid = |t: &str, id: &str| types::EntityUid {
-            type_name: t.to_owned(),
-            id: id.to_owned(),
-        };
-        let attr = |name: &str, value: types::Value| types::Attribute {
-            name: name.to_owned(),
-            value,
-        };
+        use yungui::bindings::build::{attr, uid};
         let request = |tenant: &str| types::Request {
             principal: uid("Cloud::Tenant", tenant),
             action: "provision_workload".to_owned(),

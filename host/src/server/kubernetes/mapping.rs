@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use kube_core::DynamicObject;
 use serde_json::Value;
 
+use crate::bindings::build::{attr, entity, uid};
 use crate::bindings::types;
 use crate::registry::Registry;
 
@@ -159,24 +160,6 @@ fn object_id(namespace: &str, object: &DynamicObject) -> String {
         .or(object.metadata.generate_name.as_deref())
         .unwrap_or_default();
     format!("{namespace}/{name}")
-}
-
-fn uid(type_name: &str, id: &str) -> types::EntityUid {
-    types::EntityUid {
-        type_name: type_name.to_owned(),
-        id: id.to_owned(),
-    }
-}
-
-fn attr(name: &str, value: types::Value) -> types::Attribute {
-    types::Attribute {
-        name: name.to_owned(),
-        value,
-    }
-}
-
-fn entity(type_name: &str, id: &str) -> types::Value {
-    types::Value::Entity(uid(type_name, id))
 }
 
 fn request(cx: &Context<'_>, action: &str, resource: types::Entity) -> types::Request {

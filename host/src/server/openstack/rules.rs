@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::bindings::build::{attr, entity, uid};
 use crate::bindings::types;
 
 /// The shipped rule map.
@@ -381,24 +382,6 @@ fn text<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     map.get(key)
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
-}
-
-fn uid(type_name: &str, id: &str) -> types::EntityUid {
-    types::EntityUid {
-        type_name: type_name.to_owned(),
-        id: id.to_owned(),
-    }
-}
-
-fn entity(type_name: &str, id: &str) -> types::Value {
-    types::Value::Entity(uid(type_name, id))
-}
-
-fn attr(name: &str, value: types::Value) -> types::Attribute {
-    types::Attribute {
-        name: name.to_owned(),
-        value,
-    }
 }
 
 #[cfg(test)]
