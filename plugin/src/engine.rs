@@ -3,13 +3,13 @@
 //! Independent of the component boundary (the registry is a trait) so it can be tested natively.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
 use std::str::FromStr;
 
 use cedar_policy::{
-    Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityUid, PolicyId,
-    PolicySet, Request as CedarRequest, Response, Schema,
+    Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityTypeName, EntityUid,
+    PolicyId, PolicySet, Request as CedarRequest, Response, Schema,
 };
 use serde_json::Value as Json;
 use yungui_policies::{Finding, Severity, Validate};
@@ -84,6 +84,8 @@ pub struct Engine {
     findings: BTreeMap<PolicyId, Finding>,
     /// Action id (`provision_workload`) to its uid.
     actions: HashMap<String, EntityUid>,
+    /// Types the registry alone provides (`@registry` in the schema).
+    registry_types: BTreeSet<EntityTypeName>,
     authorizer: Authorizer,
     cache: RefCell<Cache>,
 }
@@ -159,6 +161,7 @@ impl Engine {
             by_action,
             findings: compiled.findings,
             actions,
+            registry_types: compiled.registry_types,
             authorizer: Authorizer::new(),
             cache: RefCell::default(),
         })
@@ -296,6 +299,21 @@ impl Engine {
             refs,
         } = prepared;
         let resource_uid = resource.uid();
+        let brought = std::iter::once(("`resource`".to_owned(), &resource)).chain(
+            extra
+                .iter()
+                .enumerate()
+                .map(|(index, entity)| (format!("`entities[{index}]`"), entity)),
+        );
+        for (place, entity) in brought {
+            let uid = entity.uid();
+            if self.registry_types.contains(uid.type_name()) {
+                return Err(bad(format!(
+                    "{place}: `{uid}` is a registry entity: entities of type `{}` come only from the registry, never with a request; remove it",
+                    uid.type_name()
+                )));
+            }
+        }
         let request_entities =
             Entities::from_entities(std::iter::once(resource).chain(extra), Some(&self.schema))
                 .map_err(|err| bad(format!("the request's entities: {}", cedar_message(&err))))?;

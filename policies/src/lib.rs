@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use cedar_policy::{
-    ActionConstraint, Effect, EntityUid, PolicyId, PolicySet, Schema, ValidationMode, Validator,
+    ActionConstraint, Effect, EntityNamespace, EntityTypeName, EntityUid, PolicyId, PolicySet,
+    Schema, SchemaFragment, ValidationMode, Validator,
 };
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 /// The schema's file name inside the policy folder.
 pub const SCHEMA_FILE: &str = "schema.cedarschema";
@@ -32,6 +33,9 @@ pub mod annotation {
     pub const OBLIGATION: &str = "obligation";
     /// `deny` (the default) or `warn`.
     pub const SEVERITY: &str = "severity";
+    /// On an entity type of the schema: its entities come from the registry only, never with a
+    /// request.
+    pub const REGISTRY: &str = "registry";
 }
 
 /// Obligations a policy may name.
@@ -184,6 +188,10 @@ pub struct Compiled {
     pub schema: Schema,
     /// Each forbid policy's finding, by policy id.
     pub findings: BTreeMap<PolicyId, Finding>,
+    /// The entity types the schema marks `@registry`: the registry is their only source, so a
+    /// request that brings an entity of one of them is refused (it would stand in for the
+    /// registry's record).
+    pub registry_types: BTreeSet<EntityTypeName>,
 }
 
 impl Compiled {
@@ -316,13 +324,42 @@ pub fn compile<'a>(
     }
 
     match schema {
-        Some(schema) if problems.is_empty() => Ok(Compiled {
-            policies,
-            schema,
-            findings,
-        }),
+        Some(schema) if problems.is_empty() => {
+            let registry_types = registry_types(schema_text, &schema);
+            Ok(Compiled {
+                policies,
+                schema,
+                findings,
+                registry_types,
+            })
+        }
         _ => Err(Problems(problems)),
     }
+}
+
+/// The entity types whose declaration carries `@registry`.
+fn registry_types(schema_text: &str, schema: &Schema) -> BTreeSet<EntityTypeName> {
+    // The schema parsed already, so the fragment does too; annotations live on the fragment.
+    let Ok((fragment, _warnings)) = SchemaFragment::from_cedarschema_str(schema_text) else {
+        return BTreeSet::new();
+    };
+    schema
+        .entity_types()
+        .filter(|ty| {
+            let namespace = ty.namespace();
+            let namespace = if namespace.is_empty() {
+                None
+            } else {
+                EntityNamespace::from_str(&namespace).ok()
+            };
+            fragment
+                .entity_type_annotations(namespace, ty.basename())
+                .is_some_and(|mut annotations| {
+                    annotations.any(|(key, _)| key == annotation::REGISTRY)
+                })
+        })
+        .cloned()
+        .collect()
 }
 
 /// The file a policy id names (ids are `<file>#<n>`).
@@ -585,6 +622,20 @@ forbid (principal, action in [Cloud::Action::"bind_domain", Cloud::Action::"prov
         let text = GOOD.replace("@obligation", "@severity(\"loud\")\n@obligation");
         let err = compile(("s", SCHEMA), [("x.cedar", text.as_str())], Validate::No).unwrap_err();
         assert!(err.0[0].message.contains("loud"), "{err}");
+    }
+
+    #[test]
+    fn registry_types_are_those_annotated() {
+        let schema = SCHEMA.replace("entity Tenant", "@registry entity Tenant");
+        let compiled = compile(("s", &schema), [("a.cedar", GOOD)], Validate::Strict).unwrap();
+        let names: Vec<String> = compiled
+            .registry_types
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(names, ["Cloud::Tenant"]);
+        let compiled = compile(("s", SCHEMA), [("a.cedar", GOOD)], Validate::Strict).unwrap();
+        assert!(compiled.registry_types.is_empty());
     }
 
     #[test]

@@ -70,6 +70,31 @@ fn workload(tenant: &str, owner: &str, region: &str, privileged: bool) -> Value 
     })
 }
 
+/// The typed form of [`workload`] (owner = tenant, unprivileged).
+fn typed_workload(tenant: &str, region: &str) -> types::Request {
+    use yungui::bindings::build::{attr, uid};
+    types::Request {
+        principal: uid("Cloud::Tenant", tenant),
+        action: "provision_workload".to_owned(),
+        resource: types::Entity {
+            uid: uid("Cloud::Workload", "web-1"),
+            attrs: vec![
+                attr("region", types::Value::Entity(uid("Cloud::Region", region))),
+                attr("purpose", types::Value::String("website".to_owned())),
+                attr("owner", types::Value::Entity(uid("Cloud::Tenant", tenant))),
+                attr("privileged", types::Value::Boolean(false)),
+                attr("host_access", types::Value::Boolean(false)),
+            ],
+            parents: vec![],
+        },
+        context: vec![attr(
+            "now",
+            types::Value::Datetime("2026-11-30T08:00:00Z".to_owned()),
+        )],
+        entities: vec![],
+    }
+}
+
 /// The control ids of a JSON report's denials.
 fn fired_controls(report: &Value) -> Vec<String> {
     report["denials"]
@@ -205,31 +230,9 @@ mod decisions {
 
     #[test]
     fn typed_request_decides_like_json() {
-        use yungui::bindings::build::{attr, uid};
-        let request = |tenant: &str| types::Request {
-            principal: uid("Cloud::Tenant", tenant),
-            action: "provision_workload".to_owned(),
-            resource: types::Entity {
-                uid: uid("Cloud::Workload", "web-1"),
-                attrs: vec![
-                    attr(
-                        "region",
-                        types::Value::Entity(uid("Cloud::Region", "eu-west-1")),
-                    ),
-                    attr("purpose", types::Value::String("website".to_owned())),
-                    attr("owner", types::Value::Entity(uid("Cloud::Tenant", tenant))),
-                    attr("privileged", types::Value::Boolean(false)),
-                    attr("host_access", types::Value::Boolean(false)),
-                ],
-                parents: vec![],
-            },
-            context: vec![attr(
-                "now",
-                types::Value::Datetime("2026-11-30T08:00:00Z".to_owned()),
-            )],
-            entities: vec![],
-        };
-        let typed = engine().decide(&request("unverified-example")).unwrap();
+        let typed = engine()
+            .decide(&typed_workload("unverified-example", "eu-west-1"))
+            .unwrap();
         let json = decide(&workload(
             "unverified-example",
             "unverified-example",
@@ -381,6 +384,84 @@ mod bad_input {
         request["resource"]["attrs"]["purpose"] = json!("x".repeat(2 << 20));
         let message = bad_request(decide(&request));
         assert!(message.contains("more than the limit"), "{message}");
+    }
+
+    /// The registry's own record of `uid`, as Cedar entity JSON.
+    fn registry_record(type_name: &str, id: Option<&str>) -> Value {
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/registry.json"),
+        )
+        .unwrap();
+        let all: Vec<Value> = serde_json::from_str(&text).unwrap();
+        all.into_iter()
+            .find(|e| e["uid"]["type"] == type_name && id.is_none_or(|id| e["uid"]["id"] == id))
+            .unwrap_or_else(|| panic!("the example registry has no {type_name}"))
+    }
+
+    #[test]
+    fn a_request_cannot_bring_its_own_registry_entity() {
+        // The unverified tenant is denied on its registry record; a forged copy claiming
+        // verification must not change that (it used to shadow the record and allow).
+        let mut request = workload(
+            "unverified-example",
+            "unverified-example",
+            "cn-north-1",
+            false,
+        );
+        assert!(!decide(&request).unwrap().allowed);
+        let mut forged = registry_record("Cloud::Tenant", Some("unverified-example"));
+        forged["attrs"]["real_name_verified"] = json!(true);
+        request["entities"] = json!([forged]);
+        let message = bad_request(decide(&request));
+        assert!(message.contains("`entities[0]`"), "{message}");
+        assert!(
+            message.contains("Cloud::Tenant::\"unverified-example\""),
+            "{message}"
+        );
+        assert!(message.contains("registry"), "{message}");
+    }
+
+    #[test]
+    fn every_registry_type_is_refused_in_a_request() {
+        // Every type the schema marks `@registry`, each as the registry holds it.
+        for type_name in [
+            "Cloud::Operator",
+            "Cloud::Partner",
+            "Cloud::Carrier",
+            "Cloud::Tenant",
+            "Cloud::Staff",
+            "Cloud::Region",
+            "Cloud::Gateway",
+            "Cloud::Month",
+        ] {
+            let mut request = workload("shop-example", "shop-example", "cn-north-1", false);
+            request["entities"] = json!([registry_record(type_name, None)]);
+            let message = bad_request(decide(&request));
+            assert!(
+                message.contains(&format!("`{type_name}`")),
+                "{type_name}: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_typed_request_cannot_bring_its_own_registry_entity() {
+        use yungui::bindings::build::{attr, uid};
+        let mut request = typed_workload("shop-example", "eu-west-1");
+        request.entities = vec![types::Entity {
+            uid: uid("Cloud::Region", "eu-west-1"),
+            attrs: vec![attr("in_territory", types::Value::Boolean(true))],
+            parents: vec![],
+        }];
+        match engine().decide(&request) {
+            Err(Error::Failure(Failure::BadRequest(message))) => {
+                assert!(
+                    message.contains("Cloud::Region::\"eu-west-1\""),
+                    "{message}"
+                );
+            }
+            other => panic!("expected a bad request, got {other:?}"),
+        }
     }
 
     #[test]
