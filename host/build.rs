@@ -1,15 +1,21 @@
-//! The artifacts step: builds the policy component (and the misbehaving components the fault
-//! tests load) for `wasm32-wasip2`, and hands their paths to the host as compile-time
-//! environment variables. `cargo build`, `cargo run` and `cargo test` need no manual pre-step.
+//! The artifacts step: builds yungui's engine component (and the misbehaving components the
+//! fault tests load) for `wasm32-wasip2`, hands their paths to the host as compile-time
+//! environment variables, and embeds the shipped policy set (checked in strict mode here: an
+//! invalid policy fails the build with the messages `yungui validate` prints). `cargo build`,
+//! `cargo run` and `cargo test` need no manual pre-step.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use sha2::{Digest, Sha256};
+use yungui_policies::{Sources, Validate, compile};
 
 const TARGET: &str = "wasm32-wasip2";
 const PROFILE: &str = "plugin";
 /// (crate, artifact file stem, environment variable the host reads).
 const COMPONENTS: [(&str, &str, &str); 3] = [
-    ("yungui-plugin", "yungui_plugin", "YUNGUI_PLUGIN_WASM"),
+    ("yungui-plugin", "yungui_plugin", "YUNGUI_ENGINE_WASM"),
     (
         "yungui-test-runaway",
         "yungui_test_runaway",
@@ -38,7 +44,6 @@ fn main() {
             workspace.join(watched).display()
         );
     }
-    println!("cargo::rerun-if-env-changed=YUNGUI_POLICIES");
 
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| workspace.join("target"), PathBuf::from)
@@ -89,7 +94,72 @@ fn main() {
             fail(&format!("the build did not produce `{}`", path.display()));
         }
         println!("cargo::rustc-env={var}={}", path.display());
+        if var == "YUNGUI_ENGINE_WASM" {
+            match std::fs::read(&path) {
+                Ok(bytes) => println!(
+                    "cargo::rustc-env=YUNGUI_ENGINE_SHA256={}",
+                    hex(&Sha256::digest(&bytes))
+                ),
+                Err(err) => fail(&format!("cannot read `{}`: {err}", path.display())),
+            }
+        }
     }
+    embed_policies(&workspace.join("policies"));
+}
+
+/// Checks the shipped policy set in strict mode and writes `policies.rs`, which embeds it.
+fn embed_policies(dir: &Path) {
+    let sources = match Sources::read_dir(dir) {
+        Ok(sources) => sources,
+        Err(err) => fail(&err.to_string()),
+    };
+    let files = sources
+        .policies
+        .iter()
+        .map(|f| (f.name.as_str(), f.text.as_str()));
+    if let Err(problems) = compile(
+        (&sources.schema.name, &sources.schema.text),
+        files,
+        Validate::Strict,
+    ) {
+        fail(&format!(
+            "the policies in {} are invalid:\n{problems}",
+            dir.display()
+        ));
+    }
+    println!(
+        "cargo::rustc-env=YUNGUI_SHIPPED_POLICY_DIGEST={}",
+        sources.digest()
+    );
+    let entry = |name: &str| {
+        let path = dir
+            .join(name)
+            .canonicalize()
+            .unwrap_or_else(|_| dir.join(name));
+        format!("({name:?}, include_str!({:?}))", path.display().to_string())
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "/// The shipped schema: (file name, text).\npub const SCHEMA: (&str, &str) = {};",
+        entry(&sources.schema.name)
+    );
+    let _ = writeln!(
+        out,
+        "/// The shipped policy files: (file name, text), in name order.\npub const POLICIES: &[(&str, &str)] = &["
+    );
+    for file in &sources.policies {
+        let _ = writeln!(out, "    {},", entry(&file.name));
+    }
+    let _ = writeln!(out, "];");
+    let target = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default()).join("policies.rs");
+    if let Err(err) = std::fs::write(&target, out) {
+        fail(&format!("cannot write `{}`: {err}", target.display()));
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Adds the `wasm32-wasip2` target when the toolchain lacks it (rustup does not install targets

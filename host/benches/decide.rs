@@ -231,12 +231,21 @@ fn native(iterations: usize) -> Stats {
     })
 }
 
-/// The component under test: `$YUNGUI_PLUGIN` (e.g. an optimized build), else the built one.
+/// The component under test: `$YUNGUI_PLUGIN` (e.g. an optimized build), else the shipped
+/// policy set built as `yungui build` builds it.
 fn plugin() -> std::path::PathBuf {
-    std::env::var_os("YUNGUI_PLUGIN").map_or_else(
-        || std::path::PathBuf::from(env!("YUNGUI_PLUGIN_WASM")),
-        std::path::PathBuf::from,
-    )
+    static PATH: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        if let Some(path) = std::env::var_os("YUNGUI_PLUGIN") {
+            return std::path::PathBuf::from(path);
+        }
+        let cache = yungui::engine::default_cache_dir();
+        let built = yungui::builder::shipped(cache.as_deref()).unwrap();
+        let path = std::env::temp_dir().join(format!("yungui-bench-{}.wasm", built.sha256()));
+        std::fs::write(&path, &built.wasm).unwrap();
+        path
+    })
+    .clone()
 }
 
 fn load(registry: Registry, config: EngineConfig) -> Engine {

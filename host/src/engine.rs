@@ -8,6 +8,8 @@
 //! exhausted memory drops the instance, so the next call starts from a fresh one.
 
 use std::hash::{Hash, Hasher};
+
+use bytes::Bytes;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -21,6 +23,7 @@ use wasmtime_wasi::cli::WasiCliView;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::{Plugin, PluginPre, types};
+use crate::builder::{Identity, sha256_hex};
 use crate::registry::Registry;
 
 /// How often the epoch advances: the granularity of deadlines.
@@ -116,11 +119,49 @@ fn failure_message(failure: &types::Failure) -> String {
 }
 
 /// A store's data: the WASI context (granting nothing), the registry, the memory limiter.
-struct State {
+pub(crate) struct State {
     wasi: WasiCtx,
     table: ResourceTable,
     registry: Arc<Registry>,
     limiter: Limiter,
+}
+
+impl State {
+    /// A decision instance's state: no stdin, no environment, the registry given.
+    fn new(registry: Arc<Registry>, memory_limit: usize) -> Self {
+        Self {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            registry,
+            limiter: Limiter {
+                limit: memory_limit,
+                peak: 0,
+                exceeded: false,
+            },
+        }
+    }
+
+    /// The state `yungui build` runs `init` in: `input` on standard input, a fixed random seed
+    /// (so the snapshot is reproducible), an empty registry.
+    pub(crate) fn for_build(input: Vec<u8>, seed: u128) -> Self {
+        let mut wasi = WasiCtx::builder();
+        wasi.stdin(wasmtime_wasi::p2::pipe::MemoryInputPipe::new(input))
+            .insecure_random_seed(seed);
+        Self {
+            wasi: wasi.build(),
+            ..Self::new(Arc::new(Registry::empty()), 1 << 30)
+        }
+    }
+
+    /// A decision instance whose `init` reads the policy set `input` from standard input.
+    fn with_policy_input(registry: Arc<Registry>, memory_limit: usize, input: Bytes) -> Self {
+        let mut wasi = WasiCtx::builder();
+        wasi.stdin(wasmtime_wasi::p2::pipe::MemoryInputPipe::new(input));
+        Self {
+            wasi: wasi.build(),
+            ..Self::new(registry, memory_limit)
+        }
+    }
 }
 
 impl WasiView for State {
@@ -222,6 +263,11 @@ impl Drop for Ticker {
 pub struct Engine {
     engine: wasmtime::Engine,
     pre: PluginPre<State>,
+    sha256: String,
+    identity: Option<Identity>,
+    /// For an engine over policy sources (`--policies`): the policy set each new instance's
+    /// `init` reads. `None` for built components, whose instances start with it loaded.
+    policy_input: Option<Bytes>,
     registry: RwLock<Arc<Registry>>,
     idle: Mutex<Vec<Warm>>,
     config: EngineConfig,
@@ -246,6 +292,11 @@ impl HasData for HasTable {
     type Data<'a> = &'a mut ResourceTable;
 }
 
+/// A wasmtime engine with the configuration every yungui engine uses.
+pub(crate) fn wasmtime_engine() -> wasmtime::Result<wasmtime::Engine> {
+    wasmtime::Engine::new(&wasmtime_config())
+}
+
 /// The wasmtime configuration every yungui engine uses.
 fn wasmtime_config() -> wasmtime::Config {
     let mut config = wasmtime::Config::new();
@@ -258,7 +309,7 @@ fn wasmtime_config() -> wasmtime::Config {
 /// Links only what the component may use: the registry, and from WASI the streams, the CLI
 /// environment (empty) and stdio (closed), and an insecure seed for hash maps. No filesystem,
 /// no network, no clocks.
-fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<State>> {
+pub(crate) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<State>> {
     use wasmtime_wasi::p2::bindings::{cli, random, sync};
     let mut l = Linker::new(engine);
     crate::bindings::Plugin::add_to_linker::<State, HasSelf>(&mut l, |s| s)?;
@@ -285,13 +336,27 @@ fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<State>> {
 impl Engine {
     /// Loads the component at `path` (from the compile cache when it can) and links it.
     pub fn load(path: &Path, registry: Registry, config: EngineConfig) -> Result<Self, Error> {
-        let load_err = |message: String| Error::Load {
+        let bytes = std::fs::read(path).map_err(|e| Error::Load {
             path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Self::from_bytes(&bytes, &path.display().to_string(), registry, config)
+    }
+
+    /// Loads a component from its bytes (`label` names it in errors) and links it.
+    pub fn from_bytes(
+        bytes: &[u8],
+        label: &str,
+        registry: Registry,
+        config: EngineConfig,
+    ) -> Result<Self, Error> {
+        let load_err = |message: String| Error::Load {
+            path: label.to_owned(),
             message,
         };
-        let engine =
-            wasmtime::Engine::new(&wasmtime_config()).map_err(|e| load_err(e.to_string()))?;
-        let component = compile_cached(&engine, path, config.cache_dir.as_deref())
+        let identity = Identity::read(bytes).map_err(|e| load_err(e.to_string()))?;
+        let engine = wasmtime_engine().map_err(|e| load_err(e.to_string()))?;
+        let component = compile_cached(&engine, bytes, config.cache_dir.as_deref())
             .map_err(|e| load_err(format!("{e:#}")))?;
         let linker = linker(&engine).map_err(|e| load_err(format!("{e:#}")))?;
         let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
@@ -304,10 +369,65 @@ impl Engine {
             _ticker: Ticker::start(engine.clone()),
             engine,
             pre,
+            sha256: sha256_hex(bytes),
+            identity,
+            policy_input: None,
             registry: RwLock::new(Arc::new(registry)),
             idle: Mutex::new(Vec::new()),
             config,
         })
+    }
+
+    /// Builds `sources` (see [`crate::builder::build`]) and loads the component.
+    pub fn from_sources(
+        sources: &yungui_policies::Sources,
+        registry: Registry,
+        config: EngineConfig,
+    ) -> Result<Self, crate::builder::BuildError> {
+        let built = crate::builder::build(sources, config.cache_dir.as_deref())?;
+        Self::from_bytes(&built.wasm, "the built policy component", registry, config)
+            .map_err(|e| crate::builder::BuildError::Snapshot(e.to_string()))
+    }
+
+    /// Checks `sources` in strict mode and runs them on yungui's engine component without
+    /// snapshotting: each new instance's `init` parses them (the state `yungui build` would
+    /// snapshot), and the engine's compiled code comes from the cache, identical for every policy
+    /// set. For a policy author's edit-and-test loop; serve built components.
+    pub fn from_sources_unbuilt(
+        sources: &yungui_policies::Sources,
+        registry: Registry,
+        config: EngineConfig,
+    ) -> Result<Self, crate::builder::BuildError> {
+        let identity = crate::builder::check(sources)?;
+        let input = serde_json::to_vec(&identity.sources)
+            .map_err(|e| crate::builder::BuildError::Snapshot(e.to_string()))?;
+        let mut engine = Self::from_bytes(
+            crate::builder::ENGINE_COMPONENT,
+            "yungui's engine component",
+            registry,
+            config,
+        )
+        .map_err(|e| crate::builder::BuildError::Snapshot(e.to_string()))?;
+        engine.identity = Some(identity);
+        engine.policy_input = Some(input.into());
+        Ok(engine)
+    }
+
+    /// The component's sha256, hex.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// What the component says of itself, when `yungui build` made it.
+    pub fn identity(&self) -> Option<&Identity> {
+        self.identity.as_ref()
+    }
+
+    /// The policy digest of the component, or `unknown` for one `yungui build` did not make.
+    pub fn policy_digest(&self) -> &str {
+        self.identity
+            .as_ref()
+            .map_or("unknown", |i| i.policy_digest.as_str())
     }
 
     /// The configuration it runs with.
@@ -321,6 +441,14 @@ impl Engine {
             .registry
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Arc::new(registry);
+    }
+
+    /// Uses the registry another engine holds (a component swap keeps the registry in force).
+    pub fn share_registry(&self, registry: Arc<Registry>) {
+        *self
+            .registry
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = registry;
     }
 
     /// The registry in force.
@@ -470,23 +598,30 @@ impl Engine {
     }
 
     fn instantiate(&self) -> Result<Warm, Error> {
-        let state = State {
-            wasi: WasiCtx::builder().build(),
-            table: ResourceTable::new(),
-            registry: self.registry(),
-            limiter: Limiter {
-                limit: self.config.memory_limit,
-                peak: 0,
-                exceeded: false,
-            },
+        let state = match &self.policy_input {
+            None => State::new(self.registry(), self.config.memory_limit),
+            Some(input) => {
+                State::with_policy_input(self.registry(), self.config.memory_limit, input.clone())
+            }
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(self.deadline_ticks().saturating_mul(20));
-        let plugin = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
+        let failed = |e: wasmtime::Error| Error::Instantiate(format!("{e:#}"));
+        let plugin = if self.policy_input.is_some() {
+            let instance = self
+                .pre
+                .instance_pre()
+                .instantiate(&mut store)
+                .map_err(failed)?;
+            instance
+                .get_typed_func::<(), ()>(&mut store, "init")
+                .and_then(|init| init.call(&mut store, ()))
+                .map_err(failed)?;
+            Plugin::new(&mut store, &instance).map_err(failed)?
+        } else {
+            self.pre.instantiate(&mut store).map_err(failed)?
+        };
         Ok(Warm { store, plugin })
     }
 }
@@ -500,16 +635,15 @@ pub fn audit(mut decision: types::Decision) -> types::Decision {
 }
 
 /// Compiles the component, or loads it from the cache compiled by an identical engine.
-fn compile_cached(
+pub(crate) fn compile_cached(
     engine: &wasmtime::Engine,
-    path: &Path,
+    bytes: &[u8],
     cache_dir: Option<&Path>,
 ) -> wasmtime::Result<Component> {
-    let bytes = std::fs::read(path)?;
     let Some(dir) = cache_dir else {
-        return Component::new(engine, &bytes);
+        return Component::new(engine, bytes);
     };
-    let cached = dir.join(cache_name(engine, &bytes));
+    let cached = dir.join(cache_name(engine, bytes));
     // Engines loading at the same time in one process compile once; the others read the cache.
     static COMPILING: Mutex<()> = Mutex::new(());
     let _one_at_a_time = COMPILING.lock().unwrap_or_else(PoisonError::into_inner);
@@ -522,8 +656,8 @@ fn compile_cached(
             ),
         }
     }
-    let component = Component::new(engine, &bytes)?;
-    if let Err(err) = store_compiled(&component, dir, &cached) {
+    let component = Component::new(engine, bytes)?;
+    if let Err(err) = store_compiled(&component, &cached) {
         tracing::warn!(dir = %dir.display(), "cannot cache the compiled component: {err:#}");
     }
     Ok(component)
@@ -547,14 +681,18 @@ fn deserialize(engine: &wasmtime::Engine, path: &Path) -> wasmtime::Result<Compo
     unsafe { Component::deserialize_file(engine, path) }
 }
 
-fn store_compiled(component: &Component, dir: &Path, target: &Path) -> wasmtime::Result<()> {
+fn store_compiled(component: &Component, target: &Path) -> wasmtime::Result<()> {
+    write_atomically(target, &component.serialize()?)?;
+    Ok(())
+}
+
+/// Writes a file so that no reader ever sees it half-written: a temporary file, then a rename.
+pub(crate) fn write_atomically(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = target.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let bytes = component.serialize()?;
-    // Write then rename, so a reader never maps a half-written file.
     static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = WRITES.fetch_add(1, Ordering::Relaxed);
     let tmp = dir.join(format!(".{}-{n}.tmp", std::process::id()));
     std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, target)?;
-    Ok(())
+    std::fs::rename(&tmp, target)
 }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../../README.md")]
 
 pub mod bindings;
+pub mod builder;
 pub mod cases;
 pub mod commands;
 pub mod engine;

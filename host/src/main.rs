@@ -3,14 +3,25 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use yungui::builder::BuildError;
 use yungui::commands::{
-    cert::CertCommand, decide::DecideCommand, serve::ServeCommand, test::TestCommand,
-    validate::ValidateCommand,
+    build::BuildCommand, cert::CertCommand, decide::DecideCommand, inspect::InspectCommand,
+    serve::ServeCommand, test::TestCommand, validate::ValidateCommand,
 };
+
+/// `yungui --version`: the version, the engine component and the shipped policy set.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (engine sha256 ",
+    env!("YUNGUI_ENGINE_SHA256"),
+    ", shipped policies ",
+    env!("YUNGUI_SHIPPED_POLICY_DIGEST"),
+    ")"
+);
 
 /// yungui (云规): the MIIT cloud service notice as Cedar policies in a WebAssembly component.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version = VERSION, about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -22,10 +33,14 @@ enum Command {
     Decide(DecideCommand),
     /// Check the policies against the schema in strict mode; exit 3 when invalid.
     Validate(ValidateCommand),
+    /// Build a pre-initialised policy component from a policy folder; exit 3 when invalid.
+    Build(BuildCommand),
+    /// Show what a component holds (sha256, policy digest, controls, world, imports).
+    Inspect(InspectCommand),
     /// Run golden case files; exit 1 when any fails.
     Test(TestCommand),
     /// Serve decisions over HTTPS: raw API, Kubernetes admission, OpenStack policy checks.
-    Serve(ServeCommand),
+    Serve(Box<ServeCommand>),
     /// Make a CA and a server certificate for `yungui serve` (e.g. for a cluster's webhook).
     Cert(CertCommand),
 }
@@ -50,6 +65,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Decide(cmd) => cmd.execute(),
         Command::Validate(cmd) => cmd.execute(),
+        Command::Build(cmd) => cmd.execute(),
+        Command::Inspect(cmd) => cmd.execute(),
         Command::Test(cmd) => cmd.execute(),
         Command::Serve(cmd) => cmd.execute(),
         Command::Cert(cmd) => cmd.execute(),
@@ -58,7 +75,11 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::from(1)
+            // Invalid policies (`--policies`) mean no decision and no component: exit 3.
+            match err.downcast_ref::<BuildError>() {
+                Some(BuildError::Invalid(_)) => ExitCode::from(3),
+                _ => ExitCode::from(1),
+            }
         }
     }
 }

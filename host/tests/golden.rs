@@ -1,5 +1,7 @@
-//! Every golden case under `tests/cases` as its own test, run against the built component —
-//! the same files `yungui test` runs.
+//! Every golden case under `tests/cases` as its own test, run twice: against the shipped policy
+//! set built as `yungui build` builds it (pre-initialised), and against the same sources run
+//! unbuilt as `yungui test --policies` runs them — the same files `yungui test` runs, and the
+//! proof that both paths decide alike.
 
 #![allow(
     clippy::unwrap_used,
@@ -11,18 +13,34 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use libtest_mimic::{Arguments, Failed, Trial};
+use yungui::builder::shipped_sources;
 use yungui::cases::{Runner, discover};
 use yungui::{Engine, EngineConfig, Registry};
 
-fn engine() -> &'static Engine {
+/// One compile cache for the whole test binary.
+fn config() -> EngineConfig {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    EngineConfig {
+        cache_dir: Some(
+            DIR.get_or_init(|| tempfile::tempdir().unwrap())
+                .path()
+                .to_owned(),
+        ),
+        ..EngineConfig::default()
+    }
+}
+
+fn built() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
-        Engine::load(
-            Path::new(env!("YUNGUI_PLUGIN_WASM")),
-            Registry::empty(),
-            EngineConfig::default(),
-        )
-        .unwrap()
+        Engine::from_sources(&shipped_sources(), Registry::empty(), config()).unwrap()
+    })
+}
+
+fn unbuilt() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        Engine::from_sources_unbuilt(&shipped_sources(), Registry::empty(), config()).unwrap()
     })
 }
 
@@ -31,25 +49,29 @@ fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/cases");
     let files = discover(std::slice::from_ref(&root)).unwrap();
     assert!(!files.is_empty(), "no cases under {}", root.display());
-    let runner = Arc::new(OnceLock::<Runner<'static>>::new());
-    let trials = files
-        .into_iter()
-        .map(|file: PathBuf| {
+    let mut trials = Vec::new();
+    for (kind, engine) in [
+        ("built", built as fn() -> &'static Engine),
+        ("unbuilt", unbuilt),
+    ] {
+        let runner = Arc::new(OnceLock::<Runner<'static>>::new());
+        for file in &files {
             let name = file
                 .strip_prefix(&root)
-                .unwrap_or(&file)
+                .unwrap_or(file)
                 .with_extension("")
                 .display()
                 .to_string();
             let runner = runner.clone();
-            Trial::test(name, move || {
+            let file: PathBuf = file.clone();
+            trials.push(Trial::test(format!("{kind}/{name}"), move || {
                 let runner = runner.get_or_init(|| Runner::new(engine()));
                 match runner.run(&file).failure {
                     None => Ok(()),
                     Some(why) => Err(Failed::from(why)),
                 }
-            })
-        })
-        .collect();
+            }));
+        }
+    }
     libtest_mimic::run(&args, trials).exit();
 }

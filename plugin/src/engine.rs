@@ -17,10 +17,6 @@ use yungui_policies::{Finding, Severity, Validate};
 use crate::bindings::yungui::policy::types as wit;
 use crate::value;
 
-mod built_in {
-    include!(concat!(env!("OUT_DIR"), "/policies.rs"));
-}
-
 /// The control id of a denial for an entity the registry does not hold.
 pub const REGISTRY_MISSING: &str = "registry-missing";
 /// The control id of a denial because no policy permits the request.
@@ -40,21 +36,60 @@ pub trait Registry {
 }
 
 thread_local! {
+    /// The instance's engine, set by `init` (at build time, before the snapshot).
     static ENGINE: RefCell<Option<Result<Rc<Engine>, String>>> = const { RefCell::new(None) };
 }
 
-/// Runs `f` with this instance's engine, building it on first use.
+/// A policy set as `yungui build` hands it to `init`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicySources {
+    schema: SourceFile,
+    policies: Vec<SourceFile>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceFile {
+    name: String,
+    text: String,
+}
+
+/// Loads the policy set from standard input into this instance; nothing on standard input leaves
+/// it without one. Called once, by `yungui build`, before the instance is snapshotted.
+pub fn init_from_stdin() {
+    use std::io::Read as _;
+    let mut text = String::new();
+    let loaded = match std::io::stdin().read_to_string(&mut text) {
+        Ok(0) => return,
+        Ok(_) => serde_json::from_str::<PolicySources>(&text)
+            .map_err(|err| format!("the policy set handed to `init` is not valid: {err}"))
+            .and_then(|sources| {
+                Engine::new(
+                    (&sources.schema.name, &sources.schema.text),
+                    sources
+                        .policies
+                        .iter()
+                        .map(|f| (f.name.as_str(), f.text.as_str())),
+                )
+            })
+            .map(Rc::new),
+        Err(err) => Err(format!("cannot read the policy set: {err}")),
+    };
+    ENGINE.with(|cell| *cell.borrow_mut() = Some(loaded));
+}
+
+/// Runs `f` with this instance's engine.
 pub fn with_engine<T>(
     f: impl FnOnce(&Engine) -> Result<T, wit::Failure>,
 ) -> Result<T, wit::Failure> {
-    let engine = ENGINE.with(|cell| {
-        cell.borrow_mut()
-            .get_or_insert_with(|| Engine::built_in().map(Rc::new))
-            .clone()
-    });
+    let engine = ENGINE.with(|cell| cell.borrow().clone());
     match engine {
-        Ok(engine) => f(&engine),
-        Err(message) => Err(wit::Failure::PluginFault(message)),
+        Some(Ok(engine)) => f(&engine),
+        Some(Err(message)) => Err(wit::Failure::PluginFault(message)),
+        None => Err(wit::Failure::PluginFault(
+            "this is yungui's engine component, which holds no policy set: build a policy component with `yungui build`".to_owned(),
+        )),
     }
 }
 
@@ -118,18 +153,13 @@ fn bad(message: impl Into<String>) -> wit::Failure {
 }
 
 impl Engine {
-    /// The engine over the policies built into the component.
-    pub fn built_in() -> Result<Self, String> {
-        Self::new(built_in::SCHEMA, built_in::POLICIES.iter().copied())
-    }
-
-    /// An engine over the given schema and policy files (validated at build time).
+    /// An engine over the given schema and policy files (validated strictly by `yungui build`).
     pub fn new<'a>(
         schema: (&str, &str),
         files: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, String> {
         let compiled = yungui_policies::compile(schema, files, Validate::No)
-            .map_err(|problems| format!("the built-in policies do not load: {problems}"))?;
+            .map_err(|problems| format!("the policy set does not load: {problems}"))?;
         let mut deciding = PolicySet::new();
         let mut warning = PolicySet::new();
         for policy in compiled.policies.policies() {

@@ -1,8 +1,9 @@
-//! The yungui policy component: the notice's controls as Cedar policies behind the WIT interface
-//! in `wit/`.
+//! yungui's engine component: Cedar behind the WIT interface in `wit/` (world `engine`).
 //!
-//! The policies and schema are checked at build time and built in; they are parsed once per
-//! instance, on the first call. The registry stays with the host: the component asks for the
+//! It carries no policies of its own. `yungui build` instantiates it, calls `init` with a policy
+//! set on standard input (parsed, checked and sliced here), and snapshots the instance: the
+//! component it writes starts with the policy set already in memory, so a fresh instance decides
+//! without parsing anything. The registry stays with the host: the component asks for the
 //! entities a request reaches and keeps those it parsed for later requests.
 
 pub mod engine;
@@ -16,13 +17,14 @@ mod value;
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "plugin",
+        world: "engine",
     });
 
     use super::Component;
     export!(Component);
 }
 
+use bindings::Guest as Init;
 use bindings::exports::yungui::policy::decide::Guest;
 use bindings::yungui;
 use bindings::yungui::policy::types::{Control, Decision, EntityUid, Failure, Request};
@@ -41,6 +43,12 @@ impl engine::Registry for HostRegistry {
 }
 
 struct Component;
+
+impl Init for Component {
+    fn init() {
+        engine::init_from_stdin();
+    }
+}
 
 impl Guest for Component {
     fn decide(request: Request) -> Result<Decision, Failure> {

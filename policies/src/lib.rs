@@ -112,6 +112,28 @@ impl Sources {
     }
 }
 
+impl Sources {
+    /// The digest of the policy set: sha256 over each file's name and text (the schema first,
+    /// then the policy files in name order), each followed by a NUL byte, as `sha256:<hex>`.
+    /// It names the policy set a component holds, whatever folder it was read from.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        for file in std::iter::once(&self.schema).chain(&self.policies) {
+            hasher.update(file.name.as_bytes());
+            hasher.update([0]);
+            hasher.update(file.text.as_bytes());
+            hasher.update([0]);
+        }
+        let hex: String = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("sha256:{hex}")
+    }
+}
+
 /// Where a problem is, and what it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {

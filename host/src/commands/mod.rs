@@ -1,7 +1,9 @@
 //! The subcommands of the `yungui` binary, one module each; `main` parses and dispatches.
 
+pub mod build;
 pub mod cert;
 pub mod decide;
+pub mod inspect;
 pub mod serve;
 pub mod test;
 pub mod validate;
@@ -15,9 +17,6 @@ use clap::Args;
 use crate::engine::{Engine, EngineConfig};
 use crate::registry::Registry;
 
-/// The component built with this host, if the build produced one.
-pub const BUILT_PLUGIN: Option<&str> = option_env!("YUNGUI_PLUGIN_WASM");
-
 /// Where the shipped example registry is, in a source checkout.
 pub const EXAMPLE_REGISTRY: &str =
     concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/registry.json");
@@ -28,9 +27,20 @@ pub const SOURCE_POLICIES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../polic
 /// Options every command that runs the component takes.
 #[derive(Debug, Clone, Args)]
 pub struct EngineArgs {
-    /// The policy component (.wasm). Default: `$YUNGUI_PLUGIN`, else the one built with yungui.
-    #[arg(long, env = "YUNGUI_PLUGIN", value_name = "WASM")]
+    /// The policy component (.wasm), e.g. one `yungui build` wrote. Default: `$YUNGUI_PLUGIN`,
+    /// else the policy set shipped with yungui.
+    #[arg(
+        long,
+        env = "YUNGUI_PLUGIN",
+        value_name = "WASM",
+        conflicts_with = "policies"
+    )]
     pub plugin: Option<PathBuf>,
+
+    /// Build the component from this policy folder (schema.cedarschema and *.cedar) in memory
+    /// and use it, as `yungui build` would write it.
+    #[arg(long, value_name = "DIR")]
+    pub policies: Option<PathBuf>,
 
     /// The registry (Cedar entities JSON). Default: `$YUNGUI_REGISTRY`, else the shipped
     /// `examples/registry.json`.
@@ -55,12 +65,12 @@ pub struct EngineArgs {
 }
 
 impl EngineArgs {
-    /// The component's path.
-    pub fn plugin_path(&self) -> anyhow::Result<PathBuf> {
-        match (&self.plugin, BUILT_PLUGIN) {
-            (Some(path), _) => Ok(path.clone()),
-            (None, Some(built)) => Ok(PathBuf::from(built)),
-            (None, None) => anyhow::bail!("no policy component: pass `--plugin FILE.wasm`"),
+    /// Where the component comes from.
+    pub fn source(&self) -> PluginSource {
+        match (&self.plugin, &self.policies) {
+            (Some(path), _) => PluginSource::File(path.clone()),
+            (None, Some(dir)) => PluginSource::Policies(dir.clone()),
+            (None, None) => PluginSource::Shipped,
         }
     }
 
@@ -96,10 +106,38 @@ impl EngineArgs {
 
     /// The engine, loaded.
     pub fn engine(&self) -> anyhow::Result<Engine> {
-        let path = self.plugin_path()?;
         let registry = self.load_registry()?;
-        Engine::load(&path, registry, self.config())
-            .with_context(|| "the policy component could not be loaded".to_owned())
+        self.source().load(registry, self.config())
+    }
+}
+
+/// Where a command's policy component comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginSource {
+    /// A component file (`--plugin`).
+    File(PathBuf),
+    /// A policy folder, built in memory (`--policies`).
+    Policies(PathBuf),
+    /// The policy set shipped with yungui, built (and cached) on first use.
+    Shipped,
+}
+
+impl PluginSource {
+    /// Loads the engine over this component.
+    pub fn load(&self, registry: Registry, config: EngineConfig) -> anyhow::Result<Engine> {
+        match self {
+            Self::File(path) => Engine::load(path, registry, config)
+                .with_context(|| "the policy component could not be loaded".to_owned()),
+            Self::Policies(dir) => {
+                let sources = yungui_policies::Sources::read_dir(dir)?;
+                Ok(Engine::from_sources_unbuilt(&sources, registry, config)?)
+            }
+            Self::Shipped => Ok(Engine::from_sources(
+                &crate::builder::shipped_sources(),
+                registry,
+                config,
+            )?),
+        }
     }
 }
 

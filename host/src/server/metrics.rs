@@ -31,6 +31,11 @@ struct FaultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReloadLabels {
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FrontLabels {
     front: String,
 }
@@ -43,6 +48,7 @@ pub struct Metrics {
     controls: Family<ControlLabels, Counter>,
     faults: Family<FaultLabels, Counter>,
     latency: Family<FrontLabels, Histogram>,
+    component_reloads: Family<ReloadLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -84,13 +90,29 @@ impl Metrics {
             "Time to decide, queueing for a worker included",
             latency.clone(),
         );
+        let component_reloads = Family::<ReloadLabels, Counter>::default();
+        registry.register(
+            "component_reloads",
+            "Policy component reloads by result (success, failure: refused, the old one stays)",
+            component_reloads.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             decisions,
             controls,
             faults,
             latency,
+            component_reloads,
         }
+    }
+
+    /// Records a component reload: swapped in, or refused.
+    pub fn record_component_reload(&self, success: bool) {
+        self.component_reloads
+            .get_or_create(&ReloadLabels {
+                result: if success { "success" } else { "failure" }.to_owned(),
+            })
+            .inc();
     }
 
     /// Records one decision (or failure).

@@ -17,7 +17,7 @@ pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -28,7 +28,7 @@ use axum::routing::get;
 use tokio::sync::Semaphore;
 
 use crate::bindings::types;
-use crate::commands::EngineArgs;
+use crate::commands::{EngineArgs, PluginSource};
 use crate::engine::{Engine, Error};
 
 /// Request bodies larger than this are refused with 413 (the Kubernetes API server sends at most
@@ -71,6 +71,16 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub registry_watch_secs: u64,
 
+    /// Check the component file (`--plugin`) this often (seconds) and, when it changed, load it,
+    /// run a smoke decision and swap it in; a component that fails any step is refused and the
+    /// one in force stays. 0 never does.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub plugin_watch_secs: u64,
+
+    /// Refuse any component whose sha256 is not this (hex), at start and at every reload.
+    #[arg(long, value_name = "HEX")]
+    pub plugin_sha256: Option<String>,
+
     #[command(flatten)]
     pub kubernetes: kubernetes::KubernetesArgs,
 
@@ -90,7 +100,11 @@ fn default_workers() -> usize {
 /// Shared by every handler.
 #[derive(Clone)]
 pub struct AppState {
-    engine: Arc<OnceLock<Arc<Engine>>>,
+    engine: Arc<RwLock<Option<Arc<Engine>>>>,
+    /// Why the last component reload was refused, if it was (cleared by a successful one).
+    reload_failure: Arc<RwLock<Option<String>>>,
+    /// Serialises registry and component swaps.
+    swapping: Arc<tokio::sync::Mutex<()>>,
     permits: Arc<Semaphore>,
     /// Counters and histograms for `/metrics`.
     pub metrics: Arc<metrics::Metrics>,
@@ -103,7 +117,7 @@ pub struct AppState {
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
-            .field("ready", &self.engine.get().is_some())
+            .field("ready", &self.engine().is_some())
             .finish_non_exhaustive()
     }
 }
@@ -155,7 +169,9 @@ impl AppState {
         openstack: openstack::Config,
     ) -> Self {
         Self {
-            engine: Arc::new(OnceLock::new()),
+            engine: Arc::new(RwLock::new(None)),
+            reload_failure: Arc::new(RwLock::new(None)),
+            swapping: Arc::new(tokio::sync::Mutex::new(())),
             permits: Arc::new(Semaphore::new(workers.max(1))),
             metrics: Arc::new(metrics::Metrics::new()),
             kubernetes: Arc::new(kubernetes),
@@ -163,14 +179,33 @@ impl AppState {
         }
     }
 
-    /// Makes the engine available; the server is ready from then on.
+    /// Makes the engine available (or replaces the one in force: decisions in flight finish on
+    /// the old one); the server is ready from then on.
     pub fn set_engine(&self, engine: Arc<Engine>) {
-        let _ = self.engine.set(engine);
+        *self.engine.write().unwrap_or_else(PoisonError::into_inner) = Some(engine);
     }
 
-    /// The engine, once loaded.
-    pub fn engine(&self) -> Option<&Arc<Engine>> {
-        self.engine.get()
+    /// The engine in force, once loaded.
+    pub fn engine(&self) -> Option<Arc<Engine>> {
+        self.engine
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Why the last component reload was refused, while no later one succeeded.
+    pub fn reload_failure(&self) -> Option<String> {
+        self.reload_failure
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_reload_failure(&self, why: Option<String>) {
+        *self
+            .reload_failure
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = why;
     }
 
     /// Decides on the blocking pool, bounded by the worker permits, and records the metrics.
@@ -186,7 +221,7 @@ impl AppState {
     }
 
     async fn decide_inner(&self, request: Decide) -> Result<types::Decision, ServeError> {
-        let engine = self.engine().ok_or(ServeError::NotReady)?.clone();
+        let engine = self.engine().ok_or(ServeError::NotReady)?;
         let _permit = self
             .permits
             .clone()
@@ -225,8 +260,14 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         Some(engine) => (
             StatusCode::OK,
             format!(
-                "ready: component loaded, registry of {} entities\n",
-                engine.registry().len()
+                "ready: component sha256 {}, policy digest {}, registry of {} entities\n{}",
+                engine.sha256(),
+                engine.policy_digest(),
+                engine.registry().len(),
+                state
+                    .reload_failure()
+                    .map(|why| format!("the last component reload was refused: {why}\n"))
+                    .unwrap_or_default()
             ),
         ),
         None => (
@@ -303,33 +344,46 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
         .await
         .ok_or_else(|| anyhow::anyhow!("cannot listen on `{}`", args.listen))?;
 
-    let path = args.engine.plugin_path()?;
+    let source = args.engine.source();
     let registry = args.engine.load_registry()?;
+    let watcher = Watcher {
+        state: state.clone(),
+        source: source.clone(),
+        config: args.engine.config(),
+        workers: args.workers,
+        pin: args.plugin_sha256.clone(),
+    };
     let registry_path = args
         .engine
         .registry_path()
         .filter(|_| args.registry_watch_secs > 0);
-    let watch_every = Duration::from_secs(args.registry_watch_secs);
+    let registry_every = Duration::from_secs(args.registry_watch_secs);
+    let plugin_every = Duration::from_secs(args.plugin_watch_secs);
     let runtime = tokio::runtime::Handle::current();
-    let config = args.engine.config();
-    let workers = args.workers;
-    let loading = state.clone();
-    tokio::task::spawn_blocking(move || {
-        match Engine::load(&path, registry, config).and_then(|engine| {
-            engine.warm(workers.min(engine.config().max_idle))?;
-            Ok(engine)
-        }) {
-            Ok(engine) => {
-                tracing::info!(component = %path.display(), "policy component loaded; ready");
-                let engine = Arc::new(engine);
-                loading.set_engine(engine.clone());
-                if let Some(registry) = registry_path {
-                    runtime.spawn(watch_registry(engine, registry, watch_every));
-                }
+    tokio::task::spawn_blocking(move || match watcher.load(registry, false) {
+        Ok(engine) => {
+            tracing::info!(
+                component_sha256 = engine.sha256(),
+                policy_digest = engine.policy_digest(),
+                "policy component loaded; ready"
+            );
+            watcher.state.set_engine(Arc::new(engine));
+            if let Some(registry) = registry_path {
+                runtime.spawn(watch_registry(
+                    watcher.state.clone(),
+                    registry,
+                    registry_every,
+                ));
             }
-            Err(err) => tracing::error!(
-                "the policy component did not load: {err}; every decision is denied"
-            ),
+            if let PluginSource::File(path) = &watcher.source
+                && args_plugin_watch(plugin_every)
+            {
+                let path = path.clone();
+                runtime.spawn(watch_plugin(watcher, path, plugin_every));
+            }
+        }
+        Err(err) => {
+            tracing::error!("the policy component did not load: {err:#}; every decision is denied")
         }
     });
     Ok(Running {
@@ -340,9 +394,113 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
     })
 }
 
+fn args_plugin_watch(every: Duration) -> bool {
+    !every.is_zero()
+}
+
+/// Loads components for the server: the first one and every reload, each checked the same way.
+#[derive(Debug, Clone)]
+struct Watcher {
+    state: AppState,
+    source: PluginSource,
+    config: crate::engine::EngineConfig,
+    workers: usize,
+    pin: Option<String>,
+}
+
+impl Watcher {
+    /// Loads the component, checks the pin, warms the instances and, for a reload (`smoke`),
+    /// runs a smoke decision. The first component is served whatever it answers: a component
+    /// that faults fails every decision closed, saying so.
+    fn load(
+        &self,
+        registry: crate::registry::Registry,
+        smoke_test: bool,
+    ) -> anyhow::Result<Engine> {
+        let engine = self.source.load(registry, self.config.clone())?;
+        if let Some(pin) = &self.pin
+            && !pin.eq_ignore_ascii_case(engine.sha256())
+        {
+            anyhow::bail!(
+                "the component's sha256 is {}, not the pinned `{pin}` (--plugin-sha256)",
+                engine.sha256()
+            );
+        }
+        engine.warm(self.workers.min(engine.config().max_idle))?;
+        if smoke_test {
+            smoke(&engine)?;
+        }
+        Ok(engine)
+    }
+}
+
+/// A component about to serve must list its controls and answer a request with a decision or a
+/// bad request, not a fault.
+fn smoke(engine: &Engine) -> anyhow::Result<()> {
+    let controls = engine.controls()?;
+    if controls.is_empty() {
+        anyhow::bail!("the component lists no controls: it holds no policy set");
+    }
+    match engine.decide_json("{}") {
+        Ok(_) => Ok(()),
+        Err(err) if err.is_bad_request() => Ok(()),
+        Err(err) => anyhow::bail!("the smoke decision failed: {err}"),
+    }
+}
+
+/// Swaps in the component when its file changes: compile, pin check, warm, smoke decision, then
+/// swap (decisions in flight finish on the old one). A component failing any step is refused
+/// with a log line; the one in force stays.
+async fn watch_plugin(watcher: Watcher, path: PathBuf, every: Duration) {
+    let stamp = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut seen = stamp(&path);
+    loop {
+        tokio::time::sleep(every).await;
+        let now = stamp(&path);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        let _swapping = watcher.state.swapping.lock().await;
+        let Some(current) = watcher.state.engine() else {
+            continue;
+        };
+        let loader = watcher.clone();
+        let loaded = tokio::task::spawn_blocking(move || {
+            let engine = loader.load(crate::registry::Registry::empty(), true)?;
+            engine.share_registry(current.registry());
+            Ok::<_, anyhow::Error>(engine)
+        })
+        .await
+        .map_err(anyhow::Error::from)
+        .and_then(|r| r);
+        match loaded {
+            Ok(engine) => {
+                tracing::info!(
+                    component = %path.display(),
+                    component_sha256 = engine.sha256(),
+                    policy_digest = engine.policy_digest(),
+                    "policy component reloaded"
+                );
+                watcher.state.set_engine(Arc::new(engine));
+                watcher.state.set_reload_failure(None);
+                watcher.state.metrics.record_component_reload(true);
+            }
+            Err(err) => {
+                tracing::warn!(
+                    component = %path.display(),
+                    "the changed component is refused, keeping the one in force: {err:#}"
+                );
+                watcher.state.set_reload_failure(Some(format!("{err:#}")));
+                watcher.state.metrics.record_component_reload(false);
+            }
+        }
+    }
+}
+
 /// Reloads the registry when its file changes (a ConfigMap update, a new export from the system of
 /// record); a file that does not parse keeps the registry in force.
-async fn watch_registry(engine: Arc<Engine>, path: PathBuf, every: Duration) {
+async fn watch_registry(state: AppState, path: PathBuf, every: Duration) {
     let stamp = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let mut seen = stamp(&path);
     loop {
@@ -357,7 +515,10 @@ async fn watch_registry(engine: Arc<Engine>, path: PathBuf, every: Duration) {
         {
             Ok(Ok(registry)) => {
                 let entities = registry.len();
-                engine.set_registry(registry);
+                let _swapping = state.swapping.lock().await;
+                if let Some(engine) = state.engine() {
+                    engine.set_registry(registry);
+                }
                 tracing::info!(registry = %path.display(), entities, "registry reloaded");
             }
             Ok(Err(err)) => tracing::warn!(

@@ -95,7 +95,7 @@ fn serve(extra: &[&str]) -> Server {
         dir.join("tls.key").display().to_string(),
     ]);
     if !extra.contains(&"--plugin") {
-        argv.extend(["--plugin".to_owned(), env!("YUNGUI_PLUGIN_WASM").to_owned()]);
+        argv.extend(["--plugin".to_owned(), crate::shipped_plugin().to_owned()]);
     }
     argv.extend(extra.iter().map(|s| (*s).to_owned()));
     let args = Cli::try_parse_from(argv).unwrap().args;
@@ -537,7 +537,7 @@ fn binary_serves_tls_with_cert_command_certificates_and_logs_dry_runs() {
                 "--registry",
                 &registry_path(),
                 "--plugin",
-                env!("YUNGUI_PLUGIN_WASM"),
+                crate::shipped_plugin(),
             ])
             .env_remove("YUNGUI_LOG")
             .stdout(Stdio::null())

@@ -38,15 +38,21 @@ fn cache_dir() -> PathBuf {
         .to_owned()
 }
 
+/// The shipped policy set, built once for this test binary as `yungui build` builds it.
+fn shipped_plugin() -> &'static str {
+    static PATH: OnceLock<String> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let built = yungui::builder::shipped(Some(&cache_dir())).unwrap();
+        let path = cache_dir().join("shipped.wasm");
+        std::fs::write(&path, &built.wasm).unwrap();
+        path.display().to_string()
+    })
+}
+
 fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
-        Engine::load(
-            Path::new(env!("YUNGUI_PLUGIN_WASM")),
-            example_registry(),
-            config(),
-        )
-        .unwrap()
+        Engine::load(Path::new(shipped_plugin()), example_registry(), config()).unwrap()
     })
 }
 
@@ -247,7 +253,7 @@ mod decisions {
     #[test]
     fn audit_mode_turns_denials_into_warnings() {
         let audit = Engine::load(
-            Path::new(env!("YUNGUI_PLUGIN_WASM")),
+            Path::new(shipped_plugin()),
             example_registry(),
             EngineConfig {
                 audit: true,
@@ -274,12 +280,8 @@ mod decisions {
 
     #[test]
     fn a_new_registry_is_seen_by_warm_instances() {
-        let engine = Engine::load(
-            Path::new(env!("YUNGUI_PLUGIN_WASM")),
-            example_registry(),
-            config(),
-        )
-        .unwrap();
+        let engine =
+            Engine::load(Path::new(shipped_plugin()), example_registry(), config()).unwrap();
         let request = workload("shop-example", "shop-example", "cn-north-1", false).to_string();
         assert!(engine.decide_json(&request).unwrap().allowed);
         // The tenant loses its real-name verification: the cached entity must not be used.
@@ -659,7 +661,7 @@ mod serve {
             "--registry-watch-secs",
             "1",
             "--plugin",
-            env!("YUNGUI_PLUGIN_WASM"),
+            shipped_plugin(),
             "--registry",
             registry.to_str().unwrap(),
         ]);

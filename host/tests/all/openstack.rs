@@ -31,7 +31,7 @@ fn server() -> SocketAddr {
             "--workers",
             "2",
             "--plugin",
-            env!("YUNGUI_PLUGIN_WASM"),
+            crate::shipped_plugin(),
             "--registry",
             registry,
             "--openstack-region",
