@@ -24,7 +24,7 @@ from wasmtime.component import Component, Linker, Record, Variant
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-DEFAULT_PLUGIN = ROOT / "target/wasm/wasm32-wasip2/plugin/yungui_plugin.wasm"
+DEFAULT_PLUGIN = ROOT / "target/yungui-policies.wasm"
 DEFAULT_REGISTRY = ROOT / "examples/registry.json"
 
 _generations = itertools.count(1)
@@ -117,7 +117,8 @@ class Plugin:
     def load(
         cls, path: os.PathLike | str | None = None, cache_dir: os.PathLike | str | None = None
     ) -> "Plugin":
-        """Compiles the component (`$YUNGUI_PLUGIN_WASM`, else the one `cargo build` makes).
+        """Compiles the component (`$YUNGUI_PLUGIN_WASM`, else `target/yungui-policies.wasm`, which
+        `yungui build -o target/yungui-policies.wasm` writes).
 
         Compiling takes seconds; with `cache_dir` (or `$YUNGUI_CACHE_DIR`) the machine code is
         kept there, keyed by the component's hash and the wasmtime version, and later loads

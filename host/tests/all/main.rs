@@ -615,6 +615,118 @@ mod cli {
         assert!(text.contains("bad_request"), "{text}");
     }
 
+    /// A copy of the shipped `policies/` folder.
+    fn copy_of_policies() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
+        for entry in std::fs::read_dir(&policies).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+            }
+        }
+        dir
+    }
+
+    /// The `yungui` binary alone: a PATH without cargo or rustc, a cache of its own.
+    fn yungui_alone(args: &[&str], cache: &Path) -> Output {
+        let empty = tempfile::tempdir().unwrap();
+        Command::new(env!("CARGO_BIN_EXE_yungui"))
+            .args(args)
+            .env_clear()
+            .env("PATH", empty.path())
+            .env("YUNGUI_CACHE_DIR", cache)
+            .output()
+            .unwrap()
+    }
+
+    fn edit(name: &str) -> String {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/edit")
+            .join(name)
+            .display()
+            .to_string()
+    }
+
+    #[test]
+    fn an_edited_policy_folder_builds_and_decides_without_a_toolchain() {
+        let policies = copy_of_policies();
+        let dir = policies.path().to_str().unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let wasm = out.path().join("edited.wasm");
+        let cases = edit("cases");
+
+        // The shipped policy set does not know the author's control.
+        let before = yungui_alone(&["test", &cases], cache.path());
+        assert_eq!(before.status.code(), Some(1), "{before:?}");
+
+        std::fs::copy(
+            edit("edit-probe.cedar"),
+            policies.path().join("edit-probe.cedar"),
+        )
+        .unwrap();
+        let built = yungui_alone(
+            &["build", "--policies", dir, "-o", wasm.to_str().unwrap()],
+            cache.path(),
+        );
+        assert_eq!(built.status.code(), Some(0), "{built:?}");
+        assert!(wasm.is_file());
+
+        // The built component, and the folder itself, decide with the new control.
+        let tested = yungui_alone(
+            &["test", "--plugin", wasm.to_str().unwrap(), &cases],
+            cache.path(),
+        );
+        assert_eq!(tested.status.code(), Some(0), "{tested:?}");
+        assert!(String::from_utf8_lossy(&tested.stdout).contains("2 passed, 0 failed"));
+        let tested = yungui_alone(&["test", "--policies", dir, &cases], cache.path());
+        assert_eq!(tested.status.code(), Some(0), "{tested:?}");
+
+        // Its identity names the policy set, and `inspect` reads it without running it.
+        let inspected = yungui_alone(
+            &["inspect", "--format", "json", wasm.to_str().unwrap()],
+            cache.path(),
+        );
+        assert_eq!(inspected.status.code(), Some(0), "{inspected:?}");
+        let report: Value = serde_json::from_slice(&inspected.stdout).unwrap();
+        let sources = yungui_policies::Sources::read_dir(policies.path()).unwrap();
+        assert_eq!(report["policy_digest"], sources.digest());
+        assert_eq!(report["world"], "yungui:policy/plugin@0.1.0");
+        assert!(
+            report["controls"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["control"] == "edit-probe")
+        );
+    }
+
+    #[test]
+    fn an_invalid_policy_folder_writes_nothing_and_exits_3() {
+        let policies = copy_of_policies();
+        std::fs::write(
+            policies.path().join("zz-broken.cedar"),
+            "@id(\"x\")\n@article(\"1\")\n@reason(\"r\")\n@reason_zh(\"r\")\nforbid (principal, action, resource)\nwhen { principal.no_such_attribute };\n",
+        )
+        .unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let wasm = out.path().join("broken.wasm");
+        let dir = policies.path().to_str().unwrap();
+        let built = yungui_alone(
+            &["build", "--policies", dir, "-o", wasm.to_str().unwrap()],
+            cache.path(),
+        );
+        assert_eq!(built.status.code(), Some(3), "{built:?}");
+        let text = String::from_utf8_lossy(&built.stderr);
+        assert!(text.contains("zz-broken.cedar:6:"), "{text}");
+        assert!(!wasm.exists());
+        let tested = yungui_alone(&["test", "--policies", dir, &edit("cases")], cache.path());
+        assert_eq!(tested.status.code(), Some(3), "{tested:?}");
+        assert!(String::from_utf8_lossy(&tested.stderr).contains("zz-broken.cedar:6:"));
+    }
+
     #[test]
     fn validate_names_file_and_line_of_an_invalid_policy() {
         let dir = tempfile::tempdir().unwrap();
@@ -703,5 +815,199 @@ mod serve {
         std::fs::write(&registry, "not json").unwrap();
         std::thread::sleep(Duration::from_millis(2500));
         assert_eq!(decide()["denials"][0]["control"], "registry-missing");
+    }
+
+    fn get(addr: std::net::SocketAddr, path: &str) -> String {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent()
+            .get(format!("http://{addr}{path}"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap()
+    }
+
+    /// The edit probe's request: the shipped policies deny it for art. 8(2) only; with the
+    /// author's `edit-probe` control they also name that control.
+    fn probe_request() -> String {
+        let mut request = workload("shop-example", "shop-example", "cn-north-1", false);
+        request["resource"]["attrs"]["purpose"] = json!("edit-probe");
+        request.to_string()
+    }
+
+    /// Posts the probe; the control ids that fired, or why there was no decision.
+    fn probe(agent: &ureq::Agent, addr: std::net::SocketAddr) -> Result<Vec<String>, String> {
+        let mut response = agent
+            .post(format!("http://{addr}/v1/decide"))
+            .send(probe_request())
+            .map_err(|e| e.to_string())?;
+        let status = response.status();
+        let body = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| e.to_string())?;
+        if status != 200 {
+            return Err(format!("{status}: {body}"));
+        }
+        let report: Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+        Ok(fired_controls(&report))
+    }
+
+    /// The shipped policies plus the author's `edit-probe` control, built.
+    fn edited_component() -> Vec<u8> {
+        let mut sources = yungui::builder::shipped_sources();
+        sources.policies.push(yungui_policies::SourceFile {
+            name: "edit-probe.cedar".to_owned(),
+            text: std::fs::read_to_string(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/edit/edit-probe.cedar"),
+            )
+            .unwrap(),
+        });
+        yungui::builder::build(&sources, Some(&cache_dir()))
+            .unwrap()
+            .wasm
+    }
+
+    /// Replaces a file the way a deploy does: a new file renamed over the old one.
+    fn replace(path: &Path, bytes: &[u8]) {
+        let tmp = path.with_extension("new");
+        std::fs::write(&tmp, bytes).unwrap();
+        std::fs::rename(&tmp, path).unwrap();
+    }
+
+    #[test]
+    fn a_changed_component_is_swapped_in_under_load_and_a_bad_one_refused() {
+        let edited = edited_component();
+        let dir = tempfile::tempdir().unwrap();
+        let plugin = dir.path().join("policies.wasm");
+        std::fs::copy(shipped_plugin(), &plugin).unwrap();
+        let addr = serve_in_background(serve_args(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--plain-http",
+            "--workers",
+            "2",
+            "--plugin-watch-secs",
+            "1",
+            "--plugin",
+            plugin.to_str().unwrap(),
+        ]));
+        let shipped = yungui::builder::sha256_hex(&std::fs::read(shipped_plugin()).unwrap());
+        assert!(get(addr, "/readyz").contains(&shipped));
+
+        // Four clients decide without pause while the component changes under them.
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let clients: Vec<_> = (0..4)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let agent: ureq::Agent = ureq::Agent::config_builder()
+                        .http_status_as_error(false)
+                        .build()
+                        .into();
+                    let (mut answers, mut failures) = (Vec::new(), Vec::new());
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        match probe(&agent, addr) {
+                            Ok(fired) => answers.push(fired),
+                            Err(why) => failures.push(why),
+                        }
+                    }
+                    (answers, failures)
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(500));
+        replace(&plugin, &edited);
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let deadline = std::time::Instant::now() + Duration::from_secs(240);
+        while !probe(&agent, addr)
+            .unwrap()
+            .contains(&"edit-probe".to_owned())
+        {
+            assert!(std::time::Instant::now() < deadline, "never swapped in");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut answers = Vec::new();
+        for client in clients {
+            let (a, failures) = client.join().unwrap();
+            assert!(
+                failures.is_empty(),
+                "requests failed during the swap: {failures:?}"
+            );
+            answers.extend(a);
+        }
+        // Decisions switched from the old policy set to the new one, and none was lost.
+        assert!(answers.contains(&vec!["art8-2-agreed-purpose".to_owned()]));
+        assert!(answers.iter().any(|a| a.contains(&"edit-probe".to_owned())));
+        let edited_sha = yungui::builder::sha256_hex(&edited);
+        assert!(get(addr, "/readyz").contains(&edited_sha));
+
+        // A corrupt component, and the engine component without a policy set, are refused; the
+        // edited one keeps deciding.
+        for (bad, why) in [
+            (b"not wasm".as_slice(), "cannot load"),
+            (yungui::builder::ENGINE_COMPONENT, "no policy set"),
+        ] {
+            replace(&plugin, bad);
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
+            loop {
+                let ready = get(addr, "/readyz");
+                if ready.contains("refused") && ready.contains(why) {
+                    assert!(ready.contains(&edited_sha), "{ready}");
+                    break;
+                }
+                assert!(std::time::Instant::now() < deadline, "not refused: {ready}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            assert!(
+                probe(&agent, addr)
+                    .unwrap()
+                    .contains(&"edit-probe".to_owned())
+            );
+        }
+        assert!(
+            get(addr, "/metrics").contains("yungui_component_reloads_total{result=\"failure\"} 2")
+        );
+    }
+
+    #[test]
+    fn a_pinned_server_refuses_any_other_component() {
+        let dir = tempfile::tempdir().unwrap();
+        let plugin = dir.path().join("policies.wasm");
+        std::fs::copy(shipped_plugin(), &plugin).unwrap();
+        let shipped = yungui::builder::sha256_hex(&std::fs::read(shipped_plugin()).unwrap());
+        let addr = serve_in_background(serve_args(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--plain-http",
+            "--workers",
+            "1",
+            "--plugin-watch-secs",
+            "1",
+            "--plugin-sha256",
+            &shipped,
+            "--plugin",
+            plugin.to_str().unwrap(),
+        ]));
+        replace(&plugin, &edited_component());
+        let deadline = std::time::Instant::now() + Duration::from_secs(240);
+        loop {
+            let ready = get(addr, "/readyz");
+            if ready.contains("refused") {
+                assert!(ready.contains("pinned"), "{ready}");
+                assert!(ready.contains(&shipped), "{ready}");
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "not refused: {ready}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
