@@ -21,8 +21,11 @@ pub const SCHEMA_FILE: &str = "schema.cedarschema";
 
 /// Annotation keys every forbid policy carries.
 pub mod annotation {
-    /// The control id, e.g. `art8-1-icp-filing`.
+    /// The policy's own id, unique in the set (Cedar's tools read it as the policy id), e.g.
+    /// `art8-1-icp-filing.bind-domain-unfiled`.
     pub const ID: &str = "id";
+    /// The control the policy belongs to, e.g. `art8-1-icp-filing`; several policies share one.
+    pub const CONTROL: &str = "control";
     /// The article of the notice, e.g. `8(1)`.
     pub const ARTICLE: &str = "article";
     /// The reason in English.
@@ -163,7 +166,9 @@ pub enum Severity {
 /// What a forbid policy's annotations say.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
-    /// The control id.
+    /// The policy's own id (`@id`).
+    pub id: String,
+    /// The control id (`@control`).
     pub control: String,
     /// The article.
     pub article: String,
@@ -177,6 +182,8 @@ pub struct Finding {
     pub severity: Severity,
     /// The file the policy lives in.
     pub file: String,
+    /// 1-based line of the policy's `@id` in its file, when it has one.
+    pub line: Option<usize>,
 }
 
 /// The policy set ready to authorize with.
@@ -264,6 +271,8 @@ pub fn compile<'a>(
     let mut policies = PolicySet::new();
     let mut findings = BTreeMap::new();
     let mut texts = BTreeMap::new();
+    // `@id` → where it was first seen: Cedar's tools take it as the policy id, so it is unique.
+    let mut ids: HashMap<String, String> = HashMap::new();
     for (name, text) in files {
         texts.insert(name, text);
         let parsed = match PolicySet::from_str(text) {
@@ -281,20 +290,48 @@ pub fn compile<'a>(
                 message: "templates are not supported: write a static policy".to_owned(),
             });
         }
-        for (index, policy) in parsed.policies().enumerate() {
+        // Policies come in file order: look for each `@id` after the previous one.
+        let mut cursor = 0;
+        let mut in_order: Vec<&cedar_policy::Policy> = parsed.policies().collect();
+        // Cedar names a file's policies `policy0`, `policy1`... in the order written.
+        in_order.sort_by_key(|p| {
+            let id: &str = p.id().as_ref();
+            id.trim_start_matches("policy")
+                .parse::<usize>()
+                .unwrap_or(usize::MAX)
+        });
+        for (index, policy) in in_order.into_iter().enumerate() {
             let id = PolicyId::new(format!("{name}#{index}"));
             let policy = policy.new_id(id.clone());
-            match read_finding(name, &policy) {
+            let offset = policy.annotation(annotation::ID).and_then(|id| {
+                let rest = text.get(cursor..)?;
+                rest.find(&format!("@id(\"{id}\")")).map(|o| o + cursor)
+            });
+            if let Some(offset) = offset {
+                cursor = offset + 1;
+            }
+            let at = offset.map(|offset| line_column(text, offset));
+            if let Some(own) = policy.annotation(annotation::ID) {
+                if let Some(first) = ids.get(own) {
+                    problems.push(Problem {
+                        file: name.to_owned(),
+                        line: at.map(|(line, _)| line),
+                        column: at.map(|(_, column)| column),
+                        message: format!(
+                            "`@id(\"{own}\")` is already the id of a policy in `{first}`: give every policy its own `@id` and put the control they share in `@control`"
+                        ),
+                    });
+                } else {
+                    ids.insert(own.to_owned(), name.to_owned());
+                }
+            }
+            match read_finding(name, &policy, at.map(|(line, _)| line)) {
                 Ok(Some(finding)) => {
                     findings.insert(id, finding);
                 }
                 Ok(None) => {}
                 Err(message) => {
                     // The public API has no span for a policy: point at its `@id`, when it has one.
-                    let at = policy
-                        .annotation(annotation::ID)
-                        .and_then(|id| text.find(&format!("@id(\"{id}\")")))
-                        .map(|offset| line_column(text, offset));
                     problems.push(Problem {
                         file: name.to_owned(),
                         line: at.map(|(line, _)| line),
@@ -369,13 +406,18 @@ pub fn file_of(id: &PolicyId) -> &str {
 }
 
 /// Reads a forbid policy's annotations. `Ok(None)` for a permit.
-fn read_finding(file: &str, policy: &cedar_policy::Policy) -> Result<Option<Finding>, String> {
+fn read_finding(
+    file: &str,
+    policy: &cedar_policy::Policy,
+    line: Option<usize>,
+) -> Result<Option<Finding>, String> {
     let get = |key: &str| policy.annotation(key).map(str::to_owned);
     if policy.effect() == Effect::Permit {
         return Ok(None);
     }
     let missing: Vec<&str> = [
         annotation::ID,
+        annotation::CONTROL,
         annotation::ARTICLE,
         annotation::REASON,
         annotation::REASON_ZH,
@@ -421,13 +463,15 @@ fn read_finding(file: &str, policy: &cedar_policy::Policy) -> Result<Option<Find
         ));
     }
     Ok(Some(Finding {
-        control: get(annotation::ID).unwrap_or_default(),
+        id: get(annotation::ID).unwrap_or_default(),
+        control: get(annotation::CONTROL).unwrap_or_default(),
         article: get(annotation::ARTICLE).unwrap_or_default(),
         reason: get(annotation::REASON).unwrap_or_default(),
         reason_zh: get(annotation::REASON_ZH).unwrap_or_default(),
         obligations,
         severity,
         file: file.to_owned(),
+        line,
     }))
 }
 
@@ -511,7 +555,8 @@ mod tests {
     const GOOD: &str = r#"@id("base-permit")
 permit (principal, action, resource);
 
-@id("art8-1-real-name")
+@id("art8-1-real-name.tenant")
+@control("art8-1-real-name")
 @article("8(1)")
 @reason("tenant not verified")
 @reason_zh("未实名")
@@ -553,7 +598,7 @@ unless { principal.real_name_verified };
         assert_eq!(err.0.len(), 1, "{err}");
         let problem = &err.0[0];
         assert_eq!(problem.file, "bad.cedar");
-        assert_eq!(problem.line, Some(10));
+        assert_eq!(problem.line, Some(11));
         assert!(problem.message.contains("real_name"), "{problem}");
     }
 
@@ -571,10 +616,14 @@ forbid (principal, action == Cloud::Action::"bind_domain", resource);
 forbid (principal, action in Cloud::Action::"provisioning", resource);
 forbid (principal, action in [Cloud::Action::"bind_domain", Cloud::Action::"provision_workload"], resource);
 "#;
-        let text = text.replace(
-            "forbid (",
-            "@id(\"c\") @article(\"1\") @reason(\"r\") @reason_zh(\"r\")\nforbid (",
-        );
+        let text = text
+            .split("forbid (")
+            .enumerate()
+            .map(|(n, part)| match n {
+                0 => part.to_owned(),
+                n => format!("@id(\"c.{n}\") @control(\"c\") @article(\"1\") @reason(\"r\") @reason_zh(\"r\")\nforbid ({part}"),
+            })
+            .collect::<String>();
         let compiled = compile(
             ("s", schema),
             [("p.cedar", text.as_str())],
@@ -604,6 +653,40 @@ forbid (principal, action in [Cloud::Action::"bind_domain", Cloud::Action::"prov
         .unwrap_err();
         assert_eq!(err.0[0].file, "p.cedar");
         assert_eq!(err.0[0].line, Some(3));
+    }
+
+    #[test]
+    fn policy_ids_are_unique_and_controls_shared() {
+        let twice = format!(
+            "{GOOD}\n{}",
+            GOOD.replace("permit", "forbid")
+                .replace("base-permit", "other")
+        );
+        let err = compile(("s", SCHEMA), [("a.cedar", twice.as_str())], Validate::No).unwrap_err();
+        let dup = err
+            .0
+            .iter()
+            .find(|p| p.message.contains("already the id"))
+            .unwrap();
+        assert_eq!(dup.line, Some(16), "{err}");
+        let second = GOOD
+            .replace("art8-1-real-name.tenant", "art8-1-real-name.other")
+            .replace("base-permit", "second-permit");
+        let compiled = compile(
+            ("s", SCHEMA),
+            [("a.cedar", GOOD), ("b.cedar", second.as_str())],
+            Validate::No,
+        )
+        .unwrap();
+        assert_eq!(compiled.controls().len(), 1);
+        assert_eq!(compiled.findings.len(), 2);
+    }
+
+    #[test]
+    fn forbid_without_control_is_rejected() {
+        let text = GOOD.replace("@control(\"art8-1-real-name\")\n", "");
+        let err = compile(("s", SCHEMA), [("x.cedar", text.as_str())], Validate::No).unwrap_err();
+        assert!(err.0[0].message.contains("`@control`"), "{err}");
     }
 
     #[test]

@@ -627,13 +627,13 @@ mod cli {
         assert_eq!(ok.status.code(), Some(0), "{ok:?}");
         std::fs::write(
             dir.path().join("zz-broken.cedar"),
-            "@id(\"x\")\n@article(\"1\")\n@reason(\"r\")\n@reason_zh(\"r\")\nforbid (principal, action, resource)\nwhen { principal.no_such_attribute };\n",
+            "@id(\"x.one\")\n@control(\"x\")\n@article(\"1\")\n@reason(\"r\")\n@reason_zh(\"r\")\nforbid (principal, action, resource)\nwhen { principal.no_such_attribute };\n",
         )
         .unwrap();
         let bad = yungui(&["validate", "--policies", dir.path().to_str().unwrap()]);
         assert_eq!(bad.status.code(), Some(3), "{bad:?}");
         let text = String::from_utf8_lossy(&bad.stdout);
-        assert!(text.contains("zz-broken.cedar:6:"), "{text}");
+        assert!(text.contains("zz-broken.cedar:7:"), "{text}");
         assert!(text.contains("no_such_attribute"), "{text}");
     }
 }
