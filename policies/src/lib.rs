@@ -34,6 +34,8 @@ pub mod annotation {
     pub const REASON_ZH: &str = "reason_zh";
     /// Comma-separated obligations.
     pub const OBLIGATION: &str = "obligation";
+    /// The clause of the notice the obligations come from, quoted (required with `@obligation`).
+    pub const OBLIGATION_QUOTE: &str = "obligation_quote";
     /// `deny` (the default) or `warn`.
     pub const SEVERITY: &str = "severity";
     /// On an entity type of the schema: its entities come from the registry only, never with a
@@ -178,6 +180,8 @@ pub struct Finding {
     pub reason_zh: String,
     /// Obligations, in the order written.
     pub obligations: Vec<String>,
+    /// The clause the obligations come from, quoted.
+    pub obligation_quote: Option<String>,
     /// Deny or warn.
     pub severity: Severity,
     /// The file the policy lives in.
@@ -462,7 +466,15 @@ fn read_finding(
             OBLIGATIONS.join(", ")
         ));
     }
+    let obligation_quote = get(annotation::OBLIGATION_QUOTE).filter(|q| !q.trim().is_empty());
+    if !obligations.is_empty() && obligation_quote.is_none() {
+        return Err(format!(
+            "`@obligation(\"{}\")` without `@obligation_quote`: quote the clause of the notice that asks for it",
+            obligations.join(",")
+        ));
+    }
     Ok(Some(Finding {
+        obligation_quote,
         id: get(annotation::ID).unwrap_or_default(),
         control: get(annotation::CONTROL).unwrap_or_default(),
         article: get(annotation::ARTICLE).unwrap_or_default(),
@@ -561,6 +573,7 @@ permit (principal, action, resource);
 @reason("tenant not verified")
 @reason_zh("未实名")
 @obligation("keep_records,report_to_regulator")
+@obligation_quote("保存有关记录")
 forbid (principal, action == Cloud::Action::"provision_workload", resource)
 unless { principal.real_name_verified };
 "#;
@@ -598,7 +611,7 @@ unless { principal.real_name_verified };
         assert_eq!(err.0.len(), 1, "{err}");
         let problem = &err.0[0];
         assert_eq!(problem.file, "bad.cedar");
-        assert_eq!(problem.line, Some(11));
+        assert_eq!(problem.line, Some(12));
         assert!(problem.message.contains("real_name"), "{problem}");
     }
 
@@ -668,7 +681,7 @@ forbid (principal, action in [Cloud::Action::"bind_domain", Cloud::Action::"prov
             .iter()
             .find(|p| p.message.contains("already the id"))
             .unwrap();
-        assert_eq!(dup.line, Some(16), "{err}");
+        assert_eq!(dup.line, Some(17), "{err}");
         let second = GOOD
             .replace("art8-1-real-name.tenant", "art8-1-real-name.other")
             .replace("base-permit", "second-permit");
@@ -702,9 +715,12 @@ forbid (principal, action in [Cloud::Action::"bind_domain", Cloud::Action::"prov
         let text = GOOD.replace("keep_records,", "keep_recrods,");
         let err = compile(("s", SCHEMA), [("x.cedar", text.as_str())], Validate::No).unwrap_err();
         assert!(err.0[0].message.contains("keep_recrods"), "{err}");
-        let text = GOOD.replace("@obligation", "@severity(\"loud\")\n@obligation");
+        let text = GOOD.replace("@obligation(", "@severity(\"loud\")\n@obligation(");
         let err = compile(("s", SCHEMA), [("x.cedar", text.as_str())], Validate::No).unwrap_err();
         assert!(err.0[0].message.contains("loud"), "{err}");
+        let text = GOOD.replace("@obligation_quote(\"保存有关记录\")\n", "");
+        let err = compile(("s", SCHEMA), [("x.cedar", text.as_str())], Validate::No).unwrap_err();
+        assert!(err.0[0].message.contains("`@obligation_quote`"), "{err}");
     }
 
     #[test]
