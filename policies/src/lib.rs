@@ -41,7 +41,16 @@ pub mod annotation {
     /// On an entity type of the schema: its entities come from the registry only, never with a
     /// request.
     pub const REGISTRY: &str = "registry";
+    /// On an attribute of the schema: its closed vocabulary, `a|b|c` (each element, for a set).
+    pub const ONE_OF: &str = "one_of";
 }
+
+/// Closed vocabularies: entity type (or `Context` for the request context) → attribute → the
+/// values it may hold.
+pub type Vocabularies = BTreeMap<String, BTreeMap<String, Vec<String>>>;
+
+/// The key of the request context's vocabularies in [`Vocabularies`].
+pub const CONTEXT: &str = "Context";
 
 /// Obligations a policy may name.
 pub const OBLIGATIONS: [&str; 3] = ["report_to_regulator", "keep_records", "notify_users"];
@@ -203,6 +212,9 @@ pub struct Compiled {
     /// request that brings an entity of one of them is refused (it would stand in for the
     /// registry's record).
     pub registry_types: BTreeSet<EntityTypeName>,
+    /// The attributes the schema marks `@one_of`, by entity type (`Cloud::Tenant`) or
+    /// [`CONTEXT`].
+    pub vocabularies: Vocabularies,
 }
 
 impl Compiled {
@@ -367,11 +379,13 @@ pub fn compile<'a>(
     match schema {
         Some(schema) if problems.is_empty() => {
             let registry_types = registry_types(schema_text, &schema);
+            let vocabularies = vocabularies(schema_text);
             Ok(Compiled {
                 policies,
                 schema,
                 findings,
                 registry_types,
+                vocabularies,
             })
         }
         _ => Err(Problems(problems)),
@@ -401,6 +415,66 @@ fn registry_types(schema_text: &str, schema: &Schema) -> BTreeSet<EntityTypeName
         })
         .cloned()
         .collect()
+}
+
+/// The attributes whose declaration carries `@one_of("a|b")`, read from the schema's JSON form
+/// (annotations on attributes live there). Entity types are keyed by their full name; the common
+/// type `Context` by [`CONTEXT`].
+fn vocabularies(schema_text: &str) -> Vocabularies {
+    let mut out = Vocabularies::new();
+    let Ok((fragment, _warnings)) = SchemaFragment::from_cedarschema_str(schema_text) else {
+        return out;
+    };
+    let Ok(json) = fragment.to_json_value() else {
+        return out;
+    };
+    let Some(namespaces) = json.as_object() else {
+        return out;
+    };
+    for (namespace, body) in namespaces {
+        let qualify = |name: &str| {
+            if namespace.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{namespace}::{name}")
+            }
+        };
+        let shapes = body
+            .get("entityTypes")
+            .and_then(serde_json::Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter_map(|(name, ty)| ty.get("shape").map(|shape| (qualify(name), shape)))
+            .chain(
+                body.get("commonTypes")
+                    .and_then(serde_json::Value::as_object)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(name, _)| name.as_str() == CONTEXT)
+                    .map(|(_, shape)| (CONTEXT.to_owned(), shape)),
+            );
+        for (owner, shape) in shapes {
+            let attributes = shape
+                .get("attributes")
+                .and_then(serde_json::Value::as_object)
+                .into_iter()
+                .flatten();
+            for (attribute, declaration) in attributes {
+                let Some(values) = declaration
+                    .get("annotations")
+                    .and_then(|a| a.get(annotation::ONE_OF))
+                    .and_then(serde_json::Value::as_str)
+                else {
+                    continue;
+                };
+                out.entry(owner.clone()).or_default().insert(
+                    attribute.clone(),
+                    values.split('|').map(|v| v.trim().to_owned()).collect(),
+                );
+            }
+        }
+    }
+    out
 }
 
 /// The file a policy id names (ids are `<file>#<n>`).
@@ -735,6 +809,23 @@ forbid (principal, action in [Cloud::Action::"bind_domain", Cloud::Action::"prov
         assert_eq!(names, ["Cloud::Tenant"]);
         let compiled = compile(("s", SCHEMA), [("a.cedar", GOOD)], Validate::Strict).unwrap();
         assert!(compiled.registry_types.is_empty());
+    }
+
+    #[test]
+    fn vocabularies_are_read_from_attribute_annotations() {
+        let schema = r#"namespace Cloud {
+            type Context = { @one_of("x|y") approvals?: Set<String>, now: Long };
+            entity Tenant = { @one_of("active|suspended") status: String, name: String };
+            entity Workload;
+            action a appliesTo { principal: Tenant, resource: Workload, context: Context };
+        }"#;
+        let compiled = compile(("s", schema), [("a.cedar", "")], Validate::Strict).unwrap();
+        assert_eq!(
+            compiled.vocabularies["Cloud::Tenant"]["status"],
+            ["active", "suspended"]
+        );
+        assert!(!compiled.vocabularies["Cloud::Tenant"].contains_key("name"));
+        assert_eq!(compiled.vocabularies[CONTEXT]["approvals"], ["x", "y"]);
     }
 
     #[test]
