@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use yungui::commands::{
-    cert::CertCommand, decide::DecideCommand, serve::ServeCommand, test::TestCommand,
-    validate::ValidateCommand,
+    cert::CertCommand, decide::DecideCommand, report::ReportCommand, serve::ServeCommand,
+    test::TestCommand, validate::ValidateCommand,
 };
 
 /// yungui (云规): the MIIT cloud service notice as Cedar policies in a WebAssembly component.
@@ -28,6 +28,8 @@ enum Command {
     Serve(ServeCommand),
     /// Make a CA and a server certificate for `yungui serve` (e.g. for a cluster's webhook).
     Cert(CertCommand),
+    /// Write the trace report (notice → controls → policies → cases); `--check` for CI.
+    Report(ReportCommand),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
         Command::Test(cmd) => cmd.execute(),
         Command::Serve(cmd) => cmd.execute(),
         Command::Cert(cmd) => cmd.execute(),
+        Command::Report(cmd) => cmd.execute(),
     };
     match result {
         Ok(code) => ExitCode::from(code),

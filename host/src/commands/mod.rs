@@ -2,6 +2,7 @@
 
 pub mod cert;
 pub mod decide;
+pub mod report;
 pub mod serve;
 pub mod test;
 pub mod validate;

@@ -614,6 +614,50 @@ mod cli {
     }
 
     #[test]
+    fn report_is_written_then_checked_and_a_stale_one_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let md = dir.path().join("controls.md");
+        let html = dir.path().join("controls.html");
+        let cases = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/cases");
+        let args = |check: bool| {
+            let mut args = vec![
+                "report".to_owned(),
+                cases.display().to_string(),
+                "--markdown".to_owned(),
+                md.display().to_string(),
+                "--html".to_owned(),
+                html.display().to_string(),
+            ];
+            if check {
+                args.push("--check".to_owned());
+            }
+            args
+        };
+        let run = |check: bool| {
+            let args = args(check);
+            yungui(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        };
+        let written = run(false);
+        assert_eq!(written.status.code(), Some(0), "{written:?}");
+        let text = std::fs::read_to_string(&md).unwrap();
+        assert!(
+            text.contains("art8-1-icp-filing.bind-domain-unfiled"),
+            "{text}"
+        );
+        assert!(text.contains("Not decidable at request time"), "{text}");
+        let page = std::fs::read_to_string(&html).unwrap();
+        assert!(
+            page.starts_with("<!DOCTYPE html>") && !page.contains("<link"),
+            "self-contained"
+        );
+        assert_eq!(run(true).status.code(), Some(0));
+        std::fs::write(&md, text.replace("art8-1-icp-filing", "art8-1-icp")).unwrap();
+        let stale = run(true);
+        assert_eq!(stale.status.code(), Some(1), "{stale:?}");
+        assert!(String::from_utf8_lossy(&stale.stdout).contains("out of date"));
+    }
+
+    #[test]
     fn validate_names_file_and_line_of_an_invalid_policy() {
         let dir = tempfile::tempdir().unwrap();
         let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
