@@ -15,6 +15,7 @@ use cedar_policy::{
 use serde_json::Value as Json;
 use yungui_policies::{CONTEXT, Finding, Severity, Validate, Vocabularies};
 
+mod calendar;
 mod domain;
 
 use crate::bindings::yungui::policy::types as wit;
@@ -38,6 +39,15 @@ const MAX_REACHED: usize = 256;
 const DOMAIN_TYPE: &str = "Cloud::Domain";
 /// The registry entity type whose `icp_domains` the engine normalises like a domain's name.
 const TENANT_TYPE: &str = "Cloud::Tenant";
+/// The entity type whose notice months the engine computes from their dates (art. 9(6)).
+const SERVICE_TYPE: &str = "Cloud::Service";
+/// The registry's calendar months.
+const MONTH_TYPE: &str = "Cloud::Month";
+/// A `Service`'s notice dates and the month attribute each one's month goes in.
+const NOTICE_MONTHS: [(&str, &str); 2] = [
+    ("regulator_reported_at", "regulator_reported_month"),
+    ("users_announced_at", "users_announced_month"),
+];
 
 /// Where registry entities come from.
 pub trait Registry {
@@ -307,11 +317,13 @@ impl Engine {
             resource,
             context,
             extra,
-            refs,
+            mut refs,
         } = prepared;
         let resource = self
             .request_entity(resource)
             .map_err(|e| bad(format!("`resource`: {e}")))?;
+        // The engine may have put references in (a notice's month): reach them too.
+        value::entity_refs(&resource, &mut refs);
         let extra = extra
             .into_iter()
             .enumerate()
@@ -320,6 +332,9 @@ impl Engine {
                     .map_err(|e| bad(format!("`entities[{index}]`: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        for entity in &extra {
+            value::entity_refs(entity, &mut refs);
+        }
         if let Some(vocabulary) = self.vocabularies.get(CONTEXT) {
             for (attribute, allowed) in vocabulary {
                 if let Some(value) = context.get(attribute) {
@@ -468,8 +483,14 @@ impl Engine {
     }
 
     /// A request entity with the facts the engine computes put in (a domain's normalised name and
-    /// its suffixes, whatever the caller sent), and its closed vocabularies checked.
+    /// its suffixes, a service's notice months, whatever the caller sent), and its closed
+    /// vocabularies checked.
     fn request_entity(&self, entity: Entity) -> Result<Entity, String> {
+        let entity = if entity.uid().type_name().to_string() == SERVICE_TYPE {
+            notice_months(entity)?
+        } else {
+            entity
+        };
         let entity = if entity.uid().type_name().to_string() == DOMAIN_TYPE {
             let name = match entity.attr("name") {
                 Some(Ok(EvalResult::String(name))) => name,
@@ -601,6 +622,28 @@ fn typed_entity(entity: &wit::Entity, refs: &mut Vec<EntityUid>) -> Result<Entit
         let parent = value::uid(parent)?;
         refs.push(parent.clone());
         parents.insert(parent);
+    }
+    Entity::new(uid, attrs, parents).map_err(|err| cedar_message(&err))
+}
+
+/// A service with the Beijing month of each notice date it carries, in place of any month the
+/// caller named.
+fn notice_months(entity: Entity) -> Result<Entity, String> {
+    let mut months = Vec::new();
+    for (date, month) in NOTICE_MONTHS {
+        if let Some(Ok(EvalResult::ExtensionValue(repr))) = entity.attr(date) {
+            let id = calendar::beijing_month(&repr).map_err(|e| format!("`{date}`: {e}"))?;
+            let uid = EntityUid::from_str(&format!("{MONTH_TYPE}::\"{id}\""))
+                .map_err(|err| format!("`{month}`: {err}"))?;
+            months.push((month, uid));
+        }
+    }
+    if months.is_empty() {
+        return Ok(entity);
+    }
+    let (uid, mut attrs, parents) = entity.into_inner();
+    for (month, uid) in months {
+        attrs.insert(month.to_owned(), RestrictedExpression::new_entity_uid(uid));
     }
     Entity::new(uid, attrs, parents).map_err(|err| cedar_message(&err))
 }
