@@ -14,7 +14,7 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::Context as _;
 use clap::Args;
 use serde::Deserialize;
-use yungui_policies::{Finding, Severity, Sources, Validate, compile};
+use yungui_policies::{Finding, Severity, Sources, Validate, compile, slice_by_action};
 
 use super::{EngineArgs, SOURCE_POLICIES};
 use crate::cases::{CaseResult, Runner, discover};
@@ -101,6 +101,10 @@ struct Model {
     policies: BTreeMap<String, Vec<Finding>>,
     /// Control → (cases that make it fire, cases that keep it quiet).
     cases: BTreeMap<String, (Vec<CaseRow>, Vec<CaseRow>)>,
+    /// Control → the actions its policies' scopes cover (conditions may narrow them further).
+    actions: BTreeMap<String, BTreeSet<String>>,
+    /// Every action a request can name.
+    all_actions: BTreeSet<String>,
     /// The policy folder, as shown.
     policy_dir: String,
     policy_count: usize,
@@ -144,6 +148,30 @@ impl ReportCommand {
             list.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
         }
         check_mapping(&notice, &policies)?;
+        let slices = slice_by_action(&compiled.policies, &compiled.schema)
+            .map_err(|e| anyhow::anyhow!("cannot slice the policies by action: {e}"))?;
+        let mut actions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut all_actions = BTreeSet::new();
+        for (action, slice) in &slices {
+            // Action groups have no principals: a request never names them.
+            let requestable = compiled
+                .schema
+                .principals_for_action(action)
+                .is_some_and(|mut principals| principals.next().is_some());
+            if !requestable {
+                continue;
+            }
+            let name = action.id().unescaped().to_owned();
+            all_actions.insert(name.clone());
+            for policy in slice.policies() {
+                if let Some(finding) = compiled.findings.get(policy.id()) {
+                    actions
+                        .entry(finding.control.clone())
+                        .or_default()
+                        .insert(name.clone());
+                }
+            }
+        }
 
         let paths = if self.cases.is_empty() {
             vec![PathBuf::from("tests/cases")]
@@ -177,6 +205,8 @@ impl ReportCommand {
             notice,
             policies,
             cases,
+            actions,
+            all_actions,
             policy_dir: shown(&dir),
             policy_count: compiled.policies.policies().count(),
             case_count: results.len(),
@@ -347,6 +377,15 @@ impl Model {
             .filter_map(|c| self.policies.get(c).map(|p| (c.as_str(), p.as_slice())))
     }
 
+    /// The actions a control's policies apply to, in words.
+    fn actions_of(&self, control: &str) -> String {
+        match self.actions.get(control) {
+            None => "none".to_owned(),
+            Some(set) if set == &self.all_actions => format!("every action ({})", set.len()),
+            Some(set) => set.iter().cloned().collect::<Vec<_>>().join(", "),
+        }
+    }
+
     fn counts(&self, control: &str) -> (usize, usize) {
         self.cases
             .get(control)
@@ -418,6 +457,11 @@ impl Model {
                         anchor(control),
                         severity(findings),
                         articles(findings)
+                    );
+                    let _ = writeln!(
+                        out,
+                        "Checked on (the actions its policies' scopes cover; conditions may narrow them): {}\n",
+                        self.actions_of(control)
                     );
                     let _ = writeln!(out, "| policy | where | reason | obligations |");
                     let _ = writeln!(out, "|---|---|---|---|");
@@ -710,6 +754,8 @@ mod tests {
             notice: notice(&["art2-licence"], true),
             policies,
             cases: BTreeMap::new(),
+            actions: [("art2-licence".to_owned(), ["a".to_owned()].into())].into(),
+            all_actions: ["a".to_owned(), "b".to_owned()].into(),
             policy_dir: "policies".to_owned(),
             policy_count: 1,
             case_count: 0,
@@ -722,6 +768,7 @@ mod tests {
         let md = model.markdown("../");
         assert!(md.contains("[a.cedar:3](../policies/a.cedar#L3)"), "{md}");
         assert!(md.contains("Not decidable at request time"));
+        assert!(md.contains("narrow them): a\n"), "{md}");
     }
 
     #[test]
