@@ -163,6 +163,65 @@ fn bad_request(result: Result<types::Decision, Error>) -> String {
 mod decisions {
     use super::*;
 
+    /// The obligations of the denials of `control`.
+    fn obligations(decision: &types::Decision, control: &str) -> Vec<String> {
+        let mut out: Vec<String> = decision
+            .denials
+            .iter()
+            .filter(|f| f.control == control)
+            .flat_map(|f| f.obligations.clone())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    #[test]
+    fn only_a_change_of_use_carries_the_8_3_report() {
+        let mut request = workload("shop-example", "shop-example", "cn-north-1", false);
+        request["resource"]["attrs"]["purpose"] = json!("mining");
+        let provision = decide(&request).unwrap();
+        assert!(!provision.allowed);
+        assert!(obligations(&provision, "art8-2-agreed-purpose").is_empty());
+        request["action"] = json!("change_purpose");
+        let change = decide(&request).unwrap();
+        assert!(!change.allowed);
+        assert_eq!(
+            obligations(&change, "art8-2-agreed-purpose"),
+            ["report_to_regulator"]
+        );
+    }
+
+    #[test]
+    fn termination_obligations_follow_the_duty_missed() {
+        let service = |attrs: Value| {
+            json!({
+                "principal": {"type": "Cloud::Operator", "id": "acme-cloud"},
+                "action": "terminate_service",
+                "resource": {"uid": {"type": "Cloud::Service", "id": "s"}, "attrs": attrs, "parents": []},
+                "context": {"now": "2026-11-30T08:00:00Z"}
+            })
+        };
+        let control = "art9-6-termination-notice";
+        let unreported = decide(&service(json!({
+            "users_announced_at": "2026-01-15", "data_export_available": true
+        })))
+        .unwrap();
+        assert_eq!(obligations(&unreported, control), ["report_to_regulator"]);
+        let unannounced = decide(&service(json!({
+            "regulator_reported_at": "2026-01-15", "data_export_available": true
+        })))
+        .unwrap();
+        assert_eq!(obligations(&unannounced, control), ["notify_users"]);
+        let no_export = decide(&service(json!({
+            "regulator_reported_at": "2026-01-15", "users_announced_at": "2026-01-15",
+            "data_export_available": false
+        })))
+        .unwrap();
+        assert!(!no_export.allowed);
+        assert!(obligations(&no_export, control).is_empty());
+    }
+
     #[test]
     fn allows_a_compliant_workload() {
         let decision = decide(&workload(

@@ -86,6 +86,26 @@ mod tests {
         assert_eq!(beijing_month(repr).unwrap(), "2026-02");
     }
 
+    /// The policies count days in the zone the engine counts months in: every duration literal
+    /// they offset a datetime by is this offset.
+    #[test]
+    fn the_policies_count_in_the_same_zone() {
+        let expected = format!("offset(duration(\"{}h\"))", BEIJING / 3600);
+        let mut found = 0;
+        for (name, text) in super::super::built_in::POLICIES {
+            for (at, _) in text.match_indices("offset(duration(") {
+                let rest = text.get(at..).unwrap_or_default();
+                assert!(
+                    rest.starts_with(&expected),
+                    "{name}: `{}` is not the calendar's offset `{expected}`",
+                    rest.lines().next().unwrap_or_default()
+                );
+                found += 1;
+            }
+        }
+        assert!(found >= 10, "only {found} day comparisons found");
+    }
+
     #[test]
     fn anything_else_is_an_error() {
         assert!(beijing_month("datetime(\"2026-13-01\")").is_err());
