@@ -14,7 +14,9 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::Context as _;
 use clap::Args;
 use serde::Deserialize;
-use yungui_policies::{Finding, Severity, Sources, Validate, compile, slice_by_action};
+use yungui_policies::{
+    Finding, Severity, Sources, Validate, Vocabularies, compile, slice_by_action,
+};
 
 use super::{EngineArgs, SOURCE_POLICIES};
 use crate::cases::{CaseResult, Runner, discover};
@@ -105,6 +107,8 @@ struct Model {
     actions: BTreeMap<String, BTreeSet<String>>,
     /// Every action a request can name.
     all_actions: BTreeSet<String>,
+    /// The closed vocabularies of the schema.
+    vocabularies: Vocabularies,
     /// The policy folder, as shown.
     policy_dir: String,
     policy_count: usize,
@@ -207,6 +211,7 @@ impl ReportCommand {
             cases,
             actions,
             all_actions,
+            vocabularies: compiled.vocabularies.clone(),
             policy_dir: shown(&dir),
             policy_count: compiled.policies.policies().count(),
             case_count: results.len(),
@@ -436,6 +441,26 @@ impl Model {
                 );
             }
         }
+        let _ = writeln!(out, "\n## Closed vocabularies\n");
+        let _ = writeln!(
+            out,
+            "A request or registry entry holding any other value gets no decision (a bad request, or bad entity data), never a value that skips a control.\n"
+        );
+        let _ = writeln!(out, "| attribute | allowed values |");
+        let _ = writeln!(out, "|---|---|");
+        for (owner, attributes) in &self.vocabularies {
+            for (attribute, values) in attributes {
+                let _ = writeln!(
+                    out,
+                    "| `{owner}.{attribute}` | {} |",
+                    values
+                        .iter()
+                        .map(|v| format!("`{v}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
         let mut rendered = BTreeSet::new();
         for article in &self.notice.articles {
             let _ = writeln!(out, "\n## Article {}: {}", article.article, article.title);
@@ -567,6 +592,26 @@ impl Model {
                     escape(&item.item),
                     controls.join("<br>"),
                     duties.join("; ")
+                );
+            }
+        }
+        let _ = writeln!(out, "</table>");
+        let _ = writeln!(
+            out,
+            "<h2>Closed vocabularies</h2>\n<p>A request or registry entry holding any other value gets no decision (a bad request, or bad entity data), never a value that skips a control.</p>\n<table>\n<tr><th>attribute</th><th>allowed values</th></tr>"
+        );
+        for (owner, attributes) in &self.vocabularies {
+            for (attribute, values) in attributes {
+                let _ = writeln!(
+                    out,
+                    "<tr><td><code>{}.{}</code></td><td>{}</td></tr>",
+                    escape(owner),
+                    escape(attribute),
+                    values
+                        .iter()
+                        .map(|v| format!("<code>{}</code>", escape(v)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
             }
         }
@@ -756,6 +801,11 @@ mod tests {
             cases: BTreeMap::new(),
             actions: [("art2-licence".to_owned(), ["a".to_owned()].into())].into(),
             all_actions: ["a".to_owned(), "b".to_owned()].into(),
+            vocabularies: [(
+                "Cloud::Tenant".to_owned(),
+                [("status".to_owned(), vec!["active".to_owned()])].into(),
+            )]
+            .into(),
             policy_dir: "policies".to_owned(),
             policy_count: 1,
             case_count: 0,
@@ -769,6 +819,8 @@ mod tests {
         assert!(md.contains("[a.cedar:3](../policies/a.cedar#L3)"), "{md}");
         assert!(md.contains("Not decidable at request time"));
         assert!(md.contains("narrow them): a\n"), "{md}");
+        assert!(md.contains("| `Cloud::Tenant.status` | `active` |"), "{md}");
+        assert!(html.contains("<code>Cloud::Tenant.status</code>"));
     }
 
     #[test]
