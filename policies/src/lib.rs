@@ -378,8 +378,13 @@ pub fn compile<'a>(
 
     match schema {
         Some(schema) if problems.is_empty() => {
-            let registry_types = registry_types(schema_text, &schema);
-            let vocabularies = vocabularies(schema_text);
+            // Annotations live on the fragment; the schema parsed already, so the fragment does
+            // too. Parsed once for both readers: it costs as much as the schema itself.
+            let fragment = SchemaFragment::from_cedarschema_str(schema_text)
+                .ok()
+                .map(|(fragment, _warnings)| fragment);
+            let registry_types = registry_types(fragment.as_ref(), &schema);
+            let vocabularies = fragment.map(vocabularies).unwrap_or_default();
             Ok(Compiled {
                 policies,
                 schema,
@@ -393,9 +398,8 @@ pub fn compile<'a>(
 }
 
 /// The entity types whose declaration carries `@registry`.
-fn registry_types(schema_text: &str, schema: &Schema) -> BTreeSet<EntityTypeName> {
-    // The schema parsed already, so the fragment does too; annotations live on the fragment.
-    let Ok((fragment, _warnings)) = SchemaFragment::from_cedarschema_str(schema_text) else {
+fn registry_types(fragment: Option<&SchemaFragment>, schema: &Schema) -> BTreeSet<EntityTypeName> {
+    let Some(fragment) = fragment else {
         return BTreeSet::new();
     };
     schema
@@ -420,11 +424,8 @@ fn registry_types(schema_text: &str, schema: &Schema) -> BTreeSet<EntityTypeName
 /// The attributes whose declaration carries `@one_of("a|b")`, read from the schema's JSON form
 /// (annotations on attributes live there). Entity types are keyed by their full name; the common
 /// type `Context` by [`CONTEXT`].
-fn vocabularies(schema_text: &str) -> Vocabularies {
+fn vocabularies(fragment: SchemaFragment) -> Vocabularies {
     let mut out = Vocabularies::new();
-    let Ok((fragment, _warnings)) = SchemaFragment::from_cedarschema_str(schema_text) else {
-        return out;
-    };
     let Ok(json) = fragment.to_json_value() else {
         return out;
     };
