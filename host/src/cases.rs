@@ -71,6 +71,9 @@ pub struct CaseResult {
     pub failure: Option<String>,
     /// Controls the case exercises, with whether it expects them to fire.
     pub exercised: Vec<(String, bool)>,
+    /// What was decided, in one line (`allow`, `deny: art7-in-territory`, `error: bad_request`);
+    /// empty when the case did not run.
+    pub outcome: String,
 }
 
 /// Runs cases against one engine, reading each registry file once.
@@ -96,6 +99,7 @@ impl<'e> Runner<'e> {
             description: String::new(),
             failure: None,
             exercised: Vec::new(),
+            outcome: String::new(),
         };
         match self.try_run(path, &mut result) {
             Ok(()) => {}
@@ -145,6 +149,7 @@ impl<'e> Runner<'e> {
         };
         let decision = self.engine.decide_json_with(case.request.get(), registry);
         let report = Report::new(&decision);
+        result.outcome = outcome(&report);
         check(&case.expect, &report)
     }
 
@@ -161,6 +166,22 @@ impl<'e> Runner<'e> {
         cache.insert(key, registry.clone());
         Ok(registry)
     }
+}
+
+/// A decision in one line.
+fn outcome(report: &Report) -> String {
+    match (&report.decision, &report.error) {
+        (Outcome::Allow, _) if report.warnings.is_empty() => "allow".to_owned(),
+        (Outcome::Allow, _) => format!("allow, warn: {}", controls_of(&report.warnings)),
+        (Outcome::Deny, _) => format!("deny: {}", controls_of(&report.denials)),
+        (Outcome::Error, Some(err)) => format!("error: {}", err.kind),
+        (Outcome::Error, None) => "error".to_owned(),
+    }
+}
+
+fn controls_of(findings: &[crate::report::Finding]) -> String {
+    let ids: BTreeSet<&str> = findings.iter().map(|f| f.control.as_str()).collect();
+    ids.into_iter().collect::<Vec<_>>().join(", ")
 }
 
 fn check(expect: &Expect, report: &Report) -> Result<(), String> {

@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use yungui::builder::BuildError;
 use yungui::commands::{
     build::BuildCommand, cert::CertCommand, decide::DecideCommand, inspect::InspectCommand,
-    serve::ServeCommand, test::TestCommand, validate::ValidateCommand,
+    report::ReportCommand, serve::ServeCommand, test::TestCommand, validate::ValidateCommand,
 };
 
 /// `yungui --version`: the version, the engine component and the shipped policy set.
@@ -43,6 +43,8 @@ enum Command {
     Serve(Box<ServeCommand>),
     /// Make a CA and a server certificate for `yungui serve` (e.g. for a cluster's webhook).
     Cert(CertCommand),
+    /// Write the trace report (notice → controls → policies → cases); `--check` for CI.
+    Report(ReportCommand),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +72,7 @@ fn main() -> ExitCode {
         Command::Test(cmd) => cmd.execute(),
         Command::Serve(cmd) => cmd.execute(),
         Command::Cert(cmd) => cmd.execute(),
+        Command::Report(cmd) => cmd.execute(),
     };
     match result {
         Ok(code) => ExitCode::from(code),

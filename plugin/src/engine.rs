@@ -9,10 +9,14 @@ use std::str::FromStr;
 
 use cedar_policy::{
     Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityTypeName, EntityUid,
-    PolicyId, PolicySet, Request as CedarRequest, Response, Schema,
+    EvalResult, PolicyId, PolicySet, Request as CedarRequest, Response, RestrictedExpression,
+    Schema,
 };
 use serde_json::Value as Json;
-use yungui_policies::{Finding, Severity, Validate};
+use yungui_policies::{CONTEXT, Finding, Severity, Validate, Vocabularies};
+
+mod calendar;
+mod domain;
 
 use crate::bindings::yungui::policy::types as wit;
 use crate::value;
@@ -26,6 +30,20 @@ pub const DEFAULT_DENY: &str = "default-deny";
 const CACHE_CAPACITY: usize = 16_384;
 /// Registry entities one request may reach before it is refused.
 const MAX_REACHED: usize = 256;
+
+/// The entity type whose `suffixes` the engine computes from its `name` (art. 8(1)).
+const DOMAIN_TYPE: &str = "Cloud::Domain";
+/// The registry entity type whose `icp_domains` the engine normalises like a domain's name.
+const TENANT_TYPE: &str = "Cloud::Tenant";
+/// The entity type whose notice months the engine computes from their dates (art. 9(6)).
+const SERVICE_TYPE: &str = "Cloud::Service";
+/// The registry's calendar months.
+const MONTH_TYPE: &str = "Cloud::Month";
+/// A `Service`'s notice dates and the month attribute each one's month goes in.
+const NOTICE_MONTHS: [(&str, &str); 2] = [
+    ("regulator_reported_at", "regulator_reported_month"),
+    ("users_announced_at", "users_announced_month"),
+];
 
 /// Where registry entities come from.
 pub trait Registry {
@@ -121,6 +139,8 @@ pub struct Engine {
     actions: HashMap<String, EntityUid>,
     /// Types the registry alone provides (`@registry` in the schema).
     registry_types: BTreeSet<EntityTypeName>,
+    /// Closed vocabularies (`@one_of` in the schema): entity type or context → attribute → values.
+    vocabularies: Vocabularies,
     authorizer: Authorizer,
     cache: RefCell<Cache>,
 }
@@ -192,6 +212,7 @@ impl Engine {
             findings: compiled.findings,
             actions,
             registry_types: compiled.registry_types,
+            vocabularies: compiled.vocabularies,
             authorizer: Authorizer::new(),
             cache: RefCell::default(),
         })
@@ -326,8 +347,32 @@ impl Engine {
             resource,
             context,
             extra,
-            refs,
+            mut refs,
         } = prepared;
+        let resource = self
+            .request_entity(resource)
+            .map_err(|e| bad(format!("`resource`: {e}")))?;
+        // The engine may have put references in (a notice's month): reach them too.
+        value::entity_refs(&resource, &mut refs);
+        let extra = extra
+            .into_iter()
+            .enumerate()
+            .map(|(index, entity)| {
+                self.request_entity(entity)
+                    .map_err(|e| bad(format!("`entities[{index}]`: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for entity in &extra {
+            value::entity_refs(entity, &mut refs);
+        }
+        if let Some(vocabulary) = self.vocabularies.get(CONTEXT) {
+            for (attribute, allowed) in vocabulary {
+                if let Some(value) = context.get(attribute) {
+                    check_one_of(attribute, &value, allowed)
+                        .map_err(|e| bad(format!("`context`: {e}")))?;
+                }
+            }
+        }
         let resource_uid = resource.uid();
         let brought = std::iter::once(("`resource`".to_owned(), &resource)).chain(
             extra
@@ -459,9 +504,90 @@ impl Engine {
                 entity.uid()
             )));
         }
+        let entity = self
+            .registry_entity(entity)
+            .map_err(|e| wit::Failure::BadEntityData(format!("registry entity `{uid}`: {e}")))?;
         let mut refs = Vec::new();
         value::entity_refs(&entity, &mut refs);
         Ok(Some(Rc::new(Cached { entity, refs })))
+    }
+
+    /// A request entity with the facts the engine computes put in (a domain's normalised name and
+    /// its suffixes, a service's notice months, whatever the caller sent), and its closed
+    /// vocabularies checked.
+    fn request_entity(&self, entity: Entity) -> Result<Entity, String> {
+        let entity = if entity.uid().type_name().to_string() == SERVICE_TYPE {
+            notice_months(entity)?
+        } else {
+            entity
+        };
+        let entity = if entity.uid().type_name().to_string() == DOMAIN_TYPE {
+            let name = match entity.attr("name") {
+                Some(Ok(EvalResult::String(name))) => name,
+                // The schema requires a string name; Cedar names the problem when it checks.
+                _ => return Ok(entity),
+            };
+            let normalised = domain::normalise(&name).map_err(|e| format!("`name`: {e}"))?;
+            let suffixes = domain::suffixes(&normalised);
+            let (uid, mut attrs, parents) = entity.into_inner();
+            attrs.insert(
+                "name".to_owned(),
+                RestrictedExpression::new_string(normalised),
+            );
+            attrs.insert(
+                "suffixes".to_owned(),
+                RestrictedExpression::new_set(
+                    suffixes.into_iter().map(RestrictedExpression::new_string),
+                ),
+            );
+            Entity::new(uid, attrs, parents).map_err(|err| cedar_message(&err))?
+        } else {
+            entity
+        };
+        self.check_vocabularies(&entity)?;
+        Ok(entity)
+    }
+
+    /// A registry entity with its vocabularies checked and a tenant's filed domains normalised
+    /// the way a domain's name is, so that `Shop.Example.CN.` in the registry files
+    /// `www.shop.example.cn`.
+    fn registry_entity(&self, entity: Entity) -> Result<Entity, String> {
+        self.check_vocabularies(&entity)?;
+        if entity.uid().type_name().to_string() != TENANT_TYPE {
+            return Ok(entity);
+        }
+        let filed = match entity.attr("icp_domains") {
+            Some(Ok(EvalResult::Set(set))) => set,
+            _ => return Ok(entity),
+        };
+        let mut normalised = Vec::with_capacity(filed.len());
+        for value in filed.iter() {
+            if let EvalResult::String(name) = value {
+                normalised
+                    .push(domain::normalise(name).map_err(|e| format!("`icp_domains`: {e}"))?);
+            }
+        }
+        let (uid, mut attrs, parents) = entity.into_inner();
+        attrs.insert(
+            "icp_domains".to_owned(),
+            RestrictedExpression::new_set(
+                normalised.into_iter().map(RestrictedExpression::new_string),
+            ),
+        );
+        Entity::new(uid, attrs, parents).map_err(|err| cedar_message(&err))
+    }
+
+    /// Every `@one_of` attribute of the entity's type holds a value of its vocabulary.
+    fn check_vocabularies(&self, entity: &Entity) -> Result<(), String> {
+        let Some(vocabulary) = self.vocabularies.get(&entity.uid().type_name().to_string()) else {
+            return Ok(());
+        };
+        for (attribute, allowed) in vocabulary {
+            if let Some(Ok(value)) = entity.attr(attribute) {
+                check_one_of(attribute, &value, allowed)?;
+            }
+        }
+        Ok(())
     }
 
     /// The findings of the forbid policies that fired or could not be evaluated, sorted.
@@ -528,6 +654,50 @@ fn typed_entity(entity: &wit::Entity, refs: &mut Vec<EntityUid>) -> Result<Entit
         parents.insert(parent);
     }
     Entity::new(uid, attrs, parents).map_err(|err| cedar_message(&err))
+}
+
+/// A service with the Beijing month of each notice date it carries, in place of any month the
+/// caller named.
+fn notice_months(entity: Entity) -> Result<Entity, String> {
+    let mut months = Vec::new();
+    for (date, month) in NOTICE_MONTHS {
+        if let Some(Ok(EvalResult::ExtensionValue(repr))) = entity.attr(date) {
+            let id = calendar::beijing_month(&repr).map_err(|e| format!("`{date}`: {e}"))?;
+            let uid = EntityUid::from_str(&format!("{MONTH_TYPE}::\"{id}\""))
+                .map_err(|err| format!("`{month}`: {err}"))?;
+            months.push((month, uid));
+        }
+    }
+    if months.is_empty() {
+        return Ok(entity);
+    }
+    let (uid, mut attrs, parents) = entity.into_inner();
+    for (month, uid) in months {
+        attrs.insert(month.to_owned(), RestrictedExpression::new_entity_uid(uid));
+    }
+    Entity::new(uid, attrs, parents).map_err(|err| cedar_message(&err))
+}
+
+/// A string, or each string of a set, is one of `allowed`; otherwise an error naming the value and
+/// the allowed ones.
+fn check_one_of(attribute: &str, value: &EvalResult, allowed: &[String]) -> Result<(), String> {
+    let check = |v: &EvalResult| match v {
+        EvalResult::String(s) if allowed.iter().any(|a| a == s) => Ok(()),
+        EvalResult::String(s) => Err(format!(
+            "`{attribute}`: `{s}` is not one of the allowed values: {}",
+            allowed
+                .iter()
+                .map(|a| format!("`{a}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        // Not a string: the schema check names the type error.
+        _ => Ok(()),
+    };
+    match value {
+        EvalResult::Set(set) => set.iter().try_for_each(check),
+        other => check(other),
+    }
 }
 
 fn severity(severity: Severity) -> wit::Severity {

@@ -21,8 +21,11 @@ pub const SCHEMA_FILE: &str = "schema.cedarschema";
 
 /// Annotation keys every forbid policy carries.
 pub mod annotation {
-    /// The control id, e.g. `art8-1-icp-filing`.
+    /// The policy's own id, unique in the set (Cedar's tools read it as the policy id), e.g.
+    /// `art8-1-icp-filing.bind-domain-unfiled`.
     pub const ID: &str = "id";
+    /// The control the policy belongs to, e.g. `art8-1-icp-filing`; several policies share one.
+    pub const CONTROL: &str = "control";
     /// The article of the notice, e.g. `8(1)`.
     pub const ARTICLE: &str = "article";
     /// The reason in English.
@@ -31,12 +34,23 @@ pub mod annotation {
     pub const REASON_ZH: &str = "reason_zh";
     /// Comma-separated obligations.
     pub const OBLIGATION: &str = "obligation";
+    /// The clause of the notice the obligations come from, quoted (required with `@obligation`).
+    pub const OBLIGATION_QUOTE: &str = "obligation_quote";
     /// `deny` (the default) or `warn`.
     pub const SEVERITY: &str = "severity";
     /// On an entity type of the schema: its entities come from the registry only, never with a
     /// request.
     pub const REGISTRY: &str = "registry";
+    /// On an attribute of the schema: its closed vocabulary, `a|b|c` (each element, for a set).
+    pub const ONE_OF: &str = "one_of";
 }
+
+/// Closed vocabularies: entity type (or `Context` for the request context) → attribute → the
+/// values it may hold.
+pub type Vocabularies = BTreeMap<String, BTreeMap<String, Vec<String>>>;
+
+/// The key of the request context's vocabularies in [`Vocabularies`].
+pub const CONTEXT: &str = "Context";
 
 /// Obligations a policy may name.
 pub const OBLIGATIONS: [&str; 3] = ["report_to_regulator", "keep_records", "notify_users"];
@@ -185,7 +199,9 @@ pub enum Severity {
 /// What a forbid policy's annotations say.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
-    /// The control id.
+    /// The policy's own id (`@id`).
+    pub id: String,
+    /// The control id (`@control`).
     pub control: String,
     /// The article.
     pub article: String,
@@ -195,10 +211,14 @@ pub struct Finding {
     pub reason_zh: String,
     /// Obligations, in the order written.
     pub obligations: Vec<String>,
+    /// The clause the obligations come from, quoted.
+    pub obligation_quote: Option<String>,
     /// Deny or warn.
     pub severity: Severity,
     /// The file the policy lives in.
     pub file: String,
+    /// 1-based line of the policy's `@id` in its file, when it has one.
+    pub line: Option<usize>,
 }
 
 /// The policy set ready to authorize with.
@@ -214,6 +234,9 @@ pub struct Compiled {
     /// request that brings an entity of one of them is refused (it would stand in for the
     /// registry's record).
     pub registry_types: BTreeSet<EntityTypeName>,
+    /// The attributes the schema marks `@one_of`, by entity type (`Cloud::Tenant`) or
+    /// [`CONTEXT`].
+    pub vocabularies: Vocabularies,
 }
 
 impl Compiled {
@@ -286,6 +309,8 @@ pub fn compile<'a>(
     let mut policies = PolicySet::new();
     let mut findings = BTreeMap::new();
     let mut texts = BTreeMap::new();
+    // `@id` → where it was first seen: Cedar's tools take it as the policy id, so it is unique.
+    let mut ids: HashMap<String, String> = HashMap::new();
     for (name, text) in files {
         texts.insert(name, text);
         let parsed = match PolicySet::from_str(text) {
@@ -303,20 +328,48 @@ pub fn compile<'a>(
                 message: "templates are not supported: write a static policy".to_owned(),
             });
         }
-        for (index, policy) in parsed.policies().enumerate() {
+        // Policies come in file order: look for each `@id` after the previous one.
+        let mut cursor = 0;
+        let mut in_order: Vec<&cedar_policy::Policy> = parsed.policies().collect();
+        // Cedar names a file's policies `policy0`, `policy1`... in the order written.
+        in_order.sort_by_key(|p| {
+            let id: &str = p.id().as_ref();
+            id.trim_start_matches("policy")
+                .parse::<usize>()
+                .unwrap_or(usize::MAX)
+        });
+        for (index, policy) in in_order.into_iter().enumerate() {
             let id = PolicyId::new(format!("{name}#{index}"));
             let policy = policy.new_id(id.clone());
-            match read_finding(name, &policy) {
+            let offset = policy.annotation(annotation::ID).and_then(|id| {
+                let rest = text.get(cursor..)?;
+                rest.find(&format!("@id(\"{id}\")")).map(|o| o + cursor)
+            });
+            if let Some(offset) = offset {
+                cursor = offset + 1;
+            }
+            let at = offset.map(|offset| line_column(text, offset));
+            if let Some(own) = policy.annotation(annotation::ID) {
+                if let Some(first) = ids.get(own) {
+                    problems.push(Problem {
+                        file: name.to_owned(),
+                        line: at.map(|(line, _)| line),
+                        column: at.map(|(_, column)| column),
+                        message: format!(
+                            "`@id(\"{own}\")` is already the id of a policy in `{first}`: give every policy its own `@id` and put the control they share in `@control`"
+                        ),
+                    });
+                } else {
+                    ids.insert(own.to_owned(), name.to_owned());
+                }
+            }
+            match read_finding(name, &policy, at.map(|(line, _)| line)) {
                 Ok(Some(finding)) => {
                     findings.insert(id, finding);
                 }
                 Ok(None) => {}
                 Err(message) => {
                     // The public API has no span for a policy: point at its `@id`, when it has one.
-                    let at = policy
-                        .annotation(annotation::ID)
-                        .and_then(|id| text.find(&format!("@id(\"{id}\")")))
-                        .map(|offset| line_column(text, offset));
                     problems.push(Problem {
                         file: name.to_owned(),
                         line: at.map(|(line, _)| line),
@@ -347,12 +400,19 @@ pub fn compile<'a>(
 
     match schema {
         Some(schema) if problems.is_empty() => {
-            let registry_types = registry_types(schema_text, &schema);
+            // Annotations live on the fragment; the schema parsed already, so the fragment does
+            // too. Parsed once for both readers: it costs as much as the schema itself.
+            let fragment = SchemaFragment::from_cedarschema_str(schema_text)
+                .ok()
+                .map(|(fragment, _warnings)| fragment);
+            let registry_types = registry_types(fragment.as_ref(), &schema);
+            let vocabularies = fragment.map(vocabularies).unwrap_or_default();
             Ok(Compiled {
                 policies,
                 schema,
                 findings,
                 registry_types,
+                vocabularies,
             })
         }
         _ => Err(Problems(problems)),
@@ -360,9 +420,8 @@ pub fn compile<'a>(
 }
 
 /// The entity types whose declaration carries `@registry`.
-fn registry_types(schema_text: &str, schema: &Schema) -> BTreeSet<EntityTypeName> {
-    // The schema parsed already, so the fragment does too; annotations live on the fragment.
-    let Ok((fragment, _warnings)) = SchemaFragment::from_cedarschema_str(schema_text) else {
+fn registry_types(fragment: Option<&SchemaFragment>, schema: &Schema) -> BTreeSet<EntityTypeName> {
+    let Some(fragment) = fragment else {
         return BTreeSet::new();
     };
     schema
@@ -384,6 +443,63 @@ fn registry_types(schema_text: &str, schema: &Schema) -> BTreeSet<EntityTypeName
         .collect()
 }
 
+/// The attributes whose declaration carries `@one_of("a|b")`, read from the schema's JSON form
+/// (annotations on attributes live there). Entity types are keyed by their full name; the common
+/// type `Context` by [`CONTEXT`].
+fn vocabularies(fragment: SchemaFragment) -> Vocabularies {
+    let mut out = Vocabularies::new();
+    let Ok(json) = fragment.to_json_value() else {
+        return out;
+    };
+    let Some(namespaces) = json.as_object() else {
+        return out;
+    };
+    for (namespace, body) in namespaces {
+        let qualify = |name: &str| {
+            if namespace.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{namespace}::{name}")
+            }
+        };
+        let shapes = body
+            .get("entityTypes")
+            .and_then(serde_json::Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter_map(|(name, ty)| ty.get("shape").map(|shape| (qualify(name), shape)))
+            .chain(
+                body.get("commonTypes")
+                    .and_then(serde_json::Value::as_object)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(name, _)| name.as_str() == CONTEXT)
+                    .map(|(_, shape)| (CONTEXT.to_owned(), shape)),
+            );
+        for (owner, shape) in shapes {
+            let attributes = shape
+                .get("attributes")
+                .and_then(serde_json::Value::as_object)
+                .into_iter()
+                .flatten();
+            for (attribute, declaration) in attributes {
+                let Some(values) = declaration
+                    .get("annotations")
+                    .and_then(|a| a.get(annotation::ONE_OF))
+                    .and_then(serde_json::Value::as_str)
+                else {
+                    continue;
+                };
+                out.entry(owner.clone()).or_default().insert(
+                    attribute.clone(),
+                    values.split('|').map(|v| v.trim().to_owned()).collect(),
+                );
+            }
+        }
+    }
+    out
+}
+
 /// The file a policy id names (ids are `<file>#<n>`).
 pub fn file_of(id: &PolicyId) -> &str {
     let id: &str = id.as_ref();
@@ -391,13 +507,18 @@ pub fn file_of(id: &PolicyId) -> &str {
 }
 
 /// Reads a forbid policy's annotations. `Ok(None)` for a permit.
-fn read_finding(file: &str, policy: &cedar_policy::Policy) -> Result<Option<Finding>, String> {
+fn read_finding(
+    file: &str,
+    policy: &cedar_policy::Policy,
+    line: Option<usize>,
+) -> Result<Option<Finding>, String> {
     let get = |key: &str| policy.annotation(key).map(str::to_owned);
     if policy.effect() == Effect::Permit {
         return Ok(None);
     }
     let missing: Vec<&str> = [
         annotation::ID,
+        annotation::CONTROL,
         annotation::ARTICLE,
         annotation::REASON,
         annotation::REASON_ZH,
@@ -442,14 +563,24 @@ fn read_finding(file: &str, policy: &cedar_policy::Policy) -> Result<Option<Find
             OBLIGATIONS.join(", ")
         ));
     }
+    let obligation_quote = get(annotation::OBLIGATION_QUOTE).filter(|q| !q.trim().is_empty());
+    if !obligations.is_empty() && obligation_quote.is_none() {
+        return Err(format!(
+            "`@obligation(\"{}\")` without `@obligation_quote`: quote the clause of the notice that asks for it",
+            obligations.join(",")
+        ));
+    }
     Ok(Some(Finding {
-        control: get(annotation::ID).unwrap_or_default(),
+        obligation_quote,
+        id: get(annotation::ID).unwrap_or_default(),
+        control: get(annotation::CONTROL).unwrap_or_default(),
         article: get(annotation::ARTICLE).unwrap_or_default(),
         reason: get(annotation::REASON).unwrap_or_default(),
         reason_zh: get(annotation::REASON_ZH).unwrap_or_default(),
         obligations,
         severity,
         file: file.to_owned(),
+        line,
     }))
 }
 
@@ -533,11 +664,13 @@ mod tests {
     const GOOD: &str = r#"@id("base-permit")
 permit (principal, action, resource);
 
-@id("art8-1-real-name")
+@id("art8-1-real-name.tenant")
+@control("art8-1-real-name")
 @article("8(1)")
 @reason("tenant not verified")
 @reason_zh("未实名")
 @obligation("keep_records,report_to_regulator")
+@obligation_quote("保存有关记录")
 forbid (principal, action == Cloud::Action::"provision_workload", resource)
 unless { principal.real_name_verified };
 "#;
@@ -575,7 +708,7 @@ unless { principal.real_name_verified };
         assert_eq!(err.0.len(), 1, "{err}");
         let problem = &err.0[0];
         assert_eq!(problem.file, "bad.cedar");
-        assert_eq!(problem.line, Some(10));
+        assert_eq!(problem.line, Some(12));
         assert!(problem.message.contains("real_name"), "{problem}");
     }
 
@@ -593,10 +726,14 @@ forbid (principal, action == Cloud::Action::"bind_domain", resource);
 forbid (principal, action in Cloud::Action::"provisioning", resource);
 forbid (principal, action in [Cloud::Action::"bind_domain", Cloud::Action::"provision_workload"], resource);
 "#;
-        let text = text.replace(
-            "forbid (",
-            "@id(\"c\") @article(\"1\") @reason(\"r\") @reason_zh(\"r\")\nforbid (",
-        );
+        let text = text
+            .split("forbid (")
+            .enumerate()
+            .map(|(n, part)| match n {
+                0 => part.to_owned(),
+                n => format!("@id(\"c.{n}\") @control(\"c\") @article(\"1\") @reason(\"r\") @reason_zh(\"r\")\nforbid ({part}"),
+            })
+            .collect::<String>();
         let compiled = compile(
             ("s", schema),
             [("p.cedar", text.as_str())],
@@ -629,6 +766,40 @@ forbid (principal, action in [Cloud::Action::"bind_domain", Cloud::Action::"prov
     }
 
     #[test]
+    fn policy_ids_are_unique_and_controls_shared() {
+        let twice = format!(
+            "{GOOD}\n{}",
+            GOOD.replace("permit", "forbid")
+                .replace("base-permit", "other")
+        );
+        let err = compile(("s", SCHEMA), [("a.cedar", twice.as_str())], Validate::No).unwrap_err();
+        let dup = err
+            .0
+            .iter()
+            .find(|p| p.message.contains("already the id"))
+            .unwrap();
+        assert_eq!(dup.line, Some(17), "{err}");
+        let second = GOOD
+            .replace("art8-1-real-name.tenant", "art8-1-real-name.other")
+            .replace("base-permit", "second-permit");
+        let compiled = compile(
+            ("s", SCHEMA),
+            [("a.cedar", GOOD), ("b.cedar", second.as_str())],
+            Validate::No,
+        )
+        .unwrap();
+        assert_eq!(compiled.controls().len(), 1);
+        assert_eq!(compiled.findings.len(), 2);
+    }
+
+    #[test]
+    fn forbid_without_control_is_rejected() {
+        let text = GOOD.replace("@control(\"art8-1-real-name\")\n", "");
+        let err = compile(("s", SCHEMA), [("x.cedar", text.as_str())], Validate::No).unwrap_err();
+        assert!(err.0[0].message.contains("`@control`"), "{err}");
+    }
+
+    #[test]
     fn forbid_without_reason_is_rejected() {
         let text = "@id(\"x\")\n@article(\"2\")\nforbid(principal, action, resource);\n";
         let err = compile(("s", SCHEMA), [("x.cedar", text)], Validate::No).unwrap_err();
@@ -641,9 +812,12 @@ forbid (principal, action in [Cloud::Action::"bind_domain", Cloud::Action::"prov
         let text = GOOD.replace("keep_records,", "keep_recrods,");
         let err = compile(("s", SCHEMA), [("x.cedar", text.as_str())], Validate::No).unwrap_err();
         assert!(err.0[0].message.contains("keep_recrods"), "{err}");
-        let text = GOOD.replace("@obligation", "@severity(\"loud\")\n@obligation");
+        let text = GOOD.replace("@obligation(", "@severity(\"loud\")\n@obligation(");
         let err = compile(("s", SCHEMA), [("x.cedar", text.as_str())], Validate::No).unwrap_err();
         assert!(err.0[0].message.contains("loud"), "{err}");
+        let text = GOOD.replace("@obligation_quote(\"保存有关记录\")\n", "");
+        let err = compile(("s", SCHEMA), [("x.cedar", text.as_str())], Validate::No).unwrap_err();
+        assert!(err.0[0].message.contains("`@obligation_quote`"), "{err}");
     }
 
     #[test]
@@ -658,6 +832,23 @@ forbid (principal, action in [Cloud::Action::"bind_domain", Cloud::Action::"prov
         assert_eq!(names, ["Cloud::Tenant"]);
         let compiled = compile(("s", SCHEMA), [("a.cedar", GOOD)], Validate::Strict).unwrap();
         assert!(compiled.registry_types.is_empty());
+    }
+
+    #[test]
+    fn vocabularies_are_read_from_attribute_annotations() {
+        let schema = r#"namespace Cloud {
+            type Context = { @one_of("x|y") approvals?: Set<String>, now: Long };
+            entity Tenant = { @one_of("active|suspended") status: String, name: String };
+            entity Workload;
+            action a appliesTo { principal: Tenant, resource: Workload, context: Context };
+        }"#;
+        let compiled = compile(("s", schema), [("a.cedar", "")], Validate::Strict).unwrap();
+        assert_eq!(
+            compiled.vocabularies["Cloud::Tenant"]["status"],
+            ["active", "suspended"]
+        );
+        assert!(!compiled.vocabularies["Cloud::Tenant"].contains_key("name"));
+        assert_eq!(compiled.vocabularies[CONTEXT]["approvals"], ["x", "y"]);
     }
 
     #[test]

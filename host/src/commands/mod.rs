@@ -4,6 +4,7 @@ pub mod build;
 pub mod cert;
 pub mod decide;
 pub mod inspect;
+pub mod report;
 pub mod serve;
 pub mod test;
 pub mod validate;

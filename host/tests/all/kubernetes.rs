@@ -433,6 +433,24 @@ fn audit_mode_allows_with_short_warnings() {
 }
 
 #[test]
+fn a_data_class_outside_the_vocabulary_is_refused_naming_it() {
+    let mut review = fixture("pvc-allow");
+    let object = &mut review["request"]["object"]["metadata"];
+    object["labels"]["yungui.io/data-class"] = json!("personal-info");
+    if let Some(annotations) = object.get_mut("annotations").and_then(Value::as_object_mut) {
+        annotations.remove("yungui.io/data-class");
+    }
+    let response = shared().review(&review);
+    assert_eq!(response["allowed"], false, "{response}");
+    assert_eq!(response["status"]["code"], 400, "{response}");
+    let text = message(&response);
+    assert!(text.contains("`personal-info`"), "{text}");
+    assert!(text.contains("`personal_info`"), "{text}");
+    assert!(!text.contains("fault"), "{text}");
+    assert_eq!(response["auditAnnotations"]["bad_request"], "bad_request");
+}
+
+#[test]
 fn plugin_fault_fails_closed_and_says_so() {
     let server = serve(&[
         "--plugin",

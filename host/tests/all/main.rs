@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use yungui::types::{self, Failure};
 use yungui::{Engine, EngineConfig, Error, Registry};
 
+mod docs;
 mod kubernetes;
 mod openstack;
 
@@ -167,6 +168,65 @@ fn bad_request(result: Result<types::Decision, Error>) -> String {
 
 mod decisions {
     use super::*;
+
+    /// The obligations of the denials of `control`.
+    fn obligations(decision: &types::Decision, control: &str) -> Vec<String> {
+        let mut out: Vec<String> = decision
+            .denials
+            .iter()
+            .filter(|f| f.control == control)
+            .flat_map(|f| f.obligations.clone())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    #[test]
+    fn only_a_change_of_use_carries_the_8_3_report() {
+        let mut request = workload("shop-example", "shop-example", "cn-north-1", false);
+        request["resource"]["attrs"]["purpose"] = json!("mining");
+        let provision = decide(&request).unwrap();
+        assert!(!provision.allowed);
+        assert!(obligations(&provision, "art8-2-agreed-purpose").is_empty());
+        request["action"] = json!("change_purpose");
+        let change = decide(&request).unwrap();
+        assert!(!change.allowed);
+        assert_eq!(
+            obligations(&change, "art8-2-agreed-purpose"),
+            ["report_to_regulator"]
+        );
+    }
+
+    #[test]
+    fn termination_obligations_follow_the_duty_missed() {
+        let service = |attrs: Value| {
+            json!({
+                "principal": {"type": "Cloud::Operator", "id": "acme-cloud"},
+                "action": "terminate_service",
+                "resource": {"uid": {"type": "Cloud::Service", "id": "s"}, "attrs": attrs, "parents": []},
+                "context": {"now": "2026-11-30T08:00:00Z"}
+            })
+        };
+        let control = "art9-6-termination-notice";
+        let unreported = decide(&service(json!({
+            "users_announced_at": "2026-01-15", "data_export_available": true
+        })))
+        .unwrap();
+        assert_eq!(obligations(&unreported, control), ["report_to_regulator"]);
+        let unannounced = decide(&service(json!({
+            "regulator_reported_at": "2026-01-15", "data_export_available": true
+        })))
+        .unwrap();
+        assert_eq!(obligations(&unannounced, control), ["notify_users"]);
+        let no_export = decide(&service(json!({
+            "regulator_reported_at": "2026-01-15", "users_announced_at": "2026-01-15",
+            "data_export_available": false
+        })))
+        .unwrap();
+        assert!(!no_export.allowed);
+        assert!(obligations(&no_export, control).is_empty());
+    }
 
     #[test]
     fn allows_a_compliant_workload() {
@@ -728,6 +788,50 @@ mod cli {
     }
 
     #[test]
+    fn report_is_written_then_checked_and_a_stale_one_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let md = dir.path().join("controls.md");
+        let html = dir.path().join("controls.html");
+        let cases = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/cases");
+        let args = |check: bool| {
+            let mut args = vec![
+                "report".to_owned(),
+                cases.display().to_string(),
+                "--markdown".to_owned(),
+                md.display().to_string(),
+                "--html".to_owned(),
+                html.display().to_string(),
+            ];
+            if check {
+                args.push("--check".to_owned());
+            }
+            args
+        };
+        let run = |check: bool| {
+            let args = args(check);
+            yungui(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        };
+        let written = run(false);
+        assert_eq!(written.status.code(), Some(0), "{written:?}");
+        let text = std::fs::read_to_string(&md).unwrap();
+        assert!(
+            text.contains("art8-1-icp-filing.bind-domain-unfiled"),
+            "{text}"
+        );
+        assert!(text.contains("Not decidable at request time"), "{text}");
+        let page = std::fs::read_to_string(&html).unwrap();
+        assert!(
+            page.starts_with("<!DOCTYPE html>") && !page.contains("<link"),
+            "self-contained"
+        );
+        assert_eq!(run(true).status.code(), Some(0));
+        std::fs::write(&md, text.replace("art8-1-icp-filing", "art8-1-icp")).unwrap();
+        let stale = run(true);
+        assert_eq!(stale.status.code(), Some(1), "{stale:?}");
+        assert!(String::from_utf8_lossy(&stale.stdout).contains("out of date"));
+    }
+
+    #[test]
     fn validate_names_file_and_line_of_an_invalid_policy() {
         let dir = tempfile::tempdir().unwrap();
         let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
@@ -741,13 +845,13 @@ mod cli {
         assert_eq!(ok.status.code(), Some(0), "{ok:?}");
         std::fs::write(
             dir.path().join("zz-broken.cedar"),
-            "@id(\"x\")\n@article(\"1\")\n@reason(\"r\")\n@reason_zh(\"r\")\nforbid (principal, action, resource)\nwhen { principal.no_such_attribute };\n",
+            "@id(\"x.one\")\n@control(\"x\")\n@article(\"1\")\n@reason(\"r\")\n@reason_zh(\"r\")\nforbid (principal, action, resource)\nwhen { principal.no_such_attribute };\n",
         )
         .unwrap();
         let bad = yungui(&["validate", "--policies", dir.path().to_str().unwrap()]);
         assert_eq!(bad.status.code(), Some(3), "{bad:?}");
         let text = String::from_utf8_lossy(&bad.stdout);
-        assert!(text.contains("zz-broken.cedar:6:"), "{text}");
+        assert!(text.contains("zz-broken.cedar:7:"), "{text}");
         assert!(text.contains("no_such_attribute"), "{text}");
     }
 }

@@ -256,6 +256,22 @@ fn respond(
     let mut response = AdmissionResponse::from(request);
     match outcome {
         Outcome::Skipped => {}
+        // The object carries a value the policies do not accept (a data class outside the
+        // vocabulary, a malformed host name): the object is at fault, not the webhook.
+        Outcome::Fault(err, message) if err.is_bad_request() => {
+            response.allowed = false;
+            response.result = Status::failure(
+                &format!(
+                    "yungui refuses {}: the object carries a value it cannot decide on: {message}",
+                    subject(request, tenant)
+                ),
+                "BadRequest",
+            )
+            .with_code(400);
+            response
+                .audit_annotations
+                .insert("bad_request".to_owned(), err.kind().to_owned());
+        }
         Outcome::Fault(err, message) => {
             response.allowed = false;
             response.result = Status::failure(
