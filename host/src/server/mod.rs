@@ -129,6 +129,9 @@ pub enum ServeError {
     /// The blocking task died.
     #[error("the decision task failed: {0}")]
     Task(String),
+    /// A Kubernetes namespace's `yungui.io/mode` label has no known value.
+    #[error("the namespace's `yungui.io/mode` label has no known value")]
+    Mislabelled,
 }
 
 impl ServeError {
@@ -142,6 +145,7 @@ impl ServeError {
         match self {
             Self::NotReady => "not_ready",
             Self::Task(_) => "task",
+            Self::Mislabelled => "mislabelled",
             Self::Engine(e) => crate::report::ErrorReport::from(e).kind,
         }
     }
