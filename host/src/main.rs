@@ -37,16 +37,7 @@ fn main() -> ExitCode {
         Command::Serve(cmd) => ("info", cmd.args.log_json),
         _ => ("warn", false),
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("YUNGUI_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        logs.json().flatten_event(true).init();
-    } else {
-        logs.init();
-    }
+    yungui::logging::init(default_filter, json);
     let result = match cli.command {
         Command::Decide(cmd) => cmd.execute(),
         Command::Validate(cmd) => cmd.execute(),

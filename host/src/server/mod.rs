@@ -324,9 +324,10 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
             Ok(engine)
         }) {
             Ok(engine) => {
-                tracing::info!(component = %path.display(), "policy component loaded; ready");
                 let engine = Arc::new(engine);
                 loading.set_engine(engine.clone());
+                // Logged once `/readyz` says so.
+                tracing::info!(component = %path.display(), "policy component loaded; ready");
                 if let Some(registry) = registry_path {
                     runtime.spawn(watch_registry(engine, registry, watch_every));
                 }
@@ -388,17 +389,13 @@ pub fn log_decision(
     latency: Duration,
     dry_run: bool,
 ) {
-    let (decision, controls) = match result {
+    let (decision, controls, error) = match result {
         Ok(d) => (
             if d.allowed { "allow" } else { "deny" },
-            d.denials
-                .iter()
-                .chain(&d.warnings)
-                .map(|f| f.control.as_str())
-                .collect::<Vec<_>>()
-                .join(","),
+            distinct_controls(d),
+            None,
         ),
-        Err(e) => ("error", e.kind().to_owned()),
+        Err(e) => ("error", Vec::new(), Some(e.kind())),
     };
     tracing::info!(
         target: "yungui::decision",
@@ -408,9 +405,21 @@ pub fn log_decision(
         kind,
         action,
         decision,
-        controls,
+        controls = ?crate::logging::Json(serde_json::json!(controls)),
+        error,
         latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
         dry_run,
         "decision"
     );
+}
+
+/// The controls a decision lists (denials, then warnings), each once, in order.
+pub fn distinct_controls(decision: &types::Decision) -> Vec<&str> {
+    let mut ids: Vec<&str> = Vec::new();
+    for f in decision.denials.iter().chain(&decision.warnings) {
+        if !ids.contains(&f.control.as_str()) {
+            ids.push(&f.control);
+        }
+    }
+    ids
 }

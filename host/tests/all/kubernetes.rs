@@ -704,11 +704,16 @@ fn binary_serves_tls_with_cert_command_certificates_and_logs_dry_runs() {
             .spawn()
             .unwrap(),
     );
+    // Every line of a `--log-json` stream is a JSON object.
     let (lines_tx, lines) = mpsc::channel::<String>();
     let stderr = child.0.stderr.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
+            if let Err(err) = serde_json::from_str::<serde_json::Map<String, Value>>(&line) {
+                let _ = lines_tx.send(format!("NOT JSON ({err}): {line}"));
+                break;
+            }
             if lines_tx.send(line).is_err() {
                 break;
             }
@@ -719,13 +724,14 @@ fn binary_serves_tls_with_cert_command_certificates_and_logs_dry_runs() {
             let line = lines
                 .recv_timeout(Duration::from_secs(120))
                 .unwrap_or_else(|_| panic!("no log line with {what}"));
+            assert!(!line.starts_with("NOT JSON"), "{line}");
             if line.contains(what) {
                 return line;
             }
         }
     };
-    let listening = next("yungui: listening on ");
-    let addr = listening.rsplit(' ').next().unwrap().to_owned();
+    let listening: Value = serde_json::from_str(&next("\"listening\"")).unwrap();
+    let addr = listening["addr"].as_str().unwrap().to_owned();
     let port = addr.rsplit(':').next().unwrap();
     let server = Server {
         url: format!("https://localhost:{port}"),
@@ -748,13 +754,21 @@ fn binary_serves_tls_with_cert_command_certificates_and_logs_dry_runs() {
     assert_eq!(line["action"], "provision_workload");
     assert_eq!(line["decision"], "deny");
     assert_eq!(line["dry_run"], true);
-    assert!(
-        line["controls"]
-            .as_str()
-            .unwrap()
-            .contains("art8-1-real-name"),
-        "{line}"
-    );
+    // The controls are an array, each control once (art12-host-security fires twice here:
+    // privileged and host network).
+    let controls: Vec<&str> = line["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    for control in ["art8-1-real-name", "art12-host-security"] {
+        assert_eq!(
+            controls.iter().filter(|c| **c == control).count(),
+            1,
+            "{line}"
+        );
+    }
     assert!(line["latency_us"].as_u64().is_some(), "{line}");
 
     // The metrics count the front end's decisions.

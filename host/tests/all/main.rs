@@ -583,6 +583,23 @@ mod cli {
     }
 
     #[test]
+    fn logs_to_a_file_carry_no_colour_codes() {
+        let out = Command::new(env!("CARGO_BIN_EXE_yungui"))
+            .args(["decide", &example("allow-provision.json")])
+            .env("YUNGUI_CACHE_DIR", cache_dir())
+            .env("YUNGUI_LOG", "trace")
+            .env_remove("NO_COLOR")
+            .output()
+            .unwrap();
+        let logs = String::from_utf8_lossy(&out.stderr);
+        assert!(logs.contains("TRACE"), "trace logs were asked for: {logs}");
+        assert!(
+            !logs.contains('\u{1b}'),
+            "ANSI codes in piped logs: {logs:?}"
+        );
+    }
+
+    #[test]
     fn decide_exit_code_is_the_decision() {
         let allow = yungui(&["decide", &example("allow-provision.json")]);
         assert_eq!(allow.status.code(), Some(0), "{allow:?}");
