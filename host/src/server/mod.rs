@@ -21,9 +21,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::sync::Semaphore;
 
@@ -217,7 +218,44 @@ pub fn router(state: AppState) -> Router {
         .merge(kubernetes::routes())
         .merge(openstack::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_answers,
+        ))
         .with_state(state)
+}
+
+/// The front end a path belongs to, if any.
+fn front_of(path: &str) -> Option<&'static str> {
+    if path.starts_with("/v1/") {
+        Some("api")
+    } else if path == "/validate" || path.starts_with("/validate/") {
+        Some("kubernetes")
+    } else if path == "/openstack" || path.starts_with("/openstack/") {
+        Some("openstack")
+    } else {
+        None
+    }
+}
+
+/// Counts every answer of every front end (`yungui_answers_total`), whatever happened to the
+/// request: decided, refused before the engine (malformed, unmapped, too large), or faulted.
+async fn count_answers(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let front = front_of(request.uri().path());
+    let response = next.run(request).await;
+    if let Some(front) = front {
+        let status = response.status();
+        let answer = response.extensions().get::<metrics::Answer>().map_or(
+            if status.is_success() {
+                "none"
+            } else {
+                "refuse"
+            },
+            |a| a.0,
+        );
+        state.metrics.answer(front, status.as_u16(), answer);
+    }
+    response
 }
 
 async fn healthz() -> &'static str {
@@ -240,13 +278,12 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
+async fn metrics_text(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
+    let format =
+        metrics::Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        state.metrics.encode(),
+        [(header::CONTENT_TYPE, format.content_type())],
+        state.metrics.encode_as(format),
     )
 }
 
@@ -318,6 +355,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
     let config = args.engine.config();
     let workers = args.workers;
     let loading = state.clone();
+    let metrics = state.metrics.clone();
     tokio::task::spawn_blocking(move || {
         match Engine::load(&path, registry, config).and_then(|engine| {
             engine.warm(workers.min(engine.config().max_idle))?;
@@ -326,15 +364,19 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
             Ok(engine) => {
                 let engine = Arc::new(engine);
                 loading.set_engine(engine.clone());
+                metrics.component_load(true);
                 // Logged once `/readyz` says so.
                 tracing::info!(component = %path.display(), "policy component loaded; ready");
                 if let Some(registry) = registry_path {
-                    runtime.spawn(watch_registry(engine, registry, watch_every));
+                    runtime.spawn(watch_registry(engine, registry, watch_every, metrics));
                 }
             }
-            Err(err) => tracing::error!(
-                "the policy component did not load: {err}; every decision is denied"
-            ),
+            Err(err) => {
+                metrics.component_load(false);
+                tracing::error!(
+                    "the policy component did not load: {err}; every decision is denied"
+                );
+            }
         }
     });
     Ok(Running {
@@ -347,7 +389,12 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
 
 /// Reloads the registry when its file changes (a ConfigMap update, a new export from the system of
 /// record); a file that does not parse keeps the registry in force.
-async fn watch_registry(engine: Arc<Engine>, path: PathBuf, every: Duration) {
+async fn watch_registry(
+    engine: Arc<Engine>,
+    path: PathBuf,
+    every: Duration,
+    metrics: Arc<metrics::Metrics>,
+) {
     let stamp = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let mut seen = stamp(&path);
     loop {
@@ -363,13 +410,20 @@ async fn watch_registry(engine: Arc<Engine>, path: PathBuf, every: Duration) {
             Ok(Ok(registry)) => {
                 let entities = registry.len();
                 engine.set_registry(registry);
+                metrics.registry_reload(true);
                 tracing::info!(registry = %path.display(), entities, "registry reloaded");
             }
-            Ok(Err(err)) => tracing::warn!(
-                registry = %path.display(),
-                "the changed registry does not load, keeping the one in force: {err}"
-            ),
-            Err(err) => tracing::warn!("registry reload failed: {err}"),
+            Ok(Err(err)) => {
+                metrics.registry_reload(false);
+                tracing::warn!(
+                    registry = %path.display(),
+                    "the changed registry does not load, keeping the one in force: {err}"
+                );
+            }
+            Err(err) => {
+                metrics.registry_reload(false);
+                tracing::warn!("registry reload failed: {err}");
+            }
         }
     }
 }

@@ -120,13 +120,30 @@ fn serve(extra: &[&str]) -> Server {
 
 impl Server {
     fn get(&self, path: &str) -> (u16, String) {
+        let (status, _, body) = self.get_accepting(path, "*/*");
+        (status, body)
+    }
+
+    /// GET with an `Accept` header: the status, the content type and the body.
+    fn get_accepting(&self, path: &str, accept: &str) -> (u16, String, String) {
         let mut response = self
             .agent
             .get(format!("{}{path}", self.url))
+            .header("accept", accept)
             .call()
             .unwrap();
         let status = response.status().as_u16();
-        (status, response.body_mut().read_to_string().unwrap())
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (
+            status,
+            content_type,
+            response.body_mut().read_to_string().unwrap(),
+        )
     }
 
     fn post(&self, body: &[u8]) -> (u16, Value) {
@@ -633,6 +650,70 @@ fn namespaces_are_mapped_to_their_tenant_by_the_registry() {
     );
     // A namespace the registry does not list is the tenant of the same name.
     assert_allowed(&server.review(&fixture("deployment-allow")));
+}
+
+#[test]
+fn metrics_count_every_answer_and_each_control_once_per_review() {
+    let server = serve(&[]);
+    // Two unfiled hosts: one control, fired twice in one review.
+    assert_denied(
+        &server.review(&fixture("ingress-unfiled-hosts")),
+        &["art8-1-icp-filing"],
+    );
+    assert_eq!(server.post(b"{not json").0, 400);
+    // OpenStack answers that never reach the engine: a malformed body, an unmapped rule.
+    assert_eq!(server.post_to("/openstack", b"{not json").0, 400);
+    let unmapped = json!({"rule": "no:such:rule", "target": {}, "credentials": {"project_id": "shop-example"}});
+    assert_eq!(
+        server
+            .post_to("/openstack", unmapped.to_string().as_bytes())
+            .0,
+        200
+    );
+
+    let (status, content_type, text) = server.get_accepting("/metrics", "text/plain;version=0.0.4");
+    assert_eq!(status, 200);
+    assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+    for sample in [
+        "yungui_controls_fired_total{control=\"art8-1-icp-filing\",severity=\"deny\"} 1",
+        "yungui_answers_total{front=\"kubernetes\",code=\"200\",answer=\"deny\"} 1",
+        "yungui_answers_total{front=\"kubernetes\",code=\"400\",answer=\"refuse\"} 1",
+        "yungui_answers_total{front=\"openstack\",code=\"400\",answer=\"refuse\"} 1",
+        "yungui_answers_total{front=\"openstack\",code=\"200\",answer=\"refuse\"} 1",
+        "yungui_component_loads_total{result=\"success\"} 1",
+        "# TYPE yungui_answers_total counter",
+        "# HELP yungui_answers_total ",
+        "yungui_build_info{version=\"",
+    ] {
+        assert!(text.contains(sample), "`{sample}` missing from\n{text}");
+    }
+    assert!(!text.contains("# EOF"), "{text}");
+    // The same, checked by Prometheus's own linter when it is installed (CI installs it).
+    if let Ok(mut promtool) = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        use std::io::Write as _;
+        promtool
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let out = promtool.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "promtool check metrics: {out:?}\n{text}"
+        );
+    }
+
+    let (_, content_type, open) = server.get_accepting("/metrics", "*/*");
+    assert!(content_type.starts_with("application/openmetrics-text; version=1.0.0"));
+    assert!(open.ends_with("# EOF\n"), "{open}");
+    assert!(open.contains("# TYPE yungui_answers counter"), "{open}");
 }
 
 /// Kills the child on drop, so a failed assertion does not leave a server behind.

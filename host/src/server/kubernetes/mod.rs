@@ -21,19 +21,20 @@ pub mod mapping;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use axum::{Extension, Json};
 use kube_core::DynamicObject;
 use kube_core::Status;
 use kube_core::admission::{
     AdmissionRequest, AdmissionResponse, AdmissionReview, META_API_VERSION_V1, META_KIND, Operation,
 };
 
+use super::metrics::Answer;
 use super::{AppState, Decide, ServeError, log_decision};
 use crate::bindings::types;
 use crate::engine::Error;
@@ -251,17 +252,24 @@ async fn validate(state: &AppState, route: Route, body: &[u8]) -> Response {
         Ok(Some((action, items))) => (action, decide_all(state, items).await),
     };
     let response = respond(&request, &namespace, &tenant, action, mode, &outcome);
+    let answer = Answer(match &outcome {
+        _ if response.allowed => "allow",
+        Outcome::Decided(_) => "deny",
+        _ => "refuse",
+    });
+    let merged = for_log(outcome);
+    state.metrics.record_controls(&merged);
     log_decision(
         "kubernetes",
         &request.uid,
         &tenant,
         &kind,
         action,
-        &for_log(outcome),
+        &merged,
         started.elapsed(),
         request.dry_run,
     );
-    Json(response.into_review()).into_response()
+    (Extension(answer), Json(response.into_review())).into_response()
 }
 
 /// Reads an AdmissionReview v1 with its request.
