@@ -757,7 +757,7 @@ fn binary_serves_tls_with_cert_command_certificates_and_logs_dry_runs() {
         .arg(dir.path())
         .output()
         .unwrap();
-    assert_eq!(again.status.code(), Some(1), "{again:?}");
+    assert_eq!(again.status.code(), Some(4), "{again:?}");
 
     let mut child = Killed(
         Command::new(env!("CARGO_BIN_EXE_yungui"))
