@@ -38,12 +38,30 @@ pub enum RegistryError {
     /// Two entities share a uid.
     #[error("the registry holds `{0}` twice: keep one")]
     Duplicate(String),
+    /// A `Cloud::Namespace` does not name exactly one tenant.
+    #[error(
+        "registry entity `Cloud::Namespace::\"{namespace}\"` must have exactly one `Cloud::Tenant` parent (the tenant that owns the namespace), it has {found}"
+    )]
+    NamespaceTenant {
+        /// The namespace.
+        namespace: String,
+        /// How many tenant parents it has.
+        found: usize,
+    },
 }
+
+/// The entity type that maps a Kubernetes namespace to its tenant (its one `Cloud::Tenant` parent).
+pub const NAMESPACE_TYPE: &str = "Cloud::Namespace";
+
+/// The tenant entity type.
+pub const TENANT_TYPE: &str = "Cloud::Tenant";
 
 /// A registry held in memory.
 #[derive(Debug, Default)]
 pub struct Registry {
     entities: HashMap<Key, Box<RawValue>>,
+    /// Namespace → tenant, from the `Cloud::Namespace` entities.
+    namespaces: HashMap<Box<str>, Box<str>>,
     generation: u64,
 }
 
@@ -56,6 +74,12 @@ struct Key {
 #[derive(Deserialize)]
 struct UidOnly {
     uid: Uid,
+}
+
+#[derive(Deserialize)]
+struct WithParents {
+    #[serde(default)]
+    parents: Vec<Uid>,
 }
 
 #[derive(Deserialize)]
@@ -114,6 +138,7 @@ impl Registry {
         }
         map.shrink_to_fit();
         Ok(Self {
+            namespaces: namespaces(&map)?,
             entities: map,
             generation: GENERATION.fetch_add(1, Ordering::Relaxed),
         })
@@ -139,6 +164,7 @@ impl Registry {
             map.insert(key, raw);
         }
         Ok(Self {
+            namespaces: namespaces(&map)?,
             entities: map,
             generation: GENERATION.fetch_add(1, Ordering::Relaxed),
         })
@@ -153,6 +179,12 @@ impl Registry {
                 id: id.into(),
             })
             .map(|raw| raw.get())
+    }
+
+    /// The tenant a Kubernetes namespace belongs to: the one `Cloud::Tenant` parent of its
+    /// `Cloud::Namespace` entity, else (no such entity) the tenant named like the namespace.
+    pub fn tenant_of_namespace<'a>(&'a self, namespace: &'a str) -> &'a str {
+        self.namespaces.get(namespace).map_or(namespace, |t| t)
     }
 
     /// How many entities it holds.
@@ -170,6 +202,42 @@ impl Registry {
     pub fn generation(&self) -> u64 {
         self.generation
     }
+}
+
+/// The namespace → tenant index; a namespace with no or several tenant parents is an error.
+fn namespaces(
+    entities: &HashMap<Key, Box<RawValue>>,
+) -> Result<HashMap<Box<str>, Box<str>>, RegistryError> {
+    let mut out = HashMap::new();
+    for (key, raw) in entities {
+        if &*key.type_name != NAMESPACE_TYPE {
+            continue;
+        }
+        let parents = serde_json::from_str::<WithParents>(raw.get())
+            .map_err(|_| RegistryError::NamespaceTenant {
+                namespace: key.id.to_string(),
+                found: 0,
+            })?
+            .parents;
+        let tenants: Vec<String> = parents
+            .into_iter()
+            .map(|(Uid::Explicit { entity: p } | Uid::Plain(p))| p)
+            .filter(|p| p.type_name == TENANT_TYPE)
+            .map(|p| p.id)
+            .collect();
+        match <[String; 1]>::try_from(tenants) {
+            Ok([tenant]) => {
+                out.insert(key.id.clone(), tenant.into_boxed_str());
+            }
+            Err(tenants) => {
+                return Err(RegistryError::NamespaceTenant {
+                    namespace: key.id.to_string(),
+                    found: tenants.len(),
+                });
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn key_of(raw: &RawValue) -> Result<Key, String> {
@@ -224,6 +292,41 @@ mod tests {
         let err = Registry::from_json(r#"[{"attrs": {}}]"#).unwrap_err();
         assert!(err.to_string().contains("#0"), "{err}");
         assert!(Registry::from_json("{}").is_err());
+    }
+
+    #[test]
+    fn namespaces_map_to_their_tenant_and_default_to_their_name() {
+        let registry = Registry::from_json(
+            r#"[{"uid": {"type": "Cloud::Tenant", "id": "shop"}, "attrs": {}, "parents": []},
+                {"uid": {"type": "Cloud::Namespace", "id": "shop-web"}, "attrs": {},
+                 "parents": [{"type": "Cloud::Tenant", "id": "shop"}]},
+                {"uid": {"type": "Cloud::Namespace", "id": "shop-db"}, "attrs": {},
+                 "parents": [{"__entity": {"type": "Cloud::Tenant", "id": "shop"}}]}]"#,
+        )
+        .unwrap();
+        assert_eq!(registry.tenant_of_namespace("shop-web"), "shop");
+        assert_eq!(registry.tenant_of_namespace("shop-db"), "shop");
+        assert_eq!(registry.tenant_of_namespace("other"), "other");
+    }
+
+    #[test]
+    fn a_namespace_needs_exactly_one_tenant() {
+        for parents in [
+            "[]",
+            r#"[{"type": "Cloud::Region", "id": "cn"}]"#,
+            r#"[{"type": "Cloud::Tenant", "id": "a"}, {"type": "Cloud::Tenant", "id": "b"}]"#,
+        ] {
+            let text = format!(
+                r#"[{{"uid": {{"type": "Cloud::Namespace", "id": "ns"}}, "parents": {parents}}}]"#
+            );
+            let err = Registry::from_json(&text).unwrap_err().to_string();
+            assert!(
+                err.contains(
+                    "`Cloud::Namespace::\"ns\"` must have exactly one `Cloud::Tenant` parent"
+                ),
+                "{err}"
+            );
+        }
     }
 
     #[test]

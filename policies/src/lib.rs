@@ -148,8 +148,8 @@ impl Sources {
     }
 }
 
-/// Where a problem is, and what it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where a problem is, and what it is. Problems sort by file, line, column and message.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Problem {
     /// The file name.
     pub file: String,
@@ -415,7 +415,12 @@ pub fn compile<'a>(
                 vocabularies,
             })
         }
-        _ => Err(Problems(problems)),
+        _ => {
+            // Cedar reports some problems in hash order: sort them, so every run lists them alike.
+            problems.sort();
+            problems.dedup();
+            Err(Problems(problems))
+        }
     }
 }
 

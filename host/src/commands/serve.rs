@@ -22,7 +22,10 @@ impl ServeCommand {
         runtime.block_on(async move {
             let running = start(&self.args).await?;
             tracing::info!(addr = %running.addr, "listening");
-            eprintln!("yungui: listening on {}", running.addr);
+            // For scripts reading plain logs, whatever the filter; `--log-json` has the line above.
+            if !self.args.log_json {
+                eprintln!("yungui: listening on {}", running.addr);
+            }
             shutdown_signal().await;
             tracing::info!("shutting down");
             running.shutdown(Duration::from_secs(10)).await?;

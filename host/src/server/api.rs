@@ -13,6 +13,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::Extension;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
@@ -24,6 +25,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use super::metrics::Answer;
 use super::{AppState, Decide, ServeError, log_decision};
 use crate::report::{ErrorReport, Outcome, Report};
 use crate::request::now_utc;
@@ -44,7 +46,12 @@ async fn decide(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
         Err(response) => return *response,
     };
     let report = decide_one(&state, &request_id(&headers), body).await;
-    (status(&report), Json(report)).into_response()
+    let answer = Answer(match report.decision {
+        Outcome::Allow => "allow",
+        Outcome::Deny => "deny",
+        Outcome::Error => "refuse",
+    });
+    (status(&report), Extension(answer), Json(report)).into_response()
 }
 
 /// The batch's outer shape; `requests` is read in a second step so a wrong type names it.
@@ -109,6 +116,7 @@ async fn decide_one(state: &AppState, uid: &str, body: String) -> Report {
     let started = Instant::now();
     let (request, tenant, action) = prepare(body, &now_utc());
     let result = state.decide("api", Decide::Json(request)).await;
+    state.metrics.record_controls(&result);
     log_decision(
         "api",
         uid,

@@ -1,4 +1,12 @@
-//! Prometheus metrics: decisions by front end and outcome, controls that fired, faults, latency.
+//! Prometheus metrics: every answer of every front end, decisions by front end and outcome,
+//! controls that fired (each once per review), faults, latency, build information, and registry
+//! and component loads.
+//!
+//! `/metrics` speaks OpenMetrics, or the Prometheus text format (0.0.4) when the scraper prefers
+//! `text/plain`. prometheus-client writes only OpenMetrics (prometheus/client_rust#51), so the
+//! Prometheus text is derived from it ([`to_prometheus_text`]): the two differ, for the metric types
+//! used here, only in the `# EOF` line, `# UNIT` lines, and the counter names of `# HELP` and
+//! `# TYPE` (`_total` included).
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -6,6 +14,7 @@ use std::time::Duration;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -31,13 +40,90 @@ struct FaultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ReloadLabels {
-    result: String,
+struct FrontLabels {
+    front: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct FrontLabels {
+struct AnswerLabels {
     front: String,
+    code: String,
+    answer: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: String,
+}
+
+/// What `yungui_build_info` says: the version, and what was loaded (filled in when known).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildInfo {
+    /// yungui's version.
+    pub version: String,
+    /// The sha256 of the policy component in force (hex).
+    pub component_sha256: String,
+    /// The digest of the policies the component was built from.
+    pub policy_digest: String,
+}
+
+impl Default for BuildInfo {
+    fn default() -> Self {
+        Self {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            component_sha256: "unknown".to_owned(),
+            policy_digest: "unknown".to_owned(),
+        }
+    }
+}
+
+/// What a front end told its caller, as a response extension the `/metrics` counter reads:
+/// `allow`, `deny` (a policy denial), `refuse` (no policy decision: malformed, unmapped, fault).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Answer(pub &'static str);
+
+/// The format of a scrape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `application/openmetrics-text; version=1.0.0`.
+    OpenMetrics,
+    /// `text/plain; version=0.0.4`, the Prometheus text format.
+    PrometheusText,
+}
+
+impl Format {
+    /// The format an `Accept` header prefers: the Prometheus text format when `text/plain` has a
+    /// higher quality than OpenMetrics, OpenMetrics otherwise (no header, `*/*`, ties).
+    pub fn negotiate(accept: Option<&str>) -> Self {
+        let (mut openmetrics, mut text) = (None::<f32>, None::<f32>);
+        for item in accept.unwrap_or_default().split(',') {
+            let mut parts = item.split(';').map(str::trim);
+            let media = parts.next().unwrap_or_default().to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| p.strip_prefix("q="))
+                .find_map(|q| q.parse::<f32>().ok())
+                .unwrap_or(1.0);
+            let slot = match media.as_str() {
+                "application/openmetrics-text" => &mut openmetrics,
+                "text/plain" => &mut text,
+                _ => continue,
+            };
+            *slot = Some(slot.map_or(q, |old| old.max(q)));
+        }
+        match (text, openmetrics) {
+            (Some(t), Some(o)) if t > o => Self::PrometheusText,
+            (Some(t), None) if t > 0.0 => Self::PrometheusText,
+            _ => Self::OpenMetrics,
+        }
+    }
+
+    /// The `Content-Type` of a scrape in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Self::PrometheusText => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
 }
 
 /// The server's metrics.
@@ -48,7 +134,10 @@ pub struct Metrics {
     controls: Family<ControlLabels, Counter>,
     faults: Family<FaultLabels, Counter>,
     latency: Family<FrontLabels, Histogram>,
-    component_reloads: Family<ReloadLabels, Counter>,
+    answers: Family<AnswerLabels, Counter>,
+    build: Family<BuildInfo, Gauge>,
+    registry_reloads: Family<ResultLabels, Counter>,
+    component_loads: Family<ResultLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -58,8 +147,13 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Registers every metric.
+    /// Registers every metric, with the build information of this binary.
     pub fn new() -> Self {
+        Self::with_build(BuildInfo::default())
+    }
+
+    /// Registers every metric.
+    pub fn with_build(build_info: BuildInfo) -> Self {
         let mut registry = Registry::with_prefix("yungui");
         let decisions = Family::<DecisionLabels, Counter>::default();
         let controls = Family::<ControlLabels, Counter>::default();
@@ -90,11 +184,30 @@ impl Metrics {
             "Time to decide, queueing for a worker included",
             latency.clone(),
         );
-        let component_reloads = Family::<ReloadLabels, Counter>::default();
+        let answers = Family::<AnswerLabels, Counter>::default();
         registry.register(
-            "component_reloads",
-            "Policy component reloads by result (success, failure: refused, the old one stays)",
-            component_reloads.clone(),
+            "answers",
+            "Every answer of every front end, by HTTP status and what it said (allow, deny, refuse: no policy decision; none: no verdict in the answer), including those that never reach the engine",
+            answers.clone(),
+        );
+        let build = Family::<BuildInfo, Gauge>::default();
+        build.get_or_create(&build_info).set(1);
+        registry.register(
+            "build_info",
+            "Always 1: the version, the component's sha256 and the policies' digest in force",
+            build.clone(),
+        );
+        let registry_reloads = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "registry_reloads",
+            "Reloads of a changed registry file, by result (success, failure: the registry in force is kept)",
+            registry_reloads.clone(),
+        );
+        let component_loads = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "component_loads",
+            "Loads of the policy component (at start, and any reload), by result (success, failure)",
+            component_loads.clone(),
         );
         Self {
             registry: Mutex::new(registry),
@@ -102,20 +215,68 @@ impl Metrics {
             controls,
             faults,
             latency,
-            component_reloads,
+            answers,
+            build,
+            registry_reloads,
+            component_loads,
         }
     }
 
-    /// Records a component reload: swapped in, or refused.
-    pub fn record_component_reload(&self, success: bool) {
-        self.component_reloads
-            .get_or_create(&ReloadLabels {
-                result: if success { "success" } else { "failure" }.to_owned(),
+    /// Replaces what `yungui_build_info` says (e.g. once the component is loaded).
+    pub fn set_build(&self, build_info: &BuildInfo) {
+        self.build.clear();
+        self.build.get_or_create(build_info).set(1);
+    }
+
+    /// Counts one answer of a front end.
+    pub fn answer(&self, front: &str, code: u16, answer: &str) {
+        self.answers
+            .get_or_create(&AnswerLabels {
+                front: front.to_owned(),
+                code: code.to_string(),
+                answer: answer.to_owned(),
             })
             .inc();
     }
 
-    /// Records one decision (or failure).
+    /// Counts one reload of the registry file.
+    pub fn registry_reload(&self, success: bool) {
+        self.registry_reloads
+            .get_or_create(&result_labels(success))
+            .inc();
+    }
+
+    /// Counts one load of the policy component.
+    pub fn component_load(&self, success: bool) {
+        self.component_loads
+            .get_or_create(&result_labels(success))
+            .inc();
+    }
+
+    /// Counts the controls of one review (a review may ask for several decisions), each once.
+    pub fn record_controls(&self, result: &Result<types::Decision, ServeError>) {
+        let Ok(decision) = result else { return };
+        let mut seen: Vec<&str> = Vec::new();
+        for f in decision.denials.iter().chain(&decision.warnings) {
+            if seen.contains(&f.control.as_str()) {
+                continue;
+            }
+            seen.push(&f.control);
+            self.controls
+                .get_or_create(&ControlLabels {
+                    control: f.control.clone(),
+                    severity: match f.severity {
+                        types::Severity::Deny => "deny",
+                        types::Severity::Warn => "warn",
+                    }
+                    .to_owned(),
+                })
+                .inc();
+        }
+    }
+
+    /// Records one decision (or failure); the controls are counted per review
+    /// ([`Metrics::record_controls`]).
     pub fn record(
         &self,
         front: &str,
@@ -133,35 +294,28 @@ impl Metrics {
                 decision: decision.to_owned(),
             })
             .inc();
-        match result {
-            Ok(d) => {
-                for f in d.denials.iter().chain(&d.warnings) {
-                    self.controls
-                        .get_or_create(&ControlLabels {
-                            control: f.control.clone(),
-                            severity: match f.severity {
-                                types::Severity::Deny => "deny",
-                                types::Severity::Warn => "warn",
-                            }
-                            .to_owned(),
-                        })
-                        .inc();
-                }
-            }
-            Err(e) => {
-                self.faults
-                    .get_or_create(&FaultLabels {
-                        front: front.to_owned(),
-                        kind: e.kind().to_owned(),
-                    })
-                    .inc();
-            }
+        if let Err(e) = result {
+            self.faults
+                .get_or_create(&FaultLabels {
+                    front: front.to_owned(),
+                    kind: e.kind().to_owned(),
+                })
+                .inc();
         }
         self.latency
             .get_or_create(&FrontLabels {
                 front: front.to_owned(),
             })
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// The metrics in the given format.
+    pub fn encode_as(&self, format: Format) -> String {
+        let text = self.encode();
+        match format {
+            Format::OpenMetrics => text,
+            Format::PrometheusText => to_prometheus_text(&text),
+        }
     }
 
     /// The metrics in the OpenMetrics text format.
@@ -175,5 +329,108 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+fn result_labels(success: bool) -> ResultLabels {
+    ResultLabels {
+        result: if success { "success" } else { "failure" }.to_owned(),
+    }
+}
+
+/// The Prometheus text format (0.0.4) of prometheus-client's OpenMetrics text, for the metric
+/// types it writes here (counter, gauge, histogram): no `# EOF` or `# UNIT`, and a counter's
+/// `# HELP` and `# TYPE` name its samples' `_total` name.
+pub fn to_prometheus_text(openmetrics: &str) -> String {
+    let counters: Vec<&str> = openmetrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        out.push_str(&rename_counter(line, &counters));
+        out.push('\n');
+    }
+    out
+}
+
+fn rename_counter(line: &str, counters: &[&str]) -> String {
+    for keyword in ["# HELP ", "# TYPE "] {
+        if let Some(rest) = line.strip_prefix(keyword) {
+            let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+            if counters.contains(&name) {
+                return format!("{keyword}{name}_total {tail}");
+            }
+        }
+    }
+    line.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiation_prefers_openmetrics_unless_text_is_preferred() {
+        use Format::{OpenMetrics, PrometheusText};
+        for (accept, format) in [
+            (None, OpenMetrics),
+            (Some("*/*"), OpenMetrics),
+            (Some("text/plain"), PrometheusText),
+            (Some("text/plain;version=0.0.4"), PrometheusText),
+            (Some("application/openmetrics-text"), OpenMetrics),
+            // Prometheus 2.x's default scrape header.
+            (
+                Some(
+                    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+                ),
+                OpenMetrics,
+            ),
+            // A scraper configured for the Prometheus text format first.
+            (
+                Some(
+                    "text/plain;version=0.0.4;q=0.9,application/openmetrics-text;version=1.0.0;q=0.5",
+                ),
+                PrometheusText,
+            ),
+            (Some("text/plain;q=0"), OpenMetrics),
+        ] {
+            assert_eq!(Format::negotiate(accept), format, "{accept:?}");
+        }
+    }
+
+    #[test]
+    fn prometheus_text_names_counters_by_their_samples() {
+        let metrics = Metrics::new();
+        metrics.answer("openstack", 400, "refuse");
+        metrics.registry_reload(false);
+        let open = metrics.encode_as(Format::OpenMetrics);
+        assert!(open.ends_with("# EOF\n"), "{open}");
+        assert!(open.contains("# TYPE yungui_answers counter"), "{open}");
+        let text = metrics.encode_as(Format::PrometheusText);
+        assert!(!text.contains("# EOF"), "{text}");
+        assert!(
+            text.contains("# HELP yungui_answers_total Every answer"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE yungui_answers_total counter"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "yungui_answers_total{front=\"openstack\",code=\"400\",answer=\"refuse\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE yungui_registry_reloads_total counter"));
+        assert!(text.contains("# TYPE yungui_build_info gauge"), "{text}");
+        assert!(
+            text.contains("component_sha256=\"unknown\",policy_digest=\"unknown\"} 1"),
+            "{text}"
+        );
     }
 }

@@ -21,9 +21,10 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::sync::Semaphore;
 
@@ -143,6 +144,9 @@ pub enum ServeError {
     /// The blocking task died.
     #[error("the decision task failed: {0}")]
     Task(String),
+    /// A Kubernetes namespace's `yungui.io/mode` label has no known value.
+    #[error("the namespace's `yungui.io/mode` label has no known value")]
+    Mislabelled,
 }
 
 impl ServeError {
@@ -156,6 +160,7 @@ impl ServeError {
         match self {
             Self::NotReady => "not_ready",
             Self::Task(_) => "task",
+            Self::Mislabelled => "mislabelled",
             Self::Engine(e) => crate::report::ErrorReport::from(e).kind,
         }
     }
@@ -191,6 +196,23 @@ impl AppState {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Puts a loaded component in force: decisions switch to it, `yungui_build_info` and the
+    /// logs name it.
+    fn swap_in(&self, engine: Engine) {
+        tracing::info!(
+            component_sha256 = engine.sha256(),
+            policy_digest = engine.policy_digest(),
+            "policy component in force"
+        );
+        self.metrics.set_build(&metrics::BuildInfo {
+            component_sha256: engine.sha256().to_owned(),
+            policy_digest: engine.policy_digest().to_owned(),
+            ..metrics::BuildInfo::default()
+        });
+        self.set_engine(Arc::new(engine));
+        self.metrics.component_load(true);
     }
 
     /// Why the last component reload was refused, while no later one succeeded.
@@ -248,7 +270,44 @@ pub fn router(state: AppState) -> Router {
         .merge(kubernetes::routes())
         .merge(openstack::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_answers,
+        ))
         .with_state(state)
+}
+
+/// The front end a path belongs to, if any.
+fn front_of(path: &str) -> Option<&'static str> {
+    if path.starts_with("/v1/") {
+        Some("api")
+    } else if path == "/validate" || path.starts_with("/validate/") {
+        Some("kubernetes")
+    } else if path == "/openstack" || path.starts_with("/openstack/") {
+        Some("openstack")
+    } else {
+        None
+    }
+}
+
+/// Counts every answer of every front end (`yungui_answers_total`), whatever happened to the
+/// request: decided, refused before the engine (malformed, unmapped, too large), or faulted.
+async fn count_answers(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let front = front_of(request.uri().path());
+    let response = next.run(request).await;
+    if let Some(front) = front {
+        let status = response.status();
+        let answer = response.extensions().get::<metrics::Answer>().map_or(
+            if status.is_success() {
+                "none"
+            } else {
+                "refuse"
+            },
+            |a| a.0,
+        );
+        state.metrics.answer(front, status.as_u16(), answer);
+    }
+    response
 }
 
 async fn healthz() -> &'static str {
@@ -277,13 +336,12 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
+async fn metrics_text(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
+    let format =
+        metrics::Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        state.metrics.encode(),
+        [(header::CONTENT_TYPE, format.content_type())],
+        state.metrics.encode_as(format),
     )
 }
 
@@ -362,12 +420,9 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
     let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || match watcher.load(registry, false) {
         Ok(engine) => {
-            tracing::info!(
-                component_sha256 = engine.sha256(),
-                policy_digest = engine.policy_digest(),
-                "policy component loaded; ready"
-            );
-            watcher.state.set_engine(Arc::new(engine));
+            watcher.state.swap_in(engine);
+            // Logged once `/readyz` says so.
+            tracing::info!("policy component loaded; ready");
             if let Some(registry) = registry_path {
                 runtime.spawn(watch_registry(
                     watcher.state.clone(),
@@ -383,6 +438,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
             }
         }
         Err(err) => {
+            watcher.state.metrics.component_load(false);
             tracing::error!("the policy component did not load: {err:#}; every decision is denied")
         }
     });
@@ -476,15 +532,9 @@ async fn watch_plugin(watcher: Watcher, path: PathBuf, every: Duration) {
         .and_then(|r| r);
         match loaded {
             Ok(engine) => {
-                tracing::info!(
-                    component = %path.display(),
-                    component_sha256 = engine.sha256(),
-                    policy_digest = engine.policy_digest(),
-                    "policy component reloaded"
-                );
-                watcher.state.set_engine(Arc::new(engine));
+                watcher.state.swap_in(engine);
                 watcher.state.set_reload_failure(None);
-                watcher.state.metrics.record_component_reload(true);
+                tracing::info!(component = %path.display(), "policy component reloaded");
             }
             Err(err) => {
                 tracing::warn!(
@@ -492,7 +542,7 @@ async fn watch_plugin(watcher: Watcher, path: PathBuf, every: Duration) {
                     "the changed component is refused, keeping the one in force: {err:#}"
                 );
                 watcher.state.set_reload_failure(Some(format!("{err:#}")));
-                watcher.state.metrics.record_component_reload(false);
+                watcher.state.metrics.component_load(false);
             }
         }
     }
@@ -519,13 +569,20 @@ async fn watch_registry(state: AppState, path: PathBuf, every: Duration) {
                 if let Some(engine) = state.engine() {
                     engine.set_registry(registry);
                 }
+                state.metrics.registry_reload(true);
                 tracing::info!(registry = %path.display(), entities, "registry reloaded");
             }
-            Ok(Err(err)) => tracing::warn!(
-                registry = %path.display(),
-                "the changed registry does not load, keeping the one in force: {err}"
-            ),
-            Err(err) => tracing::warn!("registry reload failed: {err}"),
+            Ok(Err(err)) => {
+                state.metrics.registry_reload(false);
+                tracing::warn!(
+                    registry = %path.display(),
+                    "the changed registry does not load, keeping the one in force: {err}"
+                );
+            }
+            Err(err) => {
+                state.metrics.registry_reload(false);
+                tracing::warn!("registry reload failed: {err}");
+            }
         }
     }
 }
@@ -545,17 +602,13 @@ pub fn log_decision(
     latency: Duration,
     dry_run: bool,
 ) {
-    let (decision, controls) = match result {
+    let (decision, controls, error) = match result {
         Ok(d) => (
             if d.allowed { "allow" } else { "deny" },
-            d.denials
-                .iter()
-                .chain(&d.warnings)
-                .map(|f| f.control.as_str())
-                .collect::<Vec<_>>()
-                .join(","),
+            distinct_controls(d),
+            None,
         ),
-        Err(e) => ("error", e.kind().to_owned()),
+        Err(e) => ("error", Vec::new(), Some(e.kind())),
     };
     tracing::info!(
         target: "yungui::decision",
@@ -565,9 +618,21 @@ pub fn log_decision(
         kind,
         action,
         decision,
-        controls,
+        controls = ?crate::logging::Json(serde_json::json!(controls)),
+        error,
         latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
         dry_run,
         "decision"
     );
+}
+
+/// The controls a decision lists (denials, then warnings), each once, in order.
+pub fn distinct_controls(decision: &types::Decision) -> Vec<&str> {
+    let mut ids: Vec<&str> = Vec::new();
+    for f in decision.denials.iter().chain(&decision.warnings) {
+        if !ids.contains(&f.control.as_str()) {
+            ids.push(&f.control);
+        }
+    }
+    ids
 }

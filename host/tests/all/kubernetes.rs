@@ -80,12 +80,13 @@ fn serve(extra: &[&str]) -> Server {
         "2",
         "--cluster-region",
         "cn-north-1",
-        "--registry",
-        &registry_path(),
     ]
     .iter()
     .map(|s| (*s).to_owned())
     .collect();
+    if !extra.contains(&"--registry") {
+        argv.extend(["--registry".to_owned(), registry_path()]);
+    }
     argv.extend([
         "--tls-cert".to_owned(),
         dir.join("tls.crt").display().to_string(),
@@ -119,19 +120,40 @@ fn serve(extra: &[&str]) -> Server {
 
 impl Server {
     fn get(&self, path: &str) -> (u16, String) {
+        let (status, _, body) = self.get_accepting(path, "*/*");
+        (status, body)
+    }
+
+    /// GET with an `Accept` header: the status, the content type and the body.
+    fn get_accepting(&self, path: &str, accept: &str) -> (u16, String, String) {
         let mut response = self
             .agent
             .get(format!("{}{path}", self.url))
+            .header("accept", accept)
             .call()
             .unwrap();
         let status = response.status().as_u16();
-        (status, response.body_mut().read_to_string().unwrap())
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (
+            status,
+            content_type,
+            response.body_mut().read_to_string().unwrap(),
+        )
     }
 
     fn post(&self, body: &[u8]) -> (u16, Value) {
+        self.post_to("/validate", body)
+    }
+
+    fn post_to(&self, path: &str, body: &[u8]) -> (u16, Value) {
         let mut response = self
             .agent
-            .post(format!("{}/validate", self.url))
+            .post(format!("{}{path}", self.url))
             .header("content-type", "application/json")
             .send(body)
             .unwrap();
@@ -148,7 +170,12 @@ impl Server {
 
     /// Sends a review; expects HTTP 200 and returns the `response`.
     fn review(&self, review: &Value) -> Value {
-        let (status, body) = self.post(review.to_string().as_bytes());
+        self.review_at("/validate", review)
+    }
+
+    /// Sends a review to the webhook path of a mode; expects HTTP 200 and returns the `response`.
+    fn review_at(&self, path: &str, review: &Value) -> Value {
+        let (status, body) = self.post_to(path, review.to_string().as_bytes());
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["apiVersion"], "admission.k8s.io/v1", "{body}");
         assert_eq!(body["kind"], "AdmissionReview", "{body}");
@@ -466,6 +493,12 @@ fn plugin_fault_fails_closed_and_says_so() {
     assert!(text.contains("fault"), "{text}");
     assert!(text.contains("50ms"), "{text}");
     assert_eq!(response["auditAnnotations"]["fault"], "timeout");
+    // Warn and audit modes fail closed too.
+    for path in ["/validate/warn", "/validate/audit"] {
+        let response = server.review_at(path, &fixture("deployment-allow"));
+        assert_eq!(response["allowed"], false, "{path}: {response}");
+        assert_eq!(response["status"]["code"], 500, "{path}: {response}");
+    }
     // Unmapped kinds still go through: no policy runs for them.
     assert_allowed(&server.review(&fixture("configmap-unmapped")));
 }
@@ -492,6 +525,213 @@ fn review_deadline_overrun_fails_closed() {
     let text = message(&response);
     assert!(text.contains("review deadline of 100 ms"), "{text}");
     assert!(text.contains("not a policy denial"), "{text}");
+}
+
+/// The review of `name`, moved to namespace `namespace`.
+fn in_namespace(name: &str, namespace: &str) -> Value {
+    let mut review = fixture(name);
+    review["request"]["namespace"] = json!(namespace);
+    review["request"]["object"]["metadata"]["namespace"] = json!(namespace);
+    review
+}
+
+#[test]
+fn enforce_path_is_the_default_path() {
+    let server = shared();
+    for name in ["deployment-deny-multiple", "deployment-allow"] {
+        let default = server.review(&fixture(name));
+        let enforce = server.review_at("/validate/enforce", &fixture(name));
+        assert_eq!(default["allowed"], enforce["allowed"], "{enforce}");
+        assert_eq!(default["status"], enforce["status"], "{enforce}");
+    }
+}
+
+#[test]
+fn warn_mode_allows_and_shows_the_denials_as_warnings() {
+    let response = shared().review_at("/validate/warn", &fixture("deployment-deny-multiple"));
+    assert_eq!(response["allowed"], true, "{response}");
+    let warnings = response["warnings"].as_array().unwrap();
+    for control in ["art8-1-real-name", "art12-host-security"] {
+        assert!(
+            warnings.iter().any(|w| w
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("audit: {control} "))),
+            "{control} missing from {warnings:#?}"
+        );
+        assert!(
+            response["auditAnnotations"]["would-deny"]
+                .as_str()
+                .unwrap()
+                .split(',')
+                .any(|c| c == control),
+            "{response}"
+        );
+    }
+    assert_eq!(response["auditAnnotations"]["mode"], "warn");
+    assert!(response["auditAnnotations"].get("controls").is_none());
+    assert_allowed(&shared().review_at("/validate/warn", &fixture("deployment-allow")));
+}
+
+#[test]
+fn audit_mode_allows_silently_and_annotates() {
+    let response = shared().review_at("/validate/audit", &fixture("deployment-deny-multiple"));
+    assert_eq!(response["allowed"], true, "{response}");
+    assert!(response.get("warnings").is_none(), "{response}");
+    let annotated = response["auditAnnotations"]["would-deny"].as_str().unwrap();
+    assert!(annotated.contains("art12-host-security"), "{annotated}");
+    assert_eq!(response["auditAnnotations"]["mode"], "audit");
+}
+
+#[test]
+fn an_unknown_mode_path_is_a_bad_request_naming_the_modes() {
+    let (status, body) = shared().post_to(
+        "/validate/enforcing",
+        fixture("pod-allow").to_string().as_bytes(),
+    );
+    assert_eq!(status, 400, "{body}");
+    let text = message(&body["response"]);
+    assert!(text.contains("`enforcing`"), "{text}");
+    assert!(text.contains("/validate/enforce"), "{text}");
+    assert!(text.contains("/validate/warn"), "{text}");
+}
+
+#[test]
+fn a_mislabelled_namespace_is_refused_naming_the_label() {
+    let server = shared();
+    let response = server.review_at("/validate/mislabelled", &fixture("deployment-allow"));
+    assert_eq!(response["allowed"], false, "{response}");
+    assert_eq!(response["status"]["code"], 400, "{response}");
+    let text = message(&response);
+    assert!(text.contains("`yungui.io/mode`"), "{text}");
+    assert!(text.contains("`enforce`, `warn`, `audit`"), "{text}");
+    // Kinds no policy reads still go through.
+    assert_allowed(&server.review_at("/validate/mislabelled", &fixture("configmap-unmapped")));
+}
+
+#[test]
+fn system_namespaces_are_never_decided() {
+    let server = shared();
+    for namespace in [
+        "kube-system",
+        "kube-public",
+        "kube-node-lease",
+        "yungui-system",
+    ] {
+        for path in ["/validate", "/validate/warn", "/validate/mislabelled"] {
+            let response = server.review_at(path, &in_namespace("pod-privileged", namespace));
+            assert_allowed(&response);
+            assert!(response.get("auditAnnotations").is_none(), "{response}");
+        }
+    }
+    // The list is configurable, and replaces the default.
+    let server = serve(&["--exempt-namespace", "shop-example"]);
+    assert_allowed(&server.review(&fixture("pod-privileged")));
+    // kube-system is no tenant: once decided, it is denied.
+    assert_denied(
+        &server.review(&in_namespace("pod-privileged", "kube-system")),
+        &["registry-missing"],
+    );
+}
+
+#[test]
+fn namespaces_are_mapped_to_their_tenant_by_the_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut registry: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(registry_path()).unwrap()).unwrap();
+    registry.push(
+        json!({"uid": {"type": "Cloud::Namespace", "id": "shop-web"}, "attrs": {},
+        "parents": [{"type": "Cloud::Tenant", "id": "shop-example"}]}),
+    );
+    registry.push(
+        json!({"uid": {"type": "Cloud::Namespace", "id": "orphan"}, "attrs": {},
+        "parents": [{"type": "Cloud::Tenant", "id": "ghost-tenant"}]}),
+    );
+    let path = dir.path().join("registry.json");
+    std::fs::write(&path, serde_json::to_string(&registry).unwrap()).unwrap();
+    let server = serve(&["--registry", path.to_str().unwrap()]);
+    // shop-web is shop-example's: its compliant deployment is allowed, its privileged pod denied.
+    assert_allowed(&server.review(&in_namespace("deployment-allow", "shop-web")));
+    let response = server.review(&in_namespace("pod-privileged", "shop-web"));
+    assert_denied(&response, &["art12-host-security"]);
+    assert!(
+        message(&response).contains("`shop-web/debug`"),
+        "{response}"
+    );
+    // A namespace of a tenant the registry lacks is denied, naming both.
+    let response = server.review(&in_namespace("deployment-allow", "orphan"));
+    assert_denied(&response, &["registry-missing"]);
+    let text = message(&response);
+    assert!(
+        text.contains("namespace `orphan` belongs to tenant `ghost-tenant`"),
+        "{text}"
+    );
+    // A namespace the registry does not list is the tenant of the same name.
+    assert_allowed(&server.review(&fixture("deployment-allow")));
+}
+
+#[test]
+fn metrics_count_every_answer_and_each_control_once_per_review() {
+    let server = serve(&[]);
+    // Two unfiled hosts: one control, fired twice in one review.
+    assert_denied(
+        &server.review(&fixture("ingress-unfiled-hosts")),
+        &["art8-1-icp-filing"],
+    );
+    assert_eq!(server.post(b"{not json").0, 400);
+    // OpenStack answers that never reach the engine: a malformed body, an unmapped rule.
+    assert_eq!(server.post_to("/openstack", b"{not json").0, 400);
+    let unmapped = json!({"rule": "no:such:rule", "target": {}, "credentials": {"project_id": "shop-example"}});
+    assert_eq!(
+        server
+            .post_to("/openstack", unmapped.to_string().as_bytes())
+            .0,
+        200
+    );
+
+    let (status, content_type, text) = server.get_accepting("/metrics", "text/plain;version=0.0.4");
+    assert_eq!(status, 200);
+    assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+    for sample in [
+        "yungui_controls_fired_total{control=\"art8-1-icp-filing\",severity=\"deny\"} 1",
+        "yungui_answers_total{front=\"kubernetes\",code=\"200\",answer=\"deny\"} 1",
+        "yungui_answers_total{front=\"kubernetes\",code=\"400\",answer=\"refuse\"} 1",
+        "yungui_answers_total{front=\"openstack\",code=\"400\",answer=\"refuse\"} 1",
+        "yungui_answers_total{front=\"openstack\",code=\"200\",answer=\"refuse\"} 1",
+        "yungui_component_loads_total{result=\"success\"} 1",
+        "# TYPE yungui_answers_total counter",
+        "# HELP yungui_answers_total ",
+        "yungui_build_info{version=\"",
+    ] {
+        assert!(text.contains(sample), "`{sample}` missing from\n{text}");
+    }
+    assert!(!text.contains("# EOF"), "{text}");
+    // The same, checked by Prometheus's own linter when it is installed (CI installs it).
+    if let Ok(mut promtool) = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        use std::io::Write as _;
+        promtool
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let out = promtool.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "promtool check metrics: {out:?}\n{text}"
+        );
+    }
+
+    let (_, content_type, open) = server.get_accepting("/metrics", "*/*");
+    assert!(content_type.starts_with("application/openmetrics-text; version=1.0.0"));
+    assert!(open.ends_with("# EOF\n"), "{open}");
+    assert!(open.contains("# TYPE yungui_answers counter"), "{open}");
 }
 
 /// Kills the child on drop, so a failed assertion does not leave a server behind.
@@ -535,7 +775,7 @@ fn binary_serves_tls_with_cert_command_certificates_and_logs_dry_runs() {
         .arg(dir.path())
         .output()
         .unwrap();
-    assert_eq!(again.status.code(), Some(1), "{again:?}");
+    assert_eq!(again.status.code(), Some(4), "{again:?}");
 
     let mut child = Killed(
         Command::new(env!("CARGO_BIN_EXE_yungui"))
@@ -563,11 +803,16 @@ fn binary_serves_tls_with_cert_command_certificates_and_logs_dry_runs() {
             .spawn()
             .unwrap(),
     );
+    // Every line of a `--log-json` stream is a JSON object.
     let (lines_tx, lines) = mpsc::channel::<String>();
     let stderr = child.0.stderr.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
+            if let Err(err) = serde_json::from_str::<serde_json::Map<String, Value>>(&line) {
+                let _ = lines_tx.send(format!("NOT JSON ({err}): {line}"));
+                break;
+            }
             if lines_tx.send(line).is_err() {
                 break;
             }
@@ -578,13 +823,14 @@ fn binary_serves_tls_with_cert_command_certificates_and_logs_dry_runs() {
             let line = lines
                 .recv_timeout(Duration::from_secs(120))
                 .unwrap_or_else(|_| panic!("no log line with {what}"));
+            assert!(!line.starts_with("NOT JSON"), "{line}");
             if line.contains(what) {
                 return line;
             }
         }
     };
-    let listening = next("yungui: listening on ");
-    let addr = listening.rsplit(' ').next().unwrap().to_owned();
+    let listening: Value = serde_json::from_str(&next("\"listening\"")).unwrap();
+    let addr = listening["addr"].as_str().unwrap().to_owned();
     let port = addr.rsplit(':').next().unwrap();
     let server = Server {
         url: format!("https://localhost:{port}"),
@@ -607,13 +853,21 @@ fn binary_serves_tls_with_cert_command_certificates_and_logs_dry_runs() {
     assert_eq!(line["action"], "provision_workload");
     assert_eq!(line["decision"], "deny");
     assert_eq!(line["dry_run"], true);
-    assert!(
-        line["controls"]
-            .as_str()
-            .unwrap()
-            .contains("art8-1-real-name"),
-        "{line}"
-    );
+    // The controls are an array, each control once (art12-host-security fires twice here:
+    // privileged and host network).
+    let controls: Vec<&str> = line["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    for control in ["art8-1-real-name", "art12-host-security"] {
+        assert_eq!(
+            controls.iter().filter(|c| **c == control).count(),
+            1,
+            "{line}"
+        );
+    }
     assert!(line["latency_us"].as_u64().is_some(), "{line}");
 
     // The metrics count the front end's decisions.
@@ -624,18 +878,53 @@ fn binary_serves_tls_with_cert_command_certificates_and_logs_dry_runs() {
 
 #[test]
 fn webhook_manifest_keeps_its_promises() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/kubernetes");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/kubernetes/base");
     let webhook = std::fs::read_to_string(dir.join("webhook.yaml")).unwrap();
     for promise in [
-        "failurePolicy: Fail",
         "sideEffects: None",
-        "timeoutSeconds: 5",
         "admissionReviewVersions: [v1]",
-        "path: /validate",
-        "values: [kube-system, yungui-system]",
+        "values: [kube-system, kube-public, kube-node-lease, yungui-system]",
+        "- {key: yungui.io/mode, operator: Exists}",
+        "- {key: yungui.io/mode, operator: NotIn, values: [enforce, warn, audit]}",
     ] {
         assert!(webhook.contains(promise), "webhook.yaml lacks `{promise}`");
     }
+    // One entry per mode, each opted into by its label value, plus the mislabelled one; all fail
+    // closed and exclude the system namespaces.
+    for (mode, selector) in [
+        (
+            "enforce",
+            "- {key: yungui.io/mode, operator: In, values: [enforce]}",
+        ),
+        (
+            "warn",
+            "- {key: yungui.io/mode, operator: In, values: [warn]}",
+        ),
+        (
+            "audit",
+            "- {key: yungui.io/mode, operator: In, values: [audit]}",
+        ),
+        ("mislabelled", "operator: Exists}"),
+    ] {
+        let entry = webhook
+            .split("  - name: ")
+            .find(|e| e.starts_with(&format!("{mode}.yungui.io")))
+            .unwrap_or_else(|| panic!("no webhook entry for `{mode}`"));
+        for promise in [
+            &format!("path: /validate/{mode},"),
+            selector,
+            "failurePolicy: Fail",
+            "timeoutSeconds: 5",
+            "rules: ",
+        ] {
+            assert!(entry.contains(promise), "`{mode}` entry lacks `{promise}`");
+        }
+        assert!(
+            entry.contains("*system") || entry.contains("&system"),
+            "`{mode}` entry does not exclude the system namespaces"
+        );
+    }
+    assert_eq!(webhook.matches("  - name: ").count(), 4);
     for resource in [
         "pods",
         "replicationcontrollers",
@@ -659,13 +948,50 @@ fn webhook_manifest_keeps_its_promises() {
     let deployment = std::fs::read_to_string(dir.join("deployment.yaml")).unwrap();
     for promise in [
         "replicas: 2",
+        "startupProbe:",
         "readinessProbe:",
         "livenessProbe:",
         "requests: {cpu:",
+        "serviceAccountName: yungui",
+        "automountServiceAccountToken: false",
     ] {
         assert!(
             deployment.contains(promise),
             "deployment.yaml lacks `{promise}`"
         );
     }
+    // The memory limit holds every worker's instance at its memory cap, with room for the host.
+    let number = |prefix: &str, suffix: &str| -> u64 {
+        let start = deployment
+            .find(prefix)
+            .unwrap_or_else(|| panic!("deployment.yaml lacks `{prefix}`"))
+            + prefix.len();
+        let rest = &deployment[start..];
+        rest[..rest.find(suffix).unwrap()].parse().unwrap()
+    };
+    let workers = number("--workers=", "\n");
+    let memory_mib = number("--memory-mib=", "\n");
+    let limit_mib = number("limits: {memory: ", "Mi}");
+    assert!(
+        workers * memory_mib + 128 <= limit_mib,
+        "{workers} workers x {memory_mib} MiB + 128 MiB for the host exceeds limits.memory {limit_mib}Mi"
+    );
+    let network = std::fs::read_to_string(dir.join("networkpolicy.yaml")).unwrap();
+    assert!(network.contains("policyTypes: [Ingress, Egress]"));
+    assert!(network.contains("egress: []"));
+    let kustomization = std::fs::read_to_string(dir.join("kustomization.yaml")).unwrap();
+    for file in std::fs::read_dir(&dir).unwrap() {
+        let name = file.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".yaml") && name != "kustomization.yaml" {
+            assert!(
+                kustomization.contains(&format!("- {name}")),
+                "kustomization.yaml leaves out {name}"
+            );
+        }
+    }
+    // The shipped registry ConfigMap and the overlay's registry load, namespaces included.
+    let overlay = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../deploy/kubernetes/overlays/example/registry.json");
+    let registry = yungui::Registry::from_file(&overlay).unwrap();
+    assert_eq!(registry.tenant_of_namespace("shop-web"), "shop-example");
 }

@@ -645,6 +645,150 @@ mod cli {
     }
 
     #[test]
+    fn logs_to_a_file_carry_no_colour_codes() {
+        // `--policies`: each instance's `init` reads the policy set through WASI, which wasmtime
+        // traces (a built component read from the cache may log nothing at all).
+        let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
+        let out = Command::new(env!("CARGO_BIN_EXE_yungui"))
+            .args(["decide", "--policies", policies.to_str().unwrap()])
+            .arg(example("allow-provision.json"))
+            .env("YUNGUI_CACHE_DIR", cache_dir())
+            .env("YUNGUI_LOG", "trace")
+            .env_remove("NO_COLOR")
+            .output()
+            .unwrap();
+        let logs = String::from_utf8_lossy(&out.stderr);
+        assert!(logs.contains("TRACE"), "trace logs were asked for: {logs}");
+        assert!(
+            !logs.contains('\u{1b}'),
+            "ANSI codes in piped logs: {logs:?}"
+        );
+    }
+
+    #[test]
+    fn a_usage_error_is_64_never_the_code_of_a_deny() {
+        let out = yungui(&["decide", "--bogus", &example("deny-provision.json")]);
+        assert_eq!(out.status.code(), Some(64), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--bogus"));
+        // With `--format json`, the error is JSON on stdout too.
+        let out = yungui(&["decide", "--format", "json", "--bogus"]);
+        assert_eq!(out.status.code(), Some(64), "{out:?}");
+        let error: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(error["error"]["kind"], "usage", "{error}");
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("--bogus")
+        );
+        for (args, code) in [
+            (&["--version"][..], 0),
+            (&["help"], 0),
+            (&[], 64),
+            (&["test", "--format", "yaml"], 64),
+            (&["completions", "tcsh"], 64),
+        ] {
+            assert_eq!(yungui(args).status.code(), Some(code), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn a_command_that_cannot_run_exits_4_with_a_json_error() {
+        let out = yungui(&["decide", "--format", "json", "/no/such/request.json"]);
+        assert_eq!(out.status.code(), Some(4), "{out:?}");
+        let error: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(error["error"]["kind"], "cannot_run", "{error}");
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("`/no/such/request.json`"),
+            "{error}"
+        );
+        let plain = yungui(&["decide", "/no/such/request.json"]);
+        assert_eq!(plain.status.code(), Some(4), "{plain:?}");
+        assert!(plain.stdout.is_empty());
+    }
+
+    #[test]
+    fn an_empty_case_set_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = yungui(&["test", dir.path().to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(4), "{out:?}");
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(text.contains("no case files"), "{text}");
+        assert!(text.contains(dir.path().to_str().unwrap()), "{text}");
+    }
+
+    /// A folder with one passing case and one failing case (its expectation flipped).
+    fn two_cases() -> tempfile::TempDir {
+        let cases =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/cases/art12-host-security");
+        let dir = tempfile::tempdir().unwrap();
+        let mut case: Option<Value> = None;
+        for entry in std::fs::read_dir(&cases).unwrap() {
+            let path = entry.unwrap().path();
+            let value: Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            if value["expect"]["decision"] == "allow" {
+                case = Some(value);
+                break;
+            }
+        }
+        let mut case = case.unwrap();
+        let registry = cases.join(case["registry"].as_str().unwrap());
+        case["registry"] = json!(registry.canonicalize().unwrap());
+        std::fs::write(dir.path().join("a-passes.json"), case.to_string()).unwrap();
+        case["expect"]["decision"] = json!("deny");
+        std::fs::write(dir.path().join("b-fails.json"), case.to_string()).unwrap();
+        dir
+    }
+
+    #[test]
+    fn test_reports_as_json_and_junit() {
+        let dir = two_cases();
+        let folder = dir.path().to_str().unwrap();
+        let out = yungui(&["test", "--format", "json", folder]);
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["passed"], 1, "{report}");
+        assert_eq!(report["failed"], 1, "{report}");
+        let cases = report["cases"].as_array().unwrap();
+        assert!(
+            cases[0]["file"]
+                .as_str()
+                .unwrap()
+                .ends_with("a-passes.json")
+        );
+        assert_eq!(cases[0]["passed"], true);
+        assert_eq!(cases[1]["passed"], false);
+        assert!(cases[1]["failure"].as_str().is_some(), "{report}");
+
+        let out = yungui(&["test", "--format", "junit", folder]);
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        let xml = String::from_utf8(out.stdout).unwrap();
+        assert!(xml.starts_with("<?xml"), "{xml}");
+        assert!(xml.contains("tests=\"2\" failures=\"1\""), "{xml}");
+        assert!(xml.contains("b-fails.json"), "{xml}");
+        assert_eq!(xml.matches("<failure").count(), 1, "{xml}");
+    }
+
+    #[test]
+    fn completions_are_printed_for_each_shell() {
+        for (shell, marker) in [
+            ("bash", "_yungui()"),
+            ("zsh", "#compdef yungui"),
+            ("fish", "complete -c yungui"),
+        ] {
+            let out = yungui(&["completions", shell]);
+            assert_eq!(out.status.code(), Some(0), "{out:?}");
+            let script = String::from_utf8(out.stdout).unwrap();
+            assert!(script.contains(marker), "{shell}: {script}");
+            assert!(script.contains("decide"), "{shell}");
+        }
+    }
+
+    #[test]
     fn decide_exit_code_is_the_decision() {
         let allow = yungui(&["decide", &example("allow-provision.json")]);
         assert_eq!(allow.status.code(), Some(0), "{allow:?}");
@@ -853,6 +997,33 @@ mod cli {
         let text = String::from_utf8_lossy(&bad.stdout);
         assert!(text.contains("zz-broken.cedar:7:"), "{text}");
         assert!(text.contains("no_such_attribute"), "{text}");
+        // Several problems come in one order, run after run: by file, line and column.
+        std::fs::write(
+            dir.path().join("aa-broken.cedar"),
+            "@id(\"y\")\n@article(\"1\")\n@reason(\"r\")\n@reason_zh(\"r\")\nforbid (principal, action, resource)\nwhen { principal.other_missing || resource.also_missing };\n",
+        )
+        .unwrap();
+        let runs: Vec<String> = (0..3)
+            .map(|_| {
+                let out = yungui(&["validate", "--policies", dir.path().to_str().unwrap()]);
+                String::from_utf8(out.stdout).unwrap()
+            })
+            .collect();
+        assert!(runs.iter().all(|r| *r == runs[0]), "{runs:#?}");
+        let files: Vec<&str> = runs[0].lines().filter(|l| l.contains(".cedar:")).collect();
+        assert!(files.len() >= 3, "{files:#?}");
+        let key = |line: &&str| {
+            let parts: Vec<&str> = line.splitn(4, ':').collect();
+            (
+                parts[0].to_owned(),
+                parts[1].parse::<usize>().unwrap(),
+                parts[2].parse::<usize>().unwrap(),
+                parts[3].to_owned(),
+            )
+        };
+        let mut sorted = files.clone();
+        sorted.sort_by_key(key);
+        assert_eq!(files, sorted);
     }
 }
 
@@ -1078,7 +1249,7 @@ mod serve {
             );
         }
         assert!(
-            get(addr, "/metrics").contains("yungui_component_reloads_total{result=\"failure\"} 2")
+            get(addr, "/metrics").contains("yungui_component_loads_total{result=\"failure\"} 2")
         );
     }
 

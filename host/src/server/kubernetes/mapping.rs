@@ -8,7 +8,7 @@
 //! | Ingress, one request per rule host | `bind_domain` | `Domain` |
 //! | PersistentVolumeClaim | `place_data` | `Dataset` |
 //!
-//! The principal is always `Cloud::Tenant::"<namespace>"`. Any other kind (and a Service of
+//! The principal is the tenant that owns the namespace (`Context::tenant`). Any other kind (and a Service of
 //! another type) maps to nothing and is allowed without running the policies.
 
 use std::collections::BTreeMap;
@@ -82,8 +82,10 @@ impl Kind {
 /// What the mapping needs besides the object.
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {
-    /// The tenant: the object's namespace.
+    /// The object's namespace.
     pub namespace: &'a str,
+    /// The tenant that owns the namespace (the principal and the resource's owner).
+    pub tenant: &'a str,
     /// The region of a pod without a region node selector, and of a Service or claim without a
     /// region annotation.
     pub cluster_region: &'a str,
@@ -164,7 +166,7 @@ fn object_id(namespace: &str, object: &DynamicObject) -> String {
 
 fn request(cx: &Context<'_>, action: &str, resource: types::Entity) -> types::Request {
     types::Request {
-        principal: uid("Cloud::Tenant", cx.namespace),
+        principal: uid("Cloud::Tenant", cx.tenant),
         action: action.to_owned(),
         resource,
         context: vec![attr("now", types::Value::Datetime(cx.now.to_owned()))],
@@ -207,7 +209,7 @@ fn workload(
     if let Some(purpose) = purpose {
         attrs.push(attr("purpose", types::Value::String(purpose.to_owned())));
     }
-    attrs.push(attr("owner", entity("Cloud::Tenant", cx.namespace)));
+    attrs.push(attr("owner", entity("Cloud::Tenant", cx.tenant)));
     attrs.push(attr("privileged", types::Value::Boolean(privileged(spec))));
     attrs.push(attr(
         "host_access",
@@ -307,7 +309,7 @@ fn domain(host: &str, cx: &Context<'_>) -> types::Request {
             uid: uid("Cloud::Domain", host),
             attrs: vec![
                 attr("name", types::Value::String(host.to_owned())),
-                attr("owner", entity("Cloud::Tenant", cx.namespace)),
+                attr("owner", entity("Cloud::Tenant", cx.tenant)),
                 attr("suffixes", types::Value::StringSet(suffixes(host))),
             ],
             parents: Vec::new(),
@@ -351,7 +353,7 @@ fn dataset(id: &str, object: &DynamicObject, cx: &Context<'_>) -> types::Request
     let flag = |key: &str| annotation(object, key) == Some("true");
     let mut attrs = vec![
         attr("region", entity("Cloud::Region", region)),
-        attr("owner", entity("Cloud::Tenant", cx.namespace)),
+        attr("owner", entity("Cloud::Tenant", cx.tenant)),
     ];
     if let Some(classes) = data_classes(object) {
         attrs.push(attr("classes", types::Value::StringSet(classes)));
@@ -361,7 +363,7 @@ fn dataset(id: &str, object: &DynamicObject, cx: &Context<'_>) -> types::Request
         Some("false") => Some(false),
         _ => cx
             .registry
-            .and_then(|r| serves_domestic_users(r, cx.namespace)),
+            .and_then(|r| serves_domestic_users(r, cx.tenant)),
     };
     if let Some(domestic) = subjects_domestic {
         attrs.push(attr("subjects_domestic", types::Value::Boolean(domestic)));
@@ -400,6 +402,7 @@ mod tests {
     fn cx(registry: Option<&Registry>) -> Context<'_> {
         Context {
             namespace: "shop-example",
+            tenant: "shop-example",
             cluster_region: "cn-north-1",
             now: "2026-11-30T08:00:00Z",
             registry,

@@ -21,25 +21,83 @@ pub mod mapping;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use axum::{Extension, Json};
 use kube_core::DynamicObject;
 use kube_core::Status;
 use kube_core::admission::{
     AdmissionRequest, AdmissionResponse, AdmissionReview, META_API_VERSION_V1, META_KIND, Operation,
 };
 
+use super::metrics::Answer;
 use super::{AppState, Decide, ServeError, log_decision};
 use crate::bindings::types;
 use crate::engine::Error;
 
 /// Kubernetes asks that a warning stay within 120 characters.
 pub const MAX_WARNING: usize = 120;
+
+/// The namespace label that opts a namespace in, and its values (see [`Mode`]).
+pub const MODE_LABEL: &str = "yungui.io/mode";
+
+/// Namespaces yungui never decides on, whatever the webhook configuration sends: the cluster's
+/// own and yungui's, so they can always be repaired.
+pub const SYSTEM_NAMESPACES: [&str; 4] = [
+    "kube-system",
+    "kube-public",
+    "kube-node-lease",
+    "yungui-system",
+];
+
+/// How a namespace that opted in is served, chosen by the webhook entry (and so the path) that
+/// its `yungui.io/mode` label matches. Faults refuse in every mode (fail closed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Denials refuse the request (`/validate/enforce`, and `/validate`).
+    Enforce,
+    /// Denials come back as warnings that `kubectl` prints, and as audit annotations; the request
+    /// is allowed (`/validate/warn`).
+    Warn,
+    /// Denials and warnings go to the audit annotations only; the request is allowed
+    /// (`/validate/audit`).
+    Audit,
+}
+
+impl Mode {
+    /// Every mode, as a label value and a path segment.
+    pub const ALL: [(&'static str, Mode); 3] = [
+        ("enforce", Mode::Enforce),
+        ("warn", Mode::Warn),
+        ("audit", Mode::Audit),
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enforce => "enforce",
+            Self::Warn => "warn",
+            Self::Audit => "audit",
+        }
+    }
+
+    /// The mode a path segment names.
+    pub fn parse(segment: &str) -> Result<Self, String> {
+        Self::ALL
+            .iter()
+            .find(|(name, _)| *name == segment)
+            .map(|(_, mode)| *mode)
+            .ok_or_else(|| {
+                format!(
+                    "unknown mode `{segment}` in the webhook path: use `/validate/enforce`, `/validate/warn` or `/validate/audit`"
+                )
+            })
+    }
+}
 
 /// Settings of the Kubernetes front end.
 #[derive(Debug, Clone, clap::Args)]
@@ -52,6 +110,17 @@ pub struct KubernetesArgs {
     /// (keep it below the webhook's `timeoutSeconds`).
     #[arg(long, default_value_t = 2_000, value_name = "MS")]
     pub review_deadline_ms: u64,
+
+    /// Namespaces whose objects are always allowed without running the policies (comma
+    /// separated, or the option repeated). The default is the cluster's own namespaces and
+    /// yungui's.
+    #[arg(
+        long = "exempt-namespace",
+        value_delimiter = ',',
+        default_values_t = SYSTEM_NAMESPACES.map(str::to_owned),
+        value_name = "NAMESPACE"
+    )]
+    pub exempt_namespaces: Vec<String>,
 }
 
 /// The Kubernetes front end's configuration.
@@ -61,6 +130,8 @@ pub struct Config {
     pub cluster_region: String,
     /// A review not decided within this is refused as a fault.
     pub review_deadline: Duration,
+    /// Namespaces never decided on.
+    pub exempt_namespaces: Vec<String>,
 }
 
 impl Default for Config {
@@ -68,6 +139,7 @@ impl Default for Config {
         Self {
             cluster_region: "cn-north-1".to_owned(),
             review_deadline: Duration::from_secs(2),
+            exempt_namespaces: SYSTEM_NAMESPACES.map(str::to_owned).to_vec(),
         }
     }
 }
@@ -81,16 +153,57 @@ impl Config {
         if args.review_deadline_ms == 0 {
             anyhow::bail!("`--review-deadline-ms` is 0: give the review some time, e.g. 2000");
         }
+        if let Some(empty) = args.exempt_namespaces.iter().find(|n| n.trim().is_empty()) {
+            anyhow::bail!(
+                "`--exempt-namespace` has an empty name (`{empty}`): list namespaces separated by commas"
+            );
+        }
         Ok(Self {
             cluster_region: args.cluster_region.clone(),
             review_deadline: Duration::from_millis(args.review_deadline_ms),
+            exempt_namespaces: args.exempt_namespaces.clone(),
         })
     }
 }
 
-/// The admission routes.
+/// The admission routes: `/validate` enforces, `/validate/{mode}` serves a namespace in that mode,
+/// and `/validate/mislabelled` refuses (a `yungui.io/mode` label of no known value).
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/validate", post(validate))
+    Router::new()
+        .route("/validate", post(enforce))
+        .route("/validate/{mode}", post(validate_in_mode))
+}
+
+async fn enforce(State(state): State<AppState>, body: Bytes) -> Response {
+    validate(&state, Route::Mode(Mode::Enforce), &body).await
+}
+
+async fn validate_in_mode(
+    State(state): State<AppState>,
+    Path(segment): Path<String>,
+    body: Bytes,
+) -> Response {
+    let route = if segment == MISLABELLED {
+        Route::Mislabelled
+    } else {
+        match Mode::parse(&segment) {
+            Ok(mode) => Route::Mode(mode),
+            Err(message) => return malformed(message),
+        }
+    };
+    validate(&state, route, &body).await
+}
+
+/// The path of the webhook entry that catches a `yungui.io/mode` label of no known value.
+pub const MISLABELLED: &str = "mislabelled";
+
+/// Which webhook entry a review came through.
+#[derive(Debug, Clone, Copy)]
+enum Route {
+    /// A namespace that opted in with a known mode.
+    Mode(Mode),
+    /// A namespace whose `yungui.io/mode` label has a value yungui does not know.
+    Mislabelled,
 }
 
 /// What a review came to.
@@ -102,33 +215,61 @@ enum Outcome {
     Decided(Vec<(Option<String>, types::Decision)>),
     /// No decision: fail closed.
     Fault(ServeError, String),
+    /// The namespace's `yungui.io/mode` label has no known value: refused, naming the label.
+    Mislabelled,
 }
 
-async fn validate(State(state): State<AppState>, body: Bytes) -> Response {
+async fn validate(state: &AppState, route: Route, body: &[u8]) -> Response {
     let started = Instant::now();
-    let request = match parse(&body) {
+    let request = match parse(body) {
         Ok(request) => request,
         Err(message) => return malformed(message),
     };
-    let tenant = namespace(&request).to_owned();
+    let namespace = namespace(&request).to_owned();
+    let exempt = state.kubernetes.exempt_namespaces.contains(&namespace);
+    // The tenant that owns the namespace, from the registry in force.
+    let registry = state.engine().map(|e| e.registry());
+    let tenant = registry
+        .as_deref()
+        .map_or(namespace.as_str(), |r| r.tenant_of_namespace(&namespace))
+        .to_owned();
     let kind = request.kind.kind.clone();
-    let (action, outcome) = match plan(&state, &request, &tenant) {
+    let planned = if exempt {
+        Ok(None)
+    } else {
+        plan(state, &request, &namespace, &tenant)
+    };
+    let mode = match route {
+        Route::Mode(mode) => mode,
+        Route::Mislabelled => Mode::Enforce,
+    };
+    let (action, outcome) = match planned {
         Err(message) => return malformed(message),
         Ok(None) => ("none", Outcome::Skipped),
-        Ok(Some((action, items))) => (action, decide_all(&state, items).await),
+        Ok(Some((action, _))) if matches!(route, Route::Mislabelled) => {
+            (action, Outcome::Mislabelled)
+        }
+        Ok(Some((action, items))) => (action, decide_all(state, items).await),
     };
-    let response = respond(&request, &tenant, action, &outcome);
+    let response = respond(&request, &namespace, &tenant, action, mode, &outcome);
+    let answer = Answer(match &outcome {
+        _ if response.allowed => "allow",
+        Outcome::Decided(_) => "deny",
+        _ => "refuse",
+    });
+    let merged = for_log(outcome);
+    state.metrics.record_controls(&merged);
     log_decision(
         "kubernetes",
         &request.uid,
         &tenant,
         &kind,
         action,
-        &for_log(outcome),
+        &merged,
         started.elapsed(),
         request.dry_run,
     );
-    Json(response.into_review()).into_response()
+    (Extension(answer), Json(response.into_review())).into_response()
 }
 
 /// Reads an AdmissionReview v1 with its request.
@@ -170,6 +311,7 @@ type Plan = Option<(&'static str, Vec<mapping::Item>)>;
 fn plan(
     state: &AppState,
     request: &AdmissionRequest<DynamicObject>,
+    namespace: &str,
     tenant: &str,
 ) -> Result<Plan, String> {
     if matches!(request.operation, Operation::Delete | Operation::Connect) {
@@ -206,7 +348,8 @@ fn plan(
     let registry = state.engine().map(|e| e.registry());
     let now = crate::request::now_utc();
     let cx = mapping::Context {
-        namespace: tenant,
+        namespace,
+        tenant,
         cluster_region: &state.kubernetes.cluster_region,
         now: &now,
         registry: registry.as_deref(),
@@ -249,8 +392,10 @@ async fn decide_all(state: &AppState, items: Vec<mapping::Item>) -> Outcome {
 /// The review's answer.
 fn respond(
     request: &AdmissionRequest<DynamicObject>,
+    namespace: &str,
     tenant: &str,
     action: &str,
+    mode: Mode,
     outcome: &Outcome,
 ) -> AdmissionResponse {
     let mut response = AdmissionResponse::from(request);
@@ -263,7 +408,7 @@ fn respond(
             response.result = Status::failure(
                 &format!(
                     "yungui refuses {}: the object carries a value it cannot decide on: {message}",
-                    subject(request, tenant)
+                    subject(request, namespace)
                 ),
                 "BadRequest",
             )
@@ -272,12 +417,26 @@ fn respond(
                 .audit_annotations
                 .insert("bad_request".to_owned(), err.kind().to_owned());
         }
+        Outcome::Mislabelled => {
+            response.allowed = false;
+            response.result = Status::failure(
+                &format!(
+                    "yungui refused {}: namespace `{namespace}` has the label `{MODE_LABEL}` with a value yungui does not know; set it to one of `enforce`, `warn`, `audit`, or remove it",
+                    subject(request, namespace)
+                ),
+                "BadRequest",
+            )
+            .with_code(400);
+            response
+                .audit_annotations
+                .insert("fault".to_owned(), "mislabelled".to_owned());
+        }
         Outcome::Fault(err, message) => {
             response.allowed = false;
             response.result = Status::failure(
                 &format!(
                     "yungui could not decide on {} (a fault of the policy webhook, not a policy denial), so the request is refused: {message}",
-                    subject(request, tenant)
+                    subject(request, namespace)
                 ),
                 "InternalError",
             )
@@ -296,21 +455,43 @@ fn respond(
                 .flat_map(|(s, d)| d.warnings.iter().map(move |f| (s.as_deref(), f)))
                 .collect();
             if !denials.is_empty() {
-                response.allowed = false;
-                response.result = Status::failure(
-                    &deny_message(request, tenant, action, &denials),
-                    "Forbidden",
-                )
-                .with_code(403);
-                response
-                    .audit_annotations
-                    .insert("controls".to_owned(), control_ids(&denials));
+                match mode {
+                    Mode::Enforce => {
+                        response.allowed = false;
+                        response.result = Status::failure(
+                            &deny_message(request, namespace, tenant, action, &denials),
+                            "Forbidden",
+                        )
+                        .with_code(403);
+                        response
+                            .audit_annotations
+                            .insert("controls".to_owned(), control_ids(&denials));
+                    }
+                    Mode::Warn | Mode::Audit => {
+                        response
+                            .audit_annotations
+                            .insert("would-deny".to_owned(), control_ids(&denials));
+                    }
+                }
+            }
+            // Warn mode shows the denials it lets through as warnings too.
+            let shown: Vec<_> = match mode {
+                Mode::Enforce => warnings.clone(),
+                Mode::Warn => denials.iter().chain(&warnings).copied().collect(),
+                Mode::Audit => Vec::new(),
+            };
+            if !shown.is_empty() {
+                response.warnings = Some(warning_lines(&shown));
             }
             if !warnings.is_empty() {
-                response.warnings = Some(warning_lines(&warnings));
                 response
                     .audit_annotations
                     .insert("warnings".to_owned(), control_ids(&warnings));
+            }
+            if mode != Mode::Enforce {
+                response
+                    .audit_annotations
+                    .insert("mode".to_owned(), mode.as_str().to_owned());
             }
         }
     }
@@ -345,6 +526,7 @@ fn control_ids(findings: &[(Option<&str>, &types::Finding)]) -> String {
 
 fn deny_message(
     request: &AdmissionRequest<DynamicObject>,
+    namespace: &str,
     tenant: &str,
     action: &str,
     denials: &[(Option<&str>, &types::Finding)],
@@ -353,7 +535,7 @@ fn deny_message(
     let count = controls.split(',').count();
     let mut out = format!(
         "yungui denied {} ({action}): {count} control{} fired ({controls})",
-        subject(request, tenant),
+        subject(request, namespace),
         if count == 1 { "" } else { "s" },
     );
     let tenant_uid = format!("Cloud::Tenant::\"{tenant}\"");
@@ -373,10 +555,15 @@ fn deny_message(
         }
         tenant_missing |= f.control == "registry-missing" && f.reason.contains(&tenant_uid);
     }
-    if tenant_missing {
+    if tenant_missing && tenant == namespace {
         let _ = write!(
             out,
-            "\nnamespace `{tenant}` is not a tenant in the yungui registry (registry-missing): add `{tenant_uid}` to the registry before this namespace is served"
+            "\nnamespace `{namespace}` is not a tenant in the yungui registry (registry-missing): add `{tenant_uid}`, or a `Cloud::Namespace::\"{namespace}\"` whose parent is the tenant that owns it, to the registry before this namespace is served"
+        );
+    } else if tenant_missing {
+        let _ = write!(
+            out,
+            "\nnamespace `{namespace}` belongs to tenant `{tenant}`, which is not in the yungui registry (registry-missing): add `{tenant_uid}` to the registry"
         );
     }
     out
@@ -416,6 +603,7 @@ pub fn clip(text: &str) -> String {
 /// The outcome as the decision log records it: several decisions are one.
 fn for_log(outcome: Outcome) -> Result<types::Decision, ServeError> {
     match outcome {
+        Outcome::Mislabelled => Err(ServeError::Mislabelled),
         Outcome::Skipped => Ok(types::Decision {
             allowed: true,
             denials: Vec::new(),

@@ -27,6 +27,7 @@ use axum::routing::post;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::metrics::Answer;
 use super::{AppState, Decide, log_decision};
 use crate::request::now_utc;
 pub use rules::{Refusal, RuleMap};
@@ -181,7 +182,7 @@ async fn check(state: AppState, path: String, headers: HeaderMap, body: Bytes) -
                 target: "yungui::openstack",
                 uid, path, rule, "answering False: {refusal}"
             );
-            return answer(StatusCode::OK, false);
+            return refused(answer(StatusCode::OK, false));
         }
     };
     let tenant = built.tenant;
@@ -189,6 +190,7 @@ async fn check(state: AppState, path: String, headers: HeaderMap, body: Bytes) -
     let result = state
         .decide("openstack", Decide::Typed(built.request))
         .await;
+    state.metrics.record_controls(&result);
     log_decision(
         "openstack",
         &uid,
@@ -224,7 +226,7 @@ async fn check(state: AppState, path: String, headers: HeaderMap, body: Bytes) -
                 uid, path, rule, tenant, action,
                 "answering False: no decision ({}): {err}", err.kind()
             );
-            answer(StatusCode::OK, false)
+            refused(answer(StatusCode::OK, false))
         }
     }
 }
@@ -239,12 +241,24 @@ fn findings(findings: &[crate::types::Finding]) -> String {
 }
 
 fn answer(status: StatusCode, allowed: bool) -> Response {
+    let said = match (allowed, status.is_success()) {
+        (true, _) => "allow",
+        (false, true) => "deny",
+        (false, false) => "refuse",
+    };
     (
         status,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        axum::Extension(Answer(said)),
         if allowed { "True" } else { "False" },
     )
         .into_response()
+}
+
+/// A `False` that is no policy decision (an unmapped rule, a fault), as the metrics count it.
+fn refused(mut response: Response) -> Response {
+    response.extensions_mut().insert(Answer("refuse"));
+    response
 }
 
 /// Reads the check from a JSON or form body. Without a content type, a body that starts with
