@@ -46,7 +46,7 @@ enum Command {
     /// Run golden case files; exit 1 when any fails, 4 when there are none.
     Test(TestCommand),
     /// Serve decisions over HTTPS: raw API, Kubernetes admission, OpenStack policy checks.
-    Serve(ServeCommand),
+    Serve(Box<ServeCommand>),
     /// Make a CA and a server certificate for `yungui serve` (e.g. for a cluster's webhook).
     Cert(CertCommand),
     /// Write the trace report (notice → controls → policies → cases); `--check` for CI.
