@@ -451,6 +451,27 @@ impl Engine {
             .unwrap_or_else(PoisonError::into_inner) = registry;
     }
 
+    /// Checks every entity of `registry` against the schema and closed vocabularies of the policy
+    /// set this component holds (from its identity), as the component will read them; every
+    /// problem, naming the entity. A component `yungui build` did not make names no schema:
+    /// nothing is checked.
+    pub fn check_registry(&self, registry: &Registry) -> Result<(), Vec<String>> {
+        let Some(identity) = &self.identity else {
+            return Ok(());
+        };
+        let sources = yungui_policies::Sources::from(&identity.sources);
+        let compiled = yungui_policies::compile(
+            (&sources.schema.name, &sources.schema.text),
+            sources
+                .policies
+                .iter()
+                .map(|f| (f.name.as_str(), f.text.as_str())),
+            yungui_policies::Validate::No,
+        )
+        .map_err(|problems| vec![problems.to_string()])?;
+        yungui_policies::check_registry(&compiled, registry.texts())
+    }
+
     /// The registry in force.
     pub fn registry(&self) -> Arc<Registry> {
         self.registry

@@ -187,6 +187,11 @@ impl Registry {
         self.namespaces.get(namespace).map_or(namespace, |t| t)
     }
 
+    /// Every entity, as its Cedar entity JSON text.
+    pub fn texts(&self) -> impl Iterator<Item = &str> {
+        self.entities.values().map(|raw| raw.get())
+    }
+
     /// How many entities it holds.
     pub fn len(&self) -> usize {
         self.entities.len()

@@ -368,7 +368,7 @@ impl Engine {
         if let Some(vocabulary) = self.vocabularies.get(CONTEXT) {
             for (attribute, allowed) in vocabulary {
                 if let Some(value) = context.get(attribute) {
-                    check_one_of(attribute, &value, allowed)
+                    yungui_policies::check_one_of(attribute, &value, allowed)
                         .map_err(|e| bad(format!("`context`: {e}")))?;
                 }
             }
@@ -579,15 +579,7 @@ impl Engine {
 
     /// Every `@one_of` attribute of the entity's type holds a value of its vocabulary.
     fn check_vocabularies(&self, entity: &Entity) -> Result<(), String> {
-        let Some(vocabulary) = self.vocabularies.get(&entity.uid().type_name().to_string()) else {
-            return Ok(());
-        };
-        for (attribute, allowed) in vocabulary {
-            if let Some(Ok(value)) = entity.attr(attribute) {
-                check_one_of(attribute, &value, allowed)?;
-            }
-        }
-        Ok(())
+        yungui_policies::check_vocabularies(&self.vocabularies, entity)
     }
 
     /// The findings of the forbid policies that fired or could not be evaluated, sorted.
@@ -676,28 +668,6 @@ fn notice_months(entity: Entity) -> Result<Entity, String> {
         attrs.insert(month.to_owned(), RestrictedExpression::new_entity_uid(uid));
     }
     Entity::new(uid, attrs, parents).map_err(|err| cedar_message(&err))
-}
-
-/// A string, or each string of a set, is one of `allowed`; otherwise an error naming the value and
-/// the allowed ones.
-fn check_one_of(attribute: &str, value: &EvalResult, allowed: &[String]) -> Result<(), String> {
-    let check = |v: &EvalResult| match v {
-        EvalResult::String(s) if allowed.iter().any(|a| a == s) => Ok(()),
-        EvalResult::String(s) => Err(format!(
-            "`{attribute}`: `{s}` is not one of the allowed values: {}",
-            allowed
-                .iter()
-                .map(|a| format!("`{a}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
-        // Not a string: the schema check names the type error.
-        _ => Ok(()),
-    };
-    match value {
-        EvalResult::Set(set) => set.iter().try_for_each(check),
-        other => check(other),
-    }
 }
 
 fn severity(severity: Severity) -> wit::Severity {

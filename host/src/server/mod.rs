@@ -104,6 +104,8 @@ pub struct AppState {
     engine: Arc<RwLock<Option<Arc<Engine>>>>,
     /// Why the last component reload was refused, if it was (cleared by a successful one).
     reload_failure: Arc<RwLock<Option<String>>>,
+    /// Why the last registry reload was refused, if it was (cleared by a successful one).
+    registry_failure: Arc<RwLock<Option<String>>>,
     /// Serialises registry and component swaps.
     swapping: Arc<tokio::sync::Mutex<()>>,
     permits: Arc<Semaphore>,
@@ -176,6 +178,7 @@ impl AppState {
         Self {
             engine: Arc::new(RwLock::new(None)),
             reload_failure: Arc::new(RwLock::new(None)),
+            registry_failure: Arc::new(RwLock::new(None)),
             swapping: Arc::new(tokio::sync::Mutex::new(())),
             permits: Arc::new(Semaphore::new(workers.max(1))),
             metrics: Arc::new(metrics::Metrics::new()),
@@ -221,6 +224,21 @@ impl AppState {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Why the last registry reload was refused, while no later one succeeded.
+    pub fn registry_failure(&self) -> Option<String> {
+        self.registry_failure
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_registry_failure(&self, why: Option<String>) {
+        *self
+            .registry_failure
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = why;
     }
 
     fn set_reload_failure(&self, why: Option<String>) {
@@ -319,13 +337,18 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         Some(engine) => (
             StatusCode::OK,
             format!(
-                "ready: component sha256 {}, policy digest {}, registry of {} entities\n{}",
+                "ready: component sha256 {}, policy digest {}, registry generation {} of {} entities\n{}{}",
                 engine.sha256(),
                 engine.policy_digest(),
+                engine.registry().generation(),
                 engine.registry().len(),
                 state
                     .reload_failure()
                     .map(|why| format!("the last component reload was refused: {why}\n"))
+                    .unwrap_or_default(),
+                state
+                    .registry_failure()
+                    .map(|why| format!("the last registry reload was refused: {why}\n"))
                     .unwrap_or_default()
             ),
         ),
@@ -561,27 +584,50 @@ async fn watch_registry(state: AppState, path: PathBuf, every: Duration) {
         }
         seen = now;
         let file = path.clone();
-        match tokio::task::spawn_blocking(move || crate::registry::Registry::from_file(&file)).await
-        {
-            Ok(Ok(registry)) => {
+        let _swapping = state.swapping.lock().await;
+        let engine = state.engine();
+        // The whole file is checked against the schema of the component in force before it
+        // replaces the registry: a wrong-typed attribute would fail every decision touching it.
+        let loaded = tokio::task::spawn_blocking(move || {
+            let registry =
+                crate::registry::Registry::from_file(&file).map_err(|e| e.to_string())?;
+            if let Some(engine) = &engine
+                && let Err(problems) = engine.check_registry(&registry)
+            {
+                return Err(format!(
+                    "{} entities do not match the schema: {}",
+                    problems.len(),
+                    problems
+                        .iter()
+                        .take(5)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ));
+            }
+            Ok((registry, engine))
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r);
+        match loaded {
+            Ok((registry, engine)) => {
                 let entities = registry.len();
-                let _swapping = state.swapping.lock().await;
-                if let Some(engine) = state.engine() {
+                let generation = registry.generation();
+                if let Some(engine) = engine {
                     engine.set_registry(registry);
                 }
+                state.set_registry_failure(None);
                 state.metrics.registry_reload(true);
-                tracing::info!(registry = %path.display(), entities, "registry reloaded");
+                tracing::info!(registry = %path.display(), entities, generation, "registry reloaded");
             }
-            Ok(Err(err)) => {
+            Err(err) => {
+                state.set_registry_failure(Some(err.clone()));
                 state.metrics.registry_reload(false);
                 tracing::warn!(
                     registry = %path.display(),
-                    "the changed registry does not load, keeping the one in force: {err}"
+                    "the changed registry is refused, keeping the one in force: {err}"
                 );
-            }
-            Err(err) => {
-                state.metrics.registry_reload(false);
-                tracing::warn!("registry reload failed: {err}");
             }
         }
     }

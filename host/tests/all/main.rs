@@ -1090,9 +1090,31 @@ mod serve {
         std::fs::write(&registry, "not json").unwrap();
         std::thread::sleep(Duration::from_millis(2500));
         assert_eq!(decide()["denials"][0]["control"], "registry-missing");
+
+        // So does a file whose JSON parses but whose entity the schema rejects: the tenant comes
+        // back with a wrong-typed attribute, which would fail every decision for it.
+        let wrong = original.replacen(
+            "\"real_name_verified\": true",
+            "\"real_name_verified\": \"yes\"",
+            1,
+        );
+        assert_ne!(wrong, original);
+        std::fs::write(&registry, wrong).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let ready = super::serve::get(addr, "/readyz");
+            // (The refusal of the broken file stays until the next reload.)
+            if ready.contains("registry reload was refused") && ready.contains("real_name_verified")
+            {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "not refused: {ready}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert_eq!(decide()["denials"][0]["control"], "registry-missing");
     }
 
-    fn get(addr: std::net::SocketAddr, path: &str) -> String {
+    pub(super) fn get(addr: std::net::SocketAddr, path: &str) -> String {
         ureq::Agent::config_builder()
             .http_status_as_error(false)
             .build()
