@@ -4,6 +4,7 @@ pub mod bindings;
 pub mod cases;
 pub mod commands;
 pub mod engine;
+pub mod limits;
 pub mod registry;
 pub mod report;
 pub mod request;

@@ -5,9 +5,12 @@
 //! - `/openstack`: oslo.policy's `http:` check;
 //! - `/healthz`, `/readyz`, `/metrics`.
 //!
-//! Wasm work never runs on the async runtime: each decision takes a permit from a semaphore sized
-//! to the warm instances and runs on the blocking pool. The component loads in the background;
-//! until it has, `/readyz` answers 503 and every decision fails closed.
+//! Wasm work never runs on the async runtime: each decision takes a permit and runs on the
+//! blocking pool. Each front end has permits of its own, so callers of one cannot queue another's
+//! decisions behind theirs: admission reviews get `--workers` permits; the raw API and OpenStack,
+//! whose callers are less trusted, half as many each. A request is checked against the bounds of
+//! [`crate::limits`] before the component sees it. The component loads in the background; until it
+//! has, `/readyz` answers 503 and every decision fails closed.
 
 pub mod api;
 pub mod kubernetes;
@@ -91,7 +94,7 @@ fn default_workers() -> usize {
 #[derive(Clone)]
 pub struct AppState {
     engine: Arc<OnceLock<Arc<Engine>>>,
-    permits: Arc<Semaphore>,
+    permits: Arc<Permits>,
     /// Counters and histograms for `/metrics`.
     pub metrics: Arc<metrics::Metrics>,
     /// The Kubernetes front end's settings.
@@ -105,6 +108,34 @@ impl std::fmt::Debug for AppState {
         f.debug_struct("AppState")
             .field("ready", &self.engine.get().is_some())
             .finish_non_exhaustive()
+    }
+}
+
+/// The permits of each front end: decisions of one front end never wait for another's.
+#[derive(Debug)]
+struct Permits {
+    api: Arc<Semaphore>,
+    kubernetes: Arc<Semaphore>,
+    openstack: Arc<Semaphore>,
+}
+
+impl Permits {
+    fn new(workers: usize) -> Self {
+        let workers = workers.max(1);
+        let half = (workers / 2).max(1);
+        Self {
+            api: Arc::new(Semaphore::new(half)),
+            kubernetes: Arc::new(Semaphore::new(workers)),
+            openstack: Arc::new(Semaphore::new(half)),
+        }
+    }
+
+    fn of(&self, front: &str) -> &Arc<Semaphore> {
+        match front {
+            "kubernetes" => &self.kubernetes,
+            "openstack" => &self.openstack,
+            _ => &self.api,
+        }
     }
 }
 
@@ -129,12 +160,22 @@ pub enum ServeError {
     /// The blocking task died.
     #[error("the decision task failed: {0}")]
     Task(String),
+    /// The request was refused before the component ran (too complex, a duplicate key, a clock
+    /// of its own).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+}
+
+impl From<crate::limits::TooComplex> for ServeError {
+    fn from(err: crate::limits::TooComplex) -> Self {
+        Self::BadRequest(err.to_string())
+    }
 }
 
 impl ServeError {
     /// Whether the caller sent a bad request (as opposed to a fault of ours).
     pub fn is_bad_request(&self) -> bool {
-        matches!(self, Self::Engine(e) if e.is_bad_request())
+        matches!(self, Self::BadRequest(_)) || matches!(self, Self::Engine(e) if e.is_bad_request())
     }
 
     /// A short kind for metrics and logs.
@@ -142,6 +183,7 @@ impl ServeError {
         match self {
             Self::NotReady => "not_ready",
             Self::Task(_) => "task",
+            Self::BadRequest(_) => "bad_request",
             Self::Engine(e) => crate::report::ErrorReport::from(e).kind,
         }
     }
@@ -156,7 +198,7 @@ impl AppState {
     ) -> Self {
         Self {
             engine: Arc::new(OnceLock::new()),
-            permits: Arc::new(Semaphore::new(workers.max(1))),
+            permits: Arc::new(Permits::new(workers)),
             metrics: Arc::new(metrics::Metrics::new()),
             kubernetes: Arc::new(kubernetes),
             openstack: Arc::new(openstack),
@@ -173,33 +215,51 @@ impl AppState {
         self.engine.get()
     }
 
-    /// Decides on the blocking pool, bounded by the worker permits, and records the metrics.
+    /// Decides on the blocking pool, bounded by the front end's permits, and records the metrics.
+    /// The request is checked against [`crate::limits`] first.
     pub async fn decide(
         &self,
         front: &'static str,
         request: Decide,
     ) -> Result<types::Decision, ServeError> {
         let started = Instant::now();
-        let result = self.decide_inner(request).await;
+        let result = self
+            .run(front, move |engine| match request {
+                Decide::Typed(request) => {
+                    crate::limits::check_typed(&request)?;
+                    Ok(engine.decide(&request)?)
+                }
+                Decide::Json(request) => {
+                    let json = yungui_policies::json::from_str(&request).map_err(|err| {
+                        ServeError::BadRequest(format!("the request is not valid JSON: {err}"))
+                    })?;
+                    crate::limits::check_json(&json)?;
+                    Ok(engine.decide_json(&request)?)
+                }
+            })
+            .await
+            .and_then(|result| result);
         self.metrics.record(front, &result, started.elapsed());
         result
     }
 
-    async fn decide_inner(&self, request: Decide) -> Result<types::Decision, ServeError> {
+    /// Runs `f` with the engine on the blocking pool, holding one of the front end's permits.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        front: &'static str,
+        f: impl FnOnce(&Engine) -> T + Send + 'static,
+    ) -> Result<T, ServeError> {
         let engine = self.engine().ok_or(ServeError::NotReady)?.clone();
         let _permit = self
             .permits
+            .of(front)
             .clone()
             .acquire_owned()
             .await
             .map_err(|e| ServeError::Task(e.to_string()))?;
-        let result = tokio::task::spawn_blocking(move || match request {
-            Decide::Typed(request) => engine.decide(&request),
-            Decide::Json(request) => engine.decide_json(&request),
-        })
-        .await
-        .map_err(|e| ServeError::Task(e.to_string()))?;
-        Ok(result?)
+        tokio::task::spawn_blocking(move || f(&engine))
+            .await
+            .map_err(|e| ServeError::Task(e.to_string()))
     }
 }
 
