@@ -13,6 +13,7 @@
 //! has, `/readyz` answers 503 and every decision fails closed.
 
 pub mod api;
+pub mod conn;
 pub mod kubernetes;
 pub mod metrics;
 pub mod openstack;
@@ -65,6 +66,20 @@ pub struct ServeArgs {
     /// Decisions running at once (each on a warm instance).
     #[arg(long, default_value_t = default_workers())]
     pub workers: usize,
+
+    /// Connections open at once; further ones are closed when accepted. Keep it below the
+    /// process's file limit (`ulimit -n`).
+    #[arg(long, default_value_t = 512, value_name = "N")]
+    pub max_connections: usize,
+
+    /// Seconds a client has to send a request's headers, from connecting or from the previous
+    /// response: slow headers and idle keep-alive connections are closed after this.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub header_timeout_secs: u64,
+
+    /// Seconds a client has to send a request's body (408 after that).
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub body_timeout_secs: u64,
 
     /// Log one JSON object per line (decision log included).
     #[arg(long)]
@@ -265,6 +280,11 @@ impl AppState {
 
 /// The whole application: every front end and the health endpoints.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Duration::from_secs(10))
+}
+
+/// [`router`], with the time a body has to arrive.
+pub fn router_with(state: AppState, body_timeout: Duration) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -273,6 +293,10 @@ pub fn router(state: AppState) -> Router {
         .merge(kubernetes::routes())
         .merge(openstack::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            (body_timeout, MAX_BODY),
+            conn::read_body,
+        ))
         .with_state(state)
 }
 
@@ -341,17 +365,41 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
         kubernetes::Config::from_args(&args.kubernetes)?,
         openstack::Config::from_args(&args.openstack)?,
     );
-    let app = router(state.clone());
+    for (value, flag) in [
+        (args.header_timeout_secs, "--header-timeout-secs"),
+        (args.body_timeout_secs, "--body-timeout-secs"),
+    ] {
+        if value == 0 {
+            anyhow::bail!("`{flag}` is 0: give clients some time, e.g. 10");
+        }
+    }
+    let header_timeout = Duration::from_secs(args.header_timeout_secs);
+    let app = router_with(state.clone(), Duration::from_secs(args.body_timeout_secs));
     let handle = axum_server::Handle::new();
+    let limited = conn::Limited::new(
+        axum_server::accept::DefaultAcceptor::new(),
+        args.max_connections,
+    );
     let task = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
             let tls = tls::Tls::load(cert, key, args.client_ca.as_deref())?;
             tls.watch();
-            let server = axum_server::bind_rustls(args.listen, tls.config()).handle(handle.clone());
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls.config())
+                .handshake_timeout(header_timeout)
+                .acceptor(limited);
+            let mut server = axum_server::bind(args.listen)
+                .acceptor(acceptor)
+                .handle(handle.clone())
+                .first_request_timeout(header_timeout);
+            bound_http1(&mut server, header_timeout);
             tokio::spawn(async move { server.serve(app.into_make_service()).await })
         }
         _ if args.plain_http => {
-            let server = axum_server::bind(args.listen).handle(handle.clone());
+            let mut server = axum_server::bind(args.listen)
+                .acceptor(limited)
+                .handle(handle.clone())
+                .first_request_timeout(header_timeout);
+            bound_http1(&mut server, header_timeout);
             tokio::spawn(async move { server.serve(app.into_make_service()).await })
         }
         _ => anyhow::bail!(
@@ -398,6 +446,19 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
         handle,
         task,
     })
+}
+
+/// Closes a connection whose request headers do not arrive within `timeout`, counted from the
+/// connection's start or the previous response (so an idle keep-alive connection too).
+fn bound_http1<A: axum_server::Address, Acc>(
+    server: &mut axum_server::Server<A, Acc>,
+    timeout: Duration,
+) {
+    server
+        .http_builder()
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(timeout);
 }
 
 /// Reloads the registry when its file changes (a ConfigMap update, a new export from the system of

@@ -651,3 +651,41 @@ fn webhook_manifest_keeps_its_promises() {
         );
     }
 }
+
+/// A TLS client that offers only `http/1.0` in ALPN is served (HTTP/1.0 is HTTP/1).
+#[test]
+fn a_client_offering_only_http_1_0_is_served() {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    use std::io::{Read, Write};
+
+    let server = shared();
+    let mut roots = rustls::RootCertStore::empty();
+    let ca = CertificateDer::from_pem_file(server._certs.path().join("ca.crt")).unwrap();
+    roots.add(ca).unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.0".to_vec()];
+    let port: u16 = server.url.rsplit(':').next().unwrap().parse().unwrap();
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let client = rustls::ClientConnection::new(
+        Arc::new(config),
+        rustls_pki_types::ServerName::try_from("localhost").unwrap(),
+    )
+    .unwrap();
+    let mut tls = rustls::StreamOwned::new(client, tcp);
+    tls.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert_eq!(tls.conn.alpn_protocol(), Some(&b"http/1.0"[..]));
+    assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
+    assert!(answer.ends_with("ok\n"), "{answer}");
+}

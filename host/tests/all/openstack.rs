@@ -108,6 +108,54 @@ fn check_json(path: &str, rule: &str, target: &Value, credentials: &Value) -> (u
 mod oslo {
     use super::*;
 
+    /// With a zone map, a zone it lacks answers False (it could be abroad); a project id that is
+    /// not a string answers False instead of falling back to the target's.
+    #[test]
+    fn unknown_zones_and_non_string_projects_answer_false() {
+        let dir = tempfile::tempdir().unwrap();
+        let zones = dir.path().join("zones.json");
+        std::fs::write(&zones, r#"{"nova": "cn-north-1"}"#).unwrap();
+        let registry = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/registry.json");
+        let cli = Cli::try_parse_from([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--plain-http",
+            "--workers",
+            "1",
+            "--plugin",
+            env!("YUNGUI_PLUGIN_WASM"),
+            "--registry",
+            registry,
+            "--openstack-zone-map",
+            zones.to_str().unwrap(),
+        ])
+        .unwrap();
+        let addr = crate::serve_in_background(cli.serve);
+        let check = |target: &Value, credentials: &Value| {
+            let mut response = agent()
+                .post(format!("http://{addr}/openstack"))
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .send(form("os_compute_api:servers:create", target, credentials))
+                .unwrap();
+            response.body_mut().read_to_string().unwrap()
+        };
+        let rule_target = server_target("shop-example");
+        assert_eq!(check(&rule_target, &creds("shop-example")), "True");
+        let mut abroad = rule_target.clone();
+        abroad["availability_zone"] = json!("az-overseas");
+        assert_eq!(check(&abroad, &creds("shop-example")), "False");
+        for project in [
+            json!(7),
+            json!(["shop-example"]),
+            json!({"id": "shop-example"}),
+        ] {
+            let mut credentials = creds("shop-example");
+            credentials["project_id"] = project;
+            assert_eq!(check(&rule_target, &credentials), "False");
+        }
+    }
+
     #[test]
     fn form_encoded_check_allows_a_compliant_project() {
         let answer = check_form(
