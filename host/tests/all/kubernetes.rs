@@ -689,3 +689,73 @@ fn a_client_offering_only_http_1_0_is_served() {
     assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
     assert!(answer.ends_with("ok\n"), "{answer}");
 }
+
+/// Fields that used to be skipped (issue 11, item 5): each kubectl-rendered object is denied by
+/// the control that applies, and a compliant variant of the same object is allowed, so the test
+/// fails if the field is not read.
+#[test]
+fn risky_fields_outside_the_obvious_ones_are_read() {
+    let server = shared();
+    for (denied, controls, names) in [
+        ("pod-affinity-abroad", &["art7-in-territory"][..], &[][..]),
+        ("pod-capabilities-host-port", &["art12-host-security"], &[]),
+        (
+            "service-nodeport-unlicensed-carrier",
+            &["art6-licensed-carrier"],
+            &[],
+        ),
+        (
+            "service-external-ips-unlicensed-carrier",
+            &["art6-licensed-carrier"],
+            &[],
+        ),
+        ("ingress-hostless-rule", &["art8-1-icp-filing"], &["`*`"]),
+        (
+            "ingress-default-backend-tls",
+            &["art8-1-icp-filing"],
+            &["promo.unfiled.example.com", "`*`"],
+        ),
+    ] {
+        let response = server.review(&fixture(denied));
+        assert_denied(&response, controls);
+        for name in names {
+            assert!(message(&response).contains(name), "{name}: {response}");
+        }
+    }
+
+    // The same objects made compliant are allowed.
+    let mut pod = fixture("pod-affinity-abroad");
+    pod["request"]["object"]["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        ["nodeSelectorTerms"][0]["matchExpressions"][0]["values"] = json!(["cn-north-1"]);
+    assert_allowed(&server.review(&pod));
+    let mut pod = fixture("pod-capabilities-host-port");
+    let container = &mut pod["request"]["object"]["spec"]["containers"][0];
+    container["securityContext"]["capabilities"]["add"] = json!(["NET_BIND_SERVICE"]);
+    container["ports"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("hostPort");
+    assert_allowed(&server.review(&pod));
+    for service in [
+        "service-nodeport-unlicensed-carrier",
+        "service-external-ips-unlicensed-carrier",
+    ] {
+        let mut review = fixture(service);
+        review["request"]["object"]["metadata"]["annotations"]["yungui.io/carrier"] =
+            json!("china-telecom");
+        assert_allowed(&server.review(&review));
+    }
+    // Each alone is enough: a capability, then a host port.
+    for (cap, port) in [("SYS_ADMIN", false), ("ALL", false), ("CHOWN", true)] {
+        let mut pod = fixture("pod-capabilities-host-port");
+        let container = &mut pod["request"]["object"]["spec"]["containers"][0];
+        container["securityContext"]["capabilities"]["add"] = json!([cap]);
+        if !port {
+            container["ports"][0]
+                .as_object_mut()
+                .unwrap()
+                .remove("hostPort");
+        }
+        assert_denied(&server.review(&pod), &["art12-host-security"]);
+    }
+}
