@@ -18,6 +18,7 @@ use yungui::{Engine, EngineConfig, Error, Registry};
 mod connections;
 mod kubernetes;
 mod openstack;
+mod properties;
 
 fn example_registry() -> Registry {
     Registry::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/registry.json"))
