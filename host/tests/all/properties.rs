@@ -336,3 +336,153 @@ fn arb_json() -> impl Strategy<Value = Value> {
         ]
     })
 }
+
+/// Random JSON shaped like Kubernetes objects' specs.
+fn arb_spec() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        (-2i64..100_000).prop_map(Value::from),
+        prop::sample::select(vec![
+            "SYS_ADMIN",
+            "NET_BIND_SERVICE",
+            "In",
+            "NotIn",
+            "Exists",
+            "LoadBalancer",
+            "NodePort",
+            "topology.kubernetes.io/region",
+            "eu-west-1",
+            "cn-north-1",
+            "www.shop.example.cn",
+            "",
+        ])
+        .prop_map(Value::from),
+    ];
+    leaf.prop_recursive(5, 96, 5, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map(
+                prop::sample::select(vec![
+                    "containers",
+                    "initContainers",
+                    "securityContext",
+                    "privileged",
+                    "capabilities",
+                    "add",
+                    "ports",
+                    "hostPort",
+                    "hostNetwork",
+                    "volumes",
+                    "hostPath",
+                    "affinity",
+                    "nodeAffinity",
+                    "requiredDuringSchedulingIgnoredDuringExecution",
+                    "nodeSelectorTerms",
+                    "matchExpressions",
+                    "key",
+                    "operator",
+                    "values",
+                    "nodeSelector",
+                    "rules",
+                    "host",
+                    "tls",
+                    "hosts",
+                    "defaultBackend",
+                    "type",
+                    "externalIPs",
+                    "template",
+                    "spec",
+                    "metadata",
+                    "labels",
+                ])
+                .prop_map(str::to_owned),
+                inner,
+                0..5
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// Any object of a mapped kind maps without a panic to requests within the bounds, and the
+    /// component decides them (no trap, no bad request from the mapping itself).
+    #[test]
+    fn admission_mapping_takes_any_object(
+        spec in arb_spec(),
+        kind in prop::sample::select(vec![
+            ("", "Pod"), ("apps", "Deployment"), ("batch", "CronJob"), ("", "Service"),
+            ("networking.k8s.io", "Ingress"), ("", "PersistentVolumeClaim"),
+        ]),
+    ) {
+        use yungui::server::kubernetes::{mapping, parse};
+        let review = json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {
+                "uid": "u-1", "kind": {"group": kind.0, "version": "v1", "kind": kind.1},
+                "resource": {"group": kind.0, "version": "v1", "resource": "x"},
+                "operation": "CREATE", "namespace": "shop-example",
+                "userInfo": {"username": "u"},
+                "object": {"apiVersion": "v1", "kind": kind.1,
+                           "metadata": {"name": "o", "namespace": "shop-example"}, "spec": spec}
+            }
+        });
+        let Ok(request) = parse(review.to_string().as_bytes()) else {
+            return Ok(());
+        };
+        let registry = example_registry();
+        let cx = mapping::Context {
+            namespace: "shop-example",
+            cluster_region: "cn-north-1",
+            now: NOW,
+            registry: Some(&registry),
+        };
+        let object = request.object.as_ref().unwrap();
+        let kind = mapping::Kind::of(kind.0, kind.1).unwrap();
+        for item in mapping::requests(kind, object, &cx) {
+            prop_assert!(yungui::limits::check_typed(&item.request).is_ok());
+            match engine().decide(&item.request) {
+                Ok(_) => {}
+                Err(Error::Failure(Failure::BadRequest(m))) if m.contains("purpose") => {}
+                Err(other) => prop_assert!(false, "{item:?}: {other}"),
+            }
+        }
+    }
+
+    /// Any target and credentials build a request or a refusal, never a panic; a refusal answers
+    /// False, and what is built decides without a trap.
+    #[test]
+    fn openstack_rules_take_any_target(
+        target in prop::collection::btree_map(
+            prop::sample::select(vec!["project_id", "tenant_id", "availability_zone", "id",
+                "availability_zone_hints", "floating_network_id", "volume_id", "external_gateway_info"])
+                .prop_map(str::to_owned),
+            arb_json(), 0..6),
+        credentials in prop::collection::btree_map(
+            prop::sample::select(vec!["project_id", "roles", "user_id"]).prop_map(str::to_owned),
+            arb_json(), 0..3),
+        rule in prop::sample::select(vec![
+            "os_compute_api:servers:create", "create_floatingip", "volume:create", "backup:delete",
+            "create_ipsec_site_connection", "nope",
+        ]),
+    ) {
+        use yungui::server::openstack::{Config, RuleMap};
+        let config = Config {
+            region: "cn-north-1".to_owned(),
+            zones: [("nova".to_owned(), "cn-north-1".to_owned())].into(),
+            rules: RuleMap::shipped().unwrap(),
+        };
+        let region_of = |zone: Option<&str>| config.region_of(zone);
+        let target: serde_json::Map<String, Value> = target.into_iter().collect();
+        let credentials: serde_json::Map<String, Value> = credentials.into_iter().collect();
+        if let Ok(built) = config.rules.build(rule, &target, &credentials, &region_of, NOW) {
+            prop_assert!(yungui::limits::check_typed(&built.request).is_ok());
+            if let Err(err) = engine().decide(&built.request) {
+                prop_assert!(matches!(err, Error::Failure(_)), "{err}");
+            }
+        }
+    }
+}
