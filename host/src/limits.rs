@@ -183,6 +183,38 @@ impl Walk {
     }
 }
 
+/// The bounds as the strict JSON reader takes them.
+pub const BOUNDS: yungui_policies::json::Bounds = yungui_policies::json::Bounds {
+    max_items: MAX_SET,
+    max_keys: MAX_ATTRIBUTES,
+    max_depth: MAX_DEPTH,
+    max_values: MAX_VALUES,
+    max_string: MAX_STRING,
+};
+
+/// Reads a request in the JSON request format within the bounds, stopping at the first bound
+/// passed (a 100,000-element set costs no more to refuse than a 257-element one) or duplicate
+/// key; the message names where.
+pub fn read_json(text: &str) -> Result<Value, String> {
+    let value = yungui_policies::json::from_str_bounded(text, &BOUNDS).map_err(|err| match err
+        .classify()
+    {
+        serde_json::error::Category::Data => err.to_string(),
+        _ => format!("the request is not valid JSON: {err}"),
+    })?;
+    if let Some(entities) = value.get("entities").and_then(Value::as_array)
+        && entities.len() > MAX_ENTITIES
+    {
+        return Err(TooComplex {
+            at: "entities".to_owned(),
+            what: format!("holds {} entities", entities.len()),
+            limit: MAX_ENTITIES,
+        }
+        .to_string());
+    }
+    Ok(value)
+}
+
 /// Checks a request in the JSON request format (already read as JSON).
 pub fn check_json(request: &Value) -> Result<(), TooComplex> {
     if let Some(entities) = request.get("entities").and_then(Value::as_array)
@@ -232,6 +264,31 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "`context.tags` holds 100000 elements, more than the limit of 256"
+        );
+    }
+
+    #[test]
+    fn reading_stops_at_a_bound_and_names_it() {
+        let items: Vec<u32> = (0..100_000).collect();
+        let text = json!({"context": {"tags": items}}).to_string();
+        let err = read_json(&text).unwrap_err();
+        assert!(
+            err.starts_with(
+                "`context.tags` holds more than 256 elements, more than the limit of 256"
+            ),
+            "{err}"
+        );
+        assert!(
+            read_json("{")
+                .unwrap_err()
+                .starts_with("the request is not valid JSON")
+        );
+        let entities: Vec<Value> = (0..65).map(|i| json!({ "id": i })).collect();
+        assert!(read_json(&json!({ "entities": entities }).to_string()).is_err());
+        assert!(
+            read_json(r#"{"a": 1, "a": 2}"#)
+                .unwrap_err()
+                .contains("duplicate key `a`")
         );
     }
 

@@ -165,14 +165,12 @@ struct Prepared {
 /// unless within [`crate::request::MAX_CLOCK_SKEW_SECS`]), and reads the principal's id and the
 /// action for the decision log.
 fn prepare(body: &str, server_secs: u64) -> Result<Prepared, ServeError> {
-    let value = yungui_policies::json::from_str(body)
-        .map_err(|err| ServeError::BadRequest(format!("the request is not valid JSON: {err}")))?;
+    let value = crate::limits::read_json(body).map_err(ServeError::BadRequest)?;
     let Value::Object(mut map) = value else {
         return Err(ServeError::BadRequest(
             "the request is not a JSON object: send {\"principal\": …, \"action\": …, \"resource\": …}".to_owned(),
         ));
     };
-    crate::limits::check_json(&Value::Object(map.clone()))?;
     let tenant = map
         .get("principal")
         .and_then(|p| p.get("id"))

@@ -245,10 +245,7 @@ impl AppState {
                     Ok(engine.decide(&request)?)
                 }
                 Decide::Json(request) => {
-                    let json = yungui_policies::json::from_str(&request).map_err(|err| {
-                        ServeError::BadRequest(format!("the request is not valid JSON: {err}"))
-                    })?;
-                    crate::limits::check_json(&json)?;
+                    crate::limits::read_json(&request).map_err(ServeError::BadRequest)?;
                     Ok(engine.decide_json(&request)?)
                 }
             })

@@ -372,9 +372,11 @@ mod api {
         request["context"]["tags"] = json!((0..100_000).collect::<Vec<u32>>());
         let (status, report) = decide(&request.to_string());
         assert_eq!(status, 400, "{report}");
-        assert_eq!(
-            error_message(&report),
-            "bad request: `context.tags` holds 100000 elements, more than the limit of 256"
+        assert!(
+            error_message(&report).starts_with(
+                "bad request: `context.tags` holds more than 256 elements, more than the limit of 256"
+            ),
+            "{report}"
         );
         let mut request = workload("shop-example", "shop-example", "cn-north-1", false);
         request["resource"]["attrs"]["purpose"] = json!("x".repeat(10_000));
