@@ -120,14 +120,20 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<T> {
     }
 }
 
-/// Reads the whole body within `timeout` and at most `limit` bytes, before any handler runs.
+/// Reads the whole body within `timeout` and at most `limit` bytes, before any handler runs. The
+/// raw API's and OpenStack's bodies are read under one of their front end's permits
+/// ([`super::AppState::body_permit`]): a flood of large bodies on one front end waits in its
+/// own queue (in the kernel's socket buffers) instead of taking the CPU from the others.
 pub async fn read_body(
-    State((timeout, limit)): State<(Duration, usize)>,
+    State((state, timeout, limit)): State<(super::AppState, Duration, usize)>,
     request: Request,
     next: Next,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+    let permit = state.body_permit(parts.uri.path()).await;
+    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await;
+    drop(permit);
+    match read {
         Ok(Ok(bytes)) => {
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await

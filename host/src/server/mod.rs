@@ -255,6 +255,33 @@ impl AppState {
         result
     }
 
+    /// The front end a path belongs to.
+    pub fn front_of(path: &str) -> &'static str {
+        if path.starts_with("/validate") {
+            "kubernetes"
+        } else if path.starts_with("/openstack") {
+            "openstack"
+        } else {
+            "api"
+        }
+    }
+
+    /// Waits for one of the front end's permits, to read a request body under: bodies of one front
+    /// end are read a few at a time, so a flood of large bodies on one costs the others little.
+    /// `None` for the paths without a body worth bounding (health, metrics, admission).
+    pub async fn body_permit(&self, path: &str) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        match Self::front_of(path) {
+            "kubernetes" => None,
+            _ if path.starts_with("/healthz")
+                || path.starts_with("/readyz")
+                || path.starts_with("/metrics") =>
+            {
+                None
+            }
+            front => self.permits.of(front).clone().acquire_owned().await.ok(),
+        }
+    }
+
     /// Runs `f` with the engine on the blocking pool, holding one of the front end's permits.
     pub async fn run<T: Send + 'static>(
         &self,
@@ -291,7 +318,7 @@ pub fn router_with(state: AppState, body_timeout: Duration) -> Router {
         .merge(openstack::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(
-            (body_timeout, MAX_BODY),
+            (state.clone(), body_timeout, MAX_BODY),
             conn::read_body,
         ))
         .with_state(state)
