@@ -42,12 +42,16 @@ before_lines=$(log_lines)
   done
 ) &
 reloader=$!
+# RSS every 30 s: growth shows as a climb, not as one step at the start.
+( for _ in $(seq 1 $(( ${DURATION%s} / 30 ))); do sleep 30; printf '%s ' "$(rss)"; done > "$work/rss.samples" ) &
+sampler=$!
 echo "== soak: $CONNECTIONS connections, $DURATION, three front ends in turn, registry rewritten every 2 s"
 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --timeout 10s -s tests/bench/soak.lua "$url" | tee "$work/soak.out" | grep answered
 wait "$reloader" || true
+wait "$sampler" || true
 sleep 1
 after_lines=$(log_lines)
 answered=$(grep -o 'answered [0-9]*' "$work/soak.out" | awk '{print $2}')
 echo "decision-log lines during the run: $(( after_lines - before_lines )); answers counted by wrk: $answered (wrk stops with up to $CONNECTIONS requests in flight)"
 echo "registry reloads: $(grep -c 'registry reloaded' "$work/serve.log" || true)"
-echo "RSS before: $before_rss; after: $(rss)"
+echo "RSS before: $before_rss; every 30 s: $(cat "$work/rss.samples"); after: $(rss)"
