@@ -759,3 +759,21 @@ fn risky_fields_outside_the_obvious_ones_are_read() {
         assert_denied(&server.review(&pod), &["art12-host-security"]);
     }
 }
+
+/// An object that maps to a request past a bound is refused as such (400), not as a fault.
+#[test]
+fn an_object_past_a_bound_is_refused_not_a_fault() {
+    let server = shared();
+    let mut review = fixture("pvc-allow");
+    let classes: Vec<String> = (0..300).map(|i| format!("class-{i}")).collect();
+    review["request"]["object"]["metadata"]["annotations"]["yungui.io/data-class"] =
+        json!(classes.join(","));
+    let response = server.review(&review);
+    assert_eq!(response["allowed"], false, "{response}");
+    assert_eq!(response["status"]["code"], 400, "{response}");
+    let text = message(&response);
+    assert!(
+        text.contains("`resource.attrs.classes` holds 301 elements"),
+        "{text}"
+    );
+}

@@ -259,6 +259,19 @@ fn respond(
     let mut response = AdmissionResponse::from(request);
     match outcome {
         Outcome::Skipped => {}
+        Outcome::Fault(err, message) if err.is_bad_request() => {
+            // The object itself is past a bound (e.g. hundreds of data classes): refused, and
+            // not a fault of the webhook.
+            response.allowed = false;
+            response.result = Status::failure(
+                &format!("yungui refused {}: {message}", subject(request, tenant)),
+                "BadRequest",
+            )
+            .with_code(400);
+            response
+                .audit_annotations
+                .insert("refused".to_owned(), err.kind().to_owned());
+        }
         Outcome::Fault(err, message) => {
             response.allowed = false;
             response.result = Status::failure(
