@@ -5,6 +5,7 @@ pub mod builder;
 pub mod cases;
 pub mod commands;
 pub mod engine;
+pub mod limits;
 pub mod logging;
 pub mod registry;
 pub mod report;

@@ -237,11 +237,17 @@ impl Engine {
     }
 
     fn action(&self, id: &str) -> Result<EntityUid, wit::Failure> {
-        // Accept the bare id and the full `Cloud::Action::"id"` form.
-        let key = EntityUid::from_str(id)
-            .map(|uid| uid.id().unescaped().to_owned())
-            .unwrap_or_else(|_| id.to_owned());
-        self.actions.get(&key).cloned().ok_or_else(|| {
+        // Accept the bare id and the full `Cloud::Action::"id"` form, in no other namespace.
+        let key = match EntityUid::from_str(id) {
+            Ok(uid) => self.action_id(&uid)?,
+            Err(_) => id.to_owned(),
+        };
+        self.known_action(&key, id)
+    }
+
+    /// The action of this id, or a bad request listing the known ones.
+    fn known_action(&self, key: &str, id: &str) -> Result<EntityUid, wit::Failure> {
+        self.actions.get(key).cloned().ok_or_else(|| {
             let mut known: Vec<&str> = self.actions.keys().map(String::as_str).collect();
             known.sort_unstable();
             bad(format!(
@@ -249,6 +255,22 @@ impl Engine {
                 known.join(", ")
             ))
         })
+    }
+
+    /// The id of an action given as a uid, which must be of type `Cloud::Action`.
+    fn action_id(&self, uid: &EntityUid) -> Result<String, wit::Failure> {
+        let expected = self
+            .actions
+            .values()
+            .next()
+            .map(|a| a.type_name().to_string())
+            .unwrap_or_default();
+        if uid.type_name().to_string() != expected {
+            return Err(bad(format!(
+                "action `{uid}` is not of type `{expected}`: write the action id alone, e.g. \"provision_workload\""
+            )));
+        }
+        Ok(uid.id().unescaped().to_owned())
     }
 
     /// Decides a typed request.
@@ -293,13 +315,17 @@ impl Engine {
         request: &str,
         registry: &dyn Registry,
     ) -> Result<wit::Decision, wit::Failure> {
-        let request: JsonRequest = serde_json::from_str(request)
+        let request: JsonRequest = yungui_policies::json::from_str(request)
+            .and_then(serde_json::from_value)
             .map_err(|err| bad(format!("the request is not valid: {err}")))?;
         let action = match &request.action {
             Json::String(id) => self.action(id)?,
             other => EntityUid::from_json(other.clone())
                 .map_err(|err| bad(format!("`action`: {err}")))
-                .and_then(|uid| self.action(uid.id().unescaped()))?,
+                .and_then(|uid| {
+                    let key = self.action_id(&uid)?;
+                    self.known_action(&key, &uid.to_string())
+                })?,
         };
         let principal = EntityUid::from_json(request.principal).map_err(|err| {
             bad(format!(

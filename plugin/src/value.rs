@@ -47,8 +47,8 @@ pub fn expression(
             RestrictedExpression::new_set(set)
         }
         wit::Value::Json(text) => {
-            let json: Json =
-                serde_json::from_str(text).map_err(|err| format!("invalid JSON value: {err}"))?;
+            let json: Json = yungui_policies::json::from_str(text)
+                .map_err(|err| format!("invalid JSON value: {err}"))?;
             from_json(&json, refs)?
         }
     })

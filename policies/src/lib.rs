@@ -16,6 +16,8 @@ use cedar_policy::{
 };
 use std::collections::{BTreeSet, HashMap};
 
+pub mod json;
+
 /// The schema's file name inside the policy folder.
 pub const SCHEMA_FILE: &str = "schema.cedarschema";
 

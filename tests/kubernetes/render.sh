@@ -190,6 +190,58 @@ spec:
   resources: {requests: {storage: 5Gi}}
 YAML
 
+# ---- Fields that change the outcome (issue 11, item 5) --------------------------------------------
+
+# A region chosen by required node affinity instead of a node selector.
+local_render yungui.io/purpose=website <<'YAML' | wrap pod-affinity-abroad "" v1 Pod pods
+apiVersion: v1
+kind: Pod
+metadata: {name: web-eu, namespace: shop-example}
+spec:
+  affinity:
+    nodeAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+        nodeSelectorTerms:
+        - matchExpressions:
+          - {key: topology.kubernetes.io/region, operator: In, values: [eu-west-1]}
+  containers: [{name: web, image: "nginx:1.27"}]
+YAML
+
+# Added capabilities and a host port (art. 12).
+local_render yungui.io/purpose=website <<'YAML' | wrap pod-capabilities-host-port "" v1 Pod pods
+apiVersion: v1
+kind: Pod
+metadata: {name: net-tool, namespace: shop-example}
+spec:
+  containers:
+  - name: tool
+    image: "nginx:1.27"
+    ports: [{containerPort: 80, hostPort: 80}]
+    securityContext: {capabilities: {add: [NET_ADMIN, SYS_ADMIN], drop: [ALL]}}
+YAML
+
+# Public without a load balancer: a NodePort, and a ClusterIP with externalIPs (art. 6).
+kubectl create service nodeport web --tcp=80:8080 -n shop-example --dry-run=client -o json \
+  | kubectl annotate --local -f - -o json yungui.io/carrier=grey-transit \
+  | wrap service-nodeport-unlicensed-carrier "" v1 Service services
+
+kubectl create service clusterip web --tcp=80:8080 -n shop-example --dry-run=client -o json \
+  | kubectl patch --local -f - --type=merge -o json -p '{"spec": {"externalIPs": ["203.0.113.9"]}}' \
+  | kubectl annotate --local -f - -o json yungui.io/carrier=grey-transit \
+  | wrap service-external-ips-unlicensed-carrier "" v1 Service services
+
+# An Ingress rule without host: every name that resolves to it (art. 8(1)).
+kubectl create ingress catch-all -n shop-example --class=nginx --rule='/*=web:80' \
+  --dry-run=client -o json \
+  | wrap ingress-hostless-rule networking.k8s.io v1 Ingress ingresses
+
+# A default backend serving an unfiled TLS host.
+kubectl create ingress promo -n shop-example --class=nginx --default-backend=web:80 \
+  --dry-run=client -o json \
+  | kubectl patch --local -f - --type=merge -o json \
+      -p '{"spec": {"tls": [{"hosts": ["promo.unfiled.example.com"], "secretName": "promo-tls"}]}}' \
+  | wrap ingress-default-backend-tls networking.k8s.io v1 Ingress ingresses
+
 # ---- A kind with no mapping ---------------------------------------------------------------------
 
 kubectl create configmap settings -n shop-example --from-literal=mode=production \

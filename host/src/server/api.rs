@@ -7,6 +7,10 @@
 //! - `POST /v1/decide/batch`: `{"requests": [...]}` in, `{"decisions": [...]}` back in the same
 //!   order, each as `/v1/decide` would answer it (a scheduler scoring candidate hosts).
 //!
+//! `context.now` is the server's clock: a caller's `now` more than
+//! [`crate::request::MAX_CLOCK_SKEW_SECS`] away is a bad request. A request past a bound of
+//! [`crate::limits`] or with a duplicate key is a bad request naming it.
+//!
 //! Every decision is written to the decision log (front `api`, tenant = the principal's id, uid =
 //! the `X-Request-Id` header).
 
@@ -26,9 +30,9 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::metrics::Answer;
-use super::{AppState, Decide, ServeError, log_decision};
+use super::{AppState, ServeError, log_decision};
 use crate::report::{ErrorReport, Outcome, Report};
-use crate::request::now_utc;
+use crate::request::{now_secs, server_now};
 
 /// Requests one batch may hold.
 pub const MAX_BATCH: usize = 1_000;
@@ -114,8 +118,23 @@ async fn batch(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
 
 async fn decide_one(state: &AppState, uid: &str, body: String) -> Report {
     let started = Instant::now();
-    let (request, tenant, action) = prepare(body, &now_utc());
-    let result = state.decide("api", Decide::Json(request)).await;
+    let server_secs = now_secs();
+    // Reading the body, bounding it and deciding all run under one of the API's permits, off the
+    // async runtime: a large body costs its caller's permit, not everyone's runtime threads.
+    let ran = state
+        .run("api", move |engine| match prepare(&body, server_secs) {
+            Ok(prepared) => {
+                let result = engine
+                    .decide_json(&prepared.request)
+                    .map_err(ServeError::from);
+                (prepared.tenant, prepared.action, result)
+            }
+            Err(err) => (String::new(), String::new(), Err(err)),
+        })
+        .await;
+    let (tenant, action, result) =
+        ran.unwrap_or_else(|err| (String::new(), String::new(), Err(err)));
+    state.metrics.record("api", &result, started.elapsed());
     state.metrics.record_controls(&result);
     log_decision(
         "api",
@@ -142,12 +161,23 @@ async fn decide_one(state: &AppState, uid: &str, body: String) -> Report {
     }
 }
 
-/// Fills `context.now` when absent (the component has no clock) and reads the principal's id and
-/// the action for the decision log, in one parse. A body that is not a JSON object goes to the
-/// component as it is, which names the problem.
-fn prepare(body: String, now: &str) -> (String, String, String) {
-    let Ok(Value::Object(mut map)) = serde_json::from_str::<Value>(&body) else {
-        return (body, String::new(), String::new());
+/// A request ready for the component, and what the decision log records of it.
+struct Prepared {
+    request: String,
+    tenant: String,
+    action: String,
+}
+
+/// Reads the body strictly (a duplicate key is refused, naming it), checks it against the bounds
+/// of [`crate::limits`], sets `context.now` from the server's clock (a caller's `now` is refused
+/// unless within [`crate::request::MAX_CLOCK_SKEW_SECS`]), and reads the principal's id and the
+/// action for the decision log.
+fn prepare(body: &str, server_secs: u64) -> Result<Prepared, ServeError> {
+    let value = crate::limits::read_json(body).map_err(ServeError::BadRequest)?;
+    let Value::Object(mut map) = value else {
+        return Err(ServeError::BadRequest(
+            "the request is not a JSON object: send {\"principal\": …, \"action\": …, \"resource\": …}".to_owned(),
+        ));
     };
     let tenant = map
         .get("principal")
@@ -160,16 +190,29 @@ fn prepare(body: String, now: &str) -> (String, String, String) {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    if let Value::Object(context) = map
+    match map
         .entry("context")
         .or_insert_with(|| Value::Object(serde_json::Map::new()))
     {
-        context
-            .entry("now")
-            .or_insert_with(|| Value::String(now.to_owned()));
+        Value::Object(context) => {
+            let now =
+                server_now(context.get("now"), server_secs).map_err(ServeError::BadRequest)?;
+            context.insert("now".to_owned(), Value::String(now));
+        }
+        other => {
+            return Err(ServeError::BadRequest(format!(
+                "`context` is `{other}`, not an object of attributes"
+            )));
+        }
     }
-    let request = serde_json::to_string(&map).unwrap_or(body);
-    (request, tenant, action)
+    let request = serde_json::to_string(&map).map_err(|err| {
+        ServeError::BadRequest(format!("the request cannot be written back: {err}"))
+    })?;
+    Ok(Prepared {
+        request,
+        tenant,
+        action,
+    })
 }
 
 fn request_id(headers: &HeaderMap) -> String {

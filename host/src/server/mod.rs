@@ -5,11 +5,15 @@
 //! - `/openstack`: oslo.policy's `http:` check;
 //! - `/healthz`, `/readyz`, `/metrics`.
 //!
-//! Wasm work never runs on the async runtime: each decision takes a permit from a semaphore sized
-//! to the warm instances and runs on the blocking pool. The component loads in the background;
-//! until it has, `/readyz` answers 503 and every decision fails closed.
+//! Wasm work never runs on the async runtime: each decision takes a permit and runs on the
+//! blocking pool. Each front end has permits of its own, so callers of one cannot queue another's
+//! decisions behind theirs: admission reviews get `--workers` permits; the raw API and OpenStack,
+//! whose callers are less trusted, half as many each. A request is checked against the bounds of
+//! [`crate::limits`] before the component sees it. The component loads in the background; until it
+//! has, `/readyz` answers 503 and every decision fails closed.
 
 pub mod api;
+pub mod conn;
 pub mod kubernetes;
 pub mod metrics;
 pub mod openstack;
@@ -64,6 +68,20 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = default_workers())]
     pub workers: usize,
 
+    /// Connections open at once; further ones are closed when accepted. Keep it below the
+    /// process's file limit (`ulimit -n`).
+    #[arg(long, default_value_t = 512, value_name = "N")]
+    pub max_connections: usize,
+
+    /// Seconds a client has to send a request's headers, from connecting or from the previous
+    /// response: slow headers and idle keep-alive connections are closed after this.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub header_timeout_secs: u64,
+
+    /// Seconds a client has to send a request's body (408 after that).
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub body_timeout_secs: u64,
+
     /// Log one JSON object per line (decision log included).
     #[arg(long)]
     pub log_json: bool,
@@ -108,7 +126,7 @@ pub struct AppState {
     registry_failure: Arc<RwLock<Option<String>>>,
     /// Serialises registry and component swaps.
     swapping: Arc<tokio::sync::Mutex<()>>,
-    permits: Arc<Semaphore>,
+    permits: Arc<Permits>,
     /// Counters and histograms for `/metrics`.
     pub metrics: Arc<metrics::Metrics>,
     /// The Kubernetes front end's settings.
@@ -122,6 +140,34 @@ impl std::fmt::Debug for AppState {
         f.debug_struct("AppState")
             .field("ready", &self.engine().is_some())
             .finish_non_exhaustive()
+    }
+}
+
+/// The permits of each front end: decisions of one front end never wait for another's.
+#[derive(Debug)]
+struct Permits {
+    api: Arc<Semaphore>,
+    kubernetes: Arc<Semaphore>,
+    openstack: Arc<Semaphore>,
+}
+
+impl Permits {
+    fn new(workers: usize) -> Self {
+        let workers = workers.max(1);
+        let half = (workers / 2).max(1);
+        Self {
+            api: Arc::new(Semaphore::new(half)),
+            kubernetes: Arc::new(Semaphore::new(workers)),
+            openstack: Arc::new(Semaphore::new(half)),
+        }
+    }
+
+    fn of(&self, front: &str) -> &Arc<Semaphore> {
+        match front {
+            "kubernetes" => &self.kubernetes,
+            "openstack" => &self.openstack,
+            _ => &self.api,
+        }
     }
 }
 
@@ -149,12 +195,22 @@ pub enum ServeError {
     /// A Kubernetes namespace's `yungui.io/mode` label has no known value.
     #[error("the namespace's `yungui.io/mode` label has no known value")]
     Mislabelled,
+    /// The request was refused before the component ran (too complex, a duplicate key, a clock
+    /// of its own).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+}
+
+impl From<crate::limits::TooComplex> for ServeError {
+    fn from(err: crate::limits::TooComplex) -> Self {
+        Self::BadRequest(err.to_string())
+    }
 }
 
 impl ServeError {
     /// Whether the caller sent a bad request (as opposed to a fault of ours).
     pub fn is_bad_request(&self) -> bool {
-        matches!(self, Self::Engine(e) if e.is_bad_request())
+        matches!(self, Self::BadRequest(_)) || matches!(self, Self::Engine(e) if e.is_bad_request())
     }
 
     /// A short kind for metrics and logs.
@@ -163,6 +219,7 @@ impl ServeError {
             Self::NotReady => "not_ready",
             Self::Task(_) => "task",
             Self::Mislabelled => "mislabelled",
+            Self::BadRequest(_) => "bad_request",
             Self::Engine(e) => crate::report::ErrorReport::from(e).kind,
         }
     }
@@ -180,7 +237,7 @@ impl AppState {
             reload_failure: Arc::new(RwLock::new(None)),
             registry_failure: Arc::new(RwLock::new(None)),
             swapping: Arc::new(tokio::sync::Mutex::new(())),
-            permits: Arc::new(Semaphore::new(workers.max(1))),
+            permits: Arc::new(Permits::new(workers)),
             metrics: Arc::new(metrics::Metrics::new()),
             kubernetes: Arc::new(kubernetes),
             openstack: Arc::new(openstack),
@@ -248,38 +305,70 @@ impl AppState {
             .unwrap_or_else(PoisonError::into_inner) = why;
     }
 
-    /// Decides on the blocking pool, bounded by the worker permits, and records the metrics.
+    /// Decides on the blocking pool, bounded by the front end's permits, and records the metrics.
+    /// The request is checked against [`crate::limits`] first.
     pub async fn decide(
         &self,
         front: &'static str,
         request: Decide,
     ) -> Result<types::Decision, ServeError> {
         let started = Instant::now();
-        let result = self.decide_inner(request).await;
+        let result = self
+            .run(front, move |engine| match request {
+                Decide::Typed(request) => {
+                    crate::limits::check_typed(&request)?;
+                    Ok(engine.decide(&request)?)
+                }
+                Decide::Json(request) => {
+                    crate::limits::read_json(&request).map_err(ServeError::BadRequest)?;
+                    Ok(engine.decide_json(&request)?)
+                }
+            })
+            .await
+            .and_then(|result| result);
         self.metrics.record(front, &result, started.elapsed());
         result
     }
 
-    async fn decide_inner(&self, request: Decide) -> Result<types::Decision, ServeError> {
+    /// Waits for one of the front end's permits, to read a request body under: bodies of one front
+    /// end are read a few at a time, so a flood of large bodies on one costs the others little.
+    /// `None` for the paths without a body worth bounding (health, metrics, admission).
+    pub async fn body_permit(&self, path: &str) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        match front_of(path) {
+            Some(front @ ("api" | "openstack")) => {
+                self.permits.of(front).clone().acquire_owned().await.ok()
+            }
+            _ => None,
+        }
+    }
+
+    /// Runs `f` with the engine on the blocking pool, holding one of the front end's permits.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        front: &'static str,
+        f: impl FnOnce(&Engine) -> T + Send + 'static,
+    ) -> Result<T, ServeError> {
         let engine = self.engine().ok_or(ServeError::NotReady)?;
         let _permit = self
             .permits
+            .of(front)
             .clone()
             .acquire_owned()
             .await
             .map_err(|e| ServeError::Task(e.to_string()))?;
-        let result = tokio::task::spawn_blocking(move || match request {
-            Decide::Typed(request) => engine.decide(&request),
-            Decide::Json(request) => engine.decide_json(&request),
-        })
-        .await
-        .map_err(|e| ServeError::Task(e.to_string()))?;
-        Ok(result?)
+        tokio::task::spawn_blocking(move || f(&engine))
+            .await
+            .map_err(|e| ServeError::Task(e.to_string()))
     }
 }
 
 /// The whole application: every front end and the health endpoints.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Duration::from_secs(10))
+}
+
+/// [`router`], with the time a body has to arrive.
+pub fn router_with(state: AppState, body_timeout: Duration) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -288,6 +377,11 @@ pub fn router(state: AppState) -> Router {
         .merge(kubernetes::routes())
         .merge(openstack::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            (state.clone(), body_timeout, MAX_BODY),
+            conn::read_body,
+        ))
+        // Outermost, so that the answers of the layers inside (a body too slow: 408) count too.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             count_answers,
@@ -403,17 +497,41 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
         kubernetes::Config::from_args(&args.kubernetes)?,
         openstack::Config::from_args(&args.openstack)?,
     );
-    let app = router(state.clone());
+    for (value, flag) in [
+        (args.header_timeout_secs, "--header-timeout-secs"),
+        (args.body_timeout_secs, "--body-timeout-secs"),
+    ] {
+        if value == 0 {
+            anyhow::bail!("`{flag}` is 0: give clients some time, e.g. 10");
+        }
+    }
+    let header_timeout = Duration::from_secs(args.header_timeout_secs);
+    let app = router_with(state.clone(), Duration::from_secs(args.body_timeout_secs));
     let handle = axum_server::Handle::new();
+    let limited = conn::Limited::new(
+        axum_server::accept::DefaultAcceptor::new(),
+        args.max_connections,
+    );
     let task = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
             let tls = tls::Tls::load(cert, key, args.client_ca.as_deref())?;
             tls.watch();
-            let server = axum_server::bind_rustls(args.listen, tls.config()).handle(handle.clone());
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls.config())
+                .handshake_timeout(header_timeout)
+                .acceptor(limited);
+            let mut server = axum_server::bind(args.listen)
+                .acceptor(acceptor)
+                .handle(handle.clone())
+                .first_request_timeout(header_timeout);
+            bound_http1(&mut server, header_timeout);
             tokio::spawn(async move { server.serve(app.into_make_service()).await })
         }
         _ if args.plain_http => {
-            let server = axum_server::bind(args.listen).handle(handle.clone());
+            let mut server = axum_server::bind(args.listen)
+                .acceptor(limited)
+                .handle(handle.clone())
+                .first_request_timeout(header_timeout);
+            bound_http1(&mut server, header_timeout);
             tokio::spawn(async move { server.serve(app.into_make_service()).await })
         }
         _ => anyhow::bail!(
@@ -569,6 +687,19 @@ async fn watch_plugin(watcher: Watcher, path: PathBuf, every: Duration) {
             }
         }
     }
+}
+
+/// Closes a connection whose request headers do not arrive within `timeout`, counted from the
+/// connection's start or the previous response (so an idle keep-alive connection too).
+fn bound_http1<A: axum_server::Address, Acc>(
+    server: &mut axum_server::Server<A, Acc>,
+    timeout: Duration,
+) {
+    server
+        .http_builder()
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(timeout);
 }
 
 /// Reloads the registry when its file changes (a ConfigMap update, a new export from the system of

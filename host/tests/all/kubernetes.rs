@@ -995,3 +995,129 @@ fn webhook_manifest_keeps_its_promises() {
     let registry = yungui::Registry::from_file(&overlay).unwrap();
     assert_eq!(registry.tenant_of_namespace("shop-web"), "shop-example");
 }
+
+/// A TLS client that offers only `http/1.0` in ALPN is served (HTTP/1.0 is HTTP/1).
+#[test]
+fn a_client_offering_only_http_1_0_is_served() {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    use std::io::{Read, Write};
+
+    let server = shared();
+    let mut roots = rustls::RootCertStore::empty();
+    let ca = CertificateDer::from_pem_file(server._certs.path().join("ca.crt")).unwrap();
+    roots.add(ca).unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.0".to_vec()];
+    let port: u16 = server.url.rsplit(':').next().unwrap().parse().unwrap();
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let client = rustls::ClientConnection::new(
+        Arc::new(config),
+        rustls_pki_types::ServerName::try_from("localhost").unwrap(),
+    )
+    .unwrap();
+    let mut tls = rustls::StreamOwned::new(client, tcp);
+    tls.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert_eq!(tls.conn.alpn_protocol(), Some(&b"http/1.0"[..]));
+    assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
+    assert!(answer.ends_with("ok\n"), "{answer}");
+}
+
+/// Fields that used to be skipped (issue 11, item 5): each kubectl-rendered object is denied by
+/// the control that applies, and a compliant variant of the same object is allowed, so the test
+/// fails if the field is not read.
+#[test]
+fn risky_fields_outside_the_obvious_ones_are_read() {
+    let server = shared();
+    for (denied, controls, names) in [
+        ("pod-affinity-abroad", &["art7-in-territory"][..], &[][..]),
+        ("pod-capabilities-host-port", &["art12-host-security"], &[]),
+        (
+            "service-nodeport-unlicensed-carrier",
+            &["art6-licensed-carrier"],
+            &[],
+        ),
+        (
+            "service-external-ips-unlicensed-carrier",
+            &["art6-licensed-carrier"],
+            &[],
+        ),
+        ("ingress-hostless-rule", &["art8-1-icp-filing"], &["`*`"]),
+        (
+            "ingress-default-backend-tls",
+            &["art8-1-icp-filing"],
+            &["promo.unfiled.example.com", "`*`"],
+        ),
+    ] {
+        let response = server.review(&fixture(denied));
+        assert_denied(&response, controls);
+        for name in names {
+            assert!(message(&response).contains(name), "{name}: {response}");
+        }
+    }
+
+    // The same objects made compliant are allowed.
+    let mut pod = fixture("pod-affinity-abroad");
+    pod["request"]["object"]["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        ["nodeSelectorTerms"][0]["matchExpressions"][0]["values"] = json!(["cn-north-1"]);
+    assert_allowed(&server.review(&pod));
+    let mut pod = fixture("pod-capabilities-host-port");
+    let container = &mut pod["request"]["object"]["spec"]["containers"][0];
+    container["securityContext"]["capabilities"]["add"] = json!(["NET_BIND_SERVICE"]);
+    container["ports"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("hostPort");
+    assert_allowed(&server.review(&pod));
+    for service in [
+        "service-nodeport-unlicensed-carrier",
+        "service-external-ips-unlicensed-carrier",
+    ] {
+        let mut review = fixture(service);
+        review["request"]["object"]["metadata"]["annotations"]["yungui.io/carrier"] =
+            json!("china-telecom");
+        assert_allowed(&server.review(&review));
+    }
+    // Each alone is enough: a capability, then a host port.
+    for (cap, port) in [("SYS_ADMIN", false), ("ALL", false), ("CHOWN", true)] {
+        let mut pod = fixture("pod-capabilities-host-port");
+        let container = &mut pod["request"]["object"]["spec"]["containers"][0];
+        container["securityContext"]["capabilities"]["add"] = json!([cap]);
+        if !port {
+            container["ports"][0]
+                .as_object_mut()
+                .unwrap()
+                .remove("hostPort");
+        }
+        assert_denied(&server.review(&pod), &["art12-host-security"]);
+    }
+}
+
+/// An object that maps to a request past a bound is refused as such (400), not as a fault.
+#[test]
+fn an_object_past_a_bound_is_refused_not_a_fault() {
+    let server = shared();
+    let mut review = fixture("pvc-allow");
+    let classes: Vec<String> = (0..300).map(|i| format!("class-{i}")).collect();
+    review["request"]["object"]["metadata"]["annotations"]["yungui.io/data-class"] =
+        json!(classes.join(","));
+    let response = server.review(&review);
+    assert_eq!(response["allowed"], false, "{response}");
+    assert_eq!(response["status"]["code"], 400, "{response}");
+    let text = message(&response);
+    assert!(
+        text.contains("`resource.attrs.classes` holds 301 elements"),
+        "{text}"
+    );
+}

@@ -15,9 +15,11 @@ use serde_json::{Value, json};
 use yungui::types::{self, Failure};
 use yungui::{Engine, EngineConfig, Error, Registry};
 
+mod connections;
 mod docs;
 mod kubernetes;
 mod openstack;
+mod properties;
 
 fn example_registry() -> Registry {
     Registry::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/registry.json"))
@@ -1030,6 +1032,60 @@ mod cli {
 mod serve {
     use super::*;
 
+    /// Callers of the raw API holding every one of its permits do not delay an admission review:
+    /// each front end has permits of its own.
+    #[test]
+    fn a_busy_front_end_does_not_hold_up_another() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let state = yungui::server::AppState::new(
+                2,
+                yungui::server::kubernetes::Config::default(),
+                yungui::server::openstack::Config::default(),
+            );
+            let engine = Engine::load(
+                Path::new(crate::shipped_plugin()),
+                example_registry(),
+                config(),
+            )
+            .unwrap();
+            engine.warm(1).unwrap();
+            state.set_engine(Arc::new(engine));
+            // Ten slow API calls: far more than the API's permits.
+            let mut busy = Vec::new();
+            for _ in 0..10 {
+                let state = state.clone();
+                busy.push(tokio::spawn(async move {
+                    state
+                        .run("api", |_| std::thread::sleep(Duration::from_secs(3)))
+                        .await
+                }));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let started = std::time::Instant::now();
+            let decision = state
+                .decide(
+                    "kubernetes",
+                    yungui::server::Decide::Typed(typed_workload("shop-example", "cn-north-1")),
+                )
+                .await
+                .unwrap();
+            let waited = started.elapsed();
+            assert!(decision.allowed, "{decision:?}");
+            assert!(
+                waited < Duration::from_secs(2),
+                "the review waited {waited:?} behind the API's calls"
+            );
+            for task in busy {
+                task.await.unwrap().unwrap();
+            }
+        });
+    }
+
     #[test]
     fn a_changed_registry_file_is_reloaded() {
         let dir = tempfile::tempdir().unwrap();
@@ -1059,7 +1115,11 @@ mod serve {
                 .build()
                 .new_agent()
                 .post(format!("http://{addr}/v1/decide"))
-                .send(workload("shop-example", "shop-example", "cn-north-1", false).to_string())
+                .send({
+                    let mut request = workload("shop-example", "shop-example", "cn-north-1", false);
+                    request["context"] = json!({});
+                    request.to_string()
+                })
                 .unwrap();
             serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
         };
@@ -1132,6 +1192,8 @@ mod serve {
     fn probe_request() -> String {
         let mut request = workload("shop-example", "shop-example", "cn-north-1", false);
         request["resource"]["attrs"]["purpose"] = json!("edit-probe");
+        // The server's clock decides.
+        request["context"] = json!({});
         request.to_string()
     }
 

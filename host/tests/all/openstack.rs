@@ -11,7 +11,7 @@ use clap::Parser;
 use serde_json::{Value, json};
 use yungui::server::ServeArgs;
 
-use super::{engine, workload};
+use super::engine;
 
 #[derive(Parser)]
 struct Cli {
@@ -107,6 +107,54 @@ fn check_json(path: &str, rule: &str, target: &Value, credentials: &Value) -> (u
 
 mod oslo {
     use super::*;
+
+    /// With a zone map, a zone it lacks answers False (it could be abroad); a project id that is
+    /// not a string answers False instead of falling back to the target's.
+    #[test]
+    fn unknown_zones_and_non_string_projects_answer_false() {
+        let dir = tempfile::tempdir().unwrap();
+        let zones = dir.path().join("zones.json");
+        std::fs::write(&zones, r#"{"nova": "cn-north-1"}"#).unwrap();
+        let registry = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/registry.json");
+        let cli = Cli::try_parse_from([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--plain-http",
+            "--workers",
+            "1",
+            "--plugin",
+            crate::shipped_plugin(),
+            "--registry",
+            registry,
+            "--openstack-zone-map",
+            zones.to_str().unwrap(),
+        ])
+        .unwrap();
+        let addr = crate::serve_in_background(cli.serve);
+        let check = |target: &Value, credentials: &Value| {
+            let mut response = agent()
+                .post(format!("http://{addr}/openstack"))
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .send(form("os_compute_api:servers:create", target, credentials))
+                .unwrap();
+            response.body_mut().read_to_string().unwrap()
+        };
+        let rule_target = server_target("shop-example");
+        assert_eq!(check(&rule_target, &creds("shop-example")), "True");
+        let mut abroad = rule_target.clone();
+        abroad["availability_zone"] = json!("az-overseas");
+        assert_eq!(check(&abroad, &creds("shop-example")), "False");
+        for project in [
+            json!(7),
+            json!(["shop-example"]),
+            json!({"id": "shop-example"}),
+        ] {
+            let mut credentials = creds("shop-example");
+            credentials["project_id"] = project;
+            assert_eq!(check(&rule_target, &credentials), "False");
+        }
+    }
 
     #[test]
     fn form_encoded_check_allows_a_compliant_project() {
@@ -268,6 +316,133 @@ mod api {
     fn decide(body: &str) -> (u16, Value) {
         let (status, text) = post("/v1/decide", "application/json", body);
         (status, serde_json::from_str(&text).unwrap())
+    }
+
+    /// [`super::super::workload`] without `context.now`: the server's clock decides.
+    fn workload(tenant: &str, owner: &str, region: &str, privileged: bool) -> Value {
+        let mut request = super::super::workload(tenant, owner, region, privileged);
+        request["context"] = json!({});
+        request
+    }
+
+    fn error_message(report: &Value) -> &str {
+        report["error"]["message"].as_str().unwrap_or_default()
+    }
+
+    /// A request of `unverified-example` bringing its own copy of the tenant, verified.
+    fn forged_tenant() -> Value {
+        let mut request = workload(
+            "unverified-example",
+            "unverified-example",
+            "cn-north-1",
+            false,
+        );
+        request["entities"] = json!([{
+            "uid": {"type": "Cloud::Tenant", "id": "unverified-example"},
+            "attrs": {
+                "operator": {"type": "Cloud::Operator", "id": "acme-cloud"}, "kind": "website",
+                "real_name_verified": true, "icp_domains": ["unverified.example.cn"],
+                "agreed_purposes": ["website"], "status": "active", "serves_domestic_users": true
+            },
+            "parents": []
+        }]);
+        request
+    }
+
+    #[test]
+    fn a_forged_registry_entity_is_400_on_decide_and_batch() {
+        let (status, report) = decide(&forged_tenant().to_string());
+        assert_eq!(status, 400, "{report}");
+        assert!(
+            error_message(&report).contains("registry entity"),
+            "{report}"
+        );
+        let batch = json!({"requests": [forged_tenant(), workload("shop-example", "shop-example", "cn-north-1", false)]});
+        let (status, text) = post("/v1/decide/batch", "application/json", &batch.to_string());
+        assert_eq!(status, 200, "{text}");
+        let report: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(report["decisions"][0]["error"]["kind"], "bad_request");
+        assert!(error_message(&report["decisions"][0]).contains("Cloud::Tenant"));
+        assert_eq!(report["decisions"][1]["decision"], "allow");
+    }
+
+    #[test]
+    fn a_request_past_a_bound_is_400_naming_it_before_the_component_runs() {
+        let mut request = workload("shop-example", "shop-example", "cn-north-1", false);
+        request["context"]["tags"] = json!((0..100_000).collect::<Vec<u32>>());
+        let (status, report) = decide(&request.to_string());
+        assert_eq!(status, 400, "{report}");
+        assert!(
+            error_message(&report).starts_with(
+                "bad request: `context.tags` holds more than 256 elements, more than the limit of 256"
+            ),
+            "{report}"
+        );
+        let mut request = workload("shop-example", "shop-example", "cn-north-1", false);
+        request["resource"]["attrs"]["purpose"] = json!("x".repeat(10_000));
+        let (status, report) = decide(&request.to_string());
+        assert_eq!(status, 400);
+        assert!(
+            error_message(&report).contains("`resource.attrs.purpose`"),
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn the_server_clock_decides() {
+        // A licence expiry or a notice period cannot be dodged by backdating.
+        let mut request = workload("shop-example", "shop-example", "cn-north-1", false);
+        request["context"]["now"] = json!("2020-01-01T00:00:00Z");
+        let (status, report) = decide(&request.to_string());
+        assert_eq!(status, 400, "{report}");
+        let message = error_message(&report);
+        assert!(
+            message.contains("`context.now`") && message.contains("2020-01-01T00:00:00Z"),
+            "{message}"
+        );
+        // Within the documented skew it is accepted.
+        request["context"]["now"] = json!(yungui::request::now_utc());
+        let (status, report) = decide(&request.to_string());
+        assert_eq!(status, 200, "{report}");
+        assert_eq!(report["decision"], "allow");
+    }
+
+    #[test]
+    fn duplicate_keys_and_foreign_action_namespaces_are_400_naming_them() {
+        let body = workload("shop-example", "shop-example", "cn-north-1", true)
+            .to_string()
+            .replace(
+                r#""privileged":true"#,
+                r#""privileged":true,"privileged":false"#,
+            );
+        assert!(body.contains(r#""privileged":false"#), "{body}");
+        let (status, report) = decide(&body);
+        assert_eq!(status, 400, "{report}");
+        assert!(
+            error_message(&report).contains("duplicate key `privileged`"),
+            "{report}"
+        );
+        for action in [
+            json!({"type": "Other::Action", "id": "provision_workload"}),
+            json!(r#"Other::Action::"provision_workload""#),
+        ] {
+            let mut request = workload("shop-example", "shop-example", "cn-north-1", false);
+            request["action"] = action.clone();
+            let (status, report) = decide(&request.to_string());
+            assert_eq!(status, 400, "{action}: {report}");
+            assert!(error_message(&report).contains("Other::Action"), "{report}");
+        }
+        let mut request = workload("shop-example", "shop-example", "cn-north-1", false);
+        request["action"] = json!({"type": "Cloud::Action", "id": "provision_workload"});
+        assert_eq!(decide(&request.to_string()).1["decision"], "allow");
+        // The batch envelope too.
+        let (status, text) = post(
+            "/v1/decide/batch",
+            "application/json",
+            r#"{"requests": [], "requests": []}"#,
+        );
+        assert_eq!(status, 400, "{text}");
+        assert!(text.contains("duplicate field `requests`"), "{text}");
     }
 
     #[test]

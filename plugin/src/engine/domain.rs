@@ -7,10 +7,14 @@ const MAX_NAME: usize = 253;
 const MAX_LABEL: usize = 63;
 
 /// `name` normalised: internationalised labels to punycode (UTS #46, which also lower-cases),
-/// one trailing dot removed. A leading `*` label (a wildcard host) is kept. Anything that is not a
+/// one trailing dot removed. A leading `*` label (a wildcard host) is kept, and so is `*` alone:
+/// every name (an Ingress rule without a host), which no filing covers. Anything that is not a
 /// host name is an error saying why.
 pub fn normalise(name: &str) -> Result<String, String> {
     let trimmed = name.strip_suffix('.').unwrap_or(name);
+    if trimmed == "*" {
+        return Ok(trimmed.to_owned());
+    }
     if trimmed.is_empty() {
         return Err(format!("`{name}` is not a domain name: it is empty"));
     }
@@ -89,6 +93,9 @@ mod tests {
     fn wildcards_are_kept() {
         assert_eq!(normalise("*.A.cn").unwrap(), "*.a.cn");
         assert_eq!(suffixes("*.a.cn"), ["*.a.cn", "a.cn", "cn"]);
+        // Every name: its only suffix is itself, which no filed domain equals.
+        assert_eq!(normalise("*").unwrap(), "*");
+        assert_eq!(suffixes("*"), ["*"]);
     }
 
     #[test]
@@ -99,7 +106,7 @@ mod tests {
             "a..cn",
             "a b.cn",
             "a/b.cn",
-            "*",
+            "**",
             "a.*.cn",
             &"a".repeat(64),
         ] {

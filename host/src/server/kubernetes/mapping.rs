@@ -4,8 +4,8 @@
 //! | object | action | resource |
 //! |---|---|---|
 //! | Pod, and the pod template of Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob | `provision_workload` | `Workload` |
-//! | Service of type LoadBalancer | `allocate_public_ip` | `PublicIp` |
-//! | Ingress, one request per rule host | `bind_domain` | `Domain` |
+//! | Service of type LoadBalancer or NodePort, or with `externalIPs` | `allocate_public_ip` | `PublicIp` |
+//! | Ingress, one request per rule host and `tls.hosts` entry; `*` for a rule without host or a `defaultBackend` | `bind_domain` | `Domain` |
 //! | PersistentVolumeClaim | `place_data` | `Dataset` |
 //!
 //! The principal is the tenant that owns the namespace (`Context::tenant`). Any other kind (and a Service of
@@ -109,26 +109,26 @@ pub struct Item {
 pub fn requests(kind: Kind, object: &DynamicObject, cx: &Context<'_>) -> Vec<Item> {
     let id = object_id(cx.namespace, object);
     match kind {
-        Kind::Pod => vec![one(workload(
+        Kind::Pod => workloads(
             &id,
             object.data.get("spec"),
             object.metadata.labels.as_ref(),
             None,
             cx,
-        ))],
+        ),
         Kind::Template(pointer) => {
             let template = object.data.pointer(pointer);
             let template_labels = template.and_then(|t| t.pointer("/metadata/labels"));
-            vec![one(workload(
+            workloads(
                 &id,
                 template.and_then(|t| t.get("spec")),
                 object.metadata.labels.as_ref(),
                 template_labels,
                 cx,
-            ))]
+            )
         }
         Kind::Service => {
-            if object.data.pointer("/spec/type").and_then(Value::as_str) == Some("LoadBalancer") {
+            if exposed(object) {
                 vec![one(public_ip(&id, object, cx))]
             } else {
                 Vec::new()
@@ -186,20 +186,118 @@ fn is_true(value: Option<&Value>) -> bool {
     value.and_then(Value::as_bool) == Some(true)
 }
 
-/// A Pod or pod template: `provision_workload` on a `Workload`.
-fn workload(
+/// A region that cannot be named: a node affinity term that allows regions by exclusion or
+/// existence (`NotIn`, `Exists`...). No registry holds it, so the request is denied
+/// (`registry-missing`), naming it.
+pub const ANY_REGION: &str = "*";
+
+/// The regions a pod may be scheduled in: its `topology.kubernetes.io/region` node selector;
+/// else the regions its required node affinity terms allow (each term is one way to schedule:
+/// `In` names regions, a term without a region constraint means the cluster's region, any other
+/// operator on the key [`ANY_REGION`]), plus the regions its preferred terms name; else the
+/// cluster's region.
+pub fn regions(spec: &Value, cluster_region: &str) -> Vec<String> {
+    if let Some(region) = spec
+        .pointer("/nodeSelector")
+        .and_then(|s| s.get(NODE_REGION))
+        .and_then(Value::as_str)
+    {
+        return vec![region.to_owned()];
+    }
+    let affinity = spec.pointer("/affinity/nodeAffinity");
+    let terms = |pointer: &str| {
+        affinity
+            .and_then(|a| a.pointer(pointer))
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    };
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |region: &str| {
+        if !out.iter().any(|r| r == region) {
+            out.push(region.to_owned());
+        }
+    };
+    let required = terms("/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms");
+    for term in required {
+        match term_regions(term) {
+            None => add(cluster_region),
+            Some(regions) => regions.iter().for_each(|r| add(r)),
+        }
+    }
+    if required.is_empty() {
+        add(cluster_region);
+    }
+    for preferred in terms("/preferredDuringSchedulingIgnoredDuringExecution") {
+        if let Some(regions) = preferred.get("preference").and_then(term_regions) {
+            regions.iter().for_each(|r| add(r));
+        }
+    }
+    out
+}
+
+/// The regions one node selector term allows; `None` when it does not constrain the region.
+fn term_regions(term: &Value) -> Option<Vec<String>> {
+    let expressions = term.get("matchExpressions").and_then(Value::as_array)?;
+    let mut allowed: Option<Vec<String>> = None;
+    for expression in expressions
+        .iter()
+        .filter(|e| e.get("key").and_then(Value::as_str) == Some(NODE_REGION))
+    {
+        let values: Vec<String> = expression
+            .get("values")
+            .and_then(Value::as_array)
+            .map(|v| {
+                v.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let these = match expression.get("operator").and_then(Value::as_str) {
+            Some("In") => values,
+            _ => vec![ANY_REGION.to_owned()],
+        };
+        // Expressions of one term all hold: keep what every `In` allows.
+        allowed = Some(match allowed {
+            None => these,
+            Some(before) if these.iter().any(|r| r == ANY_REGION) => before,
+            Some(before) if before.iter().any(|r| r == ANY_REGION) => these,
+            Some(before) => before.into_iter().filter(|r| these.contains(r)).collect(),
+        });
+    }
+    allowed
+}
+
+/// A Pod or pod template: `provision_workload` on a `Workload`, once per region it may run in.
+fn workloads(
     id: &str,
     spec: Option<&Value>,
     object_labels: Option<&BTreeMap<String, String>>,
     template_labels: Option<&Value>,
     cx: &Context<'_>,
-) -> types::Request {
+) -> Vec<Item> {
     let spec = spec.unwrap_or(&Value::Null);
-    let region = spec
-        .pointer("/nodeSelector")
-        .and_then(|s| s.get(NODE_REGION))
-        .and_then(Value::as_str)
-        .unwrap_or(cx.cluster_region);
+    let regions = regions(spec, cx.cluster_region);
+    let several = regions.len() > 1;
+    regions
+        .iter()
+        .map(|region| Item {
+            subject: several.then(|| format!("region `{region}`")),
+            request: workload(id, spec, region, object_labels, template_labels, cx),
+        })
+        .collect()
+}
+
+/// One `provision_workload` request for a pod spec in `region`.
+fn workload(
+    id: &str,
+    spec: &Value,
+    region: &str,
+    object_labels: Option<&BTreeMap<String, String>>,
+    template_labels: Option<&Value>,
+    cx: &Context<'_>,
+) -> types::Request {
     // The pod template's label describes the pods; the object's own label is the fallback.
     let purpose = template_labels
         .and_then(|l| l.get(PURPOSE))
@@ -226,16 +324,50 @@ fn workload(
     )
 }
 
-/// Any container, init container or ephemeral container with `securityContext.privileged`.
-pub fn privileged(spec: &Value) -> bool {
+/// The capabilities a container may add and still meet the Pod Security Standards' baseline
+/// profile; any other (`SYS_ADMIN`, `NET_ADMIN`, `ALL`...) reaches the host.
+pub const BASELINE_CAPABILITIES: [&str; 13] = [
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
+];
+
+fn containers(spec: &Value) -> impl Iterator<Item = &Value> {
     ["containers", "initContainers", "ephemeralContainers"]
         .into_iter()
         .filter_map(|list| spec.get(list).and_then(Value::as_array))
         .flatten()
-        .any(|c| is_true(c.pointer("/securityContext/privileged")))
 }
 
-/// hostNetwork, hostPID, hostIPC, or any hostPath volume.
+/// Any container, init container or ephemeral container with `securityContext.privileged`, or
+/// adding a capability beyond [`BASELINE_CAPABILITIES`].
+pub fn privileged(spec: &Value) -> bool {
+    containers(spec).any(|c| {
+        is_true(c.pointer("/securityContext/privileged"))
+            || c.pointer("/securityContext/capabilities/add")
+                .and_then(Value::as_array)
+                .is_some_and(|added| {
+                    added.iter().any(|cap| {
+                        let cap = cap.as_str().unwrap_or_default().to_ascii_uppercase();
+                        let cap = cap.strip_prefix("CAP_").unwrap_or(&cap);
+                        !BASELINE_CAPABILITIES.contains(&cap)
+                    })
+                })
+    })
+}
+
+/// hostNetwork, hostPID, hostIPC, any hostPath volume, or a container port bound on the host
+/// (`hostPort`).
 pub fn host_access(spec: &Value) -> bool {
     ["hostNetwork", "hostPID", "hostIPC"]
         .into_iter()
@@ -244,6 +376,28 @@ pub fn host_access(spec: &Value) -> bool {
             .get("volumes")
             .and_then(Value::as_array)
             .is_some_and(|volumes| volumes.iter().any(|v| v.get("hostPath").is_some()))
+        || containers(spec).any(|c| {
+            c.get("ports")
+                .and_then(Value::as_array)
+                .is_some_and(|ports| {
+                    ports
+                        .iter()
+                        .any(|p| p.get("hostPort").is_some_and(|h| h.as_i64() != Some(0)))
+                })
+        })
+}
+
+/// A Service reachable from outside the cluster: type LoadBalancer or NodePort (a port on every
+/// node's address), or any type with `externalIPs`.
+pub fn exposed(object: &DynamicObject) -> bool {
+    matches!(
+        object.data.pointer("/spec/type").and_then(Value::as_str),
+        Some("LoadBalancer" | "NodePort")
+    ) || object
+        .data
+        .pointer("/spec/externalIPs")
+        .and_then(Value::as_array)
+        .is_some_and(|ips| !ips.is_empty())
 }
 
 /// A Service of type LoadBalancer: `allocate_public_ip` on a `PublicIp`.
@@ -265,23 +419,52 @@ fn public_ip(id: &str, object: &DynamicObject, cx: &Context<'_>) -> types::Reque
     )
 }
 
-/// The distinct rule hosts of an Ingress, lowercased, in order.
+/// The name an Ingress serves when a rule has no `host` or it has a `defaultBackend`: every name
+/// that resolves to it. No domain is filed as `*`, so art. 8(1) denies it, naming it.
+pub const ANY_HOST: &str = "*";
+
+/// The distinct names an Ingress serves, lowercased, in order: its rule hosts, its `tls.hosts`,
+/// and [`ANY_HOST`] for a rule without host or a `defaultBackend`.
 pub fn ingress_hosts(object: &DynamicObject) -> Vec<String> {
     let mut hosts: Vec<String> = Vec::new();
-    let rules = object
-        .data
-        .pointer("/spec/rules")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    for host in rules
-        .iter()
-        .filter_map(|r| r.get("host").and_then(Value::as_str))
-    {
+    let list = |pointer: &str| {
+        object
+            .data
+            .pointer(pointer)
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    };
+    let mut add = |host: &str| {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
         if !host.is_empty() && !hosts.contains(&host) {
             hosts.push(host);
         }
+    };
+    for rule in list("/spec/rules") {
+        match rule.get("host").and_then(Value::as_str) {
+            Some(host) if !host.is_empty() => add(host),
+            _ => add(ANY_HOST),
+        }
+    }
+    for tls in list("/spec/tls") {
+        for host in tls
+            .get("hosts")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            add(host);
+        }
+    }
+    if object
+        .data
+        .pointer("/spec/defaultBackend")
+        .or_else(|| object.data.pointer("/spec/backend"))
+        .is_some_and(|b| !b.is_null())
+    {
+        add(ANY_HOST);
     }
     hosts
 }
@@ -534,10 +717,98 @@ mod tests {
     }
 
     #[test]
-    fn ingress_hosts_are_distinct() {
+    fn ingress_hosts_are_distinct_and_hostless_rules_serve_any_name() {
         let ingress = object(json!({"metadata": {"name": "i"}, "spec": {"rules": [
             {"host": "www.shop.example.cn"}, {"host": "WWW.shop.example.cn"}, {"http": {}}, {"host": "b.cn"}
         ]}}));
-        assert_eq!(ingress_hosts(&ingress), ["www.shop.example.cn", "b.cn"]);
+        assert_eq!(
+            ingress_hosts(&ingress),
+            ["www.shop.example.cn", "*", "b.cn"]
+        );
+        let default_backend = object(json!({"metadata": {"name": "i"}, "spec": {
+            "defaultBackend": {"service": {"name": "web", "port": {"number": 80}}},
+            "tls": [{"hosts": ["promo.unfiled.example.com"], "secretName": "s"}]
+        }}));
+        assert_eq!(
+            ingress_hosts(&default_backend),
+            ["promo.unfiled.example.com", "*"]
+        );
+    }
+
+    #[test]
+    fn node_affinity_names_every_region_a_pod_may_run_in() {
+        let spec = |affinity: Value| json!({"affinity": {"nodeAffinity": affinity}});
+        let required = |terms: Value| {
+            spec(
+                json!({"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}}),
+            )
+        };
+        let region_in = |values: Value| json!({"matchExpressions": [{"key": NODE_REGION, "operator": "In", "values": values}]});
+        assert_eq!(
+            regions(
+                &required(json!([region_in(json!(["eu-west-1"]))])),
+                "cn-north-1"
+            ),
+            ["eu-west-1"]
+        );
+        // Terms are alternatives; a term without a region constraint is the cluster's region.
+        assert_eq!(
+            regions(
+                &required(
+                    json!([region_in(json!(["cn-east-2", "eu-west-1"])), {"matchExpressions": [{"key": "disk", "operator": "Exists"}]}])
+                ),
+                "cn-north-1"
+            ),
+            ["cn-east-2", "eu-west-1", "cn-north-1"]
+        );
+        // Allowed by exclusion: cannot be named.
+        let not_in = json!([{"matchExpressions": [{"key": NODE_REGION, "operator": "NotIn", "values": ["cn-north-1"]}]}]);
+        assert_eq!(regions(&required(not_in), "cn-north-1"), [ANY_REGION]);
+        // Preferred regions are places the pod may go too.
+        let preferred = spec(json!({"preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 1, "preference": region_in(json!(["ap-southeast-1"]))}
+        ]}));
+        assert_eq!(
+            regions(&preferred, "cn-north-1"),
+            ["cn-north-1", "ap-southeast-1"]
+        );
+        // A node selector decides.
+        let mut selected = required(json!([region_in(json!(["eu-west-1"]))]));
+        selected["nodeSelector"] = json!({NODE_REGION: "cn-north-1"});
+        assert_eq!(regions(&selected, "cn-east-2"), ["cn-north-1"]);
+    }
+
+    #[test]
+    fn capabilities_beyond_the_baseline_and_host_ports_reach_the_host() {
+        let with_caps = |caps: Value| json!({"containers": [{"name": "c", "securityContext": {"capabilities": {"add": caps, "drop": ["ALL"]}}}]});
+        for cap in ["SYS_ADMIN", "NET_ADMIN", "ALL", "cap_sys_ptrace", "BPF"] {
+            assert!(privileged(&with_caps(json!([cap]))), "{cap}");
+        }
+        assert!(!privileged(&with_caps(json!([
+            "NET_BIND_SERVICE",
+            "CHOWN"
+        ]))));
+        let port = |p: Value| json!({"containers": [{"name": "c", "ports": [p]}]});
+        assert!(host_access(&port(
+            json!({"containerPort": 80, "hostPort": 80})
+        )));
+        assert!(!host_access(&port(json!({"containerPort": 80}))));
+        assert!(host_access(
+            &json!({"initContainers": [{"name": "i", "ports": [{"containerPort": 1, "hostPort": 9}]}]})
+        ));
+    }
+
+    #[test]
+    fn node_ports_and_external_ips_are_public() {
+        let service = |spec: Value| object(json!({"metadata": {"name": "s"}, "spec": spec}));
+        assert!(exposed(&service(json!({"type": "NodePort"}))));
+        assert!(exposed(&service(
+            json!({"type": "ClusterIP", "externalIPs": ["203.0.113.9"]})
+        )));
+        assert!(exposed(&service(json!({"type": "LoadBalancer"}))));
+        assert!(!exposed(&service(json!({"type": "ClusterIP"}))));
+        assert!(!exposed(&service(
+            json!({"type": "ExternalName", "externalIPs": []})
+        )));
     }
 }

@@ -274,6 +274,9 @@ async fn validate(state: &AppState, route: Route, body: &[u8]) -> Response {
 
 /// Reads an AdmissionReview v1 with its request.
 pub fn parse(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, String> {
+    // Duplicate keys (`"privileged": true, "privileged": false`) would read as the last one.
+    yungui_policies::json::check(body)
+        .map_err(|e| format!("the body is not an AdmissionReview: {e}"))?;
     let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body)
         .map_err(|e| format!("the body is not an AdmissionReview: {e}"))?;
     if review.types.api_version != META_API_VERSION_V1 || review.types.kind != META_KIND {
@@ -661,5 +664,11 @@ mod tests {
         );
         let empty = br#"{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}"#;
         assert!(parse(empty).unwrap_err().contains("no `request`"));
+        let twice = br#"{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"object": {"spec": {"hostNetwork": true, "hostNetwork": false}}}}"#;
+        assert!(
+            parse(twice)
+                .unwrap_err()
+                .contains("duplicate key `hostNetwork`")
+        );
     }
 }

@@ -7,8 +7,10 @@
 //! exactly `True`. So every answer is `True` or `False`, and every `False` is logged with why: the
 //! controls that fired, the unknown rule, or what was malformed.
 //!
-//! Tenant: `credentials.project_id`, else `target.project_id`. Region: the target's availability
-//! zone through `--openstack-zone-map`, else `--openstack-region`. Action and resource: the rule
+//! Tenant: `credentials.project_id`, else `target.project_id` (a project id that is not a string
+//! is refused, never skipped). Region: the target's availability zone through
+//! `--openstack-zone-map` (a zone the map lacks is refused and logged); a target without a zone,
+//! or any zone when no map is given (a one-region deployment), is in `--openstack-region`. Action and resource: the rule
 //! map (`rules.rs`, shipped as `deploy/openstack/rules.json`).
 
 pub mod rules;
@@ -72,8 +74,23 @@ impl Config {
         };
         let zones = match &args.openstack_zone_map {
             Some(path) => read_zone_map(path)?,
-            None => BTreeMap::new(),
+            None => {
+                tracing::info!(
+                    target: "yungui::openstack",
+                    region = %args.openstack_region,
+                    "no `--openstack-zone-map`: every availability zone is taken to be in the default region"
+                );
+                BTreeMap::new()
+            }
         };
+        if let Some(path) = &args.openstack_zone_map
+            && zones.is_empty()
+        {
+            anyhow::bail!(
+                "the zone map `{}` is empty: map each availability zone to its region, or leave the option out for a one-region deployment",
+                path.display()
+            );
+        }
         Ok(Self {
             region: args.openstack_region.clone(),
             zones,
@@ -81,11 +98,19 @@ impl Config {
         })
     }
 
-    /// The region of an availability zone: the zone map's, else the default.
-    pub fn region_of(&self, zone: Option<&str>) -> String {
-        zone.and_then(|z| self.zones.get(z))
-            .unwrap_or(&self.region)
-            .clone()
+    /// The region of an availability zone. A target without a zone is in the default region;
+    /// without a zone map, so is every zone (one region per deployment, logged at start); with a
+    /// zone map, a zone it lacks is refused: it could be anywhere, abroad included.
+    pub fn region_of(&self, zone: Option<&str>) -> Result<String, Refusal> {
+        match zone {
+            None => Ok(self.region.clone()),
+            Some(_) if self.zones.is_empty() => Ok(self.region.clone()),
+            Some(zone) => self
+                .zones
+                .get(zone)
+                .cloned()
+                .ok_or_else(|| Refusal::UnknownZone(zone.to_owned())),
+        }
     }
 }
 
@@ -279,6 +304,7 @@ async fn parse(headers: &HeaderMap, body: Bytes) -> Result<Check, String> {
             .is_some_and(|b| *b == b'{')
     };
     if json {
+        yungui_policies::json::check(&body).map_err(|err| format!("the JSON body: {err}"))?;
         return serde_json::from_slice::<Check>(&body).map_err(|err| {
             format!(
                 "the JSON body is not {{\"rule\": …, \"target\": {{…}}, \"credentials\": {{…}}}}: {err}"
@@ -298,6 +324,14 @@ async fn parse(headers: &HeaderMap, body: Bytes) -> Result<Check, String> {
                 err.body_text()
             )
         })?;
+    for (name, field) in [
+        ("rule", &form.rule),
+        ("target", &form.target),
+        ("credentials", &form.credentials),
+    ] {
+        yungui_policies::json::check(field.as_bytes())
+            .map_err(|err| format!("field `{name}`: {err}"))?;
+    }
     let rule: Option<String> = serde_json::from_str(&form.rule)
         .map_err(|err| format!("field `rule` is not a JSON-encoded string: {err}"))?;
     let target: Map<String, Value> = serde_json::from_str(&form.target)

@@ -183,6 +183,14 @@ pub enum Refusal {
     /// Neither the credentials nor the target name a project.
     #[error("neither `credentials.project_id` nor `target.project_id` names a project")]
     NoProject,
+    /// A project id that is not a string.
+    #[error("`{0}` is `{1}`, not a project id string")]
+    BadProject(&'static str, String),
+    /// The target's availability zone is not in the zone map.
+    #[error(
+        "availability zone `{0}` is not in the zone map: its region is unknown; add it to the file of `--openstack-zone-map`"
+    )]
+    UnknownZone(String),
 }
 
 /// A request built for one check.
@@ -232,20 +240,29 @@ impl RuleMap {
         rule: &str,
         target: &Map<String, Value>,
         credentials: &Map<String, Value>,
-        region_of: &dyn Fn(Option<&str>) -> String,
+        region_of: &dyn Fn(Option<&str>) -> Result<String, Refusal>,
         now: &str,
     ) -> Result<Built, Refusal> {
         let mapped = self
             .rules
             .get(rule)
             .ok_or_else(|| Refusal::UnknownRule(rule.to_owned()))?;
+        for (map, key, name) in [
+            (credentials, "project_id", "credentials.project_id"),
+            (target, "project_id", "target.project_id"),
+            (target, "tenant_id", "target.tenant_id"),
+        ] {
+            if let Some(value) = map.get(key).filter(|v| !v.is_null() && !v.is_string()) {
+                return Err(Refusal::BadProject(name, value.to_string()));
+            }
+        }
         let tenant = text(credentials, "project_id")
             .or_else(|| text(target, "project_id"))
             .or_else(|| text(target, "tenant_id"))
             .ok_or(Refusal::NoProject)?
             .to_owned();
         let d = self.defaults.with(&mapped.defaults);
-        let region = region_of(zone(target));
+        let region = region_of(zone(target))?;
         let id = text(target, "id").unwrap_or("unnamed").to_owned();
         let owner = || entity("Cloud::Tenant", &tenant);
         let mut entities = Vec::new();
@@ -428,8 +445,9 @@ mod tests {
             serde_json::from_str(r#"{"project_id": "shop-example", "availability_zone": "az-1"}"#)
                 .unwrap();
         let region = |z: Option<&str>| match z {
-            Some("az-1") => "cn-east-2".to_owned(),
-            _ => "cn-north-1".to_owned(),
+            Some("az-1") => Ok("cn-east-2".to_owned()),
+            Some(other) => Err(Refusal::UnknownZone(other.to_owned())),
+            None => Ok("cn-north-1".to_owned()),
         };
         let creds = serde_json::from_str(r#"{"project_id": null}"#).unwrap();
         let built = map
@@ -462,5 +480,42 @@ mod tests {
                 .unwrap_err(),
             Refusal::NoProject
         );
+        // A zone the map lacks is refused, not put in the default region.
+        let abroad: Map<String, Value> = serde_json::from_str(
+            r#"{"project_id": "shop-example", "availability_zone": "az-abroad"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            map.build(
+                "os_compute_api:servers:create",
+                &abroad,
+                &creds,
+                &region,
+                "x"
+            )
+            .unwrap_err(),
+            Refusal::UnknownZone("az-abroad".to_owned())
+        );
+        // A project id that is not a string is refused, not skipped for the target's.
+        for bad in [
+            r#"{"project_id": 7}"#,
+            r#"{"project_id": ["shop-example"]}"#,
+            r#"{"project_id": {"id": "x"}}"#,
+        ] {
+            let creds: Map<String, Value> = serde_json::from_str(bad).unwrap();
+            let err = map
+                .build(
+                    "os_compute_api:servers:create",
+                    &target,
+                    &creds,
+                    &region,
+                    "x",
+                )
+                .unwrap_err();
+            assert!(
+                matches!(err, Refusal::BadProject("credentials.project_id", _)),
+                "{bad}: {err}"
+            );
+        }
     }
 }
