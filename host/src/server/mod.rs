@@ -770,6 +770,7 @@ async fn watch_registry(state: AppState, path: PathBuf, every: Duration) {
     reason = "one call site per front end, each field a column of the decision log"
 )]
 pub fn log_decision(
+    state: &AppState,
     front: &str,
     uid: &str,
     tenant: &str,
@@ -787,6 +788,11 @@ pub fn log_decision(
         ),
         Err(e) => ("error", Vec::new(), Some(e.kind())),
     };
+    // The component in force when the decision is logged: the one that decided, but for a
+    // decision that straddles a component swap (logged just after it).
+    let engine = state.engine();
+    let component_sha256 = engine.as_ref().map_or("none", |e| e.sha256());
+    let policy_digest = engine.as_ref().map_or("none", |e| e.policy_digest());
     tracing::info!(
         target: "yungui::decision",
         front,
@@ -799,6 +805,8 @@ pub fn log_decision(
         error,
         latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
         dry_run,
+        component_sha256,
+        policy_digest,
         "decision"
     );
 }

@@ -853,6 +853,18 @@ fn binary_serves_tls_with_cert_command_certificates_and_logs_dry_runs() {
     assert_eq!(line["action"], "provision_workload");
     assert_eq!(line["decision"], "deny");
     assert_eq!(line["dry_run"], true);
+    // Audit evidence of which rules ruled: the component and its policy set.
+    let shipped = std::fs::read(crate::shipped_plugin()).unwrap();
+    assert_eq!(
+        line["component_sha256"],
+        yungui::builder::sha256_hex(&shipped),
+        "{line}"
+    );
+    assert_eq!(
+        line["policy_digest"],
+        yungui::builder::shipped_sources().digest(),
+        "{line}"
+    );
     // The controls are an array, each control once (art12-host-security fires twice here:
     // privileged and host network).
     let controls: Vec<&str> = line["controls"]

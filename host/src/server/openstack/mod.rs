@@ -217,6 +217,7 @@ async fn check(state: AppState, path: String, headers: HeaderMap, body: Bytes) -
         .await;
     state.metrics.record_controls(&result);
     log_decision(
+        &state,
         "openstack",
         &uid,
         &tenant,
