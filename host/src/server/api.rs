@@ -137,7 +137,7 @@ async fn decide_one(state: &AppState, uid: &str, body: String) -> Report {
     state.metrics.record("api", &result, started.elapsed());
     state.metrics.record_controls(&result);
     log_decision(
-        &state,
+        state,
         "api",
         uid,
         &tenant,

@@ -260,7 +260,7 @@ async fn validate(state: &AppState, route: Route, body: &[u8]) -> Response {
     let merged = for_log(outcome);
     state.metrics.record_controls(&merged);
     log_decision(
-        &state,
+        state,
         "kubernetes",
         &request.uid,
         &tenant,
