@@ -11,7 +11,7 @@ use std::hash::{Hash, Hasher};
 
 use bytes::Bytes;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -38,8 +38,12 @@ pub struct EngineConfig {
     pub memory_limit: usize,
     /// An instance whose memory grew past this is dropped after its call, not reused.
     pub recycle_above: usize,
-    /// Warm instances kept for reuse.
+    /// Warm instances kept for reuse: at least the calls that may run at once (a server sets it
+    /// to its permits), or the instances past it are dropped after each call and rebuilt.
     pub max_idle: usize,
+    /// An instance is dropped after this many calls, so its long-lived caches are renewed (as
+    /// wasmtime serve bounds instance reuse).
+    pub max_reuse: u64,
     /// A JSON request larger than this is refused before it reaches the component (whose memory
     /// never shrinks).
     pub max_request_bytes: usize,
@@ -57,6 +61,7 @@ impl Default for EngineConfig {
             memory_limit: 256 << 20,
             recycle_above: 64 << 20,
             max_idle: 16,
+            max_reuse: 100_000,
             max_request_bytes: 1 << 20,
             cache_dir: default_cache_dir(),
             audit: false,
@@ -225,6 +230,8 @@ impl wasmtime::ResourceLimiter for Limiter {
 struct Warm {
     store: Store<State>,
     plugin: Plugin,
+    /// Calls made on this instance.
+    calls: u64,
 }
 
 /// Advances the engine's epoch until dropped.
@@ -268,6 +275,8 @@ pub struct Engine {
     /// For an engine over policy sources (`--policies`): the policy set each new instance's
     /// `init` reads. `None` for built components, whose instances start with it loaded.
     policy_input: Option<Bytes>,
+    /// Instances created so far (a steady load should not keep creating them).
+    instantiations: AtomicU64,
     registry: RwLock<Arc<Registry>>,
     idle: Mutex<Vec<Warm>>,
     config: EngineConfig,
@@ -372,6 +381,7 @@ impl Engine {
             sha256: sha256_hex(bytes),
             identity,
             policy_input: None,
+            instantiations: AtomicU64::new(0),
             registry: RwLock::new(Arc::new(registry)),
             idle: Mutex::new(Vec::new()),
             config,
@@ -411,6 +421,11 @@ impl Engine {
         engine.identity = Some(identity);
         engine.policy_input = Some(input.into());
         Ok(engine)
+    }
+
+    /// Instances created since the engine was loaded (warm-up included).
+    pub fn instantiations(&self) -> u64 {
+        self.instantiations.load(Ordering::Relaxed)
     }
 
     /// The component's sha256, hex.
@@ -608,8 +623,11 @@ impl Engine {
         }
     }
 
-    fn give_back(&self, warm: Warm) {
-        if warm.store.data().limiter.peak > self.config.recycle_above {
+    fn give_back(&self, mut warm: Warm) {
+        warm.calls += 1;
+        if warm.store.data().limiter.peak > self.config.recycle_above
+            || warm.calls >= self.config.max_reuse
+        {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
@@ -643,7 +661,12 @@ impl Engine {
         } else {
             self.pre.instantiate(&mut store).map_err(failed)?
         };
-        Ok(Warm { store, plugin })
+        self.instantiations.fetch_add(1, Ordering::Relaxed);
+        Ok(Warm {
+            store,
+            plugin,
+            calls: 0,
+        })
     }
 }
 

@@ -138,6 +138,7 @@ pub struct Metrics {
     build: Family<BuildInfo, Gauge>,
     registry_reloads: Family<ResultLabels, Counter>,
     component_loads: Family<ResultLabels, Counter>,
+    instantiations: Gauge,
 }
 
 impl Default for Metrics {
@@ -209,6 +210,12 @@ impl Metrics {
             "Loads of the policy component (at start, and any reload), by result (success, failure)",
             component_loads.clone(),
         );
+        let instantiations = Gauge::default();
+        registry.register(
+            "component_instantiations",
+            "Instances the component in force has created since it was loaded (warm-up included); flat under a steady load",
+            instantiations.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             decisions,
@@ -219,7 +226,14 @@ impl Metrics {
             build,
             registry_reloads,
             component_loads,
+            instantiations,
         }
+    }
+
+    /// Sets `yungui_component_instantiations` (read from the engine at scrape time).
+    pub fn set_instantiations(&self, n: u64) {
+        self.instantiations
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// Replaces what `yungui_build_info` says (e.g. once the component is loaded).

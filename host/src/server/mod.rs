@@ -162,6 +162,12 @@ impl Permits {
         }
     }
 
+    /// The calls that may run at once over every front end.
+    fn total(workers: usize) -> usize {
+        let workers = workers.max(1);
+        workers + 2 * (workers / 2).max(1)
+    }
+
     fn of(&self, front: &str) -> &Arc<Semaphore> {
         match front {
             "kubernetes" => &self.kubernetes,
@@ -456,6 +462,9 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 async fn metrics_text(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
     let format =
         metrics::Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    if let Some(engine) = state.engine() {
+        state.metrics.set_instantiations(engine.instantiations());
+    }
     (
         [(header::CONTENT_TYPE, format.content_type())],
         state.metrics.encode_as(format),
@@ -548,7 +557,11 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
     let watcher = Watcher {
         state: state.clone(),
         source: source.clone(),
-        config: args.engine.config(),
+        // One warm instance per permit: every call that may run at once finds one.
+        config: crate::engine::EngineConfig {
+            max_idle: Permits::total(args.workers),
+            ..args.engine.config()
+        },
         workers: args.workers,
         pin: args.plugin_sha256.clone(),
     };

@@ -547,6 +547,67 @@ mod bad_input {
 mod faults {
     use super::*;
 
+    #[test]
+    fn a_steady_load_wider_than_sixteen_keeps_its_instances() {
+        // 24 calls at once, each round: with the pool holding as many instances as may run at
+        // once, the instances of the first round serve every later one.
+        const AT_ONCE: usize = 24;
+        let engine = Arc::new(
+            Engine::load(
+                Path::new(shipped_plugin()),
+                example_registry(),
+                EngineConfig {
+                    max_idle: AT_ONCE,
+                    ..config()
+                },
+            )
+            .unwrap(),
+        );
+        let request = workload("shop-example", "shop-example", "cn-north-1", false).to_string();
+        let round = |engine: &Arc<Engine>| {
+            let barrier = Arc::new(std::sync::Barrier::new(AT_ONCE));
+            let threads: Vec<_> = (0..AT_ONCE)
+                .map(|_| {
+                    let (engine, barrier, request) =
+                        (engine.clone(), barrier.clone(), request.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        assert!(engine.decide_json(&request).unwrap().allowed);
+                    })
+                })
+                .collect();
+            for thread in threads {
+                thread.join().unwrap();
+            }
+        };
+        round(&engine);
+        let after_first = engine.instantiations();
+        assert!(after_first <= AT_ONCE as u64, "{after_first}");
+        for _ in 0..5 {
+            round(&engine);
+        }
+        assert_eq!(engine.instantiations(), after_first);
+    }
+
+    #[test]
+    fn an_instance_is_renewed_after_max_reuse_calls() {
+        let engine = Engine::load(
+            Path::new(shipped_plugin()),
+            example_registry(),
+            EngineConfig {
+                max_reuse: 3,
+                ..config()
+            },
+        )
+        .unwrap();
+        let request = workload("shop-example", "shop-example", "cn-north-1", false).to_string();
+        for _ in 0..7 {
+            assert!(engine.decide_json(&request).unwrap().allowed);
+        }
+        // Calls 1-3 on the first instance, 4-6 on the second, 7 on a third.
+        assert_eq!(engine.instantiations(), 3);
+    }
+
     fn misbehaving(path: &str, deadline: Duration, memory: usize) -> Engine {
         Engine::load(
             Path::new(path),
