@@ -3,9 +3,14 @@
 //! (a) native cedar-policy in-process, registry entities prebuilt, only the request's own entity
 //!     and context built per call (the physical limit);
 //! (b) the same decision through the component on a warm instance (typed and JSON requests);
-//! (c) a fresh instance made ready to decide (instantiate + parse policies + first decision);
+//! (c) a fresh instance made ready to decide and its first decision: of the pre-initialised
+//!     component `yungui build` writes, and of the engine run unbuilt (`--policies`: `init` parses
+//!     the policy set in every new instance);
 //! (d) process start to first decision with the compiled cache warm (`yungui decide`);
-//! (e) the registry at 1k and 1M tenants: load time, RSS, decision latency.
+//! (e) the registry at 1k and 1M tenants: load time, RSS, decision latency;
+//! (f) the policy author's loop: `yungui build` of the shipped policies (the instrumented engine's
+//!     compiled code cached, as after a first build), and an edit's `yungui test --policies` of
+//!     every golden case (check, load, run).
 
 #![allow(
     clippy::unwrap_used,
@@ -248,6 +253,13 @@ fn plugin() -> std::path::PathBuf {
     .clone()
 }
 
+/// A fresh folder under the system's temporary folder.
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("yungui-bench-cache-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 fn load(registry: Registry, config: EngineConfig) -> Engine {
     Engine::load(&plugin(), registry, config).unwrap()
 }
@@ -313,7 +325,26 @@ fn main() {
     let c = measure(50, |_| {
         cold.decide(&typed).unwrap();
     });
-    print("(c) fresh instance: instantiate + parse + decide", &c);
+    print(
+        "(c) fresh instance, built component: instantiate + decide",
+        &c,
+    );
+    let unbuilt = Engine::from_sources_unbuilt(
+        &yungui::builder::shipped_sources(),
+        Registry::from_file(&root().join("examples/registry.json")).unwrap(),
+        EngineConfig {
+            max_idle: 0,
+            ..EngineConfig::default()
+        },
+    )
+    .unwrap();
+    let cu = measure(50, |_| {
+        unbuilt.decide(&typed).unwrap();
+    });
+    print(
+        "(c) fresh instance, unbuilt (--policies): init + decide",
+        &cu,
+    );
 
     // (d): the command, end to end, with the compiled component cached.
     let exe = env!("CARGO_BIN_EXE_yungui");
@@ -379,6 +410,38 @@ fn main() {
         print("      1,000 active tenants", &hot);
         print("      tenants spread over the registry", &cold_spread);
     }
+    // (f): the author's loop.
+    println!();
+    let cache = tempfile_dir();
+    let sources = yungui::builder::shipped_sources();
+    yungui::builder::build(&sources, Some(&cache)).unwrap();
+    let f = measure(10, |_| {
+        let _ = std::fs::remove_dir_all(cache.join("built"));
+        yungui::builder::build(&sources, Some(&cache)).unwrap();
+    });
+    print(
+        "(f) yungui build, shipped policies (engine code cached)",
+        &f,
+    );
+    let cases = yungui::cases::discover(&[root().join("tests/cases")]).unwrap();
+    let config = EngineConfig {
+        cache_dir: Some(cache.clone()),
+        ..EngineConfig::default()
+    };
+    let ft = measure(10, |_| {
+        let engine =
+            Engine::from_sources_unbuilt(&sources, Registry::empty(), config.clone()).unwrap();
+        let runner = yungui::cases::Runner::new(&engine);
+        for case in &cases {
+            assert!(runner.run(case).failure.is_none(), "{}", case.display());
+        }
+    });
+    print(
+        &format!("(f) test --policies: check + load + {} cases", cases.len()),
+        &ft,
+    );
+    let _ = std::fs::remove_dir_all(&cache);
+
     println!();
     println!("process RSS at the end: {:.1} MiB", rss_mib());
 }
