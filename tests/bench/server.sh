@@ -7,7 +7,7 @@ export BENCH_DIR=tests/bench
 PORT=${PORT:-18643}
 WORKERS=${WORKERS:-$(( $(nproc) * 4 ))}
 cargo build --release -p yungui --quiet
-bin=target/release/yungui
+bin=${CARGO_TARGET_DIR:-target}/release/yungui
 work=$(mktemp -d)
 export WORK=$work
 "$bin" cert --out "$work" --dns localhost 127.0.0.1 > /dev/null 2>&1
