@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sha2::{Digest, Sha256};
-use yungui_policies::{Sources, Validate, compile};
+use yungui_policies::{Sources, Validate};
 
 const TARGET: &str = "wasm32-wasip2";
 const PROFILE: &str = "plugin";
@@ -113,15 +113,7 @@ fn embed_policies(dir: &Path) {
         Ok(sources) => sources,
         Err(err) => fail(&err.to_string()),
     };
-    let files = sources
-        .policies
-        .iter()
-        .map(|f| (f.name.as_str(), f.text.as_str()));
-    if let Err(problems) = compile(
-        (&sources.schema.name, &sources.schema.text),
-        files,
-        Validate::Strict,
-    ) {
+    if let Err(problems) = sources.compile(Validate::Strict) {
         fail(&format!(
             "the policies in {} are invalid:\n{problems}",
             dir.display()

@@ -242,14 +242,7 @@ impl Built {
 
 /// Checks `sources` in strict mode; returns the identity a component built from them has.
 pub fn check(sources: &Sources) -> Result<Identity, BuildError> {
-    let compiled = yungui_policies::compile(
-        (&sources.schema.name, &sources.schema.text),
-        sources
-            .policies
-            .iter()
-            .map(|f| (f.name.as_str(), f.text.as_str())),
-        Validate::Strict,
-    )?;
+    let compiled = sources.compile(Validate::Strict)?;
     Ok(Identity {
         policy_digest: sources.digest(),
         engine_sha256: ENGINE_SHA256.to_owned(),

@@ -474,16 +474,9 @@ impl Engine {
         let Some(identity) = &self.identity else {
             return Ok(());
         };
-        let sources = yungui_policies::Sources::from(&identity.sources);
-        let compiled = yungui_policies::compile(
-            (&sources.schema.name, &sources.schema.text),
-            sources
-                .policies
-                .iter()
-                .map(|f| (f.name.as_str(), f.text.as_str())),
-            yungui_policies::Validate::No,
-        )
-        .map_err(|problems| vec![problems.to_string()])?;
+        let compiled = yungui_policies::Sources::from(&identity.sources)
+            .compile(yungui_policies::Validate::No)
+            .map_err(|problems| vec![problems.to_string()])?;
         yungui_policies::check_registry(&compiled, registry.texts())
     }
 

@@ -129,6 +129,17 @@ impl Sources {
 }
 
 impl Sources {
+    /// [`compile`] over these files.
+    pub fn compile(&self, validate: Validate) -> Result<Compiled, Problems> {
+        compile(
+            (&self.schema.name, &self.schema.text),
+            self.policies
+                .iter()
+                .map(|f| (f.name.as_str(), f.text.as_str())),
+            validate,
+        )
+    }
+
     /// The digest of the policy set: sha256 over each file's name and text (the schema first,
     /// then the policy files in name order), each followed by a NUL byte, as `sha256:<hex>`.
     /// It names the policy set a component holds, whatever folder it was read from.

@@ -14,9 +14,7 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::Context as _;
 use clap::Args;
 use serde::Deserialize;
-use yungui_policies::{
-    Finding, Severity, Sources, Validate, Vocabularies, compile, slice_by_action,
-};
+use yungui_policies::{Finding, Severity, Sources, Validate, Vocabularies, slice_by_action};
 
 use super::{EngineArgs, SOURCE_POLICIES};
 use crate::cases::{CaseResult, Runner, discover};
@@ -124,15 +122,9 @@ impl ReportCommand {
             .clone()
             .unwrap_or_else(|| PathBuf::from(SOURCE_POLICIES));
         let sources = Sources::read_dir(&dir)?;
-        let compiled = compile(
-            (&sources.schema.name, &sources.schema.text),
-            sources
-                .policies
-                .iter()
-                .map(|f| (f.name.as_str(), f.text.as_str())),
-            Validate::Strict,
-        )
-        .map_err(|problems| anyhow::anyhow!("the policies are not valid:\n{problems}"))?;
+        let compiled = sources
+            .compile(Validate::Strict)
+            .map_err(|problems| anyhow::anyhow!("the policies are not valid:\n{problems}"))?;
         let notice_path = dir.join(NOTICE_FILE);
         let notice: Notice = serde_json::from_str(
             &std::fs::read_to_string(&notice_path)

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{Format, SOURCE_POLICIES};
-use yungui_policies::{Sources, Validate, compile};
+use yungui_policies::{Sources, Validate};
 
 /// Check the policies against the schema (strict mode) and their annotations.
 #[derive(Debug, Args)]
@@ -27,15 +27,7 @@ impl ValidateCommand {
             .policies
             .unwrap_or_else(|| PathBuf::from(SOURCE_POLICIES));
         let sources = Sources::read_dir(&dir)?;
-        let files = sources
-            .policies
-            .iter()
-            .map(|f| (f.name.as_str(), f.text.as_str()));
-        let result = compile(
-            (&sources.schema.name, &sources.schema.text),
-            files,
-            Validate::Strict,
-        );
+        let result = sources.compile(Validate::Strict);
         let problems = match &result {
             Ok(_) => Vec::new(),
             Err(problems) => problems.0.clone(),

@@ -658,19 +658,44 @@ fn smoke(engine: &Engine) -> anyhow::Result<()> {
     }
 }
 
+/// A file checked every `every` for a new modification time (a ConfigMap update, a deploy renaming
+/// a new file over the old one).
+struct Watched {
+    path: PathBuf,
+    every: Duration,
+    seen: Option<std::time::SystemTime>,
+}
+
+impl Watched {
+    fn new(path: PathBuf, every: Duration) -> Self {
+        let seen = Self::stamp(&path);
+        Self { path, every, seen }
+    }
+
+    fn stamp(path: &std::path::Path) -> Option<std::time::SystemTime> {
+        std::fs::metadata(path).and_then(|m| m.modified()).ok()
+    }
+
+    /// Returns once the file changed since the last call.
+    async fn changed(&mut self) {
+        loop {
+            tokio::time::sleep(self.every).await;
+            let now = Self::stamp(&self.path);
+            if now != self.seen {
+                self.seen = now;
+                return;
+            }
+        }
+    }
+}
+
 /// Swaps in the component when its file changes: compile, pin check, warm, smoke decision, then
 /// swap (decisions in flight finish on the old one). A component failing any step is refused
 /// with a log line; the one in force stays.
 async fn watch_plugin(watcher: Watcher, path: PathBuf, every: Duration) {
-    let stamp = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let mut seen = stamp(&path);
+    let mut file = Watched::new(path.clone(), every);
     loop {
-        tokio::time::sleep(every).await;
-        let now = stamp(&path);
-        if now == seen {
-            continue;
-        }
-        seen = now;
+        file.changed().await;
         let _swapping = watcher.state.swapping.lock().await;
         let Some(current) = watcher.state.engine() else {
             continue;
@@ -718,15 +743,9 @@ fn bound_http1<A: axum_server::Address, Acc>(
 /// Reloads the registry when its file changes (a ConfigMap update, a new export from the system of
 /// record); a file that does not parse keeps the registry in force.
 async fn watch_registry(state: AppState, path: PathBuf, every: Duration) {
-    let stamp = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let mut seen = stamp(&path);
+    let mut watched = Watched::new(path.clone(), every);
     loop {
-        tokio::time::sleep(every).await;
-        let now = stamp(&path);
-        if now == seen {
-            continue;
-        }
-        seen = now;
+        watched.changed().await;
         let file = path.clone();
         let _swapping = state.swapping.lock().await;
         let engine = state.engine();
