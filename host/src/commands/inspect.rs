@@ -22,6 +22,14 @@ pub struct InspectCommand {
     pub format: Format,
 }
 
+/// Appends a line to the report being built (printed at the end, in one write).
+macro_rules! out {
+    ($buf:ident, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($buf, $($arg)*);
+    }};
+}
+
 impl InspectCommand {
     /// Runs the command; returns the exit code (0, or 3 when it is not a yungui component).
     pub fn execute(self) -> anyhow::Result<u8> {
@@ -34,8 +42,10 @@ impl InspectCommand {
         } else {
             "none (it does not export yungui:policy/decide@0.1.0)"
         };
+        let mut report = String::new();
         match self.format {
-            Format::Json => println!(
+            Format::Json => out!(
+                report,
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({
                     "sha256": sha256_hex(&wasm),
@@ -51,39 +61,50 @@ impl InspectCommand {
                 }))?
             ),
             Format::Text => {
-                println!("component     {}", self.component.display());
-                println!("sha256        {}", sha256_hex(&wasm));
-                println!("size          {} bytes", wasm.len());
-                println!("world         {world}");
+                out!(report, "component     {}", self.component.display());
+                out!(report, "sha256        {}", sha256_hex(&wasm));
+                out!(report, "size          {} bytes", wasm.len());
+                out!(report, "world         {world}");
                 match &identity {
                     Some(identity) => {
-                        println!("policy digest {}", identity.policy_digest);
-                        println!("engine        sha256 {}", identity.engine_sha256);
-                        println!("built by      yungui {}", identity.built_by);
+                        out!(report, "policy digest {}", identity.policy_digest);
+                        out!(report, "engine        sha256 {}", identity.engine_sha256);
+                        out!(report, "built by      yungui {}", identity.built_by);
                         let files: Vec<&str> = std::iter::once(&identity.sources.schema)
                             .chain(&identity.sources.policies)
                             .map(|f| f.name.as_str())
                             .collect();
-                        println!("policy files  {}", files.join(", "));
-                        println!("controls      {}", identity.controls.len());
+                        out!(report, "policy files  {}", files.join(", "));
+                        out!(report, "controls      {}", identity.controls.len());
                         for c in &identity.controls {
-                            println!(
+                            out!(
+                                report,
                                 "  {:<36} art. {:<8} {:<5} {}",
-                                c.control, c.article, c.severity, c.file
+                                c.control,
+                                c.article,
+                                c.severity,
+                                c.file
                             );
                         }
                     }
-                    None => println!("policy digest none: `yungui build` did not make it"),
+                    None => out!(report, "policy digest none: `yungui build` did not make it"),
                 }
-                println!("imports");
+                out!(report, "imports");
                 for name in &outline.imports {
-                    println!("  {name}");
+                    out!(report, "  {name}");
                 }
-                println!("exports");
+                out!(report, "exports");
                 for name in &outline.exports {
-                    println!("  {name}");
+                    out!(report, "  {name}");
                 }
             }
+        }
+        // One write; a reader that stops early (`| head`) is not an error of ours.
+        match std::io::Write::write_all(&mut std::io::stdout(), report.as_bytes()) {
+            Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+                return Err(anyhow::anyhow!("cannot write the report: {err}"));
+            }
+            _ => {}
         }
         Ok(if identity.is_some() { 0 } else { 3 })
     }
