@@ -627,7 +627,16 @@ impl Watcher {
         registry: crate::registry::Registry,
         smoke_test: bool,
     ) -> anyhow::Result<Engine> {
-        let engine = self.source.load(registry, self.config.clone())?;
+        // A server runs a policy folder built (pre-initialised, as `yungui build` writes it), so
+        // every new instance starts with the policy set parsed.
+        let engine = match &self.source {
+            PluginSource::Policies(dir) => Engine::from_sources(
+                &yungui_policies::Sources::read_dir(dir)?,
+                registry,
+                self.config.clone(),
+            )?,
+            source => source.load(registry, self.config.clone())?,
+        };
         if let Some(pin) = &self.pin
             && !pin.eq_ignore_ascii_case(engine.sha256())
         {

@@ -1098,6 +1098,9 @@ mod serve {
     /// each front end has permits of its own.
     #[test]
     fn a_busy_front_end_does_not_hold_up_another() {
+        // Built outside the runtime: building runs WASI's blocking stdin, which may not block
+        // inside an async context (servers build on the blocking pool).
+        let plugin = crate::shipped_plugin();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -1109,12 +1112,7 @@ mod serve {
                 yungui::server::kubernetes::Config::default(),
                 yungui::server::openstack::Config::default(),
             );
-            let engine = Engine::load(
-                Path::new(crate::shipped_plugin()),
-                example_registry(),
-                config(),
-            )
-            .unwrap();
+            let engine = Engine::load(Path::new(plugin), example_registry(), config()).unwrap();
             engine.warm(1).unwrap();
             state.set_engine(Arc::new(engine));
             // Ten slow API calls: far more than the API's permits.
@@ -1397,6 +1395,23 @@ mod serve {
         assert!(
             get(addr, "/metrics").contains("yungui_component_loads_total{result=\"failure\"} 2")
         );
+    }
+
+    #[test]
+    fn a_server_over_a_policy_folder_runs_it_built() {
+        let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
+        let addr = serve_in_background(serve_args(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--plain-http",
+            "--workers",
+            "1",
+            "--policies",
+            policies.to_str().unwrap(),
+        ]));
+        // The build is deterministic: the component in force is the one `yungui build` writes.
+        let shipped = yungui::builder::sha256_hex(&std::fs::read(shipped_plugin()).unwrap());
+        assert!(get(addr, "/readyz").contains(&shipped));
     }
 
     #[test]
