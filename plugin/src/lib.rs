@@ -20,7 +20,11 @@ pub mod bindings {
         world: "engine",
     });
 
+    #[cfg(target_arch = "wasm32")]
     use super::Component;
+    // Component exports only on wasm: a native cdylib exporting names with `:` does not link,
+    // which would break `cargo build --workspace`.
+    #[cfg(target_arch = "wasm32")]
     export!(Component);
 }
 

@@ -6,7 +6,11 @@
 )]
 mod bindings {
     wit_bindgen::generate!({ path: "../../../wit", world: "plugin" });
+    #[cfg(target_arch = "wasm32")]
     use super::Hungry;
+    // Component exports only on wasm: a native cdylib exporting names with `:` does not link,
+    // which would break `cargo build --workspace`.
+    #[cfg(target_arch = "wasm32")]
     export!(Hungry);
 }
 
