@@ -219,6 +219,9 @@ pub enum BuildError {
     /// Wasmtime or the pre-initialisation failed: a fault of yungui's, not of the policies.
     #[error("cannot pre-initialise the component: {0}")]
     Snapshot(String),
+    /// The component was built but could not be loaded: a fault of yungui's.
+    #[error("cannot load the built component: {0}")]
+    Load(String),
     /// The bytes are not a wasm component yungui can read.
     #[error("not a wasm component: {0}")]
     NotAComponent(String),

@@ -396,7 +396,7 @@ impl Engine {
     ) -> Result<Self, crate::builder::BuildError> {
         let built = crate::builder::build(sources, config.cache_dir.as_deref())?;
         Self::from_bytes(&built.wasm, "the built policy component", registry, config)
-            .map_err(|e| crate::builder::BuildError::Snapshot(e.to_string()))
+            .map_err(|e| crate::builder::BuildError::Load(e.to_string()))
     }
 
     /// Checks `sources` in strict mode and runs them on yungui's engine component without
@@ -417,7 +417,7 @@ impl Engine {
             registry,
             config,
         )
-        .map_err(|e| crate::builder::BuildError::Snapshot(e.to_string()))?;
+        .map_err(|e| crate::builder::BuildError::Load(e.to_string()))?;
         engine.identity = Some(identity);
         engine.policy_input = Some(input.into());
         Ok(engine)
@@ -493,7 +493,7 @@ impl Engine {
         let mut ready = Vec::with_capacity(n);
         for _ in 0..n {
             let mut warm = self.instantiate()?;
-            // Listing the controls parses the policies and schema.
+            // The first call on an instance touches its code and the snapshot's pages.
             warm.store.set_epoch_deadline(self.deadline_ticks() * 50);
             warm.plugin
                 .yungui_policy_decide()
@@ -578,7 +578,7 @@ impl Engine {
         let mut warm = self.take()?;
         warm.store.data_mut().registry = registry;
         let fresh = warm.store.data().limiter.peak == 0;
-        // A fresh instance parses its policies on the first call: give it more time.
+        // A fresh instance's first call pays for its first page faults: give it more time.
         let ticks = if fresh {
             self.deadline_ticks().saturating_mul(20)
         } else {

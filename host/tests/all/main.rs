@@ -700,12 +700,17 @@ mod cli {
             .unwrap()
     }
 
-    fn example(name: &str) -> String {
+    /// A path in the repository, as a string for the command line.
+    fn repo(path: &str) -> String {
         Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../examples/requests")
-            .join(name)
+            .join("..")
+            .join(path)
             .display()
             .to_string()
+    }
+
+    fn example(name: &str) -> String {
+        repo(&format!("examples/requests/{name}"))
     }
 
     #[test]
@@ -909,11 +914,7 @@ mod cli {
     }
 
     fn edit(name: &str) -> String {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../tests/edit")
-            .join(name)
-            .display()
-            .to_string()
+        repo(&format!("tests/edit/{name}"))
     }
 
     #[test]
@@ -1041,14 +1042,7 @@ mod cli {
 
     #[test]
     fn validate_names_file_and_line_of_an_invalid_policy() {
-        let dir = tempfile::tempdir().unwrap();
-        let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
-        for entry in std::fs::read_dir(&policies).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_file() {
-                std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
-            }
-        }
+        let dir = copy_of_policies();
         let ok = yungui(&["validate", "--policies", dir.path().to_str().unwrap()]);
         assert_eq!(ok.status.code(), Some(0), "{ok:?}");
         std::fs::write(
