@@ -215,7 +215,7 @@ impl Outline {
 pub enum BuildError {
     /// The policy set is invalid: every problem, `file:line:column: message`.
     #[error("the policies are invalid:\n{0}")]
-    Invalid(#[from] Problems),
+    Invalid(Problems),
     /// Wasmtime or the pre-initialisation failed: a fault of yungui's, not of the policies.
     #[error("cannot pre-initialise the component: {0}")]
     Snapshot(String),
@@ -225,6 +225,14 @@ pub enum BuildError {
     /// The bytes are not a wasm component yungui can read.
     #[error("not a wasm component: {0}")]
     NotAComponent(String),
+}
+
+// Not `#[from]`: that would make the problems the error's source too, and a report of the error
+// with its causes would list every problem twice.
+impl From<Problems> for BuildError {
+    fn from(problems: Problems) -> Self {
+        Self::Invalid(problems)
+    }
 }
 
 /// A policy component `yungui build` made.

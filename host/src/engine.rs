@@ -80,6 +80,50 @@ pub fn default_cache_dir() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache").join("yungui"))
 }
 
+/// Where an engine's policy component comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginSource {
+    /// A component file, e.g. one `yungui build` wrote.
+    File(PathBuf),
+    /// A policy folder (schema.cedarschema and *.cedar), checked and run in memory.
+    Policies(PathBuf),
+    /// The policy set shipped with yungui, built (and cached) on first use.
+    Shipped,
+}
+
+/// Why an engine could not be loaded from its [`PluginSource`].
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The component file could not be loaded.
+    #[error(transparent)]
+    Load(#[from] Error),
+    /// The policy folder could not be read.
+    #[error(transparent)]
+    Read(#[from] yungui_policies::ReadError),
+    /// The policies are invalid, or building the component failed.
+    #[error(transparent)]
+    Build(#[from] crate::builder::BuildError),
+}
+
+impl PluginSource {
+    /// Loads the engine over this component. Building (`Policies`, `Shipped`) runs the component's
+    /// initialisation, which blocks: call it outside an async runtime's workers.
+    pub fn load(&self, registry: Registry, config: EngineConfig) -> Result<Engine, SourceError> {
+        match self {
+            Self::File(path) => Ok(Engine::load(path, registry, config)?),
+            Self::Policies(dir) => {
+                let sources = yungui_policies::Sources::read_dir(dir)?;
+                Ok(Engine::from_sources_unbuilt(&sources, registry, config)?)
+            }
+            Self::Shipped => Ok(Engine::from_sources(
+                &crate::builder::shipped_sources(),
+                registry,
+                config,
+            )?),
+        }
+    }
+}
+
 /// Why no decision came back.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

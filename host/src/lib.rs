@@ -3,16 +3,19 @@
 pub mod bindings;
 pub mod builder;
 pub mod cases;
+#[cfg(feature = "cli")]
 pub mod commands;
 pub mod engine;
 pub mod limits;
+#[cfg(feature = "server")]
 pub mod logging;
 pub mod registry;
 pub mod report;
 pub mod request;
+#[cfg(feature = "server")]
 pub mod server;
 
 pub use bindings::types;
-pub use engine::{Engine, EngineConfig, Error};
+pub use engine::{Engine, EngineConfig, Error, PluginSource};
 pub use registry::Registry;
 pub use report::Report;

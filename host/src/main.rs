@@ -10,6 +10,7 @@ use yungui::commands::{
     inspect::InspectCommand, report::ReportCommand, serve::ServeCommand, test::TestCommand,
     test::TestFormat, validate::ValidateCommand,
 };
+use yungui::engine::SourceError;
 
 /// `yungui --version`: the version, the engine component and the shipped policy set.
 const VERSION: &str = concat!(
@@ -142,10 +143,16 @@ fn main() -> ExitCode {
             }
             eprintln!("error: {message}");
             // Invalid policies (`--policies`) mean no decision and no component.
-            match err.downcast_ref::<BuildError>() {
-                Some(BuildError::Invalid(_)) => ExitCode::from(exit::NO_DECISION),
-                _ => ExitCode::from(exit::ERROR),
-            }
+            let invalid = matches!(err.downcast_ref(), Some(BuildError::Invalid(_)))
+                || matches!(
+                    err.downcast_ref(),
+                    Some(SourceError::Build(BuildError::Invalid(_)))
+                );
+            ExitCode::from(if invalid {
+                exit::NO_DECISION
+            } else {
+                exit::ERROR
+            })
         }
     }
 }

@@ -77,35 +77,36 @@ pub struct Sources {
 
 /// A file could not be read.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot read `{}`: {source}", path.display())]
+// The I/O error is in the message, so it is not also the error's source (a report of the error
+// with its causes would say it twice).
+#[error("cannot read `{}`: {error}", path.display())]
 pub struct ReadError {
     /// The path that failed.
     pub path: PathBuf,
     /// Why.
-    #[source]
-    pub source: std::io::Error,
+    pub error: std::io::Error,
 }
 
 impl Sources {
     /// Reads `schema.cedarschema` and every `*.cedar` file of `dir`.
     pub fn read_dir(dir: &Path) -> Result<Self, ReadError> {
         let read = |path: PathBuf| {
-            std::fs::read_to_string(&path).map_err(|source| ReadError { path, source })
+            std::fs::read_to_string(&path).map_err(|error| ReadError { path, error })
         };
         let schema_path = dir.join(SCHEMA_FILE);
         let schema = SourceFile {
             name: SCHEMA_FILE.to_owned(),
             text: read(schema_path)?,
         };
-        let entries = std::fs::read_dir(dir).map_err(|source| ReadError {
+        let entries = std::fs::read_dir(dir).map_err(|error| ReadError {
             path: dir.to_owned(),
-            source,
+            error,
         })?;
         let mut paths = Vec::new();
         for entry in entries {
-            let entry = entry.map_err(|source| ReadError {
+            let entry = entry.map_err(|error| ReadError {
                 path: dir.to_owned(),
-                source,
+                error,
             })?;
             let path = entry.path();
             if path.extension().is_some_and(|ext| ext == "cedar") {

@@ -12,10 +12,9 @@ pub mod validate;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use clap::Args;
 
-use crate::engine::{Engine, EngineConfig};
+use crate::engine::{Engine, EngineConfig, PluginSource};
 use crate::registry::Registry;
 
 /// The exit codes of the `yungui` command, one meaning each (README, "Exit codes"). A usage error
@@ -126,37 +125,7 @@ impl EngineArgs {
     /// The engine, loaded.
     pub fn engine(&self) -> anyhow::Result<Engine> {
         let registry = self.load_registry()?;
-        self.source().load(registry, self.config())
-    }
-}
-
-/// Where a command's policy component comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PluginSource {
-    /// A component file (`--plugin`).
-    File(PathBuf),
-    /// A policy folder, built in memory (`--policies`).
-    Policies(PathBuf),
-    /// The policy set shipped with yungui, built (and cached) on first use.
-    Shipped,
-}
-
-impl PluginSource {
-    /// Loads the engine over this component.
-    pub fn load(&self, registry: Registry, config: EngineConfig) -> anyhow::Result<Engine> {
-        match self {
-            Self::File(path) => Engine::load(path, registry, config)
-                .with_context(|| "the policy component could not be loaded".to_owned()),
-            Self::Policies(dir) => {
-                let sources = yungui_policies::Sources::read_dir(dir)?;
-                Ok(Engine::from_sources_unbuilt(&sources, registry, config)?)
-            }
-            Self::Shipped => Ok(Engine::from_sources(
-                &crate::builder::shipped_sources(),
-                registry,
-                config,
-            )?),
-        }
+        Ok(self.source().load(registry, self.config())?)
     }
 }
 

@@ -33,86 +33,112 @@ use axum::routing::get;
 use tokio::sync::Semaphore;
 
 use crate::bindings::types;
-use crate::commands::{EngineArgs, PluginSource};
-use crate::engine::{Engine, Error};
+use crate::engine::{Engine, EngineConfig, Error, PluginSource};
 
 /// Request bodies larger than this are refused with 413 (the Kubernetes API server sends at most
 /// 3 MiB).
 pub const MAX_BODY: usize = 4 << 20;
 
-/// What a server is started with.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ServeArgs {
-    /// The address to listen on.
-    #[arg(long, default_value = "0.0.0.0:8443")]
+/// How a server is set up: what `yungui serve`'s options describe, as plain data, for an
+/// application that embeds the server without the command line ([`Config::new`] gives the
+/// command's defaults).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The address to listen on (port 0 picks a free one: [`Running::addr`] says which).
     pub listen: SocketAddr,
-
-    /// The server certificate chain (PEM). Reloaded when the file changes.
-    #[arg(long, value_name = "PEM", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-
-    /// The server's private key (PEM).
-    #[arg(long, value_name = "PEM", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-
-    /// Require client certificates signed by this CA (PEM), e.g. for oslo.policy's
-    /// `remote_ssl_client_crt_file`.
-    #[arg(long, value_name = "PEM", requires = "tls_cert")]
-    pub client_ca: Option<PathBuf>,
-
-    /// Serve plain HTTP (for local tests only; admission webhooks require HTTPS).
-    #[arg(long, conflicts_with = "tls_cert")]
-    pub plain_http: bool,
-
+    /// HTTPS with a certificate, or plain HTTP.
+    pub transport: Transport,
     /// Decisions running at once (each on a warm instance).
-    #[arg(long, default_value_t = default_workers())]
     pub workers: usize,
-
-    /// Connections open at once; further ones are closed when accepted. Keep it below the
-    /// process's file limit (`ulimit -n`).
-    #[arg(long, default_value_t = 512, value_name = "N")]
+    /// Connections open at once; further ones are closed when accepted.
     pub max_connections: usize,
-
-    /// Seconds a client has to send a request's headers, from connecting or from the previous
-    /// response: slow headers and idle keep-alive connections are closed after this.
-    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
-    pub header_timeout_secs: u64,
-
-    /// Seconds a client has to send a request's body (408 after that).
-    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
-    pub body_timeout_secs: u64,
-
-    /// Log one JSON object per line (decision log included).
-    #[arg(long)]
-    pub log_json: bool,
-
-    /// Check the registry file this often (seconds) and reload it when it changed; 0 never does.
-    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
-    pub registry_watch_secs: u64,
-
-    /// Check the component file (`--plugin`) this often (seconds) and, when it changed, load it,
-    /// run a smoke decision and swap it in; a component that fails any step is refused and the
-    /// one in force stays. 0 never does.
-    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
-    pub plugin_watch_secs: u64,
-
-    /// Refuse any component whose sha256 is not this (hex), at start and at every reload.
-    #[arg(long, value_name = "HEX")]
+    /// Time a client has to send a request's headers (also the TLS handshake and keep-alive
+    /// idle time).
+    pub header_timeout: Duration,
+    /// Time a client has to send a request's body (408 after that).
+    pub body_timeout: Duration,
+    /// The policy component.
+    pub plugin: PluginSource,
+    /// Refuse any component whose sha256 (hex) is not this, at start and at every reload.
     pub plugin_sha256: Option<String>,
-
-    #[command(flatten)]
-    pub kubernetes: kubernetes::KubernetesArgs,
-
-    #[command(flatten)]
-    pub openstack: openstack::OpenStackArgs,
-
-    #[command(flatten)]
-    pub engine: EngineArgs,
+    /// How often to check the component file (`PluginSource::File`) and swap in a changed one;
+    /// `None` never does.
+    pub plugin_watch: Option<Duration>,
+    /// The registry file; `None` is an empty registry.
+    pub registry: Option<PathBuf>,
+    /// How often to check the registry file and reload it; `None` never does.
+    pub registry_watch: Option<Duration>,
+    /// Deadline, memory limit, audit mode, compile cache of the engine.
+    pub engine: EngineConfig,
+    /// The Kubernetes front end's settings.
+    pub kubernetes: kubernetes::Config,
+    /// The OpenStack front end's settings.
+    pub openstack: openstack::Config,
 }
 
-/// Four per core: measured on 2 cores, 8 workers carry ~25% more reviews per second than 4 (the
+/// How a server talks to its clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// HTTPS; the certificate and key are reloaded when their files change.
+    Tls {
+        /// The server certificate chain (PEM).
+        cert: PathBuf,
+        /// The server's private key (PEM).
+        key: PathBuf,
+        /// Require client certificates signed by this CA (PEM).
+        client_ca: Option<PathBuf>,
+    },
+    /// Plain HTTP, for local tests only (admission webhooks require HTTPS).
+    PlainHttp,
+}
+
+impl Config {
+    /// A server on `listen` over `transport` running `plugin`, with `yungui serve`'s defaults
+    /// otherwise: an empty registry, both front ends at their defaults.
+    pub fn new(listen: SocketAddr, transport: Transport, plugin: PluginSource) -> Self {
+        Self {
+            listen,
+            transport,
+            workers: default_workers(),
+            max_connections: 512,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            plugin,
+            plugin_sha256: None,
+            plugin_watch: None,
+            registry: None,
+            registry_watch: None,
+            engine: EngineConfig::default(),
+            kubernetes: kubernetes::Config::default(),
+            openstack: openstack::Config::default(),
+        }
+    }
+
+    /// What is wrong with this configuration, if anything.
+    fn check(&self) -> anyhow::Result<()> {
+        if self.workers == 0 {
+            anyhow::bail!("no workers: a server needs at least one to decide");
+        }
+        if self.max_connections == 0 {
+            anyhow::bail!("a connection limit of 0 would refuse every client");
+        }
+        if self.header_timeout.is_zero() || self.body_timeout.is_zero() {
+            anyhow::bail!("a timeout of 0 would refuse every request: give clients some time");
+        }
+        if [self.plugin_watch, self.registry_watch]
+            .iter()
+            .flatten()
+            .any(Duration::is_zero)
+        {
+            anyhow::bail!("a watch interval of 0: use `None` for never, or a positive interval");
+        }
+        Ok(())
+    }
+}
+
+/// The default number of workers, four per core: measured on 2 cores, 8 workers carry ~25% more reviews per second than 4 (the
 /// async side and the wasm side overlap), and each warm instance costs ~1 MB.
-fn default_workers() -> usize {
+pub fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(8, |n| n.get() * 4)
 }
 
@@ -500,95 +526,83 @@ impl Running {
 }
 
 /// Starts the server: binds, serves, and loads the component in the background.
-pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
+pub async fn start(config: &Config) -> anyhow::Result<Running> {
+    config.check()?;
     let state = AppState::new(
-        args.workers,
-        kubernetes::Config::from_args(&args.kubernetes)?,
-        openstack::Config::from_args(&args.openstack)?,
+        config.workers,
+        config.kubernetes.clone(),
+        config.openstack.clone(),
     );
-    for (value, flag) in [
-        (args.header_timeout_secs, "--header-timeout-secs"),
-        (args.body_timeout_secs, "--body-timeout-secs"),
-    ] {
-        if value == 0 {
-            anyhow::bail!("`{flag}` is 0: give clients some time, e.g. 10");
-        }
-    }
-    let header_timeout = Duration::from_secs(args.header_timeout_secs);
-    let app = router_with(state.clone(), Duration::from_secs(args.body_timeout_secs));
+    let header_timeout = config.header_timeout;
+    let app = router_with(state.clone(), config.body_timeout);
     let handle = axum_server::Handle::new();
     let limited = conn::Limited::new(
         axum_server::accept::DefaultAcceptor::new(),
-        args.max_connections,
+        config.max_connections,
     );
-    let task = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => {
-            let tls = tls::Tls::load(cert, key, args.client_ca.as_deref())?;
+    let task = match &config.transport {
+        Transport::Tls {
+            cert,
+            key,
+            client_ca,
+        } => {
+            let tls = tls::Tls::load(cert, key, client_ca.as_deref())?;
             tls.watch();
             let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls.config())
                 .handshake_timeout(header_timeout)
                 .acceptor(limited);
-            let mut server = axum_server::bind(args.listen)
+            let mut server = axum_server::bind(config.listen)
                 .acceptor(acceptor)
                 .handle(handle.clone())
                 .first_request_timeout(header_timeout);
             bound_http1(&mut server, header_timeout);
             tokio::spawn(async move { server.serve(app.into_make_service()).await })
         }
-        _ if args.plain_http => {
-            let mut server = axum_server::bind(args.listen)
+        Transport::PlainHttp => {
+            let mut server = axum_server::bind(config.listen)
                 .acceptor(limited)
                 .handle(handle.clone())
                 .first_request_timeout(header_timeout);
             bound_http1(&mut server, header_timeout);
             tokio::spawn(async move { server.serve(app.into_make_service()).await })
         }
-        _ => anyhow::bail!(
-            "no certificate: pass `--tls-cert` and `--tls-key` (see `yungui cert`), or `--plain-http` for a local test"
-        ),
     };
     let addr = handle
         .listening()
         .await
-        .ok_or_else(|| anyhow::anyhow!("cannot listen on `{}`", args.listen))?;
+        .ok_or_else(|| anyhow::anyhow!("cannot listen on `{}`", config.listen))?;
 
-    let source = args.engine.source();
-    let registry = args.engine.load_registry()?;
+    let registry = match &config.registry {
+        Some(path) => crate::registry::Registry::from_file(path)?,
+        None => crate::registry::Registry::empty(),
+    };
     let watcher = Watcher {
         state: state.clone(),
-        source: source.clone(),
+        source: config.plugin.clone(),
         // One warm instance per permit: every call that may run at once finds one.
-        config: crate::engine::EngineConfig {
-            max_idle: Permits::total(args.workers),
-            ..args.engine.config()
+        config: EngineConfig {
+            max_idle: Permits::total(config.workers),
+            ..config.engine.clone()
         },
-        workers: args.workers,
-        pin: args.plugin_sha256.clone(),
+        workers: config.workers,
+        pin: config.plugin_sha256.clone(),
     };
-    let registry_path = args
-        .engine
-        .registry_path()
-        .filter(|_| args.registry_watch_secs > 0);
-    let registry_every = Duration::from_secs(args.registry_watch_secs);
-    let plugin_every = Duration::from_secs(args.plugin_watch_secs);
+    let registry_watch = config.registry.clone().zip(config.registry_watch);
+    let plugin_watch = match &config.plugin {
+        PluginSource::File(path) => Some(path.clone()).zip(config.plugin_watch),
+        PluginSource::Policies(_) | PluginSource::Shipped => None,
+    };
     let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || match watcher.load(registry, false) {
         Ok(engine) => {
             watcher.state.swap_in(engine);
             // Logged once `/readyz` says so.
             tracing::info!("policy component loaded; ready");
-            if let Some(registry) = registry_path {
-                runtime.spawn(watch_registry(
-                    watcher.state.clone(),
-                    registry,
-                    registry_every,
-                ));
+            if let Some((registry, every)) = registry_watch {
+                runtime.spawn(watch_registry(watcher.state.clone(), registry, every));
             }
-            if let PluginSource::File(path) = &watcher.source
-                && args_plugin_watch(plugin_every)
-            {
-                let path = path.clone();
-                runtime.spawn(watch_plugin(watcher, path, plugin_every));
+            if let Some((path, every)) = plugin_watch {
+                runtime.spawn(watch_plugin(watcher, path, every));
             }
         }
         Err(err) => {
@@ -604,16 +618,12 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
     })
 }
 
-fn args_plugin_watch(every: Duration) -> bool {
-    !every.is_zero()
-}
-
 /// Loads components for the server: the first one and every reload, each checked the same way.
 #[derive(Debug, Clone)]
 struct Watcher {
     state: AppState,
     source: PluginSource,
-    config: crate::engine::EngineConfig,
+    config: EngineConfig,
     workers: usize,
     pin: Option<String>,
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use clap::Parser as _;
 use serde_json::{Value, json};
 use yungui::commands::cert;
-use yungui::server::ServeArgs;
+use yungui::commands::serve::ServeArgs;
 
 /// A server listening on loopback with a certificate from a fresh CA.
 struct Server {

@@ -115,11 +115,11 @@ fn fired_controls(report: &Value) -> Vec<String> {
 }
 
 /// `yungui serve`'s options from command-line words.
-fn serve_args(words: &[&str]) -> yungui::server::ServeArgs {
+fn serve_args(words: &[&str]) -> yungui::commands::serve::ServeArgs {
     #[derive(clap::Parser)]
     struct Serve {
         #[command(flatten)]
-        args: yungui::server::ServeArgs,
+        args: yungui::commands::serve::ServeArgs,
     }
     <Serve as clap::Parser>::try_parse_from(std::iter::once("serve").chain(words.iter().copied()))
         .unwrap()
@@ -128,7 +128,12 @@ fn serve_args(words: &[&str]) -> yungui::server::ServeArgs {
 
 /// Starts `yungui serve` with `args` on a runtime of its own, serving until the test binary exits;
 /// returns once the component is loaded (or panics after five minutes).
-fn serve_in_background(args: yungui::server::ServeArgs) -> std::net::SocketAddr {
+fn serve_in_background(args: yungui::commands::serve::ServeArgs) -> std::net::SocketAddr {
+    serve_config_in_background(args.config().unwrap())
+}
+
+/// Starts a server configured in code, as [`serve_in_background`] does.
+fn serve_config_in_background(config: yungui::server::Config) -> std::net::SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -137,7 +142,7 @@ fn serve_in_background(args: yungui::server::ServeArgs) -> std::net::SocketAddr 
             .build()
             .unwrap();
         runtime.block_on(async move {
-            let running = yungui::server::start(&args).await.unwrap();
+            let running = yungui::server::start(&config).await.unwrap();
             let deadline = std::time::Instant::now() + Duration::from_secs(300);
             while running.state.engine().is_none() && std::time::Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -1138,6 +1143,76 @@ mod serve {
                 task.await.unwrap().unwrap();
             }
         });
+    }
+
+    /// An application embedding the server configures it in code: no command-line types.
+    #[test]
+    fn a_server_configured_in_code_decides() {
+        use yungui::server::{Config, Transport};
+        let mut config = Config::new(
+            "127.0.0.1:0".parse().unwrap(),
+            Transport::PlainHttp,
+            yungui::PluginSource::File(shipped_plugin().into()),
+        );
+        config.workers = 1;
+        config.registry =
+            Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/registry.json"));
+        let addr = serve_config_in_background(config);
+        let mut request: Value = serde_json::from_str(
+            &std::fs::read_to_string(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../examples/requests/deny-provision.json"),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        // The server's clock decides.
+        request["context"] = json!({});
+        let mut response = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent()
+            .post(format!("http://{addr}/v1/decide"))
+            .send(request.to_string())
+            .unwrap();
+        let report: Value =
+            serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+        assert_eq!(report["decision"], "deny", "{report}");
+        assert!(
+            fired_controls(&report).contains(&"art12-host-security".to_owned()),
+            "{report}"
+        );
+    }
+
+    /// A configuration that could not serve is refused at start, saying why.
+    #[test]
+    fn a_configuration_that_cannot_serve_is_refused_at_start() {
+        use yungui::server::{Config, Transport, start};
+        let base = Config::new(
+            "127.0.0.1:0".parse().unwrap(),
+            Transport::PlainHttp,
+            yungui::PluginSource::Shipped,
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let refused = |config: Config| {
+            runtime
+                .block_on(start(&config))
+                .map(|_| ())
+                .unwrap_err()
+                .to_string()
+        };
+        let mut no_workers = base.clone();
+        no_workers.workers = 0;
+        assert!(refused(no_workers).contains("no workers"));
+        let mut zero_watch = base.clone();
+        zero_watch.registry_watch = Some(Duration::ZERO);
+        assert!(refused(zero_watch).contains("watch interval of 0"));
+        let mut no_time = base;
+        no_time.body_timeout = Duration::ZERO;
+        assert!(refused(no_time).contains("timeout of 0"));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use clap::Parser;
 use serde_json::{Value, json};
-use yungui::server::ServeArgs;
+use yungui::commands::serve::ServeArgs;
 
 use super::engine;
 

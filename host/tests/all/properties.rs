@@ -86,10 +86,6 @@ fn case() -> impl Strategy<Value = Case> {
 
 const NOW: &str = "2026-11-30T08:00:00Z";
 
-fn suffixes(name: &str) -> Vec<String> {
-    yungui::server::kubernetes::mapping::suffixes(name)
-}
-
 impl Case {
     fn json(&self) -> Value {
         let (action, resource) = match self.domain {
@@ -97,8 +93,7 @@ impl Case {
                 "bind_domain",
                 json!({
                     "uid": {"type": "Cloud::Domain", "id": name},
-                    "attrs": {"name": name, "owner": {"type": "Cloud::Tenant", "id": self.owner},
-                              "suffixes": suffixes(name)},
+                    "attrs": {"name": name, "owner": {"type": "Cloud::Tenant", "id": self.owner}},
                     "parents": []
                 }),
             ),
@@ -136,7 +131,6 @@ impl Case {
                     attrs: vec![
                         attr("name", types::Value::String(name.to_owned())),
                         attr("owner", entity("Cloud::Tenant", self.owner)),
-                        attr("suffixes", types::Value::StringSet(suffixes(name))),
                     ],
                     parents: vec![],
                 },

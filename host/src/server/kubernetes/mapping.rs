@@ -469,21 +469,8 @@ pub fn ingress_hosts(object: &DynamicObject) -> Vec<String> {
     hosts
 }
 
-/// Every dot-boundary suffix of `name`, the name included: `www.shop.example.cn` →
-/// `www.shop.example.cn`, `shop.example.cn`, `example.cn`, `cn`.
-pub fn suffixes(name: &str) -> Vec<String> {
-    let mut out = vec![name.to_owned()];
-    let mut rest = name;
-    while let Some((_, tail)) = rest.split_once('.') {
-        if !tail.is_empty() {
-            out.push(tail.to_owned());
-        }
-        rest = tail;
-    }
-    out
-}
-
-/// An Ingress rule host: `bind_domain` on a `Domain`.
+/// An Ingress rule host: `bind_domain` on a `Domain` (the component computes its suffixes from
+/// its name).
 fn domain(host: &str, cx: &Context<'_>) -> types::Request {
     request(
         cx,
@@ -493,7 +480,6 @@ fn domain(host: &str, cx: &Context<'_>) -> types::Request {
             attrs: vec![
                 attr("name", types::Value::String(host.to_owned())),
                 attr("owner", entity("Cloud::Tenant", cx.tenant)),
-                attr("suffixes", types::Value::StringSet(suffixes(host))),
             ],
             parents: Vec::new(),
         },
@@ -613,16 +599,6 @@ mod tests {
             Some(Kind::Template("/spec/jobTemplate/spec/template"))
         );
         assert_eq!(Kind::of("", "ConfigMap"), None);
-    }
-
-    #[test]
-    fn suffixes_stop_at_every_dot() {
-        assert_eq!(
-            suffixes("www.shop.example.cn"),
-            ["www.shop.example.cn", "shop.example.cn", "example.cn", "cn"]
-        );
-        assert_eq!(suffixes("localhost"), ["localhost"]);
-        assert_eq!(suffixes("*.a.cn"), ["*.a.cn", "a.cn", "cn"]);
     }
 
     #[test]

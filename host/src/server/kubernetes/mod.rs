@@ -99,30 +99,6 @@ impl Mode {
     }
 }
 
-/// Settings of the Kubernetes front end.
-#[derive(Debug, Clone, clap::Args)]
-pub struct KubernetesArgs {
-    /// The region of the cluster, for pods without a `topology.kubernetes.io/region` node selector.
-    #[arg(long, env = "YUNGUI_CLUSTER_REGION", default_value = "cn-north-1")]
-    pub cluster_region: String,
-
-    /// An admission review not decided within this many milliseconds is refused as a fault
-    /// (keep it below the webhook's `timeoutSeconds`).
-    #[arg(long, default_value_t = 2_000, value_name = "MS")]
-    pub review_deadline_ms: u64,
-
-    /// Namespaces whose objects are always allowed without running the policies (comma
-    /// separated, or the option repeated). The default is the cluster's own namespaces and
-    /// yungui's.
-    #[arg(
-        long = "exempt-namespace",
-        value_delimiter = ',',
-        default_values_t = SYSTEM_NAMESPACES.map(str::to_owned),
-        value_name = "NAMESPACE"
-    )]
-    pub exempt_namespaces: Vec<String>,
-}
-
 /// The Kubernetes front end's configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -141,28 +117,6 @@ impl Default for Config {
             review_deadline: Duration::from_secs(2),
             exempt_namespaces: SYSTEM_NAMESPACES.map(str::to_owned).to_vec(),
         }
-    }
-}
-
-impl Config {
-    /// From the command line.
-    pub fn from_args(args: &KubernetesArgs) -> anyhow::Result<Self> {
-        if args.cluster_region.trim().is_empty() {
-            anyhow::bail!("`--cluster-region` is empty: name the cluster's `Cloud::Region`");
-        }
-        if args.review_deadline_ms == 0 {
-            anyhow::bail!("`--review-deadline-ms` is 0: give the review some time, e.g. 2000");
-        }
-        if let Some(empty) = args.exempt_namespaces.iter().find(|n| n.trim().is_empty()) {
-            anyhow::bail!(
-                "`--exempt-namespace` has an empty name (`{empty}`): list namespaces separated by commas"
-            );
-        }
-        Ok(Self {
-            cluster_region: args.cluster_region.clone(),
-            review_deadline: Duration::from_millis(args.review_deadline_ms),
-            exempt_namespaces: args.exempt_namespaces.clone(),
-        })
     }
 }
 

@@ -16,7 +16,6 @@
 pub mod rules;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -34,23 +33,6 @@ use super::{AppState, Decide, log_decision};
 use crate::request::now_utc;
 pub use rules::{Refusal, RuleMap};
 
-/// Settings of the OpenStack front end.
-#[derive(Debug, Clone, clap::Args)]
-pub struct OpenStackArgs {
-    /// The region for requests whose availability zone the zone map does not name.
-    #[arg(long, env = "YUNGUI_OPENSTACK_REGION", default_value = "cn-north-1")]
-    pub openstack_region: String,
-
-    /// The rule map (JSON): oslo.policy rule → action, resource and defaults. Default: the
-    /// shipped `deploy/openstack/rules.json`.
-    #[arg(long, env = "YUNGUI_OPENSTACK_RULES", value_name = "JSON")]
-    pub openstack_rules: Option<PathBuf>,
-
-    /// Availability zone → region (a JSON object), e.g. `{"nova-az1": "cn-north-1"}`.
-    #[arg(long, env = "YUNGUI_OPENSTACK_ZONE_MAP", value_name = "JSON")]
-    pub openstack_zone_map: Option<PathBuf>,
-}
-
 /// The OpenStack front end's configuration.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
@@ -63,36 +45,43 @@ pub struct Config {
 }
 
 impl Config {
-    /// From the command line.
-    pub fn from_args(args: &OpenStackArgs) -> anyhow::Result<Self> {
-        if args.openstack_region.is_empty() {
-            anyhow::bail!("`--openstack-region` is empty: name the region of this OpenStack");
+    /// The front end for the region `region`, with the rule map in the file `rules` (else the
+    /// shipped one) and the zone map in the file `zone_map` (else every availability zone is in
+    /// `region`).
+    pub fn load(
+        region: &str,
+        rules: Option<&std::path::Path>,
+        zone_map: Option<&std::path::Path>,
+    ) -> anyhow::Result<Self> {
+        if region.trim().is_empty() {
+            anyhow::bail!("the OpenStack region is empty: name the region of this OpenStack");
         }
-        let rules = match &args.openstack_rules {
+        let rules = match rules {
             Some(path) => RuleMap::from_file(path)?,
             None => RuleMap::shipped()?,
         };
-        let zones = match &args.openstack_zone_map {
-            Some(path) => read_zone_map(path)?,
+        let zones = match zone_map {
+            Some(path) => {
+                let zones = read_zone_map(path)?;
+                if zones.is_empty() {
+                    anyhow::bail!(
+                        "the zone map `{}` is empty: map each availability zone to its region, or leave it out for a one-region deployment",
+                        path.display()
+                    );
+                }
+                zones
+            }
             None => {
                 tracing::info!(
                     target: "yungui::openstack",
-                    region = %args.openstack_region,
-                    "no `--openstack-zone-map`: every availability zone is taken to be in the default region"
+                    region = %region,
+                    "no zone map: every availability zone is taken to be in the default region"
                 );
                 BTreeMap::new()
             }
         };
-        if let Some(path) = &args.openstack_zone_map
-            && zones.is_empty()
-        {
-            anyhow::bail!(
-                "the zone map `{}` is empty: map each availability zone to its region, or leave the option out for a one-region deployment",
-                path.display()
-            );
-        }
         Ok(Self {
-            region: args.openstack_region.clone(),
+            region: region.to_owned(),
             zones,
             rules,
         })
