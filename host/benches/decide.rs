@@ -1,7 +1,8 @@
 //! Decision cost, measured: `cargo bench --bench decide`. Prints figures; asserts nothing.
 //!
-//! (a) native cedar-policy in-process, registry entities prebuilt, only the request's own entity
-//!     and context built per call (the physical limit);
+//! (a) native cedar-policy in-process doing the component's per-call work: the registry's working
+//!     set prebuilt, the request's own entity and context built and schema-checked per call, the
+//!     deciding and warning policies sliced alike (the physical limit);
 //! (b) the same decision through the component on a warm instance (typed and JSON requests);
 //! (c) a fresh instance made ready to decide and its first decision: of the pre-initialised
 //!     component `yungui build` writes, and of the engine run unbuilt (`--policies`: `init` parses
@@ -139,7 +140,12 @@ fn json_request(tenant: &str) -> String {
     .to_string()
 }
 
-/// (a): native Cedar with the registry prebuilt.
+/// (a): native Cedar doing per call what the component does per call on a warm instance: the
+/// registry's working set (the entities the request reaches, with the action entity, transitively
+/// closed) prepared once; per call the resource entity and the context built, the resource checked
+/// against the schema as it is added to a copy of the working set, the request checked against
+/// the schema, and the deciding and warning policies sliced for the action and the request's
+/// principal and resource types evaluated.
 fn native(iterations: usize) -> Stats {
     let sources = yungui_policies::Sources::read_dir(&root().join("policies")).unwrap();
     let compiled = yungui_policies::compile(
@@ -152,51 +158,68 @@ fn native(iterations: usize) -> Stats {
     )
     .unwrap();
     let mut deciding = PolicySet::new();
+    let mut warning = PolicySet::new();
     for p in compiled.policies.policies() {
         let warn = compiled
             .findings
             .get(p.id())
             .is_some_and(|f| f.severity == yungui_policies::Severity::Warn);
-        if !warn {
-            deciding.add(p.clone()).unwrap();
-        }
+        let set = if warn { &mut warning } else { &mut deciding };
+        set.add(p.clone()).unwrap();
     }
     let schema = compiled.schema;
-    // The component decides with the policies whose scope can match the action; so does the floor.
+    // The component decides with the policies whose scope can match the action and the request's
+    // types; so does the floor.
     let action = EntityUid::from_str(r#"Cloud::Action::"provision_workload""#).unwrap();
-    let deciding = yungui_policies::slice_by_action(&deciding, &schema)
-        .unwrap()
-        .remove(&action)
-        .unwrap();
-    let registry_text = std::fs::read_to_string(root().join("examples/registry.json")).unwrap();
-    let registry = Entities::from_json_str(&registry_text, Some(&schema)).unwrap();
-    // The registry entities this request reaches, prebuilt once.
-    let reached: Vec<Entity> = [
-        ("Cloud::Tenant", "shop-example"),
-        ("Cloud::Operator", "acme-cloud"),
-        ("Cloud::Region", "cn-north-1"),
-    ]
-    .iter()
-    .map(|(t, id)| {
-        registry
-            .get(&EntityUid::from_str(&format!("{t}::\"{id}\"")).unwrap())
-            .unwrap()
-            .clone()
-    })
-    .chain(schema.action_entities().unwrap())
-    .collect();
-    let authorizer = Authorizer::new();
     let principal = EntityUid::from_str(r#"Cloud::Tenant::"shop-example""#).unwrap();
     let resource_uid = EntityUid::from_str(r#"Cloud::Workload::"web-1""#).unwrap();
+    let slice = |set: &PolicySet| {
+        let by_action = yungui_policies::slice_by_action(set, &schema)
+            .unwrap()
+            .remove(&action)
+            .unwrap();
+        yungui_policies::slice_by_types(&by_action, principal.type_name(), resource_uid.type_name())
+            .unwrap()
+    };
+    let deciding = slice(&deciding);
+    let warning = slice(&warning);
+    let registry_text = std::fs::read_to_string(root().join("examples/registry.json")).unwrap();
+    let registry = Entities::from_json_str(&registry_text, Some(&schema)).unwrap();
+    // The working set: the registry entities this request reaches and its action, prebuilt once.
+    let working_set = Entities::from_entities(
+        [
+            ("Cloud::Tenant", "shop-example"),
+            ("Cloud::Operator", "acme-cloud"),
+            ("Cloud::Region", "cn-north-1"),
+        ]
+        .iter()
+        .map(|(t, id)| {
+            registry
+                .get(&EntityUid::from_str(&format!("{t}::\"{id}\"")).unwrap())
+                .unwrap()
+                .clone()
+        })
+        .chain(
+            schema
+                .action_entities()
+                .unwrap()
+                .iter()
+                .filter(|e| e.uid() == action)
+                .cloned(),
+        ),
+        None,
+    )
+    .unwrap();
+    let authorizer = Authorizer::new();
+    let now = RestrictedExpression::new_datetime(NOW);
+    let region = EntityUid::from_str(r#"Cloud::Region::"cn-north-1""#).unwrap();
     measure(iterations, |_| {
         let resource = Entity::new(
             resource_uid.clone(),
             HashMap::from([
                 (
                     "region".to_owned(),
-                    RestrictedExpression::new_entity_uid(
-                        EntityUid::from_str(r#"Cloud::Region::"cn-north-1""#).unwrap(),
-                    ),
+                    RestrictedExpression::new_entity_uid(region.clone()),
                 ),
                 (
                     "purpose".to_owned(),
@@ -218,11 +241,11 @@ fn native(iterations: usize) -> Stats {
             HashSet::new(),
         )
         .unwrap();
-        let entities =
-            Entities::from_entities(reached.iter().cloned().chain([resource]), None).unwrap();
-        let context =
-            Context::from_pairs([("now".to_owned(), RestrictedExpression::new_datetime(NOW))])
-                .unwrap();
+        let entities = working_set
+            .clone()
+            .add_entities([resource], Some(&schema))
+            .unwrap();
+        let context = Context::from_pairs([("now".to_owned(), now.clone())]).unwrap();
         let request = Request::new(
             principal.clone(),
             action.clone(),
@@ -233,6 +256,8 @@ fn native(iterations: usize) -> Stats {
         .unwrap();
         let response = authorizer.is_authorized(&request, &deciding, &entities);
         assert_eq!(response.decision(), cedar_policy::Decision::Allow);
+        let warnings = authorizer.is_authorized(&request, &warning, &entities);
+        std::hint::black_box(warnings);
     })
 }
 
@@ -290,7 +315,7 @@ fn main() {
     println!();
 
     let a = native(iterations);
-    print("(a) native cedar-policy, registry prebuilt", &a);
+    print("(a) native cedar-policy, same work per call", &a);
 
     let engine = load(
         Registry::from_file(&root().join("examples/registry.json")).unwrap(),

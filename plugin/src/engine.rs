@@ -28,6 +28,8 @@ pub const DEFAULT_DENY: &str = "default-deny";
 
 /// Registry entities cached per instance before the cache starts over.
 const CACHE_CAPACITY: usize = 16_384;
+/// Working sets (see [`Cache`]) kept per instance before they start over.
+const SETS_CAPACITY: usize = 4_096;
 /// Registry entities one request may reach before it is refused.
 const MAX_REACHED: usize = 256;
 
@@ -122,6 +124,24 @@ struct Cached {
 struct Cache {
     generation: Option<u64>,
     entries: HashMap<EntityUid, Option<Rc<Cached>>>,
+    /// Working sets: the action, then the registry entities a request reached (sorted), to
+    /// those entities and the action entities as one transitively closed [`Entities`]. Built
+    /// from `entries`, so whatever forgets an entry must forget the sets holding it.
+    sets: HashMap<Vec<EntityUid>, Entities>,
+}
+
+impl Cache {
+    /// Forgets what the registry may have changed: everything, when the registry in force is
+    /// another one (or the cache is full). The one place entries are invalidated; evicting one
+    /// entity instead would also drop the working sets whose key holds it
+    /// (`sets.retain(|key, _| !key.contains(uid))`).
+    fn refresh(&mut self, generation: u64) {
+        if self.generation != Some(generation) || self.entries.len() >= CACHE_CAPACITY {
+            self.entries.clear();
+            self.sets.clear();
+            self.generation = Some(generation);
+        }
+    }
 }
 
 /// Policies, schema and the registry cache of one instance.
@@ -134,15 +154,39 @@ pub struct Engine {
     warning: PolicySet,
     /// `deciding` and `warning` sliced per action: only the policies whose scope can match.
     by_action: HashMap<EntityUid, (PolicySet, PolicySet)>,
+    /// The action's slices sliced again per principal and resource type the schema allows for
+    /// the action: only the policies whose principal and resource scope can match those types.
+    by_types: HashMap<EntityUid, Vec<TypedSlice>>,
     findings: BTreeMap<PolicyId, Finding>,
     /// Action id (`provision_workload`) to its uid.
     actions: HashMap<String, EntityUid>,
+    /// The schema's entity type names, parsed once.
+    types: value::TypeNames,
+    /// The schema's action entities.
+    action_entities: Vec<Entity>,
+    /// Whether a policy condition names an action entity: then decisions may look up any action
+    /// entity, and working sets hold them all; otherwise only the request's action is looked up
+    /// (as `action`), since no attribute can hold an action (the schema types them all).
+    all_actions: bool,
+    /// `Cloud::Domain`, `Cloud::Service` and `Cloud::Tenant`, parsed once.
+    domain_type: EntityTypeName,
+    service_type: EntityTypeName,
+    tenant_type: EntityTypeName,
     /// Types the registry alone provides (`@registry` in the schema).
     registry_types: BTreeSet<EntityTypeName>,
     /// Closed vocabularies (`@one_of` in the schema): entity type or context → attribute → values.
     vocabularies: Vocabularies,
     authorizer: Authorizer,
     cache: RefCell<Cache>,
+}
+
+/// The policies of one action that can apply to a principal type and a resource type.
+#[derive(Debug)]
+struct TypedSlice {
+    principal: EntityTypeName,
+    resource: EntityTypeName,
+    deciding: PolicySet,
+    warning: PolicySet,
 }
 
 /// A request in Cedar's terms, before the registry is consulted.
@@ -192,23 +236,78 @@ impl Engine {
         }
         let deciding_slices = yungui_policies::slice_by_action(&deciding, &compiled.schema)?;
         let mut warning_slices = yungui_policies::slice_by_action(&warning, &compiled.schema)?;
-        let by_action = deciding_slices
+        let by_action: HashMap<EntityUid, (PolicySet, PolicySet)> = deciding_slices
             .into_iter()
             .map(|(action, d)| {
                 let w = warning_slices.remove(&action).unwrap_or_default();
                 (action, (d, w))
             })
             .collect();
+        let mut by_types: HashMap<EntityUid, Vec<TypedSlice>> = HashMap::new();
+        for (action, (deciding, warning)) in &by_action {
+            let principals: Vec<EntityTypeName> = compiled
+                .schema
+                .principals_for_action(action)
+                .map(|t| t.cloned().collect())
+                .unwrap_or_default();
+            let resources: Vec<EntityTypeName> = compiled
+                .schema
+                .resources_for_action(action)
+                .map(|t| t.cloned().collect())
+                .unwrap_or_default();
+            let mut slices = Vec::new();
+            for principal in &principals {
+                for resource in &resources {
+                    slices.push(TypedSlice {
+                        principal: principal.clone(),
+                        resource: resource.clone(),
+                        deciding: yungui_policies::slice_by_types(deciding, principal, resource)?,
+                        warning: yungui_policies::slice_by_types(warning, principal, resource)?,
+                    });
+                }
+            }
+            by_types.insert(action.clone(), slices);
+        }
         let actions = compiled
             .schema
             .actions()
             .map(|uid| (uid.id().unescaped().to_owned(), uid.clone()))
             .collect();
+        let types = value::TypeNames::new(
+            compiled
+                .schema
+                .entity_types()
+                .chain(compiled.schema.actions().map(EntityUid::type_name)),
+        );
+        let action_entities: Vec<Entity> = compiled
+            .schema
+            .action_entities()
+            .map_err(|err| err.to_string())?
+            .iter()
+            .cloned()
+            .collect();
+        let action_type = action_entities
+            .first()
+            .map(|e| e.uid().type_name().to_string())
+            .unwrap_or_default();
+        let all_actions = deciding.policies().chain(warning.policies()).any(|policy| {
+            policy
+                .to_json()
+                .map_or(true, |json| names_action(&json, &action_type))
+        });
+        let type_name = |name: &str| EntityTypeName::from_str(name).map_err(|err| err.to_string());
         Ok(Self {
+            types,
+            action_entities,
+            all_actions,
+            domain_type: type_name(DOMAIN_TYPE)?,
+            service_type: type_name(SERVICE_TYPE)?,
+            tenant_type: type_name(TENANT_TYPE)?,
             schema: compiled.schema,
             deciding,
             warning,
             by_action,
+            by_types,
             findings: compiled.findings,
             actions,
             registry_types: compiled.registry_types,
@@ -237,6 +336,11 @@ impl Engine {
     }
 
     fn action(&self, id: &str) -> Result<EntityUid, wit::Failure> {
+        // The bare id, as callers write it: no need to try it as a uid first (a parse error is
+        // costly to build).
+        if let Some(uid) = self.actions.get(id) {
+            return Ok(uid.clone());
+        }
         // Accept the bare id and the full `Cloud::Action::"id"` form, in no other namespace.
         let key = match EntityUid::from_str(id) {
             Ok(uid) => self.action_id(&uid)?,
@@ -280,21 +384,24 @@ impl Engine {
         registry: &dyn Registry,
     ) -> Result<wit::Decision, wit::Failure> {
         let action = self.action(&request.action)?;
-        let principal =
-            value::uid(&request.principal).map_err(|e| bad(format!("principal: {e}")))?;
+        let principal = value::uid(&self.types, &request.principal)
+            .map_err(|e| bad(format!("principal: {e}")))?;
         let mut refs = vec![principal.clone()];
-        let resource = typed_entity(&request.resource, &mut refs)
+        let resource = typed_entity(&self.types, &request.resource, &mut refs)
             .map_err(|e| bad(format!("resource: {e}")))?;
         let mut pairs = Vec::with_capacity(request.context.len());
         for attribute in &request.context {
-            let expr = value::expression(&attribute.value, &mut refs)
+            let expr = value::expression(&self.types, &attribute.value, &mut refs)
                 .map_err(|e| bad(format!("context attribute `{}`: {e}", attribute.name)))?;
             pairs.push((attribute.name.clone(), expr));
         }
         let context = Context::from_pairs(pairs).map_err(|e| bad(format!("context: {e}")))?;
         let mut extra = Vec::with_capacity(request.entities.len());
         for entity in &request.entities {
-            extra.push(typed_entity(entity, &mut refs).map_err(|e| bad(format!("entities: {e}")))?);
+            extra.push(
+                typed_entity(&self.types, entity, &mut refs)
+                    .map_err(|e| bad(format!("entities: {e}")))?,
+            );
         }
         self.decide_prepared(
             Prepared {
@@ -375,21 +482,20 @@ impl Engine {
             extra,
             mut refs,
         } = prepared;
-        let resource = self
+        // The engine may put references in (a notice's month): reach them too. The references the
+        // caller wrote are in `refs` already.
+        let (resource, added) = self
             .request_entity(resource)
             .map_err(|e| bad(format!("`resource`: {e}")))?;
-        // The engine may have put references in (a notice's month): reach them too.
-        value::entity_refs(&resource, &mut refs);
-        let extra = extra
-            .into_iter()
-            .enumerate()
-            .map(|(index, entity)| {
-                self.request_entity(entity)
-                    .map_err(|e| bad(format!("`entities[{index}]`: {e}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        for entity in &extra {
-            value::entity_refs(entity, &mut refs);
+        refs.extend(added);
+        let mut request_entities = Vec::with_capacity(1 + extra.len());
+        request_entities.push(resource);
+        for (index, entity) in extra.into_iter().enumerate() {
+            let (entity, added) = self
+                .request_entity(entity)
+                .map_err(|e| bad(format!("`entities[{index}]`: {e}")))?;
+            refs.extend(added);
+            request_entities.push(entity);
         }
         if let Some(vocabulary) = self.vocabularies.get(CONTEXT) {
             for (attribute, allowed) in vocabulary {
@@ -399,42 +505,56 @@ impl Engine {
                 }
             }
         }
-        let resource_uid = resource.uid();
-        let brought = std::iter::once(("`resource`".to_owned(), &resource)).chain(
-            extra
-                .iter()
-                .enumerate()
-                .map(|(index, entity)| (format!("`entities[{index}]`"), entity)),
-        );
-        for (place, entity) in brought {
+        let resource_uid = request_entities
+            .first()
+            .map(Entity::uid)
+            .ok_or_else(|| bad("no resource"))?;
+        for (index, entity) in request_entities.iter().enumerate() {
             let uid = entity.uid();
             if self.registry_types.contains(uid.type_name()) {
+                let place = match index {
+                    0 => "`resource`".to_owned(),
+                    n => format!("`entities[{}]`", n - 1),
+                };
                 return Err(bad(format!(
                     "{place}: `{uid}` is a registry entity: entities of type `{}` come only from the registry, never with a request; remove it",
                     uid.type_name()
                 )));
             }
         }
-        let request_entities =
-            Entities::from_entities(std::iter::once(resource).chain(extra), Some(&self.schema))
-                .map_err(|err| bad(format!("the request's entities: {}", cedar_message(&err))))?;
-
-        let (reached, missing) = self.reach(refs, &request_entities, registry)?;
-        if !missing.is_empty() {
-            let denials = missing.iter().map(missing_finding).collect();
-            return Ok(wit::Decision {
-                allowed: false,
-                denials,
-                warnings: Vec::new(),
-            });
-        }
-        let entities = request_entities
-            .add_entities(reached, None)
-            .map_err(|err| wit::Failure::BadEntityData(cedar_message(&err)))?;
-        let (deciding, warning) = self
-            .by_action
-            .get(&action)
-            .map_or((&self.deciding, &self.warning), |(d, w)| (d, w));
+        let brought: HashSet<EntityUid> = request_entities.iter().map(Entity::uid).collect();
+        let entities = match self.reach(refs, &brought, registry) {
+            Ok((reached, missing)) if missing.is_empty() => {
+                self.entities(&action, reached, request_entities)?
+            }
+            // A problem with what the caller sent is named before the registry's.
+            Ok((_, missing)) => {
+                self.checked(request_entities)?;
+                let denials = missing.iter().map(missing_finding).collect();
+                return Ok(wit::Decision {
+                    allowed: false,
+                    denials,
+                    warnings: Vec::new(),
+                });
+            }
+            Err(failure) => {
+                self.checked(request_entities)?;
+                return Err(failure);
+            }
+        };
+        let typed = self.by_types.get(&action).and_then(|slices| {
+            slices.iter().find(|s| {
+                &s.principal == principal.type_name() && &s.resource == resource_uid.type_name()
+            })
+        });
+        let (deciding, warning) = match typed {
+            Some(slice) => (&slice.deciding, &slice.warning),
+            // Types the schema does not allow for the action: the request check refuses them.
+            None => self
+                .by_action
+                .get(&action)
+                .map_or((&self.deciding, &self.warning), |(d, w)| (d, w)),
+        };
         let request =
             CedarRequest::new(principal, action, resource_uid, context, Some(&self.schema))
                 .map_err(|err| bad(cedar_message(&err)))?;
@@ -457,28 +577,98 @@ impl Engine {
         })
     }
 
+    /// The request's entities checked against the schema, alone: the check the caller's entities
+    /// pass before the registry is consulted, for the paths that stop before deciding.
+    fn checked(&self, request_entities: Vec<Entity>) -> Result<Entities, wit::Failure> {
+        Entities::from_entities(request_entities, Some(&self.schema))
+            .map_err(|err| bad(format!("the request's entities: {}", cedar_message(&err))))
+    }
+
+    /// The entities a decision sees: the working set of registry entities the request reaches
+    /// (with the action entities), prepared once per instance, and the request's own entities,
+    /// checked against the schema as they are added: the one schema check of the entities the
+    /// caller sent. Any error is named as the unprepared path names it.
+    fn entities(
+        &self,
+        action: &EntityUid,
+        reached: Vec<Rc<Cached>>,
+        request_entities: Vec<Entity>,
+    ) -> Result<Entities, wit::Failure> {
+        // An action entity sent with the request is checked against the schema's and replaced by
+        // it: the unprepared path does that.
+        let sends_action = request_entities
+            .iter()
+            .any(|e| self.by_action.contains_key(&e.uid()));
+        if !sends_action
+            && let Some(set) = self.working_set(action, &reached)
+            && let Ok(entities) =
+                set.add_entities(request_entities.iter().cloned(), Some(&self.schema))
+        {
+            return Ok(entities);
+        }
+        self.entities_unprepared(&reached, request_entities)
+    }
+
+    /// The working set of registry entities `reached` and the action entities decisions on
+    /// `action` may look up, transitively closed: built on first use and kept with the parsed
+    /// entities (and forgotten with them). `None` if it does not build (a hierarchy cycle): the
+    /// unprepared path names the problem.
+    fn working_set(&self, action: &EntityUid, reached: &[Rc<Cached>]) -> Option<Entities> {
+        let mut key: Vec<EntityUid> = Vec::with_capacity(reached.len() + 1);
+        key.push(action.clone());
+        key.extend(reached.iter().map(|c| c.entity.uid()));
+        if let Some(rest) = key.get_mut(1..) {
+            rest.sort_unstable();
+        }
+        let mut cache = self.cache.borrow_mut();
+        if let Some(set) = cache.sets.get(&key) {
+            return Some(set.clone());
+        }
+        let actions = self
+            .action_entities
+            .iter()
+            .filter(|e| self.all_actions || &e.uid() == action)
+            .cloned();
+        let set = Entities::from_entities(
+            reached.iter().map(|c| c.entity.clone()).chain(actions),
+            None,
+        )
+        .ok()?;
+        if cache.sets.len() >= SETS_CAPACITY {
+            cache.sets.clear();
+        }
+        cache.sets.insert(key, set.clone());
+        Some(set)
+    }
+
+    /// The entities a decision sees, built as they were before working sets: the request's
+    /// entities checked against the schema (with the schema's action entities), then the
+    /// registry's added.
+    fn entities_unprepared(
+        &self,
+        reached: &[Rc<Cached>],
+        request_entities: Vec<Entity>,
+    ) -> Result<Entities, wit::Failure> {
+        self.checked(request_entities)?
+            .add_entities(reached.iter().map(|c| c.entity.clone()), None)
+            .map_err(|err| wit::Failure::BadEntityData(cedar_message(&err)))
+    }
+
     /// The registry entities the request reaches (following references from the principal,
     /// the resource and the context), and the uids the registry does not hold.
     fn reach(
         &self,
         mut pending: Vec<EntityUid>,
-        request_entities: &Entities,
+        brought: &HashSet<EntityUid>,
         registry: &dyn Registry,
-    ) -> Result<(Vec<Entity>, Vec<EntityUid>), wit::Failure> {
+    ) -> Result<(Vec<Rc<Cached>>, Vec<EntityUid>), wit::Failure> {
         let mut cache = self.cache.borrow_mut();
-        let generation = registry.generation();
-        if cache.generation != Some(generation) || cache.entries.len() >= CACHE_CAPACITY {
-            cache.entries.clear();
-            cache.generation = Some(generation);
-        }
+        cache.refresh(registry.generation());
         let mut seen = HashSet::new();
         let mut reached = Vec::new();
         let mut missing = Vec::new();
         while let Some(uid) = pending.pop() {
-            if !seen.insert(uid.clone())
-                || request_entities.get(&uid).is_some()
-                || self.by_action.contains_key(&uid)
-            {
+            if brought.contains(&uid) || self.by_action.contains_key(&uid) || seen.contains(&uid) {
                 continue;
             }
             if reached.len() >= MAX_REACHED {
@@ -497,10 +687,11 @@ impl Engine {
             match cached {
                 Some(cached) => {
                     pending.extend(cached.refs.iter().cloned());
-                    reached.push(cached.entity.clone());
+                    reached.push(cached);
                 }
-                None => missing.push(uid),
+                None => missing.push(uid.clone()),
             }
+            seen.insert(uid);
         }
         missing.sort_by_key(ToString::to_string);
         Ok((reached, missing))
@@ -540,18 +731,19 @@ impl Engine {
 
     /// A request entity with the facts the engine computes put in (a domain's normalised name and
     /// its suffixes, a service's notice months, whatever the caller sent), and its closed
-    /// vocabularies checked.
-    fn request_entity(&self, entity: Entity) -> Result<Entity, String> {
-        let entity = if entity.uid().type_name().to_string() == SERVICE_TYPE {
+    /// vocabularies checked; with the references the engine put in (the months).
+    fn request_entity(&self, entity: Entity) -> Result<(Entity, Vec<EntityUid>), String> {
+        let type_name = entity.uid().type_name().clone();
+        let (entity, added) = if type_name == self.service_type {
             notice_months(entity)?
         } else {
-            entity
+            (entity, Vec::new())
         };
-        let entity = if entity.uid().type_name().to_string() == DOMAIN_TYPE {
+        let entity = if type_name == self.domain_type {
             let name = match entity.attr("name") {
                 Some(Ok(EvalResult::String(name))) => name,
                 // The schema requires a string name; Cedar names the problem when it checks.
-                _ => return Ok(entity),
+                _ => return Ok((entity, added)),
             };
             let normalised = domain::normalise(&name).map_err(|e| format!("`name`: {e}"))?;
             let suffixes = domain::suffixes(&normalised);
@@ -571,7 +763,7 @@ impl Engine {
             entity
         };
         self.check_vocabularies(&entity)?;
-        Ok(entity)
+        Ok((entity, added))
     }
 
     /// A registry entity with its vocabularies checked and a tenant's filed domains normalised
@@ -579,7 +771,7 @@ impl Engine {
     /// `www.shop.example.cn`.
     fn registry_entity(&self, entity: Entity) -> Result<Entity, String> {
         self.check_vocabularies(&entity)?;
-        if entity.uid().type_name().to_string() != TENANT_TYPE {
+        if entity.uid().type_name() != &self.tenant_type {
             return Ok(entity);
         }
         let filed = match entity.attr("icp_domains") {
@@ -655,11 +847,15 @@ impl Engine {
     }
 }
 
-fn typed_entity(entity: &wit::Entity, refs: &mut Vec<EntityUid>) -> Result<Entity, String> {
-    let uid = value::uid(&entity.uid)?;
+fn typed_entity(
+    types: &value::TypeNames,
+    entity: &wit::Entity,
+    refs: &mut Vec<EntityUid>,
+) -> Result<Entity, String> {
+    let uid = value::uid(types, &entity.uid)?;
     let mut attrs = HashMap::with_capacity(entity.attrs.len());
     for attribute in &entity.attrs {
-        let expr = value::expression(&attribute.value, refs)
+        let expr = value::expression(types, &attribute.value, refs)
             .map_err(|e| format!("attribute `{}`: {e}", attribute.name))?;
         if attrs.insert(attribute.name.clone(), expr).is_some() {
             return Err(format!("attribute `{}` is given twice", attribute.name));
@@ -667,7 +863,7 @@ fn typed_entity(entity: &wit::Entity, refs: &mut Vec<EntityUid>) -> Result<Entit
     }
     let mut parents = HashSet::with_capacity(entity.parents.len());
     for parent in &entity.parents {
-        let parent = value::uid(parent)?;
+        let parent = value::uid(types, parent)?;
         refs.push(parent.clone());
         parents.insert(parent);
     }
@@ -675,8 +871,8 @@ fn typed_entity(entity: &wit::Entity, refs: &mut Vec<EntityUid>) -> Result<Entit
 }
 
 /// A service with the Beijing month of each notice date it carries, in place of any month the
-/// caller named.
-fn notice_months(entity: Entity) -> Result<Entity, String> {
+/// caller named; and the months' uids.
+fn notice_months(entity: Entity) -> Result<(Entity, Vec<EntityUid>), String> {
     let mut months = Vec::new();
     for (date, month) in NOTICE_MONTHS {
         if let Some(Ok(EvalResult::ExtensionValue(repr))) = entity.attr(date) {
@@ -687,13 +883,62 @@ fn notice_months(entity: Entity) -> Result<Entity, String> {
         }
     }
     if months.is_empty() {
-        return Ok(entity);
+        return Ok((entity, Vec::new()));
     }
+    let uids = months.iter().map(|(_, uid)| uid.clone()).collect();
     let (uid, mut attrs, parents) = entity.into_inner();
     for (month, uid) in months {
         attrs.insert(month.to_owned(), RestrictedExpression::new_entity_uid(uid));
     }
-    Entity::new(uid, attrs, parents).map_err(|err| cedar_message(&err))
+    let entity = Entity::new(uid, attrs, parents).map_err(|err| cedar_message(&err))?;
+    Ok((entity, uids))
+}
+
+/// Whether a policy's conditions (its JSON form's `conditions`; not its scope, whose action
+/// constraint only compares the request's action) may look up an action entity other than the
+/// request's: whether they hold an entity literal of the action type anywhere but as the right
+/// operand of `action in …` or `action == …` (Cedar looks up the left operand's ancestors there,
+/// never the right's).
+fn names_action(policy: &Json, action_type: &str) -> bool {
+    fn is_literal(json: &Json) -> bool {
+        json.get("Value").and_then(|v| v.get("__entity")).is_some()
+    }
+    fn holds(json: &Json, action_type: &str) -> bool {
+        match json {
+            Json::Object(map) => {
+                let is_action = map
+                    .get("__entity")
+                    .and_then(|e| e.get("type"))
+                    .and_then(Json::as_str)
+                    .is_some_and(|t| t == action_type);
+                if is_action {
+                    return true;
+                }
+                let compares_action = ["in", "=="].iter().find_map(|op| {
+                    map.get(*op)
+                        .filter(|o| o.get("left") == Some(&serde_json::json!({"Var": "action"})))
+                });
+                if let Some(operands) = compares_action {
+                    let right = operands.get("right");
+                    let literals = right.is_some_and(|r| {
+                        is_literal(r)
+                            || r.get("Set")
+                                .and_then(Json::as_array)
+                                .is_some_and(|items| items.iter().all(is_literal))
+                    });
+                    if map.len() == 1 && literals {
+                        return false;
+                    }
+                }
+                map.values().any(|v| holds(v, action_type))
+            }
+            Json::Array(items) => items.iter().any(|v| holds(v, action_type)),
+            _ => false,
+        }
+    }
+    policy
+        .get("conditions")
+        .is_none_or(|conditions| holds(conditions, action_type))
 }
 
 fn severity(severity: Severity) -> wit::Severity {
@@ -751,4 +996,38 @@ fn cedar_message<E: miette::Diagnostic + 'static>(err: &E) -> String {
         message.push_str(&format!(" (help: {help})"));
     }
     message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(policy: &str) -> bool {
+        let policy = cedar_policy::Policy::from_str(policy).unwrap();
+        names_action(&policy.to_json().unwrap(), "Cloud::Action")
+    }
+
+    #[test]
+    fn an_action_literal_outside_comparisons_of_the_action_is_seen() {
+        // The scope and `action in`/`action ==` compare the request's action only.
+        assert!(!names(
+            r#"forbid (principal, action in [Cloud::Action::"a"], resource) when { principal.x };"#
+        ));
+        assert!(!names(
+            r#"forbid (principal, action, resource) unless { action in Cloud::Action::"g" };"#
+        ));
+        assert!(!names(
+            r#"forbid (principal, action, resource) when { action == Cloud::Action::"a" || action in [Cloud::Action::"b", Cloud::Action::"c"] };"#
+        ));
+        // Anything else may look another action entity up.
+        assert!(names(
+            r#"forbid (principal, action, resource) when { Cloud::Action::"a" in action };"#
+        ));
+        assert!(names(
+            r#"forbid (principal, action, resource) when { context.x == Cloud::Action::"a" };"#
+        ));
+        assert!(names(
+            r#"forbid (principal, action, resource) when { action in [Cloud::Action::"a", context.y] };"#
+        ));
+    }
 }

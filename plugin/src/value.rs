@@ -1,5 +1,7 @@
 //! WIT values to Cedar values, and the entity references a value holds.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::str::FromStr;
 
 use cedar_policy::{EntityId, EntityTypeName, EntityUid, RestrictedExpression};
@@ -7,18 +9,67 @@ use serde_json::Value as Json;
 
 use crate::bindings::yungui::policy::types as wit;
 
+/// What converting values needs to remember: the schema's entity type names by their text,
+/// parsed once (a request's uids name these types; a name not here is parsed, and refused if it
+/// is not a name), and the last datetime built (`RestrictedExpression::new_datetime` parses the
+/// name `datetime` with Cedar's parser on every call; a request's `now` changes once a second).
+#[derive(Debug, Default)]
+pub struct TypeNames(
+    HashMap<String, EntityTypeName>,
+    RefCell<Option<(String, RestrictedExpression)>>,
+);
+
+impl TypeNames {
+    /// The given type names, each parsed from its own text as a caller's would be.
+    pub fn new<'a>(names: impl IntoIterator<Item = &'a EntityTypeName>) -> Self {
+        Self(
+            names
+                .into_iter()
+                .filter_map(|name| {
+                    let text = name.to_string();
+                    EntityTypeName::from_str(&text)
+                        .ok()
+                        .map(|parsed| (text, parsed))
+                })
+                .collect(),
+            RefCell::new(None),
+        )
+    }
+
+    /// `datetime(text)`, the same expression `RestrictedExpression::new_datetime` builds.
+    fn datetime(&self, text: &str) -> RestrictedExpression {
+        let mut last = self.1.borrow_mut();
+        if let Some((seen, expr)) = last.as_ref()
+            && seen == text
+        {
+            return expr.clone();
+        }
+        let expr = RestrictedExpression::new_datetime(text);
+        *last = Some((text.to_owned(), expr.clone()));
+        expr
+    }
+
+    /// The type name `text` names: the same value Cedar's parser gives for it.
+    pub fn parse(&self, text: &str) -> Result<EntityTypeName, String> {
+        match self.0.get(text) {
+            Some(name) => Ok(name.clone()),
+            None => EntityTypeName::from_str(text)
+                .map_err(|err| format!("`{text}` is not an entity type name: {err}")),
+        }
+    }
+}
+
 /// A WIT entity uid as a Cedar one.
-pub fn uid(uid: &wit::EntityUid) -> Result<EntityUid, String> {
-    let type_name = EntityTypeName::from_str(&uid.type_name)
-        .map_err(|err| format!("`{}` is not an entity type name: {err}", uid.type_name))?;
+pub fn uid(types: &TypeNames, uid: &wit::EntityUid) -> Result<EntityUid, String> {
     Ok(EntityUid::from_type_name_and_id(
-        type_name,
+        types.parse(&uid.type_name)?,
         EntityId::new(&uid.id),
     ))
 }
 
 /// A WIT value as a Cedar restricted expression; entity references it holds go to `refs`.
 pub fn expression(
+    types: &TypeNames,
     value: &wit::Value,
     refs: &mut Vec<EntityUid>,
 ) -> Result<RestrictedExpression, String> {
@@ -27,11 +78,11 @@ pub fn expression(
         wit::Value::Long(n) => RestrictedExpression::new_long(*n),
         wit::Value::String(s) => RestrictedExpression::new_string(s.clone()),
         wit::Value::Entity(e) => {
-            let e = uid(e)?;
+            let e = uid(types, e)?;
             refs.push(e.clone());
             RestrictedExpression::new_entity_uid(e)
         }
-        wit::Value::Datetime(s) => RestrictedExpression::new_datetime(s),
+        wit::Value::Datetime(s) => types.datetime(s),
         wit::Value::StringSet(items) => RestrictedExpression::new_set(
             items
                 .iter()
@@ -40,7 +91,7 @@ pub fn expression(
         wit::Value::EntitySet(items) => {
             let mut set = Vec::with_capacity(items.len());
             for item in items {
-                let e = uid(item)?;
+                let e = uid(types, item)?;
                 refs.push(e.clone());
                 set.push(RestrictedExpression::new_entity_uid(e));
             }

@@ -12,7 +12,7 @@ use std::str::FromStr;
 
 use cedar_policy::{
     ActionConstraint, Effect, EntityNamespace, EntityTypeName, EntityUid, PolicyId, PolicySet,
-    Schema, SchemaFragment, ValidationMode, Validator,
+    PrincipalConstraint, ResourceConstraint, Schema, SchemaFragment, ValidationMode, Validator,
 };
 use std::collections::{BTreeSet, HashMap};
 
@@ -291,6 +291,35 @@ pub fn slice_by_action(
         slices.insert(action.clone(), slice);
     }
     Ok(slices)
+}
+
+/// The policies of `policies` whose principal and resource scope can match a principal of type
+/// `principal` and a resource of type `resource`. A policy whose scope cannot match is never
+/// satisfied and never errors (the scope is checked first, and `&&` stops at false), so deciding a
+/// request of these types with the slice gives the same answer as with the whole set, faster.
+pub fn slice_by_types(
+    policies: &PolicySet,
+    principal: &EntityTypeName,
+    resource: &EntityTypeName,
+) -> Result<PolicySet, String> {
+    let mut slice = PolicySet::new();
+    for policy in policies.policies() {
+        let principal_may = match policy.principal_constraint() {
+            PrincipalConstraint::Eq(uid) => uid.type_name() == principal,
+            PrincipalConstraint::Is(t) | PrincipalConstraint::IsIn(t, _) => &t == principal,
+            // `in` may hold of an entity of any type (the entity itself or a member of it).
+            PrincipalConstraint::Any | PrincipalConstraint::In(_) => true,
+        };
+        let resource_may = match policy.resource_constraint() {
+            ResourceConstraint::Eq(uid) => uid.type_name() == resource,
+            ResourceConstraint::Is(t) | ResourceConstraint::IsIn(t, _) => &t == resource,
+            ResourceConstraint::Any | ResourceConstraint::In(_) => true,
+        };
+        if principal_may && resource_may {
+            slice.add(policy.clone()).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(slice)
 }
 
 /// Whether [`compile`] runs Cedar's strict validator (slow; done once at build time).
@@ -966,5 +995,36 @@ forbid (principal, action in [Cloud::Action::"bind_domain", Cloud::Action::"prov
         .unwrap_err();
         assert_eq!(err.0[0].file, "schema.cedarschema");
         assert_eq!(err.0[0].line, Some(1));
+    }
+
+    #[test]
+    fn slices_by_principal_and_resource_type() {
+        let policies: PolicySet = r#"
+            permit (principal, action, resource);
+            forbid (principal is Cloud::Tenant, action, resource is Cloud::Workload);
+            forbid (principal, action, resource is Cloud::Tenant);
+            forbid (principal == Cloud::Workload::"w", action, resource);
+            forbid (principal in Cloud::Workload::"w", action, resource);
+            forbid (principal, action, resource == Cloud::Tenant::"t");
+        "#
+        .parse()
+        .unwrap();
+        let tenant = EntityTypeName::from_str("Cloud::Tenant").unwrap();
+        let workload = EntityTypeName::from_str("Cloud::Workload").unwrap();
+        let slice = slice_by_types(&policies, &tenant, &workload).unwrap();
+        let kept: BTreeSet<String> = slice.policies().map(|p| p.id().to_string()).collect();
+        // Unconstrained, matching `is`, and `in` (which may hold of any type) are kept.
+        assert_eq!(
+            kept,
+            ["policy0", "policy1", "policy4"].map(str::to_owned).into()
+        );
+        let slice = slice_by_types(&policies, &workload, &tenant).unwrap();
+        let kept: BTreeSet<String> = slice.policies().map(|p| p.id().to_string()).collect();
+        assert_eq!(
+            kept,
+            ["policy0", "policy2", "policy3", "policy4", "policy5"]
+                .map(str::to_owned)
+                .into()
+        );
     }
 }
