@@ -47,10 +47,14 @@ const NOTICE_MONTHS: [(&str, &str); 2] = [
 
 /// Where registry entities come from.
 pub trait Registry {
-    /// The entity in Cedar entity JSON, if the registry holds it.
-    fn lookup(&self, uid: &wit::EntityUid) -> Option<String>;
-    /// Changes whenever the registry is replaced.
+    /// The entity in Cedar entity JSON, if the registry holds it; an error when the host could
+    /// not read its registry.
+    fn lookup(&self, uid: &wit::EntityUid) -> Result<Option<String>, String>;
+    /// Changes whenever the registry changes.
     fn generation(&self) -> u64;
+    /// The uids whose entity changed since `generation`, or none when the host cannot tell
+    /// (then everything cached is dropped).
+    fn changed_since(&self, generation: u64) -> Option<Vec<wit::EntityUid>>;
 }
 
 thread_local! {
@@ -467,9 +471,21 @@ impl Engine {
     ) -> Result<(Vec<Entity>, Vec<EntityUid>), wit::Failure> {
         let mut cache = self.cache.borrow_mut();
         let generation = registry.generation();
-        if cache.generation != Some(generation) || cache.entries.len() >= CACHE_CAPACITY {
-            cache.entries.clear();
+        if cache.generation != Some(generation) {
+            // Only the entities that changed since the cached generation are dropped; when the
+            // host cannot say which, everything is.
+            match cache.generation.and_then(|g| registry.changed_since(g)) {
+                Some(changed) => {
+                    for uid in changed.iter().filter_map(|uid| value::uid(uid).ok()) {
+                        cache.entries.remove(&uid);
+                    }
+                }
+                None => cache.entries.clear(),
+            }
             cache.generation = Some(generation);
+        }
+        if cache.entries.len() >= CACHE_CAPACITY {
+            cache.entries.clear();
         }
         let mut seen = HashSet::new();
         let mut reached = Vec::new();
@@ -515,7 +531,12 @@ impl Engine {
             type_name: uid.type_name().to_string(),
             id: uid.id().unescaped().to_owned(),
         };
-        let Some(text) = registry.lookup(&key) else {
+        let Some(text) = registry.lookup(&key).map_err(|err| {
+            wit::Failure::PluginFault(format!(
+                "the host could not read registry entity `{uid}`: {err}"
+            ))
+        })?
+        else {
             return Ok(None);
         };
         let json: Json = serde_json::from_str(&text).map_err(|err| {

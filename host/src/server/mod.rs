@@ -749,8 +749,10 @@ fn bound_http1<A: axum_server::Address, Acc>(
         .header_read_timeout(timeout);
 }
 
-/// Reloads the registry when its file changes (a ConfigMap update, a new export from the system of
-/// record); a file that does not parse keeps the registry in force.
+/// Applies a changed registry file (a ConfigMap update, a new export from the system of record):
+/// only the entities that changed, checked against the schema, as one new generation (so the
+/// component re-reads exactly those); a file that does not parse, or whose changed entities do
+/// not match the schema, keeps the registry in force.
 async fn watch_registry(state: AppState, path: PathBuf, every: Duration) {
     let mut watched = Watched::new(path.clone(), every);
     loop {
@@ -758,14 +760,15 @@ async fn watch_registry(state: AppState, path: PathBuf, every: Duration) {
         let file = path.clone();
         let _swapping = state.swapping.lock().await;
         let engine = state.engine();
-        // The whole file is checked against the schema of the component in force before it
-        // replaces the registry: a wrong-typed attribute would fail every decision touching it.
         let loaded = tokio::task::spawn_blocking(move || {
-            let registry =
-                crate::registry::Registry::from_file(&file).map_err(|e| e.to_string())?;
-            if let Some(engine) = &engine
-                && let Err(problems) = engine.check_registry(&registry)
-            {
+            let Some(engine) = engine else {
+                return Err("no component is loaded".to_owned());
+            };
+            let current = engine.registry();
+            let diff = current.diff_file(&file).map_err(|e| e.to_string())?;
+            // A wrong-typed attribute would fail every decision touching the entity: the
+            // changed entities are checked against the schema of the component in force.
+            if let Err(problems) = engine.check_entities(diff.texts()) {
                 return Err(format!(
                     "{} entities do not match the schema: {}",
                     problems.len(),
@@ -777,21 +780,28 @@ async fn watch_registry(state: AppState, path: PathBuf, every: Duration) {
                         .join("; ")
                 ));
             }
-            Ok((registry, engine))
+            let (puts, removes) = (diff.puts(), diff.removes());
+            let next = current.apply(diff).map_err(|e| e.to_string())?;
+            Ok((next, engine, puts, removes))
         })
         .await
         .map_err(|e| e.to_string())
         .and_then(|r| r);
         match loaded {
-            Ok((registry, engine)) => {
+            Ok((registry, engine, puts, removes)) => {
                 let entities = registry.len();
                 let generation = registry.generation();
-                if let Some(engine) = engine {
-                    engine.set_registry(registry);
-                }
+                engine.set_registry(registry);
                 state.set_registry_failure(None);
                 state.metrics.registry_reload(true);
-                tracing::info!(registry = %path.display(), entities, generation, "registry reloaded");
+                tracing::info!(
+                    registry = %path.display(),
+                    entities,
+                    generation,
+                    changed = puts,
+                    removed = removes,
+                    "registry reloaded"
+                );
             }
             Err(err) => {
                 state.set_registry_failure(Some(err.clone()));

@@ -362,6 +362,64 @@ mod decisions {
     }
 
     #[test]
+    fn a_changed_entity_is_parsed_again_and_no_other() {
+        let engine = Engine::load(
+            Path::new(shipped_plugin()),
+            example_registry(),
+            EngineConfig {
+                max_idle: 1,
+                ..config()
+            },
+        )
+        .unwrap();
+        let shop = workload("shop-example", "shop-example", "cn-north-1", false).to_string();
+        let other = workload("newsite-example", "newsite-example", "cn-north-1", false).to_string();
+        let decide = |request: &str| engine.decide_json(request).unwrap();
+        assert!(decide(&shop).allowed);
+        decide(&other);
+        let warm = engine.registry_lookups();
+        decide(&shop);
+        decide(&other);
+        assert_eq!(
+            engine.registry_lookups(),
+            warm,
+            "a warm instance reads nothing"
+        );
+        // One tenant changes: the next decision for it reads it (only it) again, the other
+        // tenant's decision reads nothing.
+        let changed = engine
+            .registry()
+            .with(vec![
+                serde_json::value::RawValue::from_string(
+                    engine
+                        .registry()
+                        .get("Cloud::Tenant", "shop-example")
+                        .unwrap()
+                        .replacen(
+                            r#""real_name_verified": true"#,
+                            r#""real_name_verified": false"#,
+                            1,
+                        ),
+                )
+                .unwrap(),
+            ])
+            .unwrap();
+        engine.set_registry(changed);
+        let decision = decide(&shop);
+        assert_eq!(controls(&decision.denials), ["art8-1-real-name"]);
+        assert_eq!(engine.registry_lookups(), warm + 1);
+        decide(&other);
+        assert_eq!(engine.registry_lookups(), warm + 1);
+        // A registry read anew (not a change of the one in force) drops everything.
+        engine.set_registry(example_registry());
+        assert!(decide(&shop).allowed);
+        assert!(
+            engine.registry_lookups() > warm + 2,
+            "a new registry is read again"
+        );
+    }
+
+    #[test]
     fn lists_controls_with_articles_and_reasons() {
         let controls = engine().controls().unwrap();
         assert!(controls.len() >= 29, "{}", controls.len());
@@ -961,7 +1019,7 @@ mod cli {
         let report: Value = serde_json::from_slice(&inspected.stdout).unwrap();
         let sources = yungui_policies::Sources::read_dir(policies.path()).unwrap();
         assert_eq!(report["policy_digest"], sources.digest());
-        assert_eq!(report["world"], "yungui:policy/plugin@0.1.0");
+        assert_eq!(report["world"], "yungui:policy/plugin@0.2.0");
         assert!(
             report["controls"]
                 .as_array()
