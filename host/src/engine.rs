@@ -184,10 +184,7 @@ impl WasiView for State {
 impl crate::bindings::yungui::policy::registry::Host for State {
     fn lookup(&mut self, uid: types::EntityUid) -> Result<Option<String>, String> {
         self.lookups.fetch_add(1, Ordering::Relaxed);
-        Ok(self
-            .registry
-            .get(&uid.type_name, &uid.id)
-            .map(str::to_owned))
+        self.registry.lookup(&uid.type_name, &uid.id)
     }
 
     fn generation(&mut self) -> u64 {
@@ -551,6 +548,7 @@ impl Engine {
         request: &types::Request,
         registry: Arc<Registry>,
     ) -> Result<types::Decision, Error> {
+        usable(&registry)?;
         self.call(registry, |plugin, store| {
             plugin.yungui_policy_decide().call_decide(store, request)
         })
@@ -575,6 +573,7 @@ impl Engine {
                 self.config.max_request_bytes
             ))));
         }
+        usable(&registry)?;
         self.call(registry, |plugin, store| {
             plugin
                 .yungui_policy_decide()
@@ -700,6 +699,16 @@ impl Engine {
             calls: 0,
         })
     }
+}
+
+/// A registry past its staleness bound (a database out of reach too long) decides nothing, not
+/// even from the entities an instance holds parsed: a fault, so the caller denies.
+fn usable(registry: &Registry) -> Result<(), Error> {
+    registry.health().map_err(|why| {
+        Error::Failure(types::Failure::PluginFault(format!(
+            "the registry cannot be used: {why}"
+        )))
+    })
 }
 
 /// Audit mode: the denials become warnings and the request is allowed.

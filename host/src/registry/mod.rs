@@ -10,6 +10,9 @@
 //! registry's), and remembers which uids changed (a bounded log): the component asks
 //! [`Registry::changed_since`] and drops exactly those from its parsed-entity cache.
 
+pub mod postgres;
+
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::path::Path;
@@ -84,6 +87,9 @@ pub struct Registry {
     history: VecDeque<Arc<Step>>,
     /// Uids in `history`.
     history_uids: usize,
+    /// The database the entities come from, for a registry in PostgreSQL (then the snapshot
+    /// above is empty).
+    database: Option<Arc<postgres::Database>>,
 }
 
 /// One change: from the snapshot of generation `from` to the next, these uids changed.
@@ -102,6 +108,7 @@ impl Default for Registry {
             generation: GENERATION.fetch_add(1, Ordering::Relaxed),
             history: VecDeque::new(),
             history_uids: 0,
+            database: None,
         }
     }
 }
@@ -253,6 +260,36 @@ impl Registry {
         Self::from_entities(entities)
     }
 
+    /// A registry in PostgreSQL (see [`postgres`]).
+    pub fn from_database(database: postgres::Database) -> Self {
+        Self {
+            database: Some(Arc::new(database)),
+            ..Self::default()
+        }
+    }
+
+    /// The database the entities come from, for a registry in PostgreSQL.
+    pub fn database(&self) -> Option<&postgres::Database> {
+        self.database.as_deref()
+    }
+
+    /// The entity's JSON text, or none when the registry does not hold it; an error when the
+    /// registry cannot be read (a database out of reach).
+    pub fn lookup(&self, type_name: &str, id: &str) -> Result<Option<String>, String> {
+        match &self.database {
+            Some(database) => database
+                .lookup(&Key::new(type_name, id))
+                .map(|text| text.map(|t| t.to_string())),
+            None => Ok(self.get(type_name, id).map(str::to_owned)),
+        }
+    }
+
+    /// Whether decisions may use the registry now, else why not (a database out of reach past
+    /// its staleness bound, or not connected yet). A file registry always may.
+    pub fn health(&self) -> Result<(), String> {
+        self.database.as_ref().map_or(Ok(()), |db| db.health())
+    }
+
     /// Indexes entities given as JSON texts.
     pub fn from_entities(entities: Vec<Box<RawValue>>) -> Result<Self, RegistryError> {
         let keyed = keyed(entities)?;
@@ -396,7 +433,10 @@ impl Registry {
 
     /// The uids added, replaced or removed since the snapshot of generation `generation`, or
     /// `None` when this snapshot does not descend from it within the changes it remembers.
-    pub fn changed_since(&self, generation: u64) -> Option<Vec<&Key>> {
+    pub fn changed_since(&self, generation: u64) -> Option<Vec<Key>> {
+        if let Some(database) = &self.database {
+            return database.changed_since(generation);
+        }
         if generation == self.generation {
             return Some(Vec::new());
         }
@@ -411,6 +451,7 @@ impl Registry {
                 .skip(start)
                 .flat_map(|step| &step.uids)
                 .filter(|key| seen.insert(*key))
+                .cloned()
                 .collect(),
         )
     }
@@ -434,8 +475,11 @@ impl Registry {
 
     /// The tenant a Kubernetes namespace belongs to: the one `Cloud::Tenant` parent of its
     /// `Cloud::Namespace` entity, else (no such entity) the tenant named like the namespace.
-    pub fn tenant_of_namespace<'a>(&'a self, namespace: &'a str) -> &'a str {
-        self.namespaces.get(namespace).map_or(namespace, |t| t)
+    pub fn tenant_of_namespace<'a>(&'a self, namespace: &'a str) -> Cow<'a, str> {
+        if let Some(database) = &self.database {
+            return Cow::Owned(database.tenant_of_namespace(namespace));
+        }
+        Cow::Borrowed(self.namespaces.get(namespace).map_or(namespace, |t| t))
     }
 
     /// Every entity, as its Cedar entity JSON text.
@@ -445,9 +489,9 @@ impl Registry {
             .flat_map(|shard| shard.values().map(|raw| raw.get()))
     }
 
-    /// How many entities it holds.
+    /// How many entities it holds (in PostgreSQL: how many are cached).
     pub fn len(&self) -> usize {
-        self.len
+        self.database.as_ref().map_or(self.len, |db| db.cached())
     }
 
     /// Whether it holds none.
@@ -458,7 +502,9 @@ impl Registry {
     /// Unique per registry snapshot in this process: the component drops what it cached from
     /// another generation ([`Registry::changed_since`] says what).
     pub fn generation(&self) -> u64 {
-        self.generation
+        self.database
+            .as_ref()
+            .map_or(self.generation, |db| db.generation())
     }
 }
 

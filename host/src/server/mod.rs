@@ -433,6 +433,20 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    // A registry in a database that cannot be used (not reached yet, or out of reach past its
+    // staleness bound) makes every decision fail: not ready, and why.
+    let registry_down = state.engine().and_then(|engine| {
+        engine
+            .registry()
+            .database()
+            .and_then(|db| db.status().err())
+    });
+    if let Some(why) = registry_down {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        );
+    }
     match state.engine() {
         Some(engine) => (
             StatusCode::OK,

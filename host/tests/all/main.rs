@@ -19,6 +19,7 @@ mod connections;
 mod docs;
 mod kubernetes;
 mod openstack;
+mod postgres;
 mod properties;
 
 fn example_registry() -> Registry {
