@@ -17,6 +17,7 @@ pub mod conn;
 pub mod kubernetes;
 pub mod metrics;
 pub mod openstack;
+mod registry_metrics;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -478,6 +479,7 @@ async fn metrics_text(State(state): State<AppState>, headers: HeaderMap) -> impl
         metrics::Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     if let Some(engine) = state.engine() {
         state.metrics.set_instantiations(engine.instantiations());
+        state.metrics.set_registry(&engine);
     }
     (
         [(header::CONTENT_TYPE, format.content_type())],

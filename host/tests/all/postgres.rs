@@ -391,6 +391,18 @@ fn a_database_down_at_start_is_not_ready_and_says_why() {
         body.contains("\"error\"") && body.contains("registry database"),
         "{body}"
     );
+    let metrics = agent
+        .get(format!("http://{addr}/metrics"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(metrics.contains("yungui_registry_connected 0"), "{metrics}");
+    assert!(
+        !metrics.contains("yungui_registry_source_errors_total 0\n"),
+        "{metrics}"
+    );
 }
 
 #[test]
