@@ -6,6 +6,11 @@
 //! ([`Registry::diff_file`]), the schema check of the changed entities, and applying the diff (a
 //! new generation sharing every untouched shard). Then the registry lookups the next decisions
 //! make: one for the changed tenant, none for the others. Figures go to BENCHMARKS.md.
+//!
+//! With `YUNGUI_BENCH_PG_URL` set (a database holding many tenants `t0`, `t1`…, loaded by
+//! `tests/bench/registry-pg.sh`), it also measures the registry in PostgreSQL: cold decisions
+//! (a tenant never seen: one lookup through the database), and warm decisions over a working set
+//! of 10,000 tenants, against the same over a file registry of 1,000 tenants.
 
 #![allow(
     clippy::unwrap_used,
@@ -75,7 +80,100 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+fn stats(mut v: Vec<Duration>) -> String {
+    v.sort();
+    let mean = v.iter().sum::<Duration>() / v.len() as u32;
+    let at = |q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)];
+    format!(
+        "mean {:.1} µs, p50 {:.1} µs, p99 {:.1} µs ({} decisions)",
+        mean.as_secs_f64() * 1e6,
+        at(0.5).as_secs_f64() * 1e6,
+        at(0.99).as_secs_f64() * 1e6,
+        v.len()
+    )
+}
+
+fn timed(engine: &Engine, requests: &[String], rounds: usize) -> Vec<Duration> {
+    let mut out = Vec::with_capacity(requests.len() * rounds);
+    for _ in 0..rounds {
+        for r in requests {
+            let t = Instant::now();
+            let d = engine.decide_json(r).unwrap();
+            out.push(t.elapsed());
+            assert!(d.allowed, "{d:?}");
+        }
+    }
+    out
+}
+
+/// Warm decisions over the file registry of 1,000 tenants, then (with a database) cold and warm
+/// ones over the database.
+fn database(url: &str, wasm: &[u8]) {
+    let config = EngineConfig {
+        max_idle: 1,
+        ..EngineConfig::default()
+    };
+    let file = Engine::from_bytes(
+        wasm,
+        "shipped",
+        Registry::from_json(&registry_json(1_000, None)).unwrap(),
+        config.clone(),
+    )
+    .unwrap();
+    let small: Vec<String> = (0..1_000).map(|i| request(&format!("t{i}"))).collect();
+    timed(&file, &small, 1);
+    let file_warm = timed(&file, &small, 10);
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let base: Vec<Box<serde_json::value::RawValue>> = serde_json::from_str(
+        &std::fs::read_to_string(root().join("examples/registry.json")).unwrap(),
+    )
+    .unwrap();
+    runtime
+        .block_on(yungui::registry::postgres::import(url, base))
+        .unwrap();
+    let tenants: usize = std::env::var("YUNGUI_BENCH_PG_TENANTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10_000_000);
+    let db =
+        yungui::registry::postgres::Database::start(yungui::registry::postgres::PgConfig::new(url))
+            .unwrap();
+    let engine = Engine::from_bytes(wasm, "shipped", Registry::from_database(db), config).unwrap();
+    let step = tenants / 10_000;
+    let working: Vec<String> = (0..10_000)
+        .map(|i| request(&format!("t{}", i * step + 7)))
+        .collect();
+    // The first decision for each tenant: its lookup goes to the database (cold).
+    let cold = timed(&engine, &working, 1);
+    let warm = timed(&engine, &working, 2);
+    println!(
+        "file registry, 1,000 tenants, 1,000 active, warm: {}",
+        stats(file_warm.clone())
+    );
+    println!(
+        "PostgreSQL, {tenants} tenants, working set 10,000, warm: {}",
+        stats(warm.clone())
+    );
+    let mean = |v: &[Duration]| v.iter().sum::<Duration>().as_secs_f64() / v.len() as f64;
+    println!(
+        "  ratio of means (PostgreSQL warm / file 1k): {:.2}",
+        mean(&warm) / mean(&file_warm)
+    );
+    println!("PostgreSQL, cold (a tenant never seen): {}", stats(cold));
+}
+
 fn main() {
+    if let Ok(url) = std::env::var("YUNGUI_BENCH_PG_URL") {
+        let built = yungui::builder::shipped(None).unwrap();
+        database(&url, &built.wasm);
+        if std::env::var_os("YUNGUI_BENCH_PG_ONLY").is_some() {
+            return;
+        }
+    }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("registry.json");
     std::fs::write(&path, registry_json(TENANTS, None)).unwrap();
