@@ -7,7 +7,8 @@
 #   2. two `yungui serve --registry postgres://…`: an UPDATE in force on both (p50/p99), and RSS
 #      while deciding more distinct tenants than the cache holds.
 # The cluster and its data are removed at the end. Needs Debian's postgresql and ~10 GB of disk
-# at 10M. With PG_URL set, that database is used (and loaded only when it has no registry table).
+# at 10M. SERVE_ARGS: more serve options; SKIP_BENCH=1 skips step 1; ROUNDS, DISTINCT: see
+# registry-pg.py. With PG_URL set, that database is used (and loaded only when it has no registry table).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 N=${N:-10000000}
@@ -15,8 +16,8 @@ CACHE=${CACHE:-20000}
 servers=()
 if [ -n "${PG_URL:-}" ]; then
   # A database already loaded (as below): used as it is.
-  pg_stop() { :; }
   pg_dir=$(mktemp -d)
+  pg_stop() { rm -rf "$pg_dir"; }
   sql() { psql -X -q -v ON_ERROR_STOP=1 "$PG_URL" "$@"; }
 else
   source tests/bench/pg-cluster.sh
@@ -45,13 +46,13 @@ cargo build --release -p yungui --quiet
 bin=${CARGO_TARGET_DIR:-target}/release/yungui
 "$bin" registry import --registry "$PG_URL" examples/registry.json
 
-YUNGUI_BENCH_PG_URL=$PG_URL YUNGUI_BENCH_PG_TENANTS=$N YUNGUI_BENCH_PG_ONLY=1 \
+[ -n "${SKIP_BENCH:-}" ] || YUNGUI_BENCH_PG_URL=$PG_URL YUNGUI_BENCH_PG_TENANTS=$N YUNGUI_BENCH_PG_ONLY=1 \
   cargo bench --bench registry --quiet
 
 ports=(18701 18702)
 for port in "${ports[@]}"; do
   "$bin" serve --plain-http --listen "127.0.0.1:$port" --registry "$PG_URL" \
-    --registry-cache-entities "$CACHE" 2> "$pg_dir/serve-$port.log" &
+    --registry-cache-entities "$CACHE" ${SERVE_ARGS:-} 2> "$pg_dir/serve-$port.log" &
   servers+=($!)
 done
 for port in "${ports[@]}"; do
