@@ -426,3 +426,64 @@ fn the_kubernetes_namespace_map_follows_the_database() {
     });
     assert_eq!(registry.tenant_of_namespace("elsewhere"), "elsewhere");
 }
+
+#[test]
+fn the_command_imports_and_decides_against_the_database() {
+    let cluster = Cluster::start();
+    let yungui = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_yungui"))
+            .args(args)
+            .env("YUNGUI_CACHE_DIR", cache_dir())
+            .env_remove("YUNGUI_REGISTRY")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let registry = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/registry.json")
+        .display()
+        .to_string();
+    let url = cluster.url();
+    let (code, out, err) = yungui(&["registry", "import", "--registry", &url, &registry]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("90 written"), "{out}");
+    let (code, out, _) = yungui(&["registry", "import", "--registry", &url, &registry]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains(" 0 written"),
+        "importing again writes nothing: {out}"
+    );
+    // A file is not a database to import into.
+    let (code, _, err) = yungui(&["registry", "import", "--registry", &registry, &registry]);
+    assert_eq!(code, Some(4), "{err}");
+    assert!(err.contains("postgres://"), "{err}");
+
+    let request = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/requests/deny-provision.json")
+        .display()
+        .to_string();
+    let plugin = shipped_plugin();
+    let (code, out, err) = yungui(&["decide", &request, "--plugin", plugin, "--registry", &url]);
+    assert_eq!(code, Some(2), "a denial, as with the file: {out}{err}");
+    // A database nobody answers: no decision (a fault naming the registry), never an allow.
+    let nowhere = format!("postgres://postgres@127.0.0.1:{}/postgres", free_port());
+    let (code, out, err) = yungui(&[
+        "decide",
+        &request,
+        "--plugin",
+        plugin,
+        "--registry",
+        &nowhere,
+        "--registry-lookup-timeout-ms",
+        "3000",
+    ]);
+    assert_eq!(code, Some(3), "{out}{err}");
+    assert!(
+        format!("{out}{err}").contains("registry database"),
+        "{out}{err}"
+    );
+}
