@@ -86,12 +86,17 @@ pub struct RegistryCommand {
 #[derive(Debug, Subcommand)]
 pub enum RegistryAction {
     /// Load or update entities from a Cedar entities JSON file into the database, in one
-    /// transaction (creating the schema if needed). Idempotent: unchanged entities are not
-    /// written; entities the file does not name are kept.
+    /// transaction (creating the schema if needed), after checking every entity against the
+    /// policy set's schema. Idempotent: unchanged entities are not written; entities the file
+    /// does not name are kept.
     Import {
         /// The database: a postgres:// URL. Default: `$YUNGUI_REGISTRY`.
         #[arg(long, env = "YUNGUI_REGISTRY", value_name = "URL")]
         registry: String,
+        /// Check the entities against this policy folder's schema (default: the policy set
+        /// shipped with yungui).
+        #[arg(long, value_name = "DIR")]
+        policies: Option<PathBuf>,
         /// The Cedar entities JSON file.
         file: PathBuf,
     },
@@ -107,7 +112,11 @@ impl RegistryCommand {
                 print!("{}", postgres::SCHEMA);
                 Ok(super::exit::OK)
             }
-            RegistryAction::Import { registry, file } => {
+            RegistryAction::Import {
+                registry,
+                policies,
+                file,
+            } => {
                 if !postgres::is_database_url(&registry) {
                     anyhow::bail!(
                         "`--registry {registry}` is not a database: `yungui registry import` loads a file into PostgreSQL, give a postgres:// URL"
@@ -118,6 +127,28 @@ impl RegistryCommand {
                 let entities: Vec<Box<serde_json::value::RawValue>> = serde_json::from_str(&text)
                     .map_err(crate::registry::RegistryError::Json)
                     .with_context(|| format!("`{}`", file.display()))?;
+                let sources = match &policies {
+                    Some(dir) => yungui_policies::Sources::read_dir(dir)?,
+                    None => crate::builder::shipped_sources(),
+                };
+                let compiled = sources
+                    .compile(yungui_policies::Validate::No)
+                    .map_err(|problems| anyhow::anyhow!("the policies do not load: {problems}"))?;
+                if let Err(problems) =
+                    yungui_policies::check_registry(&compiled, entities.iter().map(|e| e.get()))
+                {
+                    anyhow::bail!(
+                        "`{}`: {} entities do not match the schema, nothing imported: {}",
+                        file.display(),
+                        problems.len(),
+                        problems
+                            .iter()
+                            .take(5)
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    );
+                }
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()?;

@@ -457,6 +457,30 @@ fn the_command_imports_and_decides_against_the_database() {
         out.contains(" 0 written"),
         "importing again writes nothing: {out}"
     );
+    // An entity the schema rejects: nothing is imported, and the error names it.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(&registry).unwrap().replacen(
+            r#""real_name_verified": true"#,
+            r#""real_name_verified": "yes""#,
+            1,
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = yungui(&[
+        "registry",
+        "import",
+        "--registry",
+        &url,
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(4), "{err}");
+    assert!(
+        err.contains("do not match the schema") && err.contains("real_name_verified"),
+        "{err}"
+    );
     // A file is not a database to import into.
     let (code, _, err) = yungui(&["registry", "import", "--registry", &registry, &registry]);
     assert_eq!(code, Some(4), "{err}");
