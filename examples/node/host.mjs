@@ -17,7 +17,7 @@ try {
   throw err;
 }
 
-/** The component's `yungui:policy/decide@0.1.0` export: `decide`, `decideJson`, `controls`. */
+/** The component's `yungui:policy/decide@0.2.0` export: `decide`, `decideJson`, `controls`. */
 export const component = plugin.decide;
 
 const FAILURE_KINDS = {

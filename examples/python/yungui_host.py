@@ -5,8 +5,8 @@
     report = plugin.decide_json(request_text, registry)
     # {"decision": "allow"|"deny"|"error", "denials": [...], "warnings": [...], "error"?: {...}}
 
-The component imports `yungui:policy/registry@0.1.0` (`lookup`, `generation`), defined here
-over a Cedar entities JSON list, and a few WASI interfaces, which `Linker.add_wasip2()` provides.
+The component imports `yungui:policy/registry@0.2.0` (`lookup`, `generation`, `changed-since`),
+defined here over a Cedar entities JSON list, and a few WASI interfaces, which `Linker.add_wasip2()` provides.
 """
 
 from __future__ import annotations
@@ -45,11 +45,15 @@ def _key_of(uid: Any) -> tuple[str, str]:
 class Registry:
     """Cedar entities indexed by uid, each kept as the JSON text `lookup` hands over."""
 
-    def __init__(self, entities: dict[tuple[str, str], str]):
+    # Changes an overlay remembers; older ones are forgotten (the component then drops all).
+    HISTORY = 64
+
+    def __init__(self, entities: dict[tuple[str, str], str], history: tuple = ()):
         self.entities = entities
-        # Unique per registry built in this process: the component drops what it cached from
-        # another generation.
+        # Unique per registry built in this process; `history` holds (generation before, uids
+        # changed) per overlay step, so the component drops only the entities that changed.
         self.generation = next(_generations)
+        self.history = history[-self.HISTORY :]
 
     @classmethod
     def from_list(cls, entities: Iterable[Any]) -> "Registry":
@@ -62,7 +66,19 @@ class Registry:
 
     def overlay(self, entities: Iterable[Any]) -> "Registry":
         """This registry with `entities` added; one with a uid it holds replaces it."""
-        return Registry(self._index(dict(self.entities), entities, replace=True))
+        index = self._index(dict(self.entities), entities, replace=True)
+        changed = tuple(_key_of(e.get("uid")) for e in entities)
+        return Registry(index, self.history + ((self.generation, changed),))
+
+    def changed_since(self, generation: int) -> Optional[list[tuple[str, str]]]:
+        """The uids changed since `generation`, or None when this registry does not descend
+        from it (within the changes it remembers)."""
+        if generation == self.generation:
+            return []
+        starts = [i for i, (before, _) in enumerate(self.history) if before == generation]
+        if not starts:
+            return None
+        return sorted({key for _, keys in self.history[starts[-1] :] for key in keys})
 
     @staticmethod
     def _index(into: dict, entities: Iterable[Any], *, replace: bool) -> dict:
@@ -150,21 +166,35 @@ class Plugin:
 
         # Host functions get the store first, then the WIT parameters; a WIT record arrives as a
         # `Record` whose attributes keep the WIT field names (`type-name`).
-        def lookup(_store: Any, uid: Record) -> Optional[str]:
-            return self.registry.get(getattr(uid, "type-name"), uid.id)
+        def lookup(_store: Any, uid: Record) -> Variant:
+            # result<option<string>, string>: an in-memory registry never fails.
+            return Variant("ok", self.registry.get(getattr(uid, "type-name"), uid.id))
 
         def generation(_store: Any) -> int:
             return self.registry.generation
 
+        def changed_since(_store: Any, since: int) -> Optional[list[Record]]:
+            changed = self.registry.changed_since(since)
+            if changed is None:
+                return None
+            uids = []
+            for type_name, id in changed:
+                uid = Record()
+                setattr(uid, "type-name", type_name)
+                uid.id = id
+                uids.append(uid)
+            return uids
+
         with linker.root() as root:
-            with root.add_instance("yungui:policy/registry@0.1.0") as registry:
+            with root.add_instance("yungui:policy/registry@0.2.0") as registry:
                 registry.add_func("lookup", lookup)
                 registry.add_func("generation", generation)
+                registry.add_func("changed-since", changed_since)
 
         self.store = Store(self.engine)
         self.store.set_wasi(WasiConfig())  # no args, no env, no stdio
         instance = linker.instantiate(self.store, self.component)
-        iface = instance.get_export_index(self.store, "yungui:policy/decide@0.1.0")
+        iface = instance.get_export_index(self.store, "yungui:policy/decide@0.2.0")
         self._decide_json = instance.get_func(
             self.store, instance.get_export_index(self.store, "decide-json", iface)
         )

@@ -30,14 +30,19 @@ use engine::Registry;
 pub struct Example(HashMap<(String, String), String>);
 
 impl Registry for Example {
-    fn lookup(&self, uid: &wit::EntityUid) -> Option<String> {
-        self.0
+    fn lookup(&self, uid: &wit::EntityUid) -> Result<Option<String>, String> {
+        Ok(self
+            .0
             .get(&(uid.type_name.clone(), uid.id.clone()))
-            .cloned()
+            .cloned())
     }
 
     fn generation(&self) -> u64 {
         1
+    }
+
+    fn changed_since(&self, _generation: u64) -> Option<Vec<wit::EntityUid>> {
+        Some(Vec::new())
     }
 }
 

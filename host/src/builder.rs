@@ -162,9 +162,9 @@ impl Identity {
 /// A component's top level, read without compiling it.
 #[derive(Debug, Clone, Default)]
 pub struct Outline {
-    /// The names it imports, e.g. `yungui:policy/registry@0.1.0`.
+    /// The names it imports, e.g. `yungui:policy/registry@0.2.0`.
     pub imports: Vec<String>,
-    /// The names it exports, e.g. `yungui:policy/decide@0.1.0`.
+    /// The names it exports, e.g. `yungui:policy/decide@0.2.0`.
     pub exports: Vec<String>,
     /// Its top-level custom sections: (name, data).
     pub custom: Vec<(String, Vec<u8>)>,

@@ -172,6 +172,8 @@ pub(crate) struct State {
     wasi: WasiCtx,
     table: ResourceTable,
     registry: Arc<Registry>,
+    /// Registry lookups the component made, shared with the engine.
+    lookups: Arc<AtomicU64>,
     limiter: Limiter,
 }
 
@@ -182,6 +184,7 @@ impl State {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
             registry,
+            lookups: Arc::default(),
             limiter: Limiter {
                 limit: memory_limit,
                 peak: 0,
@@ -223,14 +226,24 @@ impl WasiView for State {
 }
 
 impl crate::bindings::yungui::policy::registry::Host for State {
-    fn lookup(&mut self, uid: types::EntityUid) -> Option<String> {
-        self.registry
-            .get(&uid.type_name, &uid.id)
-            .map(str::to_owned)
+    fn lookup(&mut self, uid: types::EntityUid) -> Result<Option<String>, String> {
+        self.lookups.fetch_add(1, Ordering::Relaxed);
+        self.registry.lookup(&uid.type_name, &uid.id)
     }
 
     fn generation(&mut self) -> u64 {
         self.registry.generation()
+    }
+
+    fn changed_since(&mut self, generation: u64) -> Option<Vec<types::EntityUid>> {
+        self.registry.changed_since(generation).map(|keys| {
+            keys.into_iter()
+                .map(|key| types::EntityUid {
+                    type_name: key.type_name().to_owned(),
+                    id: key.id().to_owned(),
+                })
+                .collect()
+        })
     }
 }
 
@@ -321,6 +334,8 @@ pub struct Engine {
     policy_input: Option<Bytes>,
     /// Instances created so far (a steady load should not keep creating them).
     instantiations: AtomicU64,
+    /// Registry lookups the component made (each one an entity it parsed, not having it cached).
+    lookups: Arc<AtomicU64>,
     registry: RwLock<Arc<Registry>>,
     idle: Mutex<Vec<Warm>>,
     config: EngineConfig,
@@ -426,6 +441,7 @@ impl Engine {
             identity,
             policy_input: None,
             instantiations: AtomicU64::new(0),
+            lookups: Arc::default(),
             registry: RwLock::new(Arc::new(registry)),
             idle: Mutex::new(Vec::new()),
             config,
@@ -472,6 +488,12 @@ impl Engine {
         self.instantiations.load(Ordering::Relaxed)
     }
 
+    /// Registry lookups the component made since the engine was loaded: each is an entity it
+    /// did not hold parsed (first use, or changed since).
+    pub fn registry_lookups(&self) -> u64 {
+        self.lookups.load(Ordering::Relaxed)
+    }
+
     /// The component's sha256, hex.
     pub fn sha256(&self) -> &str {
         &self.sha256
@@ -515,13 +537,21 @@ impl Engine {
     /// problem, naming the entity. A component `yungui build` did not make names no schema:
     /// nothing is checked.
     pub fn check_registry(&self, registry: &Registry) -> Result<(), Vec<String>> {
+        self.check_entities(registry.texts())
+    }
+
+    /// Checks registry entities (their texts) as [`Engine::check_registry`] does.
+    pub fn check_entities<'a>(
+        &self,
+        texts: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), Vec<String>> {
         let Some(identity) = &self.identity else {
             return Ok(());
         };
         let compiled = yungui_policies::Sources::from(&identity.sources)
             .compile(yungui_policies::Validate::No)
             .map_err(|problems| vec![problems.to_string()])?;
-        yungui_policies::check_registry(&compiled, registry.texts())
+        yungui_policies::check_registry(&compiled, texts)
     }
 
     /// The registry in force.
@@ -562,6 +592,7 @@ impl Engine {
         request: &types::Request,
         registry: Arc<Registry>,
     ) -> Result<types::Decision, Error> {
+        usable(&registry)?;
         self.call(registry, |plugin, store| {
             plugin.yungui_policy_decide().call_decide(store, request)
         })
@@ -586,6 +617,7 @@ impl Engine {
                 self.config.max_request_bytes
             ))));
         }
+        usable(&registry)?;
         self.call(registry, |plugin, store| {
             plugin
                 .yungui_policy_decide()
@@ -680,7 +712,13 @@ impl Engine {
                 State::with_policy_input(self.registry(), self.config.memory_limit, input.clone())
             }
         };
-        let mut store = Store::new(&self.engine, state);
+        let mut store = Store::new(
+            &self.engine,
+            State {
+                lookups: self.lookups.clone(),
+                ..state
+            },
+        );
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(self.deadline_ticks().saturating_mul(20));
         let failed = |e: wasmtime::Error| Error::Instantiate(format!("{e:#}"));
@@ -705,6 +743,16 @@ impl Engine {
             calls: 0,
         })
     }
+}
+
+/// A registry past its staleness bound (a database out of reach too long) decides nothing, not
+/// even from the entities an instance holds parsed: a fault, so the caller denies.
+fn usable(registry: &Registry) -> Result<(), Error> {
+    registry.health().map_err(|why| {
+        Error::Failure(types::Failure::PluginFault(format!(
+            "the registry cannot be used: {why}"
+        )))
+    })
 }
 
 /// Audit mode: the denials become warnings and the request is allowed.

@@ -50,6 +50,8 @@ enum Command {
     Serve(Box<ServeCommand>),
     /// Make a CA and a server certificate for `yungui serve` (e.g. for a cluster's webhook).
     Cert(CertCommand),
+    /// Manage a registry in PostgreSQL: `import` a Cedar entities JSON file, print the `schema`.
+    Registry(yungui::commands::registry::RegistryCommand),
     /// Write the trace report (notice → controls → policies → cases); `--check` for CI.
     Report(ReportCommand),
     /// Print a shell completion script, e.g. `yungui completions bash > /etc/bash_completion.d/yungui`.
@@ -124,6 +126,7 @@ fn main() -> ExitCode {
         Command::Test(cmd) => cmd.execute(),
         Command::Serve(cmd) => cmd.execute(),
         Command::Cert(cmd) => cmd.execute(),
+        Command::Registry(cmd) => cmd.execute(),
         Command::Completions { shell } => {
             // Into memory first (writing a Vec cannot fail), then out: a closed pipe is an error,
             // not a panic.

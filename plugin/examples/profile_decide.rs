@@ -26,21 +26,25 @@ struct Entities {
 }
 
 impl Registry for Entities {
-    fn lookup(&self, uid: &wit::EntityUid) -> Option<String> {
-        if let Some(tenant) = uid.id.strip_prefix("cold-") {
-            let _ = tenant;
-            return Some(format!(
+    fn lookup(&self, uid: &wit::EntityUid) -> Result<Option<String>, String> {
+        if uid.id.starts_with("cold-") {
+            return Ok(Some(format!(
                 r#"{{"uid":{{"type":"Cloud::Tenant","id":"{}"}},"attrs":{{"operator":{{"type":"Cloud::Operator","id":"acme-cloud"}},"kind":"website","real_name_verified":true,"icp_domains":["{}.example.cn"],"agreed_purposes":["website"],"status":"active","serves_domestic_users":true}},"parents":[]}}"#,
                 uid.id, uid.id
-            ));
+            )));
         }
-        self.by_uid
+        Ok(self
+            .by_uid
             .get(&(uid.type_name.clone(), uid.id.clone()))
-            .cloned()
+            .cloned())
     }
 
     fn generation(&self) -> u64 {
         1
+    }
+
+    fn changed_since(&self, _generation: u64) -> Option<Vec<wit::EntityUid>> {
+        Some(Vec::new())
     }
 }
 

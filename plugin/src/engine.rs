@@ -49,10 +49,14 @@ const NOTICE_MONTHS: [(&str, &str); 2] = [
 
 /// Where registry entities come from.
 pub trait Registry {
-    /// The entity in Cedar entity JSON, if the registry holds it.
-    fn lookup(&self, uid: &wit::EntityUid) -> Option<String>;
-    /// Changes whenever the registry is replaced.
+    /// The entity in Cedar entity JSON, if the registry holds it; an error when the host could
+    /// not read its registry.
+    fn lookup(&self, uid: &wit::EntityUid) -> Result<Option<String>, String>;
+    /// Changes whenever the registry changes.
     fn generation(&self) -> u64;
+    /// The uids whose entity changed since `generation`, or none when the host cannot tell
+    /// (then everything cached is dropped).
+    fn changed_since(&self, generation: u64) -> Option<Vec<wit::EntityUid>>;
 }
 
 thread_local! {
@@ -131,15 +135,35 @@ struct Cache {
 }
 
 impl Cache {
-    /// Forgets what the registry may have changed: everything, when the registry in force is
-    /// another one (or the cache is full). The one place entries are invalidated; evicting one
-    /// entity instead would also drop the working sets whose key holds it
-    /// (`sets.retain(|key, _| !key.contains(uid))`).
-    fn refresh(&mut self, generation: u64) {
-        if self.generation != Some(generation) || self.entries.len() >= CACHE_CAPACITY {
+    /// Forgets what the registry changed: the one place entries and working sets are invalidated.
+    /// Only the entities changed since the cached generation are dropped, with the working sets
+    /// holding them; everything is when the host cannot say which changed (or the cache is full).
+    fn refresh(&mut self, types: &value::TypeNames, registry: &dyn Registry) {
+        let generation = registry.generation();
+        if self.generation != Some(generation) {
+            match self.generation.and_then(|g| registry.changed_since(g)) {
+                Some(changed) => {
+                    // A uid of no known type cannot be cached: nothing to drop for it.
+                    let changed: HashSet<EntityUid> = changed
+                        .iter()
+                        .filter_map(|uid| value::uid(types, uid).ok())
+                        .collect();
+                    if !changed.is_empty() {
+                        self.entries.retain(|uid, _| !changed.contains(uid));
+                        self.sets
+                            .retain(|key, _| !key.iter().any(|uid| changed.contains(uid)));
+                    }
+                }
+                None => {
+                    self.entries.clear();
+                    self.sets.clear();
+                }
+            }
+            self.generation = Some(generation);
+        }
+        if self.entries.len() >= CACHE_CAPACITY {
             self.entries.clear();
             self.sets.clear();
-            self.generation = Some(generation);
         }
     }
 }
@@ -663,7 +687,7 @@ impl Engine {
         registry: &dyn Registry,
     ) -> Result<(Vec<Rc<Cached>>, Vec<EntityUid>), wit::Failure> {
         let mut cache = self.cache.borrow_mut();
-        cache.refresh(registry.generation());
+        cache.refresh(&self.types, registry);
         let mut seen = HashSet::new();
         let mut reached = Vec::new();
         let mut missing = Vec::new();
@@ -706,7 +730,12 @@ impl Engine {
             type_name: uid.type_name().to_string(),
             id: uid.id().unescaped().to_owned(),
         };
-        let Some(text) = registry.lookup(&key) else {
+        let Some(text) = registry.lookup(&key).map_err(|err| {
+            wit::Failure::PluginFault(format!(
+                "the host could not read registry entity `{uid}`: {err}"
+            ))
+        })?
+        else {
             return Ok(None);
         };
         let json: Json = serde_json::from_str(&text).map_err(|err| {

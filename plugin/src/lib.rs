@@ -37,12 +37,16 @@ use bindings::yungui::policy::types::{Control, Decision, EntityUid, Failure, Req
 struct HostRegistry;
 
 impl engine::Registry for HostRegistry {
-    fn lookup(&self, uid: &EntityUid) -> Option<String> {
+    fn lookup(&self, uid: &EntityUid) -> Result<Option<String>, String> {
         yungui::policy::registry::lookup(uid)
     }
 
     fn generation(&self) -> u64 {
         yungui::policy::registry::generation()
+    }
+
+    fn changed_since(&self, generation: u64) -> Option<Vec<EntityUid>> {
+        yungui::policy::registry::changed_since(generation)
     }
 }
 

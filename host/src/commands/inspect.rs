@@ -9,7 +9,7 @@ use super::Format;
 use crate::builder::{Identity, Outline, sha256_hex};
 
 /// The interface a policy component exports.
-const DECIDE: &str = "yungui:policy/decide@0.1.0";
+const DECIDE: &str = "yungui:policy/decide@0.2.0";
 
 /// Print a component's sha256, policy digest, controls, world and imports.
 #[derive(Debug, Args)]
@@ -38,9 +38,9 @@ impl InspectCommand {
         let outline = Outline::read(&wasm)?;
         let identity = Identity::read(&wasm)?;
         let world = if outline.exports.iter().any(|e| e == DECIDE) {
-            "yungui:policy/plugin@0.1.0"
+            "yungui:policy/plugin@0.2.0"
         } else {
-            "none (it does not export yungui:policy/decide@0.1.0)"
+            "none (it does not export yungui:policy/decide@0.2.0)"
         };
         let mut report = String::new();
         match self.format {

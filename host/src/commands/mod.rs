@@ -4,6 +4,7 @@ pub mod build;
 pub mod cert;
 pub mod decide;
 pub mod inspect;
+pub mod registry;
 pub mod report;
 pub mod serve;
 pub mod test;
@@ -60,10 +61,14 @@ pub struct EngineArgs {
     #[arg(long, value_name = "DIR")]
     pub policies: Option<PathBuf>,
 
-    /// The registry (Cedar entities JSON). Default: `$YUNGUI_REGISTRY`, else the shipped
+    /// The registry: a Cedar entities JSON file, or a PostgreSQL database (`postgres://…`, see
+    /// `yungui registry`). Default: `$YUNGUI_REGISTRY`, else the shipped
     /// `examples/registry.json`.
-    #[arg(long, env = "YUNGUI_REGISTRY", value_name = "JSON")]
-    pub registry: Option<PathBuf>,
+    #[arg(long, env = "YUNGUI_REGISTRY", value_name = "JSON|URL")]
+    pub registry: Option<registry::RegistryLocation>,
+
+    #[command(flatten)]
+    pub database: registry::DatabaseArgs,
 
     /// A call that runs longer than this many milliseconds is stopped and denied.
     #[arg(long, default_value_t = 200, value_name = "MS")]
@@ -92,19 +97,31 @@ impl EngineArgs {
         }
     }
 
-    /// The registry file: the one given, else the shipped example when it exists.
+    /// The registry file: the one given, else the shipped example when it exists; none for a
+    /// registry in a database.
     pub fn registry_path(&self) -> Option<PathBuf> {
         match &self.registry {
-            Some(path) => Some(path.clone()),
+            Some(registry::RegistryLocation::File(path)) => Some(path.clone()),
+            Some(registry::RegistryLocation::Database(_)) => None,
             None => Some(PathBuf::from(EXAMPLE_REGISTRY)).filter(|p| p.is_file()),
         }
     }
 
-    /// The registry, read from its file (empty when there is none).
+    /// Where the registry comes from: the one given, else the shipped example when it exists.
+    pub fn registry_source(&self) -> Option<crate::registry::RegistrySource> {
+        match (&self.registry, self.registry_path()) {
+            (Some(location), _) => Some(self.database.source(location)),
+            (None, Some(path)) => Some(crate::registry::RegistrySource::File(path)),
+            (None, None) => None,
+        }
+    }
+
+    /// The registry: read from its file (empty when there is none), or a database client.
     pub fn load_registry(&self) -> anyhow::Result<Registry> {
-        match self.registry_path() {
-            Some(path) => Ok(Registry::from_file(&path)?),
-            None => Ok(Registry::empty()),
+        match (&self.registry, self.registry_path()) {
+            (Some(location), _) => self.database.open(location),
+            (None, Some(path)) => Ok(Registry::from_file(&path)?),
+            (None, None) => Ok(Registry::empty()),
         }
     }
 

@@ -150,7 +150,7 @@ impl ServeArgs {
             plugin: self.engine.source(),
             plugin_sha256: self.plugin_sha256.clone(),
             plugin_watch: every(self.plugin_watch_secs),
-            registry: self.engine.registry_path(),
+            registry: self.engine.registry_source(),
             registry_watch: every(self.registry_watch_secs),
             engine: self.engine.config(),
             kubernetes: self.kubernetes.config()?,

@@ -139,6 +139,7 @@ pub struct Metrics {
     registry_reloads: Family<ResultLabels, Counter>,
     component_loads: Family<ResultLabels, Counter>,
     instantiations: Gauge,
+    registry_source: super::registry_metrics::RegistryMetrics,
 }
 
 impl Default for Metrics {
@@ -216,6 +217,8 @@ impl Metrics {
             "Instances the component in force has created since it was loaded (warm-up included); flat under a steady load",
             instantiations.clone(),
         );
+        let registry_source = super::registry_metrics::RegistryMetrics::default();
+        registry_source.register(&mut registry);
         Self {
             registry: Mutex::new(registry),
             decisions,
@@ -227,7 +230,16 @@ impl Metrics {
             registry_reloads,
             component_loads,
             instantiations,
+            registry_source,
         }
+    }
+
+    /// Reads the registry's metrics (at scrape time): the engine's lookups, and the database's
+    /// counters for a registry in PostgreSQL.
+    pub fn set_registry(&self, engine: &crate::engine::Engine) {
+        let registry = engine.registry();
+        self.registry_source
+            .update(engine.registry_lookups(), registry.database());
     }
 
     /// Sets `yungui_component_instantiations` (read from the engine at scrape time).

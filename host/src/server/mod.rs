@@ -17,6 +17,7 @@ pub mod conn;
 pub mod kubernetes;
 pub mod metrics;
 pub mod openstack;
+mod registry_metrics;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -34,6 +35,7 @@ use tokio::sync::Semaphore;
 
 use crate::bindings::types;
 use crate::engine::{Engine, EngineConfig, Error, PluginSource};
+use crate::registry::RegistrySource;
 
 /// Request bodies larger than this are refused with 413 (the Kubernetes API server sends at most
 /// 3 MiB).
@@ -64,9 +66,10 @@ pub struct Config {
     /// How often to check the component file (`PluginSource::File`) and swap in a changed one;
     /// `None` never does.
     pub plugin_watch: Option<Duration>,
-    /// The registry file; `None` is an empty registry.
-    pub registry: Option<PathBuf>,
-    /// How often to check the registry file and reload it; `None` never does.
+    /// The registry: a file or a database; `None` is an empty registry.
+    pub registry: Option<RegistrySource>,
+    /// How often to check a registry file and reload it; `None` never does (a database pushes
+    /// its changes).
     pub registry_watch: Option<Duration>,
     /// Deadline, memory limit, audit mode, compile cache of the engine.
     pub engine: EngineConfig,
@@ -459,6 +462,20 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    // A registry in a database that cannot be used (not reached yet, or out of reach past its
+    // staleness bound) makes every decision fail: not ready, and why.
+    let registry_down = state.engine().and_then(|engine| {
+        engine
+            .registry()
+            .database()
+            .and_then(|db| db.status().err())
+    });
+    if let Some(why) = registry_down {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        );
+    }
     match state.engine() {
         Some(engine) => (
             StatusCode::OK,
@@ -490,6 +507,7 @@ async fn metrics_text(State(state): State<AppState>, headers: HeaderMap) -> impl
         metrics::Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     if let Some(engine) = state.engine() {
         state.metrics.set_instantiations(engine.instantiations());
+        state.metrics.set_registry(&engine);
     }
     (
         [(header::CONTENT_TYPE, format.content_type())],
@@ -573,7 +591,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         .ok_or_else(|| anyhow::anyhow!("cannot listen on `{}`", config.listen))?;
 
     let registry = match &config.registry {
-        Some(path) => crate::registry::Registry::from_file(path)?,
+        Some(source) => source.open()?,
         None => crate::registry::Registry::empty(),
     };
     let watcher = Watcher {
@@ -587,7 +605,10 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         workers: config.workers,
         pin: config.plugin_sha256.clone(),
     };
-    let registry_watch = config.registry.clone().zip(config.registry_watch);
+    let registry_watch = match &config.registry {
+        Some(RegistrySource::File(path)) => Some(path.clone()).zip(config.registry_watch),
+        Some(RegistrySource::Database(_)) | None => None,
+    };
     let plugin_watch = match &config.plugin {
         PluginSource::File(path) => Some(path.clone()).zip(config.plugin_watch),
         PluginSource::Policies(_) | PluginSource::Shipped => None,
@@ -759,8 +780,10 @@ fn bound_http1<A: axum_server::Address, Acc>(
         .header_read_timeout(timeout);
 }
 
-/// Reloads the registry when its file changes (a ConfigMap update, a new export from the system of
-/// record); a file that does not parse keeps the registry in force.
+/// Applies a changed registry file (a ConfigMap update, a new export from the system of record):
+/// only the entities that changed, checked against the schema, as one new generation (so the
+/// component re-reads exactly those); a file that does not parse, or whose changed entities do
+/// not match the schema, keeps the registry in force.
 async fn watch_registry(state: AppState, path: PathBuf, every: Duration) {
     let mut watched = Watched::new(path.clone(), every);
     loop {
@@ -768,14 +791,15 @@ async fn watch_registry(state: AppState, path: PathBuf, every: Duration) {
         let file = path.clone();
         let _swapping = state.swapping.lock().await;
         let engine = state.engine();
-        // The whole file is checked against the schema of the component in force before it
-        // replaces the registry: a wrong-typed attribute would fail every decision touching it.
         let loaded = tokio::task::spawn_blocking(move || {
-            let registry =
-                crate::registry::Registry::from_file(&file).map_err(|e| e.to_string())?;
-            if let Some(engine) = &engine
-                && let Err(problems) = engine.check_registry(&registry)
-            {
+            let Some(engine) = engine else {
+                return Err("no component is loaded".to_owned());
+            };
+            let current = engine.registry();
+            let diff = current.diff_file(&file).map_err(|e| e.to_string())?;
+            // A wrong-typed attribute would fail every decision touching the entity: the
+            // changed entities are checked against the schema of the component in force.
+            if let Err(problems) = engine.check_entities(diff.texts()) {
                 return Err(format!(
                     "{} entities do not match the schema: {}",
                     problems.len(),
@@ -787,21 +811,28 @@ async fn watch_registry(state: AppState, path: PathBuf, every: Duration) {
                         .join("; ")
                 ));
             }
-            Ok((registry, engine))
+            let (puts, removes) = (diff.puts(), diff.removes());
+            let next = current.apply(diff).map_err(|e| e.to_string())?;
+            Ok((next, engine, puts, removes))
         })
         .await
         .map_err(|e| e.to_string())
         .and_then(|r| r);
         match loaded {
-            Ok((registry, engine)) => {
+            Ok((registry, engine, puts, removes)) => {
                 let entities = registry.len();
                 let generation = registry.generation();
-                if let Some(engine) = engine {
-                    engine.set_registry(registry);
-                }
+                engine.set_registry(registry);
                 state.set_registry_failure(None);
                 state.metrics.registry_reload(true);
-                tracing::info!(registry = %path.display(), entities, generation, "registry reloaded");
+                tracing::info!(
+                    registry = %path.display(),
+                    entities,
+                    generation,
+                    changed = puts,
+                    removed = removes,
+                    "registry reloaded"
+                );
             }
             Err(err) => {
                 state.set_registry_failure(Some(err.clone()));

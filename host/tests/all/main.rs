@@ -19,6 +19,7 @@ mod connections;
 mod docs;
 mod kubernetes;
 mod openstack;
+mod postgres;
 mod properties;
 
 fn example_registry() -> Registry {
@@ -364,6 +365,64 @@ mod decisions {
         engine.set_registry(Registry::from_json(&text).unwrap());
         let decision = engine.decide_json(&request).unwrap();
         assert_eq!(controls(&decision.denials), ["art8-1-real-name"]);
+    }
+
+    #[test]
+    fn a_changed_entity_is_parsed_again_and_no_other() {
+        let engine = Engine::load(
+            Path::new(shipped_plugin()),
+            example_registry(),
+            EngineConfig {
+                max_idle: 1,
+                ..config()
+            },
+        )
+        .unwrap();
+        let shop = workload("shop-example", "shop-example", "cn-north-1", false).to_string();
+        let other = workload("newsite-example", "newsite-example", "cn-north-1", false).to_string();
+        let decide = |request: &str| engine.decide_json(request).unwrap();
+        assert!(decide(&shop).allowed);
+        decide(&other);
+        let warm = engine.registry_lookups();
+        decide(&shop);
+        decide(&other);
+        assert_eq!(
+            engine.registry_lookups(),
+            warm,
+            "a warm instance reads nothing"
+        );
+        // One tenant changes: the next decision for it reads it (only it) again, the other
+        // tenant's decision reads nothing.
+        let changed = engine
+            .registry()
+            .with(vec![
+                serde_json::value::RawValue::from_string(
+                    engine
+                        .registry()
+                        .get("Cloud::Tenant", "shop-example")
+                        .unwrap()
+                        .replacen(
+                            r#""real_name_verified": true"#,
+                            r#""real_name_verified": false"#,
+                            1,
+                        ),
+                )
+                .unwrap(),
+            ])
+            .unwrap();
+        engine.set_registry(changed);
+        let decision = decide(&shop);
+        assert_eq!(controls(&decision.denials), ["art8-1-real-name"]);
+        assert_eq!(engine.registry_lookups(), warm + 1);
+        decide(&other);
+        assert_eq!(engine.registry_lookups(), warm + 1);
+        // A registry read anew (not a change of the one in force) drops everything.
+        engine.set_registry(example_registry());
+        assert!(decide(&shop).allowed);
+        assert!(
+            engine.registry_lookups() > warm + 2,
+            "a new registry is read again"
+        );
     }
 
     #[test]
@@ -966,7 +1025,7 @@ mod cli {
         let report: Value = serde_json::from_slice(&inspected.stdout).unwrap();
         let sources = yungui_policies::Sources::read_dir(policies.path()).unwrap();
         assert_eq!(report["policy_digest"], sources.digest());
-        assert_eq!(report["world"], "yungui:policy/plugin@0.1.0");
+        assert_eq!(report["world"], "yungui:policy/plugin@0.2.0");
         assert!(
             report["controls"]
                 .as_array()
@@ -1155,8 +1214,9 @@ mod serve {
             yungui::PluginSource::File(shipped_plugin().into()),
         );
         config.workers = 1;
-        config.registry =
-            Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/registry.json"));
+        config.registry = Some(yungui::registry::RegistrySource::File(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/registry.json"),
+        ));
         let addr = serve_config_in_background(config);
         let mut request: Value = serde_json::from_str(
             &std::fs::read_to_string(

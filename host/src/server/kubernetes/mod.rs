@@ -183,10 +183,10 @@ async fn validate(state: &AppState, route: Route, body: &[u8]) -> Response {
     let exempt = state.kubernetes.exempt_namespaces.contains(&namespace);
     // The tenant that owns the namespace, from the registry in force.
     let registry = state.engine().map(|e| e.registry());
-    let tenant = registry
-        .as_deref()
-        .map_or(namespace.as_str(), |r| r.tenant_of_namespace(&namespace))
-        .to_owned();
+    let tenant = registry.as_deref().map_or_else(
+        || namespace.clone(),
+        |r| r.tenant_of_namespace(&namespace).into_owned(),
+    );
     let kind = request.kind.kind.clone();
     let planned = if exempt {
         Ok(None)
