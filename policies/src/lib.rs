@@ -590,6 +590,16 @@ pub fn check_vocabularies(
     Ok(())
 }
 
+/// `problems` of [`check_registry`] in one line: how many, and the first five.
+pub fn summarise_problems(problems: &[String]) -> String {
+    let first: Vec<&str> = problems.iter().take(5).map(String::as_str).collect();
+    format!(
+        "{} entities do not match the schema: {}",
+        problems.len(),
+        first.join("; ")
+    )
+}
+
 /// Checks registry entities (Cedar entities JSON, one value each) against the schema and its
 /// closed vocabularies, as the engine will read them: every problem, naming the entity.
 pub fn check_registry<'a>(

@@ -141,15 +141,9 @@ impl RegistryCommand {
                     yungui_policies::check_registry(&compiled, entities.iter().map(|e| e.get()))
                 {
                     anyhow::bail!(
-                        "`{}`: {} entities do not match the schema, nothing imported: {}",
+                        "`{}`: nothing imported: {}",
                         file.display(),
-                        problems.len(),
-                        problems
-                            .iter()
-                            .take(5)
-                            .cloned()
-                            .collect::<Vec<_>>()
-                            .join("; ")
+                        yungui_policies::summarise_problems(&problems)
                     );
                 }
                 let runtime = tokio::runtime::Builder::new_current_thread()

@@ -397,6 +397,14 @@ impl Registry {
         self.diff(read_file(path)?)
     }
 
+    /// A copy of shard `index`, to change.
+    fn shard_copy(&self, index: usize) -> Shard {
+        self.shards
+            .get(index)
+            .map(|s| (**s).clone())
+            .unwrap_or_default()
+    }
+
     /// This registry with `diff` applied, as one new generation: the shards it touches are
     /// copied, the others shared.
     pub fn apply(&self, diff: Diff) -> Result<Self, RegistryError> {
@@ -406,12 +414,9 @@ impl Registry {
         let mut changed = Vec::with_capacity(diff.puts.len() + diff.removes.len());
         for key in diff.removes {
             let index = shard_of(&key);
-            let shard = touched.entry(index).or_insert_with(|| {
-                self.shards
-                    .get(index)
-                    .map(|s| (**s).clone())
-                    .unwrap_or_default()
-            });
+            let shard = touched
+                .entry(index)
+                .or_insert_with(|| self.shard_copy(index));
             if shard.remove(&key).is_some() {
                 next.len -= 1;
                 if &*key.type_name == NAMESPACE_TYPE {
@@ -430,12 +435,9 @@ impl Registry {
                     .insert(key.id.clone(), tenant);
             }
             let index = shard_of(&key);
-            let shard = touched.entry(index).or_insert_with(|| {
-                self.shards
-                    .get(index)
-                    .map(|s| (**s).clone())
-                    .unwrap_or_default()
-            });
+            let shard = touched
+                .entry(index)
+                .or_insert_with(|| self.shard_copy(index));
             if shard.insert(key.clone(), raw).is_none() {
                 next.len += 1;
             }

@@ -800,16 +800,7 @@ async fn watch_registry(state: AppState, path: PathBuf, every: Duration) {
             // A wrong-typed attribute would fail every decision touching the entity: the
             // changed entities are checked against the schema of the component in force.
             if let Err(problems) = engine.check_entities(diff.texts()) {
-                return Err(format!(
-                    "{} entities do not match the schema: {}",
-                    problems.len(),
-                    problems
-                        .iter()
-                        .take(5)
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                ));
+                return Err(yungui_policies::summarise_problems(&problems));
             }
             let (puts, removes) = (diff.puts(), diff.removes());
             let next = current.apply(diff).map_err(|e| e.to_string())?;
