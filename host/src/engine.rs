@@ -36,7 +36,9 @@ pub struct EngineConfig {
     pub deadline: Duration,
     /// The most linear memory one instance may have.
     pub memory_limit: usize,
-    /// An instance whose memory grew past this is dropped after its call, not reused.
+    /// An instance whose memory grew past this (or past half of `memory_limit`, whichever is
+    /// lower) is dropped after its call, not reused: its caches start over in a fresh instance
+    /// before they could reach the limit and fail a decision.
     pub recycle_above: usize,
     /// Warm instances kept for reuse: at least the calls that may run at once (a server sets it
     /// to its permits), or the instances past it are dropped after each call and rebuilt.
@@ -52,6 +54,15 @@ pub struct EngineConfig {
     /// Audit mode: every denial comes back as a warning and the request is allowed. Failures
     /// still fail: they are not policy decisions.
     pub audit: bool,
+}
+
+impl EngineConfig {
+    /// The memory past which an instance is not reused: `recycle_above`, and never more than half
+    /// of `memory_limit`, so an instance whose caches grow is renewed well before a call could
+    /// run out of memory (a fault that fails the decision).
+    pub fn recycle_threshold(&self) -> usize {
+        self.recycle_above.min(self.memory_limit / 2)
+    }
 }
 
 impl Default for EngineConfig {
@@ -694,7 +705,7 @@ impl Engine {
 
     fn give_back(&self, mut warm: Warm) {
         warm.calls += 1;
-        if warm.store.data().limiter.peak > self.config.recycle_above
+        if warm.store.data().limiter.peak > self.config.recycle_threshold()
             || warm.calls >= self.config.max_reuse
         {
             return;
@@ -824,4 +835,26 @@ pub(crate) fn write_atomically(target: &Path, bytes: &[u8]) -> std::io::Result<(
     let tmp = dir.join(format!(".{}-{n}.tmp", std::process::id()));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EngineConfig;
+
+    /// With `--memory-mib 64` (the deployment's setting) and the default `recycle_above` of 64 MiB,
+    /// an instance would only be renewed after it could already have failed a call for want of
+    /// memory; the threshold is capped at half the limit.
+    #[test]
+    fn instances_are_renewed_well_below_their_memory_limit() {
+        let deployed = EngineConfig {
+            memory_limit: 64 << 20,
+            ..EngineConfig::default()
+        };
+        assert_eq!(deployed.recycle_threshold(), 32 << 20);
+        let roomy = EngineConfig {
+            memory_limit: 1 << 30,
+            ..EngineConfig::default()
+        };
+        assert_eq!(roomy.recycle_threshold(), roomy.recycle_above);
+    }
 }
