@@ -673,6 +673,26 @@ mod faults {
         assert_eq!(engine.instantiations(), 3);
     }
 
+    /// Under the deployment's memory limit (`--memory-mib 64`), the shipped component stays
+    /// below the renewal threshold (half the limit): warm instances are reused, not rebuilt.
+    #[test]
+    fn under_the_deployed_memory_limit_a_warm_instance_is_reused() {
+        let engine = Engine::load(
+            Path::new(shipped_plugin()),
+            example_registry(),
+            EngineConfig {
+                memory_limit: 64 << 20,
+                ..config()
+            },
+        )
+        .unwrap();
+        for tenant in ["shop-example", "newsite-example", "shop-example"] {
+            let request = workload(tenant, tenant, "cn-north-1", false).to_string();
+            engine.decide_json(&request).unwrap();
+        }
+        assert_eq!(engine.instantiations(), 1);
+    }
+
     fn misbehaving(path: &str, deadline: Duration, memory: usize) -> Engine {
         Engine::load(
             Path::new(path),
