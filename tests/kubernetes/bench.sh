@@ -17,7 +17,7 @@ PORT=${PORT:-18443}
 export REVIEW=${REVIEW:-tests/kubernetes/deployment-allow.json}
 
 cargo build --release -p yungui --quiet
-bin=target/release/yungui
+bin=${CARGO_TARGET_DIR:-target}/release/yungui
 work=$(mktemp -d)
 "$bin" cert --out "$work" --dns localhost 127.0.0.1 > /dev/null 2>&1
 "$bin" serve --listen "127.0.0.1:$PORT" --tls-cert "$work/tls.crt" --tls-key "$work/tls.key" \
