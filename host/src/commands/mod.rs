@@ -109,19 +109,19 @@ impl EngineArgs {
 
     /// Where the registry comes from: the one given, else the shipped example when it exists.
     pub fn registry_source(&self) -> Option<crate::registry::RegistrySource> {
-        match (&self.registry, self.registry_path()) {
-            (Some(location), _) => Some(self.database.source(location)),
-            (None, Some(path)) => Some(crate::registry::RegistrySource::File(path)),
-            (None, None) => None,
+        match &self.registry {
+            Some(location) => Some(self.database.source(location)),
+            None => self
+                .registry_path()
+                .map(crate::registry::RegistrySource::File),
         }
     }
 
     /// The registry: read from its file (empty when there is none), or a database client.
     pub fn load_registry(&self) -> anyhow::Result<Registry> {
-        match (&self.registry, self.registry_path()) {
-            (Some(location), _) => self.database.open(location),
-            (None, Some(path)) => Ok(Registry::from_file(&path)?),
-            (None, None) => Ok(Registry::empty()),
+        match self.registry_source() {
+            Some(source) => Ok(source.open()?),
+            None => Ok(Registry::empty()),
         }
     }
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
+use crate::registry::RegistrySource;
 use crate::registry::postgres::{self, PgConfig};
-use crate::registry::{Registry, RegistrySource};
 
 /// A `--registry` value: a Cedar entities JSON file, or a PostgreSQL URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,12 +69,6 @@ impl DatabaseArgs {
             RegistryLocation::File(path) => RegistrySource::File(path.clone()),
             RegistryLocation::Database(url) => RegistrySource::Database(self.config(url)),
         }
-    }
-
-    /// The registry at `location`: a file read whole, or a database client started (which
-    /// connects in the background).
-    pub fn open(&self, location: &RegistryLocation) -> anyhow::Result<Registry> {
-        Ok(self.source(location).open()?)
     }
 }
 
