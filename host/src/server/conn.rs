@@ -7,7 +7,8 @@
 //!   the connection is ready or the previous response was sent: this bounds both a trickled head
 //!   and an idle keep-alive connection (hyper's header read timeout).
 //! - A request's body must arrive within `--body-timeout-secs` (a trickled or stalled chunked
-//!   body gets 408 and the connection closes); a body over [`super::MAX_BODY`] gets 413.
+//!   body gets 408 and the connection closes); a body over [`super::MAX_BODY`] gets 413, after the
+//!   rest of it is read and discarded (up to [`DRAIN_PAST_LIMIT`]) so that the client reads it.
 
 use std::io;
 use std::pin::Pin;
@@ -120,6 +121,14 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<T> {
     }
 }
 
+/// How much of a body past the limit is read and thrown away before the 413 is sent, so that a
+/// client still writing its body finishes and reads the answer: closing a socket with unread
+/// data makes the kernel reset the connection, and the client sees "broken pipe" or "connection
+/// reset" instead of the 413 (the lingering close of nginx and Apache). A body larger still is
+/// cut: the answer is sent and the connection closed. Kept small: a caller sending oversized bodies
+/// should not get more of the server's reading time than a caller sending allowed ones.
+pub const DRAIN_PAST_LIMIT: usize = 4 << 20;
+
 /// Reads the whole body within `timeout` and at most `limit` bytes, before any handler runs. The
 /// raw API's and OpenStack's bodies are read under one of their front end's permits
 /// ([`super::AppState::body_permit`]): a flood of large bodies on one front end waits in its
@@ -131,28 +140,21 @@ pub async fn read_body(
 ) -> Response {
     let (parts, body) = request.into_parts();
     let permit = state.body_permit(parts.uri.path()).await;
-    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await;
+    let read = tokio::time::timeout(timeout, collect(body, limit)).await;
     drop(permit);
     match read {
         Ok(Ok(bytes)) => {
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
-        Ok(Err(err)) => {
-            let too_large = std::error::Error::source(&err)
-                .is_some_and(|e| e.is::<http_body_util::LengthLimitError>());
-            if too_large {
-                refuse(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("the body is larger than {limit} bytes"),
-                )
-            } else {
-                refuse(
-                    StatusCode::BAD_REQUEST,
-                    format!("the body could not be read: {err}"),
-                )
-            }
-        }
+        Ok(Err(Collect::TooLarge)) => refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than {limit} bytes"),
+        ),
+        Ok(Err(Collect::Unreadable(err))) => refuse(
+            StatusCode::BAD_REQUEST,
+            format!("the body could not be read: {err}"),
+        ),
         Err(_) => refuse(
             StatusCode::REQUEST_TIMEOUT,
             format!(
@@ -160,6 +162,52 @@ pub async fn read_body(
                 timeout.as_secs()
             ),
         ),
+    }
+}
+
+/// Why a body was not collected.
+#[derive(Debug)]
+enum Collect {
+    /// More than the limit arrived (the rest was drained, up to [`DRAIN_PAST_LIMIT`]).
+    TooLarge,
+    /// The connection failed or the body was malformed (a bad chunk).
+    Unreadable(axum::Error),
+}
+
+/// The body's bytes, if it holds at most `limit`. A body announcing more than the limit plus
+/// [`DRAIN_PAST_LIMIT`] in its `Content-Length` is refused without reading it.
+async fn collect(body: Body, limit: usize) -> Result<bytes::Bytes, Collect> {
+    use axum::body::HttpBody as _;
+    use http_body_util::BodyExt as _;
+
+    let drain_cap = limit.saturating_add(DRAIN_PAST_LIMIT);
+    if body
+        .size_hint()
+        .exact()
+        .is_some_and(|n| n > drain_cap as u64)
+    {
+        return Err(Collect::TooLarge);
+    }
+    let mut body = body;
+    let expected = usize::try_from(body.size_hint().lower()).unwrap_or(limit);
+    let mut kept = bytes::BytesMut::with_capacity(expected.min(limit));
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(Collect::Unreadable)?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        seen = seen.saturating_add(data.len());
+        if seen <= limit {
+            kept.extend_from_slice(&data);
+        } else if seen > drain_cap {
+            break;
+        }
+    }
+    if seen > limit {
+        Err(Collect::TooLarge)
+    } else {
+        Ok(kept.freeze())
     }
 }
 

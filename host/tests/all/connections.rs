@@ -102,6 +102,55 @@ fn slow_headers_idle_keep_alive_and_trickled_bodies_are_cut() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 }
 
+/// Writes a whole request (a write that fails is a failure: the server cut the client off before
+/// it could read the answer), then reads the answer to the end.
+fn send_whole(addr: SocketAddr, head: &str, body: &[u8]) -> String {
+    let mut stream = connect(addr);
+    stream
+        .set_write_timeout(Some(Duration::from_secs(8)))
+        .unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    if let Err(e) = stream.write_all(body) {
+        panic!("the server cut the connection while the body was sent: {e}");
+    }
+    read_until_closed(&mut stream)
+}
+
+#[test]
+fn an_oversized_body_is_answered_413_after_it_is_sent_whole() {
+    let addr = server("64");
+    let size = (5 << 20) + 17;
+    let body = vec![b' '; size];
+
+    // Announced by its length: the client finishes writing, then reads 413 (it is not reset).
+    let head = format!(
+        "POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {size}\r\n\r\n"
+    );
+    let answer = send_whole(addr, &head, &body);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("larger than 4194304 bytes"), "{answer}");
+
+    // Chunked, so only counting tells: the same.
+    let mut chunked = Vec::new();
+    for piece in body.chunks(64 << 10) {
+        chunked.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        chunked.extend_from_slice(piece);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let head = "POST /v1/decide HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let answer = send_whole(addr, head, &chunked);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+
+    // A length past what is worth reading is refused at once, without waiting for the body (which
+    // would take the 1 s body timeout and answer 408).
+    let mut huge = connect(addr);
+    huge.write_all(b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Length: 1073741824\r\n\r\n{")
+        .unwrap();
+    let answer = read_until_closed(&mut huge);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+}
+
 #[test]
 fn connections_past_the_limit_are_closed_and_health_comes_back() {
     let addr = server("3");
