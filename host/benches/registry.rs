@@ -5,7 +5,11 @@
 //! and measures, as the server's registry watcher does it: the file read + parse + diff
 //! ([`Registry::diff_file`]), the schema check of the changed entities, and applying the diff (a
 //! new generation sharing every untouched shard). Then the registry lookups the next decisions
-//! make: one for the changed tenant, none for the others. Figures go to BENCHMARKS.md.
+//! make: one for the changed tenant, none for the others. Then the same tenants as a registry
+//! directory of 1,000 files of 1,000 tenants ([`yungui::registry::Files`]): a change of one
+//! tenant, end to end as the watcher does it (every file stamped, the changed file read, parsed and
+//! diffed, the changed entity checked against the schema, the new generation applied). Figures go
+//! to BENCHMARKS.md.
 //!
 //! With `YUNGUI_BENCH_PG_URL` set (a database holding many tenants `t0`, `t1`…, loaded by
 //! `tests/bench/registry-pg.sh`), it also measures the registry in PostgreSQL: cold decisions
@@ -23,9 +27,12 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use yungui::registry::Files;
 use yungui::{Engine, EngineConfig, Registry};
 
 const TENANTS: usize = 1_000_000;
+/// Files of the registry directory (each holds `TENANTS / FILES` tenants).
+const FILES: usize = 1_000;
 const ROUNDS: usize = 5;
 
 fn root() -> PathBuf {
@@ -49,6 +56,87 @@ fn registry_json(n: usize, changed: Option<usize>) -> String {
     }
     out.push(']');
     out
+}
+
+/// Tenants `from..to` as a Cedar entities JSON list, tenant `changed` unverified.
+fn tenants_json(from: usize, to: usize, changed: Option<usize>) -> String {
+    let list: Vec<String> = (from..to).map(|i| tenant(i, Some(i) != changed)).collect();
+    format!("[{}]", list.join(","))
+}
+
+/// The 1M tenants as a directory of [`FILES`] files, the example registry in one more.
+fn directory(previous: Engine, wasm: &[u8]) {
+    // The single-file registry's memory goes first.
+    drop(previous);
+    let dir = tempfile::tempdir().unwrap();
+    let per_file = TENANTS / FILES;
+    std::fs::copy(
+        root().join("examples/registry.json"),
+        dir.path().join("base.json"),
+    )
+    .unwrap();
+    let file = |n: usize| dir.path().join(format!("tenants-{n:04}.json"));
+    for n in 0..FILES {
+        std::fs::write(
+            file(n),
+            tenants_json(n * per_file, (n + 1) * per_file, None),
+        )
+        .unwrap();
+    }
+    let t = Instant::now();
+    let (registry, mut files) = Files::load(dir.path()).unwrap();
+    println!(
+        "registry directory, {TENANTS} tenants in {FILES} files: full load {}",
+        ms(t.elapsed())
+    );
+    let engine = Engine::from_bytes(
+        wasm,
+        "shipped",
+        registry,
+        EngineConfig {
+            max_idle: 1,
+            ..EngineConfig::default()
+        },
+    )
+    .unwrap();
+    let t = Instant::now();
+    let idle = files.update(&engine.registry(), |_| Ok(()));
+    let stat_only = t.elapsed();
+    assert!(idle.applied.is_empty() && idle.refused.is_empty());
+    let mut whole = Vec::new();
+    for round in 0..ROUNDS {
+        let changed = round * 10_007 + 3;
+        let n = changed / per_file;
+        std::fs::write(
+            file(n),
+            tenants_json(n * per_file, (n + 1) * per_file, Some(changed)),
+        )
+        .unwrap();
+        let current = engine.registry();
+        let t = Instant::now();
+        let update = files.update(&current, |diff| {
+            engine
+                .check_entities(diff.texts())
+                .map_err(|p| format!("{p:?}"))
+        });
+        let next = update.registry.unwrap();
+        engine.set_registry(next);
+        whole.push(t.elapsed());
+        assert_eq!(update.applied, vec![(file(n), 1, 0)]);
+        let before = engine.registry_lookups();
+        assert!(
+            !engine
+                .decide_json(&request(&format!("t{changed}")))
+                .unwrap()
+                .allowed
+        );
+        assert_eq!(engine.registry_lookups() - before, 1);
+    }
+    println!(
+        "one tenant changed in one file ({ROUNDS} rounds, median): stamp {FILES} files + read, parse and diff the changed one + schema check + apply {} (stamping alone, nothing changed: {})",
+        ms(median(whole)),
+        ms(stat_only),
+    );
 }
 
 fn request(tenant: &str) -> String {
@@ -240,4 +328,5 @@ fn main() {
         ms(median(check)),
         ms(median(apply)),
     );
+    directory(engine, &built.wasm);
 }

@@ -61,10 +61,11 @@ pub struct EngineArgs {
     #[arg(long, value_name = "DIR")]
     pub policies: Option<PathBuf>,
 
-    /// The registry: a Cedar entities JSON file, or a PostgreSQL database (`postgres://…`, see
+    /// The registry: a Cedar entities JSON file, a directory of them (every `*.json` file in it), or
+    /// a PostgreSQL database (`postgres://…`, see
     /// `yungui registry`). Default: `$YUNGUI_REGISTRY`, else the shipped
     /// `examples/registry.json`.
-    #[arg(long, env = "YUNGUI_REGISTRY", value_name = "JSON|URL")]
+    #[arg(long, env = "YUNGUI_REGISTRY", value_name = "JSON|DIR|URL")]
     pub registry: Option<registry::RegistryLocation>,
 
     #[command(flatten)]

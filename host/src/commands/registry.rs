@@ -11,10 +11,10 @@ use clap::{Args, Subcommand};
 use crate::registry::RegistrySource;
 use crate::registry::postgres::{self, PgConfig};
 
-/// A `--registry` value: a Cedar entities JSON file, or a PostgreSQL URL.
+/// A `--registry` value: a Cedar entities JSON file or a directory of them, or a PostgreSQL URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RegistryLocation {
-    /// A Cedar entities JSON file.
+    /// A Cedar entities JSON file, or a directory of them.
     File(PathBuf),
     /// A `postgres://` (or `postgresql://`) URL.
     Database(String),
@@ -94,7 +94,7 @@ pub enum RegistryAction {
         /// shipped with yungui).
         #[arg(long, value_name = "DIR")]
         policies: Option<PathBuf>,
-        /// The Cedar entities JSON file.
+        /// The Cedar entities JSON file, or a directory of them (every `*.json` file in it).
         file: PathBuf,
     },
     /// Print the database schema (SQL, idempotent), to apply with `psql -f`.
@@ -119,11 +119,7 @@ impl RegistryCommand {
                         "`--registry {registry}` is not a database: `yungui registry import` loads a file into PostgreSQL, give a postgres:// URL"
                     );
                 }
-                let text = std::fs::read_to_string(&file)
-                    .with_context(|| format!("cannot read `{}`", file.display()))?;
-                let entities: Vec<Box<serde_json::value::RawValue>> = serde_json::from_str(&text)
-                    .map_err(crate::registry::RegistryError::Json)
-                    .with_context(|| format!("`{}`", file.display()))?;
+                let entities = crate::registry::read_entities(&file)?;
                 let sources = match &policies {
                     Some(dir) => yungui_policies::Sources::read_dir(dir)?,
                     None => crate::builder::shipped_sources(),

@@ -86,7 +86,8 @@ pub struct ServeArgs {
     #[arg(long)]
     pub log_json: bool,
 
-    /// Check the registry file this often (seconds) and reload it when it changed; 0 never does.
+    /// Check the registry file (or each file of a registry directory) this often (seconds) and
+    /// apply the changes of the files that changed; 0 never does.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub registry_watch_secs: u64,
 

@@ -10,7 +10,10 @@
 //! registry's), and remembers which uids changed (a bounded log): the component asks
 //! [`Registry::changed_since`] and drops exactly those from its parsed-entity cache.
 
+mod files;
 pub mod postgres;
+
+pub use files::{Files, Update, read_entities};
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -48,6 +51,27 @@ pub enum RegistryError {
     /// Two entities share a uid.
     #[error("the registry holds `{0}` twice: keep one")]
     Duplicate(String),
+    /// Two files of a registry directory hold the same uid.
+    #[error("`{uid}` is in both `{first}` and `{second}`: keep it in one")]
+    InTwoFiles {
+        /// The uid.
+        uid: String,
+        /// The file holding it already.
+        first: String,
+        /// The file that holds it too.
+        second: String,
+    },
+    /// What is wrong with one file of a registry directory.
+    #[error("`{path}`: {error}")]
+    InFile {
+        /// The file.
+        path: String,
+        /// What is wrong with it (its message is part of this one's).
+        error: Box<RegistryError>,
+    },
+    /// A registry directory holds no registry file.
+    #[error("the registry directory `{0}` holds no `*.json` file")]
+    EmptyDirectory(String),
     /// A `Cloud::Namespace` does not name exactly one tenant.
     #[error(
         "registry entity `Cloud::Namespace::\"{namespace}\"` must have exactly one `Cloud::Tenant` parent (the tenant that owns the namespace), it has {found}"
@@ -78,7 +102,8 @@ type Shard = HashMap<Key, Box<RawValue>>;
 /// Where a registry comes from.
 #[derive(Debug, Clone)]
 pub enum RegistrySource {
-    /// A Cedar entities JSON file, read whole (and, by a server, watched for changes).
+    /// A Cedar entities JSON file, or a directory of them, read whole (and, by a server, watched
+    /// for changes: see [`Files`]).
     File(std::path::PathBuf),
     /// A PostgreSQL database, looked up on demand.
     Database(postgres::PgConfig),
@@ -100,7 +125,7 @@ impl RegistrySource {
     /// background; [`Registry::health`] says when it cannot).
     pub fn open(&self) -> Result<Registry, OpenError> {
         match self {
-            Self::File(path) => Ok(Registry::from_file(path)?),
+            Self::File(path) => Ok(Files::load(path)?.0),
             Self::Database(config) => Ok(Registry::from_database(postgres::Database::start(
                 config.clone(),
             )?)),
@@ -281,9 +306,9 @@ impl Registry {
         Self::default()
     }
 
-    /// Reads a Cedar entities JSON file.
+    /// Reads a Cedar entities JSON file, or a directory of them (see [`Files`]).
     pub fn from_file(path: &Path) -> Result<Self, RegistryError> {
-        Self::from_entities(read_file(path)?)
+        Ok(Files::load(path)?.0)
     }
 
     /// Reads Cedar entities JSON text.
@@ -367,10 +392,14 @@ impl Registry {
     /// What differs between this registry and `entities`, a new version of all of it: the
     /// entities new or whose text changed, and the uids no longer there.
     pub fn diff(&self, entities: Vec<Box<RawValue>>) -> Result<Diff, RegistryError> {
-        let keyed = keyed(entities)?;
+        Ok(self.diff_keyed(&keyed(entities)?))
+    }
+
+    /// [`Registry::diff`] of entities already keyed (and free of duplicates).
+    fn diff_keyed(&self, keyed: &[(Key, Box<RawValue>)]) -> Diff {
         let mut kept = 0;
         let mut puts = Vec::new();
-        for (key, raw) in &keyed {
+        for (key, raw) in keyed {
             match self.get_key(key) {
                 Some(old) if same_entity(old, raw) => kept += 1,
                 Some(_) => {
@@ -389,7 +418,7 @@ impl Registry {
                 .cloned()
                 .collect()
         };
-        Ok(Diff { puts, removes })
+        Diff { puts, removes }
     }
 
     /// Reads a new version of the registry's file and the [`Diff`] to it.

@@ -265,7 +265,7 @@ impl Metrics {
             .inc();
     }
 
-    /// Counts one reload of the registry file.
+    /// Counts one registry file whose change was applied (success) or refused (failure).
     pub fn registry_reload(&self, success: bool) {
         self.registry_reloads
             .get_or_create(&result_labels(success))

@@ -20,6 +20,7 @@ pub mod openstack;
 mod registry_metrics;
 pub mod tls;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -590,9 +591,13 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         .await
         .ok_or_else(|| anyhow::anyhow!("cannot listen on `{}`", config.listen))?;
 
-    let registry = match &config.registry {
-        Some(source) => source.open()?,
-        None => crate::registry::Registry::empty(),
+    let (registry, files) = match &config.registry {
+        Some(RegistrySource::File(path)) => {
+            let (registry, files) = crate::registry::Files::load(path)?;
+            (registry, Some(files))
+        }
+        Some(source) => (source.open()?, None),
+        None => (crate::registry::Registry::empty(), None),
     };
     let watcher = Watcher {
         state: state.clone(),
@@ -605,10 +610,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         workers: config.workers,
         pin: config.plugin_sha256.clone(),
     };
-    let registry_watch = match &config.registry {
-        Some(RegistrySource::File(path)) => Some(path.clone()).zip(config.registry_watch),
-        Some(RegistrySource::Database(_)) | None => None,
-    };
+    let registry_watch = files.zip(config.registry_watch);
     let plugin_watch = match &config.plugin {
         PluginSource::File(path) => Some(path.clone()).zip(config.plugin_watch),
         PluginSource::Policies(_) | PluginSource::Shipped => None,
@@ -780,60 +782,76 @@ fn bound_http1<A: axum_server::Address, Acc>(
         .header_read_timeout(timeout);
 }
 
-/// Applies a changed registry file (a ConfigMap update, a new export from the system of record):
-/// only the entities that changed, checked against the schema, as one new generation (so the
-/// component re-reads exactly those); a file that does not parse, or whose changed entities do
-/// not match the schema, keeps the registry in force.
-async fn watch_registry(state: AppState, path: PathBuf, every: Duration) {
-    let mut watched = Watched::new(path.clone(), every);
+/// Applies changed registry files (a ConfigMap update, a new export from the system of record):
+/// only the files that changed are read, and only the entities that changed in them applied,
+/// checked against the schema, as one new generation (so the component re-reads exactly those).
+/// A file that does not parse, whose changed entities do not match the schema, or that claims a
+/// uid another file holds, keeps its last good entities in force; `/readyz` and the metrics say
+/// so until it is fixed (see [`crate::registry::Files`]).
+async fn watch_registry(state: AppState, files: crate::registry::Files, every: Duration) {
+    let root = files.root().to_owned();
+    let mut files = Some(files);
+    // The files whose change is refused, and why: logged once each, in `/readyz` until applied.
+    let mut refused: BTreeMap<PathBuf, String> = BTreeMap::new();
     loop {
-        watched.changed().await;
-        let file = path.clone();
+        tokio::time::sleep(every).await;
         let _swapping = state.swapping.lock().await;
-        let engine = state.engine();
-        let loaded = tokio::task::spawn_blocking(move || {
-            let Some(engine) = engine else {
-                return Err("no component is loaded".to_owned());
-            };
+        let Some(engine) = state.engine() else {
+            continue;
+        };
+        let Some(mut held) = files.take() else {
+            return;
+        };
+        let task = tokio::task::spawn_blocking(move || {
             let current = engine.registry();
-            let diff = current.diff_file(&file).map_err(|e| e.to_string())?;
-            // A wrong-typed attribute would fail every decision touching the entity: the
-            // changed entities are checked against the schema of the component in force.
-            if let Err(problems) = engine.check_entities(diff.texts()) {
-                return Err(yungui_policies::summarise_problems(&problems));
+            let update = held.update(&current, |diff| {
+                // A wrong-typed attribute would fail every decision touching the entity: the
+                // changed entities are checked against the schema of the component in force.
+                engine
+                    .check_entities(diff.texts())
+                    .map_err(|problems| yungui_policies::summarise_problems(&problems))
+            });
+            if let Some(registry) = &update.registry {
+                engine.set_registry(registry.clone());
             }
-            let (puts, removes) = (diff.puts(), diff.removes());
-            let next = current.apply(diff).map_err(|e| e.to_string())?;
-            Ok((next, engine, puts, removes))
-        })
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r);
-        match loaded {
-            Ok((registry, engine, puts, removes)) => {
-                let entities = registry.len();
-                let generation = registry.generation();
-                engine.set_registry(registry);
-                state.set_registry_failure(None);
-                state.metrics.registry_reload(true);
-                tracing::info!(
-                    registry = %path.display(),
-                    entities,
-                    generation,
-                    changed = puts,
-                    removed = removes,
-                    "registry reloaded"
-                );
-            }
-            Err(err) => {
-                state.set_registry_failure(Some(err.clone()));
-                state.metrics.registry_reload(false);
-                tracing::warn!(
-                    registry = %path.display(),
-                    "the changed registry is refused, keeping the one in force: {err}"
-                );
-            }
+            (held, update)
+        });
+        let Ok((held, update)) = task.await else {
+            tracing::error!(registry = %root.display(), "the registry watcher failed; registry changes are no longer applied");
+            state.set_registry_failure(Some("the registry watcher failed".to_owned()));
+            return;
+        };
+        files = Some(held);
+        for (path, puts, removes) in &update.applied {
+            refused.remove(path);
+            state.metrics.registry_reload(true);
+            tracing::info!(
+                registry = %path.display(),
+                entities = update.registry.as_ref().map(crate::registry::Registry::len),
+                generation = update.registry.as_ref().map(crate::registry::Registry::generation),
+                changed = puts,
+                removed = removes,
+                "registry reloaded"
+            );
         }
+        for (path, why) in update.refused {
+            if refused.get(&path) == Some(&why) {
+                continue;
+            }
+            state.metrics.registry_reload(false);
+            tracing::warn!(
+                registry = %path.display(),
+                "the changed registry is refused, keeping the one in force: {why}"
+            );
+            refused.insert(path, why);
+        }
+        state.set_registry_failure((!refused.is_empty()).then(|| {
+            refused
+                .iter()
+                .map(|(path, why)| format!("{}: {why}", path.display()))
+                .collect::<Vec<_>>()
+                .join("; ")
+        }));
     }
 }
 

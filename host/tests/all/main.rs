@@ -1318,20 +1318,7 @@ mod serve {
             registry.to_str().unwrap(),
         ]);
         let addr = serve_in_background(args);
-        let decide = || -> Value {
-            let mut response = ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .build()
-                .new_agent()
-                .post(format!("http://{addr}/v1/decide"))
-                .send({
-                    let mut request = workload("shop-example", "shop-example", "cn-north-1", false);
-                    request["context"] = json!({});
-                    request.to_string()
-                })
-                .unwrap();
-            serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
-        };
+        let decide = || decide_shop_example(addr);
         assert_eq!(decide()["decision"], "allow");
 
         // The tenant is dropped from the file: within a few seconds it is unknown.
@@ -1381,6 +1368,119 @@ mod serve {
             std::thread::sleep(Duration::from_millis(200));
         }
         assert_eq!(decide()["denials"][0]["control"], "registry-missing");
+    }
+
+    /// The raw API's answer for a compliant workload of `shop-example`, decided by the server's
+    /// clock.
+    fn decide_shop_example(addr: std::net::SocketAddr) -> Value {
+        let mut response = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent()
+            .post(format!("http://{addr}/v1/decide"))
+            .send({
+                let mut request = workload("shop-example", "shop-example", "cn-north-1", false);
+                request["context"] = json!({});
+                request.to_string()
+            })
+            .unwrap();
+        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
+    }
+
+    /// Polls `probe` every 200 ms until it returns true; panics with `what` after 30 s.
+    fn eventually(what: &str, mut probe: impl FnMut() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !probe() {
+            assert!(std::time::Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    #[test]
+    fn a_registry_directory_is_read_and_reloaded_file_by_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let entities: Vec<Value> = serde_json::from_str(
+            &std::fs::read_to_string(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/registry.json"),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let (tenants, rest): (Vec<Value>, Vec<Value>) = entities
+            .into_iter()
+            .partition(|e| e["uid"]["type"] == "Cloud::Tenant");
+        let write = |name: &str, entities: &[Value]| {
+            std::fs::write(
+                dir.path().join(name),
+                serde_json::to_string(entities).unwrap(),
+            )
+            .unwrap();
+        };
+        write("base.json", &rest);
+        write("tenants.json", &tenants);
+        // Skipped: not `*.json`, or hidden (a ConfigMap volume's `..data`).
+        std::fs::write(dir.path().join("notes.txt"), "not a registry").unwrap();
+        std::fs::write(dir.path().join(".hidden.json"), "not json").unwrap();
+        let args = serve_args(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--plain-http",
+            "--workers",
+            "1",
+            "--registry-watch-secs",
+            "1",
+            "--plugin",
+            shipped_plugin(),
+            "--registry",
+            dir.path().to_str().unwrap(),
+        ]);
+        let addr = serve_in_background(args);
+        assert_eq!(decide_shop_example(addr)["decision"], "allow");
+
+        // The tenant leaves its file: it is unknown once the change is applied.
+        let others: Vec<Value> = tenants
+            .iter()
+            .filter(|e| e["uid"]["id"] != "shop-example")
+            .cloned()
+            .collect();
+        write("tenants.json", &others);
+        eventually("the tenant's removal was not applied", || {
+            decide_shop_example(addr)["denials"][0]["control"] == "registry-missing"
+        });
+
+        // A new file claiming a uid another file holds is refused, naming both; the rest holds.
+        let region = rest
+            .iter()
+            .find(|e| e["uid"]["type"] == "Cloud::Region")
+            .unwrap()
+            .clone();
+        let shop = tenants
+            .iter()
+            .find(|e| e["uid"]["id"] == "shop-example")
+            .unwrap()
+            .clone();
+        write("more.json", &[shop.clone(), region]);
+        eventually("the claim on another file's uid was not refused", || {
+            let ready = super::serve::get(addr, "/readyz");
+            ready.contains("more.json") && ready.contains("base.json")
+        });
+        assert_eq!(
+            decide_shop_example(addr)["denials"][0]["control"],
+            "registry-missing"
+        );
+
+        // Fixed: the tenant is back from the new file, and `/readyz` is clear again.
+        write("more.json", &[shop]);
+        eventually("the fixed file was not applied", || {
+            decide_shop_example(addr)["decision"] == "allow"
+        });
+        assert!(!super::serve::get(addr, "/readyz").contains("refused"));
+
+        // A file removed takes its entities with it.
+        std::fs::remove_file(dir.path().join("more.json")).unwrap();
+        eventually("the removed file's tenant is still known", || {
+            decide_shop_example(addr)["denials"][0]["control"] == "registry-missing"
+        });
     }
 
     pub(super) fn get(addr: std::net::SocketAddr, path: &str) -> String {

@@ -1,0 +1,625 @@
+//! A registry read from files: one Cedar entities JSON file, or a directory of them.
+//!
+//! A directory holds every file directly in it whose name ends in `.json` and does not start with
+//! `.` (so the `..data` links of a Kubernetes ConfigMap volume are skipped), read in name order; a
+//! uid in two files is an error naming both. Such a registry can be cut by team, by operator or by
+//! export (a projected volume of several ConfigMaps, each under the API server's 1 MiB limit), and a
+//! change is read file by file: only the files whose modification time, size or inode changed are
+//! read again, so a change to one small file of a million-tenant registry costs that file.
+//!
+//! Changes are applied per file ([`Files::update`]): a file that cannot be read, that does not
+//! parse, whose changed entities fail the caller's check (the schema), or that claims a uid another
+//! file holds, is refused and keeps its last good entities in force; the other files' changes are
+//! applied, together, as one new generation. A file removed from the directory removes its
+//! entities.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde_json::value::RawValue;
+
+use super::{Diff, Key, Registry, RegistryError, keyed, namespace_tenant, read_file, same_entity};
+
+/// What a file looked like when last read: any part changing means it may have changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    modified: Option<SystemTime>,
+    len: u64,
+    inode: u64,
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    let meta = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some(Stamp {
+        modified: meta.modified().ok(),
+        len: meta.len(),
+        inode,
+    })
+}
+
+/// Entities keyed by uid.
+type Keyed = Vec<(Key, Box<RawValue>)>;
+
+/// What each file of a directory holds.
+type ByFile = BTreeMap<PathBuf, Held>;
+
+/// One file of the registry, as last looked at.
+#[derive(Debug)]
+struct Held {
+    /// Its stamp when last read (applied or refused for what it holds): an unchanged file is not
+    /// read again.
+    seen: Option<Stamp>,
+    /// The uids of its entities in force; `None` for a registry that is this one file (it holds
+    /// every uid: a change is diffed against the whole registry, with no second index).
+    keys: Option<HashSet<Key>>,
+}
+
+/// The files a registry was read from, and which uids each holds: what [`Files::update`] needs to
+/// apply a change to one file without reading the others.
+#[derive(Debug)]
+pub struct Files {
+    root: PathBuf,
+    directory: bool,
+    held: ByFile,
+}
+
+/// What one [`Files::update`] did.
+#[derive(Debug, Default)]
+pub struct Update {
+    /// The registry with the accepted changes, if any file's change was accepted and changed
+    /// anything.
+    pub registry: Option<Registry>,
+    /// The files whose change was applied, with the entities added or replaced, and removed.
+    pub applied: Vec<(PathBuf, usize, usize)>,
+    /// The files whose change was refused (their last good entities stay in force), and why.
+    pub refused: Vec<(PathBuf, String)>,
+}
+
+/// A changed file, read.
+struct Changed {
+    path: PathBuf,
+    seen: Option<Stamp>,
+    /// Its entities now (none: the file is gone from the directory).
+    entities: Keyed,
+    keys: HashSet<Key>,
+    diff: Diff,
+}
+
+impl Files {
+    /// Reads a registry file, or every registry file of a directory.
+    pub fn load(path: &Path) -> Result<(Registry, Self), RegistryError> {
+        if !path.is_dir() {
+            let seen = stamp(path);
+            let registry = Registry::from_entities(read_file(path)?)?;
+            let held = BTreeMap::from([(path.to_owned(), Held { seen, keys: None })]);
+            return Ok((
+                registry,
+                Self {
+                    root: path.to_owned(),
+                    directory: false,
+                    held,
+                },
+            ));
+        }
+        let (all, held) = read_directory(path)?;
+        // A uid twice in one file is found reading it; in two files, here (then named).
+        let registry = Registry::from_entities(all).map_err(|err| match err {
+            RegistryError::Duplicate(uid) => {
+                let mut files = held.iter().filter(|(_, h)| {
+                    h.keys
+                        .as_ref()
+                        .is_some_and(|keys| keys.iter().any(|k| k.to_string() == uid))
+                });
+                match (files.next(), files.next()) {
+                    (Some((first, _)), Some((second, _))) => RegistryError::InTwoFiles {
+                        uid,
+                        first: first.display().to_string(),
+                        second: second.display().to_string(),
+                    },
+                    _ => RegistryError::Duplicate(uid),
+                }
+            }
+            other => other,
+        })?;
+        Ok((
+            registry,
+            Self {
+                root: path.to_owned(),
+                directory: true,
+                held,
+            },
+        ))
+    }
+
+    /// The file or directory read.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Reads the files changed since they were last read and applies their changes to `current`
+    /// (the registry these files were last applied to), each checked first by `check` (a
+    /// non-empty diff; say why it is refused). Files refused for what they hold are not read again
+    /// until they change; a file refused because another holds one of its uids is tried again on
+    /// every call, since the other may change.
+    pub fn update(
+        &mut self,
+        current: &Registry,
+        check: impl Fn(&Diff) -> Result<(), String>,
+    ) -> Update {
+        let mut update = Update::default();
+        let mut changed = Vec::new();
+        for (path, seen) in self.changed_files() {
+            match self.read_change(current, &path, seen.is_none()) {
+                Ok((entities, keys, diff)) => match check(&diff) {
+                    Ok(()) => changed.push(Changed {
+                        path,
+                        seen,
+                        entities,
+                        keys,
+                        diff,
+                    }),
+                    Err(why) => self.refuse(&mut update, path, seen, why),
+                },
+                Err(err) => self.refuse(&mut update, path, seen, err.to_string()),
+            }
+        }
+        // A uid a file newly holds must not be held by another file once this update is done:
+        // refuse such files (their old uids stay theirs) until no such claim is left.
+        loop {
+            let conflict = changed.iter().enumerate().find_map(|(index, file)| {
+                let old = self.held.get(&file.path).and_then(|h| h.keys.as_ref());
+                file.keys
+                    .iter()
+                    .filter(|key| old.is_none_or(|old| !old.contains(*key)))
+                    .find_map(|key| {
+                        self.holder(key, &file.path, &changed)
+                            .map(|other| (index, key.clone(), other.to_owned()))
+                    })
+            });
+            let Some((index, key, other)) = conflict else {
+                break;
+            };
+            let file = changed.swap_remove(index);
+            update.refused.push((
+                file.path.clone(),
+                RegistryError::InTwoFiles {
+                    uid: key.to_string(),
+                    first: other.display().to_string(),
+                    second: file.path.display().to_string(),
+                }
+                .to_string(),
+            ));
+            // Not marked seen: tried again once the other file changes.
+        }
+        if changed.is_empty() {
+            return update;
+        }
+        // One diff for all accepted files; a uid one file drops and another takes is kept.
+        let taken: HashSet<&Key> = changed.iter().flat_map(|file| &file.keys).collect();
+        let mut diff = Diff::default();
+        for file in &changed {
+            diff.puts.extend(file.diff.puts.iter().cloned());
+            diff.removes.extend(
+                file.diff
+                    .removes
+                    .iter()
+                    .filter(|key| !taken.contains(key))
+                    .cloned(),
+            );
+        }
+        let registry = if diff.is_empty() {
+            None
+        } else {
+            match current.apply(diff) {
+                Ok(next) => Some(next),
+                Err(err) => {
+                    let why = err.to_string();
+                    for file in changed {
+                        update.refused.push((file.path, why.clone()));
+                    }
+                    return update;
+                }
+            }
+        };
+        for file in changed {
+            update.applied.push((
+                file.path.clone(),
+                file.diff.puts.len(),
+                file.diff.removes.len(),
+            ));
+            if file.entities.is_empty() && file.seen.is_none() {
+                self.held.remove(&file.path);
+                continue;
+            }
+            let keys = self.directory.then_some(file.keys);
+            self.held.insert(
+                file.path,
+                Held {
+                    seen: file.seen,
+                    keys,
+                },
+            );
+        }
+        update.registry = registry;
+        update
+    }
+
+    /// The files whose stamp differs from when last read, with their stamp now: for a directory
+    /// also the files new in it and those gone from it.
+    fn changed_files(&self) -> Vec<(PathBuf, Option<Stamp>)> {
+        let mut paths: Vec<PathBuf> = self.held.keys().cloned().collect();
+        if self.directory {
+            // A directory that cannot be listed now is left as it is: its files are stamped one by
+            // one below (a file gone has no stamp, and its entities go).
+            if let Ok(now) = list(&self.root) {
+                paths.extend(now.into_iter().filter(|p| !self.held.contains_key(p)));
+            }
+        }
+        paths
+            .into_iter()
+            .filter_map(|path| {
+                let now = stamp(&path);
+                let seen = self.held.get(&path).and_then(|h| h.seen);
+                (now != seen || !self.held.contains_key(&path)).then_some((path, now))
+            })
+            .collect()
+    }
+
+    /// A changed file's entities, their uids and the diff from what it held.
+    fn read_change(
+        &self,
+        current: &Registry,
+        path: &Path,
+        gone: bool,
+    ) -> Result<(Keyed, HashSet<Key>, Diff), RegistryError> {
+        if !self.directory {
+            let entities = read_keyed(path)?;
+            let keys = HashSet::new();
+            let diff = current.diff_keyed(&entities);
+            return Ok((entities, keys, diff));
+        }
+        // Gone from the directory: its entities go too.
+        let entities = if gone { Vec::new() } else { read_keyed(path)? };
+        let keys: HashSet<Key> = entities.iter().map(|(key, _)| key.clone()).collect();
+        let puts = entities
+            .iter()
+            .filter(|(key, raw)| {
+                !current
+                    .get_key(key)
+                    .is_some_and(|old| same_entity(old, raw))
+            })
+            .cloned()
+            .collect();
+        let removes = self
+            .held
+            .get(path)
+            .and_then(|held| held.keys.as_ref())
+            .map(|old| old.iter().filter(|k| !keys.contains(*k)).cloned().collect())
+            .unwrap_or_default();
+        Ok((entities, keys, Diff { puts, removes }))
+    }
+
+    /// Another file that will hold `key` once the `changed` files are applied.
+    fn holder<'a>(&'a self, key: &Key, file: &Path, changed: &'a [Changed]) -> Option<&'a Path> {
+        if let Some(other) = changed
+            .iter()
+            .find(|c| c.path != file && c.keys.contains(key))
+        {
+            return Some(&other.path);
+        }
+        self.held
+            .iter()
+            .filter(|(path, _)| path.as_path() != file && !changed.iter().any(|c| &c.path == *path))
+            .find(|(_, held)| held.keys.as_ref().is_some_and(|keys| keys.contains(key)))
+            .map(|(path, _)| path.as_path())
+    }
+
+    fn refuse(&mut self, update: &mut Update, path: PathBuf, seen: Option<Stamp>, why: String) {
+        match self.held.get_mut(&path) {
+            Some(held) => held.seen = seen,
+            // A new file refused: remembered as holding nothing, so it is not read again until
+            // it changes.
+            None => {
+                self.held.insert(
+                    path.clone(),
+                    Held {
+                        seen,
+                        keys: Some(HashSet::new()),
+                    },
+                );
+            }
+        }
+        update.refused.push((path, why));
+    }
+}
+
+/// Every entity of a registry file, or of every registry file of a directory (a uid in two files
+/// is an error naming both): what `yungui registry import` loads.
+pub fn read_entities(path: &Path) -> Result<Vec<Box<RawValue>>, RegistryError> {
+    if !path.is_dir() {
+        return read_file(path).map_err(|error| in_file(path, error));
+    }
+    let (registry, _) = Files::load(path)?;
+    registry
+        .texts()
+        .map(|text| RawValue::from_string(text.to_owned()).map_err(RegistryError::Json))
+        .collect()
+}
+
+/// A directory's entities, and what each file holds.
+fn read_directory(path: &Path) -> Result<(Vec<Box<RawValue>>, ByFile), RegistryError> {
+    let mut all = Vec::new();
+    let mut held = BTreeMap::new();
+    let listed = list(path)?;
+    if listed.is_empty() {
+        return Err(RegistryError::EmptyDirectory(path.display().to_string()));
+    }
+    for file in listed {
+        let seen = stamp(&file);
+        let entities = read_keyed(&file)?;
+        let mut keys = HashSet::with_capacity(entities.len());
+        for (key, raw) in entities {
+            keys.insert(key);
+            all.push(raw);
+        }
+        held.insert(
+            file,
+            Held {
+                seen,
+                keys: Some(keys),
+            },
+        );
+    }
+    Ok((all, held))
+}
+
+/// `error`, naming the file it is about (an I/O error names it already).
+fn in_file(path: &Path, error: RegistryError) -> RegistryError {
+    match error {
+        io @ RegistryError::Io { .. } => io,
+        other => RegistryError::InFile {
+            path: path.display().to_string(),
+            error: Box::new(other),
+        },
+    }
+}
+
+/// The registry files of a directory, in name order.
+fn list(dir: &Path) -> Result<Vec<PathBuf>, RegistryError> {
+    let io = |source| RegistryError::Io {
+        path: dir.display().to_string(),
+        source,
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || !name.ends_with(".json") {
+            continue;
+        }
+        let path = entry.path();
+        // Follows links (a ConfigMap volume's files are links into `..data`).
+        if path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// A file's entities keyed by uid, each namespace naming one tenant; errors name the file.
+fn read_keyed(path: &Path) -> Result<Keyed, RegistryError> {
+    let in_file = |error| in_file(path, error);
+    let entities = keyed(read_file(path).map_err(in_file)?).map_err(in_file)?;
+    for (key, raw) in &entities {
+        if key.type_name() == super::NAMESPACE_TYPE {
+            namespace_tenant(key, raw).map_err(in_file)?;
+        }
+    }
+    Ok(entities)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(id: &str, verified: bool) -> String {
+        format!(
+            r#"{{"uid": {{"type": "Cloud::Tenant", "id": "{id}"}}, "attrs": {{"real_name_verified": {verified}}}, "parents": []}}"#
+        )
+    }
+
+    fn write(dir: &Path, name: &str, entities: &[String]) {
+        std::fs::write(dir.join(name), format!("[{}]", entities.join(","))).unwrap();
+    }
+
+    fn no_check(_: &Diff) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn verified(registry: &Registry, id: &str) -> Option<bool> {
+        registry
+            .get("Cloud::Tenant", id)
+            .map(|text| text.contains("\"real_name_verified\": true"))
+    }
+
+    #[test]
+    fn a_directory_holds_its_json_files_and_no_uid_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "a.json", &[tenant("a", true)]);
+        write(dir.path(), "b.json", &[tenant("b", true)]);
+        std::fs::write(dir.path().join("..data"), "x").unwrap();
+        std::fs::write(dir.path().join(".c.json"), "x").unwrap();
+        std::fs::write(dir.path().join("README"), "x").unwrap();
+        let (registry, _) = Files::load(dir.path()).unwrap();
+        assert_eq!(registry.len(), 2);
+        assert_eq!(verified(&registry, "b"), Some(true));
+
+        write(dir.path(), "c.json", &[tenant("a", false)]);
+        let err = Files::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("`Cloud::Tenant::\"a\"` is in both"), "{err}");
+        assert!(err.contains("a.json") && err.contains("c.json"), "{err}");
+
+        std::fs::write(dir.path().join("c.json"), "[{\"attrs\": {}}]").unwrap();
+        let err = Files::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("c.json") && err.contains("#0"), "{err}");
+
+        let empty = tempfile::tempdir().unwrap();
+        let err = Files::load(empty.path()).unwrap_err().to_string();
+        assert!(err.contains("holds no `*.json` file"), "{err}");
+    }
+
+    #[test]
+    fn only_changed_files_are_read_and_only_changed_entities_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "a.json",
+            &[tenant("a1", true), tenant("a2", true)],
+        );
+        write(dir.path(), "b.json", &[tenant("b1", true)]);
+        let (registry, mut files) = Files::load(dir.path()).unwrap();
+        let nothing = files.update(&registry, no_check);
+        assert!(nothing.registry.is_none() && nothing.applied.is_empty());
+
+        // b.json is overwritten in place with garbage of the same length and its old
+        // modification time: unchanged by its stamp, so it must not be read.
+        let b = dir.path().join("b.json");
+        let modified = std::fs::metadata(&b).unwrap().modified().unwrap();
+        let len = std::fs::metadata(&b).unwrap().len();
+        std::fs::write(&b, "x".repeat(usize::try_from(len).unwrap())).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&b)
+            .unwrap()
+            .set_modified(modified)
+            .unwrap();
+        write(
+            dir.path(),
+            "a.json",
+            &[tenant("a1", false), tenant("a2", true)],
+        );
+        let update = files.update(&registry, no_check);
+        assert!(update.refused.is_empty(), "{:?}", update.refused);
+        assert_eq!(update.applied, vec![(dir.path().join("a.json"), 1, 0)]);
+        let next = update.registry.unwrap();
+        assert_eq!(verified(&next, "a1"), Some(false));
+        assert_eq!(verified(&next, "b1"), Some(true));
+        let changed: Vec<String> = next
+            .changed_since(registry.generation())
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(changed, ["Cloud::Tenant::\"a1\""]);
+    }
+
+    #[test]
+    fn a_refused_file_keeps_its_entities_and_the_others_apply() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "a.json", &[tenant("a", true)]);
+        write(dir.path(), "b.json", &[tenant("b", true)]);
+        let (registry, mut files) = Files::load(dir.path()).unwrap();
+        std::fs::write(dir.path().join("a.json"), "not json").unwrap();
+        write(dir.path(), "b.json", &[tenant("b", false)]);
+        let update = files.update(&registry, no_check);
+        assert_eq!(update.refused.len(), 1);
+        assert!(
+            update.refused[0].1.contains("a.json"),
+            "{:?}",
+            update.refused
+        );
+        let next = update.registry.unwrap();
+        assert_eq!(verified(&next, "a"), Some(true));
+        assert_eq!(verified(&next, "b"), Some(false));
+        // Refused for what it holds: not read again until it changes.
+        let again = files.update(&next, no_check);
+        assert!(again.refused.is_empty() && again.registry.is_none());
+
+        // The check (the schema) refuses a file the same way.
+        write(dir.path(), "a.json", &[tenant("a", false)]);
+        let update = files.update(&next, |diff| {
+            if diff.texts().any(|t| t.contains("false")) {
+                Err("wrong".to_owned())
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!(
+            update.refused,
+            vec![(dir.path().join("a.json"), "wrong".to_owned())]
+        );
+        assert!(update.registry.is_none());
+    }
+
+    #[test]
+    fn uids_move_between_files_and_a_claim_on_a_held_uid_waits() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "a.json",
+            &[tenant("x", true), tenant("a", true)],
+        );
+        write(dir.path(), "b.json", &[tenant("b", true)]);
+        let (registry, mut files) = Files::load(dir.path()).unwrap();
+
+        // b.json claims x while a.json still holds it: refused, naming both.
+        write(
+            dir.path(),
+            "b.json",
+            &[tenant("b", true), tenant("x", true)],
+        );
+        let update = files.update(&registry, no_check);
+        assert!(update.registry.is_none());
+        let why = &update.refused[0].1;
+        assert!(why.contains("a.json") && why.contains("b.json"), "{why}");
+
+        // a.json lets go of x: b.json's change, waiting, applies with it, and x stays.
+        write(dir.path(), "a.json", &[tenant("a", true)]);
+        let update = files.update(&registry, no_check);
+        assert!(update.refused.is_empty(), "{:?}", update.refused);
+        assert_eq!(update.applied.len(), 2);
+        let next = update.registry.unwrap_or(registry);
+        assert_eq!(verified(&next, "x"), Some(true));
+        assert_eq!(next.len(), 3);
+
+        // A file gone takes its entities.
+        std::fs::remove_file(dir.path().join("b.json")).unwrap();
+        let update = files.update(&next, no_check);
+        let last = update.registry.unwrap();
+        assert_eq!(last.len(), 1);
+        assert_eq!(verified(&last, "x"), None);
+    }
+
+    #[test]
+    fn a_single_file_is_diffed_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "r.json",
+            &[tenant("a", true), tenant("b", true)],
+        );
+        let path = dir.path().join("r.json");
+        let (registry, mut files) = Files::load(&path).unwrap();
+        write(dir.path(), "r.json", &[tenant("a", false)]);
+        let update = files.update(&registry, no_check);
+        assert_eq!(update.applied, vec![(path.clone(), 1, 1)]);
+        let next = update.registry.unwrap();
+        assert_eq!(verified(&next, "a"), Some(false));
+        assert_eq!(verified(&next, "b"), None);
+        std::fs::remove_file(&path).unwrap();
+        let update = files.update(&next, no_check);
+        assert!(update.registry.is_none());
+        assert!(
+            update.refused[0].1.contains("cannot read"),
+            "{:?}",
+            update.refused
+        );
+    }
+}
