@@ -13,7 +13,7 @@ use cedar_policy::{
     Schema,
 };
 use serde_json::Value as Json;
-use yungui_policies::{CONTEXT, Finding, Severity, Validate, Vocabularies};
+use yungui_policies::{AttrType, AttrTypes, CONTEXT, Finding, Severity, Validate, Vocabularies};
 
 mod calendar;
 mod domain;
@@ -200,6 +200,8 @@ pub struct Engine {
     registry_types: BTreeSet<EntityTypeName>,
     /// Closed vocabularies (`@one_of` in the schema): entity type or context → attribute → values.
     vocabularies: Vocabularies,
+    /// The attribute types the schema declares, to read JSON requests without Cedar's parser.
+    attribute_types: AttrTypes,
     authorizer: Authorizer,
     cache: RefCell<Cache>,
 }
@@ -336,6 +338,7 @@ impl Engine {
             actions,
             registry_types: compiled.registry_types,
             vocabularies: compiled.vocabularies,
+            attribute_types: compiled.attribute_types,
             authorizer: Authorizer::new(),
             cache: RefCell::default(),
         })
@@ -458,6 +461,16 @@ impl Engine {
                     self.known_action(&key, &uid.to_string())
                 })?,
         };
+        // The request read against the schema's attribute types, as Cedar's schema-directed JSON
+        // parser reads it, without the parser's cost (most of a JSON decision's before). Whatever
+        // this reading leaves to the parser, and any bad request it leads to, goes the parser's
+        // way below, so that every problem is named as the parser names it.
+        if let Some(prepared) = self.json_prepared(&request, &action) {
+            match self.decide_prepared(prepared, registry) {
+                Err(wit::Failure::BadRequest(_)) => {}
+                decided => return decided,
+            }
+        }
         let principal = EntityUid::from_json(request.principal).map_err(|err| {
             bad(format!(
                 "`principal`: {err}: write {{\"type\": \"Cloud::Tenant\", \"id\": \"…\"}}"
@@ -491,6 +504,77 @@ impl Engine {
             },
             registry,
         )
+    }
+
+    /// A JSON request prepared without Cedar's JSON parser (see [`value::from_typed_json`]), its
+    /// context checked against the schema; `None` for anything left to the parser.
+    fn json_prepared(&self, request: &JsonRequest, action: &EntityUid) -> Option<Prepared> {
+        let principal = value::json_uid(&self.types, &request.principal)?;
+        let mut refs = vec![principal.clone()];
+        let resource = self.json_entity(&request.resource, &mut refs)?;
+        let declared = self.attribute_types.contexts.get(action.id().unescaped())?;
+        let context = match &request.context {
+            None => Context::empty(),
+            Some(Json::Object(map)) => {
+                let mut pairs = Vec::with_capacity(map.len());
+                for (name, json) in map {
+                    let ty = declared.get(name)?;
+                    let expr = value::from_typed_json(&self.types, json, Some(ty), &mut refs)?;
+                    pairs.push((name.clone(), expr));
+                }
+                Context::from_pairs(pairs).ok()?
+            }
+            Some(_) => return None,
+        };
+        // The parser checks the context against the schema as it reads it: before the registry
+        // is consulted (a request with a bad context is a bad request, whatever it reaches).
+        context.validate(&self.schema, action).ok()?;
+        let mut extra = Vec::with_capacity(request.entities.len());
+        for json in &request.entities {
+            extra.push(self.json_entity(json, &mut refs)?);
+        }
+        Some(Prepared {
+            principal,
+            action: action.clone(),
+            resource,
+            context,
+            extra,
+            refs,
+        })
+    }
+
+    /// An entity in Cedar's JSON entity format (`uid`, `attrs`, `parents`), its attributes read
+    /// against the types the schema declares for its type; references go to `refs`. `None` for
+    /// anything left to the parser (tags, a key it does not know).
+    fn json_entity(&self, json: &Json, refs: &mut Vec<EntityUid>) -> Option<Entity> {
+        let map = json.as_object()?;
+        if map
+            .keys()
+            .any(|key| !matches!(key.as_str(), "uid" | "attrs" | "parents"))
+        {
+            return None;
+        }
+        let uid_json = map.get("uid")?;
+        let uid = value::json_uid(&self.types, uid_json)?;
+        let declared = self
+            .attribute_types
+            .entities
+            .get(uid.type_name().to_string().as_str());
+        let mut attrs = HashMap::new();
+        for (name, json) in map.get("attrs")?.as_object()? {
+            let ty: Option<&AttrType> = declared.and_then(|d| d.get(name));
+            attrs.insert(
+                name.clone(),
+                value::from_typed_json(&self.types, json, ty, refs)?,
+            );
+        }
+        let mut parents = HashSet::new();
+        for parent in map.get("parents")?.as_array()? {
+            let parent = value::json_uid(&self.types, parent)?;
+            refs.push(parent.clone());
+            parents.insert(parent);
+        }
+        Entity::new(uid, attrs, parents).ok()
     }
 
     fn decide_prepared(
@@ -741,9 +825,24 @@ impl Engine {
         let json: Json = serde_json::from_str(&text).map_err(|err| {
             wit::Failure::BadEntityData(format!("registry entity `{uid}` is not JSON: {err}"))
         })?;
-        let entity = Entity::from_json_value(json, Some(&self.schema)).map_err(|err| {
-            wit::Failure::BadEntityData(format!("registry entity `{uid}`: {}", cedar_message(&err)))
-        })?;
+        // Read against the schema's attribute types and checked against the schema, as Cedar's
+        // parser reads and checks it (a third of its cost); anything else, and any problem, the
+        // parser reads and names.
+        let entity = match self.json_entity(&json, &mut Vec::new()) {
+            Some(entity)
+                if Entities::empty()
+                    .add_entities([entity.clone()], Some(&self.schema))
+                    .is_ok() =>
+            {
+                entity
+            }
+            _ => Entity::from_json_value(json, Some(&self.schema)).map_err(|err| {
+                wit::Failure::BadEntityData(format!(
+                    "registry entity `{uid}`: {}",
+                    cedar_message(&err)
+                ))
+            })?,
+        };
         if &entity.uid() != uid {
             return Err(wit::Failure::BadEntityData(format!(
                 "the registry answered `{}` when asked for `{uid}`",
@@ -1030,6 +1129,117 @@ fn cedar_message<E: miette::Diagnostic + 'static>(err: &E) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The shipped policy set.
+    fn shipped() -> Engine {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
+        let schema = std::fs::read_to_string(dir.join("schema.cedarschema")).unwrap();
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "cedar") {
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                files.push((name, std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+        Engine::new(
+            ("schema.cedarschema", &schema),
+            files.iter().map(|(n, t)| (n.as_str(), t.as_str())),
+        )
+        .unwrap()
+    }
+
+    fn prepared(engine: &Engine, text: &str) -> Option<Prepared> {
+        let request: JsonRequest = serde_json::from_str(text).unwrap();
+        let action = engine.action(request.action.as_str().unwrap()).ok()?;
+        engine.json_prepared(&request, &action)
+    }
+
+    #[test]
+    fn json_requests_are_read_against_the_schema_without_cedars_parser() {
+        let engine = shipped();
+        let examples =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/requests");
+        let mut read = 0;
+        for entry in std::fs::read_dir(examples).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let request: JsonRequest = serde_json::from_str(&text).unwrap();
+            let Ok(action) = engine.action(request.action.as_str().unwrap()) else {
+                continue;
+            };
+            // What the parser builds, and what the schema-directed reading builds, are equal.
+            let Some(fast) = engine.json_prepared(&request, &action) else {
+                panic!("{} was left to Cedar's parser", path.display());
+            };
+            let slow =
+                Entity::from_json_value(request.resource.clone(), Some(&engine.schema)).unwrap();
+            assert_eq!(
+                fast.resource.to_json_value().unwrap(),
+                slow.to_json_value().unwrap()
+            );
+            let mut slow_refs = vec![fast.principal.clone()];
+            value::entity_refs(&slow, &mut slow_refs);
+            if let Some(context) = &request.context {
+                value::json_refs(context, true, &mut slow_refs);
+            }
+            for (json, fast) in request.entities.iter().zip(&fast.extra) {
+                let slow = Entity::from_json_value(json.clone(), Some(&engine.schema)).unwrap();
+                assert_eq!(fast.to_json_value().unwrap(), slow.to_json_value().unwrap());
+                value::entity_refs(&slow, &mut slow_refs);
+            }
+            let mut fast_refs = fast.refs.clone();
+            fast_refs.sort();
+            slow_refs.sort();
+            assert_eq!(fast_refs, slow_refs, "{}", path.display());
+            read += 1;
+        }
+        assert!(read >= 10, "only {read} examples read");
+
+        // Left to the parser: a context attribute the schema does not declare, a context the
+        // schema refuses, an extension escape, tags.
+        let base = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../examples/requests/deny-provision.json"),
+        )
+        .unwrap();
+        assert!(prepared(&engine, &base).is_some());
+        for (from, to) in [
+            (r#""context": {"#, r#""context": {"extra": 1, "#),
+            (r#""now": "2026-11-30T08:00:00Z""#, r#""now": 5"#),
+            (
+                r#""now": "2026-11-30T08:00:00Z""#,
+                r#""now": {"__extn": {"fn": "datetime", "arg": "2026-11-30"}}"#,
+            ),
+            (r#""parents": []"#, r#""parents": [], "tags": {}"#),
+        ] {
+            let changed = base.replacen(from, to, 1);
+            assert_ne!(changed, base);
+            assert!(prepared(&engine, &changed).is_none(), "{changed}");
+        }
+    }
+
+    #[test]
+    fn registry_entities_are_read_against_the_schema_as_cedars_parser_reads_them() {
+        let engine = shipped();
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/registry.json"),
+        )
+        .unwrap();
+        let entities: Vec<Json> = serde_json::from_str(&text).unwrap();
+        for json in &entities {
+            let mut refs = Vec::new();
+            let fast = engine.json_entity(json, &mut refs).unwrap();
+            let slow = Entity::from_json_value(json.clone(), Some(&engine.schema)).unwrap();
+            assert_eq!(fast.to_json_value().unwrap(), slow.to_json_value().unwrap());
+            let mut slow_refs = Vec::new();
+            value::entity_refs(&slow, &mut slow_refs);
+            refs.sort();
+            slow_refs.sort();
+            assert_eq!(refs, slow_refs);
+        }
+        assert!(entities.len() > 50);
+    }
 
     fn names(policy: &str) -> bool {
         let policy = cedar_policy::Policy::from_str(policy).unwrap();

@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use cedar_policy::{EntityId, EntityTypeName, EntityUid, RestrictedExpression};
 use serde_json::Value as Json;
+use yungui_policies::AttrType;
 
 use crate::bindings::yungui::policy::types as wit;
 
@@ -101,6 +102,84 @@ pub fn expression(
             let json: Json = yungui_policies::json::from_str(text)
                 .map_err(|err| format!("invalid JSON value: {err}"))?;
             from_json(&json, refs)?
+        }
+    })
+}
+
+/// An entity uid in Cedar's JSON forms: `{"type": …, "id": …}` or `{"__entity": {…}}`. `None` for
+/// anything else (Cedar's parser then names the problem).
+pub fn json_uid(types: &TypeNames, json: &Json) -> Option<EntityUid> {
+    let map = json.as_object()?;
+    let map = match map.get("__entity") {
+        Some(inner) if map.len() == 1 => inner.as_object()?,
+        Some(_) => return None,
+        None => map,
+    };
+    if map.len() != 2 {
+        return None;
+    }
+    let type_name = map.get("type")?.as_str()?;
+    let id = map.get("id")?.as_str()?;
+    Some(EntityUid::from_type_name_and_id(
+        types.parse(type_name).ok()?,
+        EntityId::new(id),
+    ))
+}
+
+/// A JSON value read as Cedar's schema-directed JSON parser reads a value of type `ty` (`None`: a
+/// type the schema does not declare): a string where an extension type is declared is that
+/// extension's value, an object of `type` and `id` where an entity type is declared is a
+/// reference, `__entity` anywhere is one. Entity references go to `refs`. `None` for the forms
+/// left to Cedar's parser (it names the problem, or reads what this does not: `__extn`, `null`,
+/// numbers that are not 64-bit integers). Types are not checked here: Cedar checks the built
+/// entities and context against the schema.
+pub fn from_typed_json(
+    types: &TypeNames,
+    json: &Json,
+    ty: Option<&AttrType>,
+    refs: &mut Vec<EntityUid>,
+) -> Option<RestrictedExpression> {
+    Some(match json {
+        Json::Null => return None,
+        Json::Bool(b) => RestrictedExpression::new_bool(*b),
+        Json::Number(n) => RestrictedExpression::new_long(n.as_i64()?),
+        Json::String(s) => match ty {
+            Some(AttrType::Extension("datetime")) => types.datetime(s),
+            Some(AttrType::Extension("ip")) => RestrictedExpression::new_ip(s),
+            Some(AttrType::Extension("decimal")) => RestrictedExpression::new_decimal(s),
+            Some(AttrType::Extension("duration")) => RestrictedExpression::new_duration(s),
+            _ => RestrictedExpression::new_string(s.clone()),
+        },
+        Json::Array(items) => {
+            let element = match ty {
+                Some(AttrType::Set(element)) => Some(&**element),
+                _ => None,
+            };
+            let mut set = Vec::with_capacity(items.len());
+            for item in items {
+                set.push(from_typed_json(types, item, element, refs)?);
+            }
+            RestrictedExpression::new_set(set)
+        }
+        Json::Object(map) => {
+            if map.contains_key("__extn") {
+                return None;
+            }
+            if map.contains_key("__entity") || matches!(ty, Some(AttrType::Entity)) {
+                let uid = json_uid(types, json)?;
+                refs.push(uid.clone());
+                return Some(RestrictedExpression::new_entity_uid(uid));
+            }
+            let attributes = match ty {
+                Some(AttrType::Record(attributes)) => Some(attributes),
+                _ => None,
+            };
+            let mut fields = Vec::with_capacity(map.len());
+            for (name, value) in map {
+                let ty = attributes.and_then(|a| a.get(name));
+                fields.push((name.clone(), from_typed_json(types, value, ty, refs)?));
+            }
+            RestrictedExpression::new_record(fields).ok()?
         }
     })
 }

@@ -51,6 +51,39 @@ pub mod annotation {
 /// values it may hold.
 pub type Vocabularies = BTreeMap<String, BTreeMap<String, Vec<String>>>;
 
+/// An attribute's type as the schema declares it: what reading a JSON value the way Cedar's
+/// schema-directed JSON parser does needs (a string where an extension type is declared is that
+/// extension's value; an object of `type` and `id` where an entity type is declared is a reference).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttrType {
+    /// `Bool`.
+    Bool,
+    /// `Long`.
+    Long,
+    /// `String`.
+    String,
+    /// An entity type.
+    Entity,
+    /// An extension type, by its function name: `ip`, `decimal`, `datetime` or `duration`.
+    Extension(&'static str),
+    /// `Set<T>`.
+    Set(Box<AttrType>),
+    /// A record, with its attributes.
+    Record(BTreeMap<String, AttrType>),
+    /// A type this reading does not know (the schema-directed parser decides).
+    Unknown,
+}
+
+/// The attribute types of every entity type (by full name, `Cloud::Tenant`) and of every action's
+/// context (by action id, `provision_workload`).
+#[derive(Debug, Clone, Default)]
+pub struct AttrTypes {
+    /// Entity type → its attributes.
+    pub entities: BTreeMap<String, BTreeMap<String, AttrType>>,
+    /// Action id → its context's attributes.
+    pub contexts: BTreeMap<String, BTreeMap<String, AttrType>>,
+}
+
 /// The key of the request context's vocabularies in [`Vocabularies`].
 pub const CONTEXT: &str = "Context";
 
@@ -251,6 +284,8 @@ pub struct Compiled {
     /// The attributes the schema marks `@one_of`, by entity type (`Cloud::Tenant`) or
     /// [`CONTEXT`].
     pub vocabularies: Vocabularies,
+    /// The attribute types the schema declares.
+    pub attribute_types: AttrTypes,
 }
 
 impl Compiled {
@@ -449,13 +484,16 @@ pub fn compile<'a>(
                 .ok()
                 .map(|(fragment, _warnings)| fragment);
             let registry_types = registry_types(fragment.as_ref(), &schema);
-            let vocabularies = fragment.map(vocabularies).unwrap_or_default();
+            let json = fragment.and_then(|f| f.to_json_value().ok());
+            let vocabularies = json.as_ref().map(vocabularies).unwrap_or_default();
+            let attribute_types = json.as_ref().map(attribute_types).unwrap_or_default();
             Ok(Compiled {
                 policies,
                 schema,
                 findings,
                 registry_types,
                 vocabularies,
+                attribute_types,
             })
         }
         _ => {
@@ -494,11 +532,8 @@ fn registry_types(fragment: Option<&SchemaFragment>, schema: &Schema) -> BTreeSe
 /// The attributes whose declaration carries `@one_of("a|b")`, read from the schema's JSON form
 /// (annotations on attributes live there). Entity types are keyed by their full name; the common
 /// type `Context` by [`CONTEXT`].
-fn vocabularies(fragment: SchemaFragment) -> Vocabularies {
+fn vocabularies(json: &serde_json::Value) -> Vocabularies {
     let mut out = Vocabularies::new();
-    let Ok(json) = fragment.to_json_value() else {
-        return out;
-    };
     let Some(namespaces) = json.as_object() else {
         return out;
     };
@@ -546,6 +581,156 @@ fn vocabularies(fragment: SchemaFragment) -> Vocabularies {
         }
     }
     out
+}
+
+/// The attribute types of the schema's JSON form: entity types' shapes and actions' contexts, common
+/// types resolved (in the declaring namespace first, then the empty one, as Cedar resolves them).
+fn attribute_types(json: &serde_json::Value) -> AttrTypes {
+    use serde_json::Value as Json;
+    let mut out = AttrTypes::default();
+    let Some(namespaces) = json.as_object() else {
+        return out;
+    };
+    let qualify = |namespace: &str, name: &str| {
+        if namespace.is_empty() || name.contains("::") {
+            name.to_owned()
+        } else {
+            format!("{namespace}::{name}")
+        }
+    };
+    let mut common: BTreeMap<String, &Json> = BTreeMap::new();
+    let mut entity_types: BTreeSet<String> = BTreeSet::new();
+    for (namespace, body) in namespaces {
+        for (name, ty) in body
+            .get("commonTypes")
+            .and_then(Json::as_object)
+            .into_iter()
+            .flatten()
+        {
+            common.insert(qualify(namespace, name), ty);
+        }
+        for name in body
+            .get("entityTypes")
+            .and_then(Json::as_object)
+            .into_iter()
+            .flatten()
+            .map(|(name, _)| name)
+        {
+            entity_types.insert(qualify(namespace, name));
+        }
+    }
+    let resolver = Resolver {
+        common: &common,
+        entity_types: &entity_types,
+    };
+    for (namespace, body) in namespaces {
+        for (name, ty) in body
+            .get("entityTypes")
+            .and_then(Json::as_object)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(AttrType::Record(attributes)) = ty
+                .get("shape")
+                .map(|shape| resolver.resolve(namespace, shape, 0))
+            {
+                out.entities.insert(qualify(namespace, name), attributes);
+            }
+        }
+        for (name, action) in body
+            .get("actions")
+            .and_then(Json::as_object)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(AttrType::Record(attributes)) = action
+                .pointer("/appliesTo/context")
+                .map(|context| resolver.resolve(namespace, context, 0))
+            {
+                out.contexts.insert(name.clone(), attributes);
+            }
+        }
+    }
+    out
+}
+
+/// Resolves the types of a schema's JSON form.
+struct Resolver<'a> {
+    common: &'a BTreeMap<String, &'a serde_json::Value>,
+    entity_types: &'a BTreeSet<String>,
+}
+
+impl Resolver<'_> {
+    /// A type's reading; `depth` bounds common types naming each other.
+    fn resolve(&self, namespace: &str, ty: &serde_json::Value, depth: usize) -> AttrType {
+        use serde_json::Value as Json;
+        if depth > 32 {
+            return AttrType::Unknown;
+        }
+        let Some(kind) = ty.get("type").and_then(Json::as_str) else {
+            return AttrType::Unknown;
+        };
+        let name = ty.get("name").and_then(Json::as_str);
+        match (kind, name) {
+            ("Boolean", _) => AttrType::Bool,
+            ("Long", _) => AttrType::Long,
+            ("String", _) => AttrType::String,
+            ("Set", _) => AttrType::Set(Box::new(
+                ty.get("element")
+                    .map_or(AttrType::Unknown, |e| self.resolve(namespace, e, depth + 1)),
+            )),
+            ("Record", _) => AttrType::Record(
+                ty.get("attributes")
+                    .and_then(Json::as_object)
+                    .into_iter()
+                    .flatten()
+                    .map(|(name, a)| (name.clone(), self.resolve(namespace, a, depth + 1)))
+                    .collect(),
+            ),
+            ("Entity", Some(_)) => AttrType::Entity,
+            ("Extension", Some(name)) => extension(name),
+            ("EntityOrCommon", Some(name)) => self.named(namespace, name, depth),
+            // A common type named directly as the type.
+            (other, None) => self.named(namespace, other, depth),
+            _ => AttrType::Unknown,
+        }
+    }
+
+    /// What a name denotes: a common type, an entity type, a primitive or an extension type.
+    fn named(&self, namespace: &str, name: &str, depth: usize) -> AttrType {
+        let local = if namespace.is_empty() || name.contains("::") {
+            name.to_owned()
+        } else {
+            format!("{namespace}::{name}")
+        };
+        for candidate in [local.as_str(), name] {
+            if let Some(ty) = self.common.get(candidate) {
+                // A common type resolves in its own namespace.
+                let home = candidate.rsplit_once("::").map_or("", |(ns, _)| ns);
+                return self.resolve(home, ty, depth + 1);
+            }
+            if self.entity_types.contains(candidate) {
+                return AttrType::Entity;
+            }
+        }
+        match name.strip_prefix("__cedar::").unwrap_or(name) {
+            "Bool" | "Boolean" => AttrType::Bool,
+            "Long" => AttrType::Long,
+            "String" => AttrType::String,
+            other => extension(other),
+        }
+    }
+}
+
+/// An extension type by its name in a schema.
+fn extension(name: &str) -> AttrType {
+    match name.strip_prefix("__cedar::").unwrap_or(name) {
+        "ipaddr" => AttrType::Extension("ip"),
+        "decimal" => AttrType::Extension("decimal"),
+        "datetime" => AttrType::Extension("datetime"),
+        "duration" => AttrType::Extension("duration"),
+        _ => AttrType::Unknown,
+    }
 }
 
 /// A string, or each string of a set, is one of `allowed`; otherwise an error naming the value and
@@ -993,6 +1178,54 @@ forbid (principal, action in [Cloud::Action::"bind_domain", Cloud::Action::"prov
         );
         assert!(!compiled.vocabularies["Cloud::Tenant"].contains_key("name"));
         assert_eq!(compiled.vocabularies[CONTEXT]["approvals"], ["x", "y"]);
+    }
+
+    #[test]
+    fn attribute_types_resolve_common_entity_and_extension_names() {
+        let schema = r#"
+            type Address = { ip: ipaddr, ports: Set<Long> };
+            namespace Cloud {
+                type Context = { now: datetime, who?: Tenant, where?: Address, tags: Set<Tag> };
+                type Tag = String;
+                entity Tenant = { operator: Operator, limit: decimal, verified: Bool, home: Address };
+                entity Operator;
+                entity Workload = { owners: Set<Tenant>, meta: { since: __cedar::datetime, n: Long } };
+                action a appliesTo { principal: Tenant, resource: Workload, context: Context };
+                action b appliesTo { principal: Tenant, resource: Workload, context: { wait: duration } };
+            }"#;
+        let compiled = compile(("s", schema), [("a.cedar", "")], Validate::Strict).unwrap();
+        let types = &compiled.attribute_types;
+        let address = AttrType::Record(BTreeMap::from([
+            ("ip".to_owned(), AttrType::Extension("ip")),
+            ("ports".to_owned(), AttrType::Set(Box::new(AttrType::Long))),
+        ]));
+        let tenant = &types.entities["Cloud::Tenant"];
+        assert_eq!(tenant["operator"], AttrType::Entity);
+        assert_eq!(tenant["limit"], AttrType::Extension("decimal"));
+        assert_eq!(tenant["verified"], AttrType::Bool);
+        assert_eq!(tenant["home"], address);
+        let workload = &types.entities["Cloud::Workload"];
+        assert_eq!(
+            workload["owners"],
+            AttrType::Set(Box::new(AttrType::Entity))
+        );
+        assert_eq!(
+            workload["meta"],
+            AttrType::Record(BTreeMap::from([
+                ("since".to_owned(), AttrType::Extension("datetime")),
+                ("n".to_owned(), AttrType::Long),
+            ]))
+        );
+        assert!(
+            !types.entities.contains_key("Cloud::Operator")
+                || types.entities["Cloud::Operator"].is_empty()
+        );
+        let context = &types.contexts["a"];
+        assert_eq!(context["now"], AttrType::Extension("datetime"));
+        assert_eq!(context["who"], AttrType::Entity);
+        assert_eq!(context["where"], address);
+        assert_eq!(context["tags"], AttrType::Set(Box::new(AttrType::String)));
+        assert_eq!(types.contexts["b"]["wait"], AttrType::Extension("duration"));
     }
 
     #[test]
