@@ -826,8 +826,8 @@ impl Engine {
             wit::Failure::BadEntityData(format!("registry entity `{uid}` is not JSON: {err}"))
         })?;
         // Read against the schema's attribute types and checked against the schema, as Cedar's
-        // parser reads and checks it (a third of its cost); anything else, and any problem, the
-        // parser reads and names.
+        // parser reads and checks it (a tenant never seen costs 27% fewer instructions, see
+        // BENCHMARKS.md); anything else, and any problem, the parser reads and names.
         let entity = match self.json_entity(&json, &mut Vec::new()) {
             Some(entity)
                 if Entities::empty()
