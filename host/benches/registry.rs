@@ -89,16 +89,7 @@ fn directory(previous: Engine, wasm: &[u8]) {
         "registry directory, {TENANTS} tenants in {FILES} files: full load {}",
         ms(t.elapsed())
     );
-    let engine = Engine::from_bytes(
-        wasm,
-        "shipped",
-        registry,
-        EngineConfig {
-            max_idle: 1,
-            ..EngineConfig::default()
-        },
-    )
-    .unwrap();
+    let engine = one_instance(wasm, registry);
     // The tenants the rounds change are seen once, so their operator and region are cached.
     let changed_in = |round: usize| round * 10_007 + 3;
     for round in 0..ROUNDS {
@@ -143,6 +134,20 @@ fn directory(previous: Engine, wasm: &[u8]) {
         ms(median(whole)),
         ms(stat_only),
     );
+}
+
+/// An engine over the component `wasm` keeping one warm instance.
+fn one_instance(wasm: &[u8], registry: Registry) -> Engine {
+    Engine::from_bytes(
+        wasm,
+        "shipped",
+        registry,
+        EngineConfig {
+            max_idle: 1,
+            ..EngineConfig::default()
+        },
+    )
+    .unwrap()
 }
 
 fn request(tenant: &str) -> String {
@@ -280,16 +285,7 @@ fn main() {
         ms(t.elapsed())
     );
     let built = yungui::builder::shipped(None).unwrap();
-    let engine = Engine::from_bytes(
-        &built.wasm,
-        "shipped",
-        registry,
-        EngineConfig {
-            max_idle: 1,
-            ..EngineConfig::default()
-        },
-    )
-    .unwrap();
+    let engine = one_instance(&built.wasm, registry);
     let watched: Vec<String> = (0..100).map(|i| format!("t{}", i * 10_007)).collect();
     for t in &watched {
         assert!(engine.decide_json(&request(t)).unwrap().allowed);

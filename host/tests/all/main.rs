@@ -1304,20 +1304,7 @@ mod serve {
         )
         .unwrap();
         std::fs::write(&registry, &original).unwrap();
-        let args = serve_args(&[
-            "--listen",
-            "127.0.0.1:0",
-            "--plain-http",
-            "--workers",
-            "1",
-            "--registry-watch-secs",
-            "1",
-            "--plugin",
-            shipped_plugin(),
-            "--registry",
-            registry.to_str().unwrap(),
-        ]);
-        let addr = serve_in_background(args);
+        let addr = serve_watching(&registry);
         let decide = || decide_shop_example(addr);
         assert_eq!(decide()["decision"], "allow");
 
@@ -1368,6 +1355,24 @@ mod serve {
             std::thread::sleep(Duration::from_millis(200));
         }
         assert_eq!(decide()["denials"][0]["control"], "registry-missing");
+    }
+
+    /// A plain-HTTP server over the shipped component and the registry at `registry` (a file or
+    /// a directory), checking it for changes every second.
+    fn serve_watching(registry: &Path) -> std::net::SocketAddr {
+        serve_in_background(serve_args(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--plain-http",
+            "--workers",
+            "1",
+            "--registry-watch-secs",
+            "1",
+            "--plugin",
+            shipped_plugin(),
+            "--registry",
+            registry.to_str().unwrap(),
+        ]))
     }
 
     /// The raw API's answer for a compliant workload of `shop-example`, decided by the server's
@@ -1421,20 +1426,7 @@ mod serve {
         // Skipped: not `*.json`, or hidden (a ConfigMap volume's `..data`).
         std::fs::write(dir.path().join("notes.txt"), "not a registry").unwrap();
         std::fs::write(dir.path().join(".hidden.json"), "not json").unwrap();
-        let args = serve_args(&[
-            "--listen",
-            "127.0.0.1:0",
-            "--plain-http",
-            "--workers",
-            "1",
-            "--registry-watch-secs",
-            "1",
-            "--plugin",
-            shipped_plugin(),
-            "--registry",
-            dir.path().to_str().unwrap(),
-        ]);
-        let addr = serve_in_background(args);
+        let addr = serve_watching(dir.path());
         assert_eq!(decide_shop_example(addr)["decision"], "allow");
 
         // The tenant leaves its file: it is unknown once the change is applied.
