@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+pub mod server;
+
 /// The component's decision core, the very source the component is built from (inline, so that
 /// its own submodules resolve under `plugin/src/engine/`).
 #[path = "../../plugin/src"]

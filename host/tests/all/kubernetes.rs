@@ -1116,6 +1116,26 @@ fn risky_fields_outside_the_obvious_ones_are_read() {
     }
 }
 
+/// A pod whose required node affinity allows no region at all (two `In`s on the region key that
+/// exclude one another, which the API server accepts) still runs the policies: found by the
+/// `admission_review` fuzz target, such a privileged pod was allowed without any decision.
+#[test]
+fn a_pod_whose_region_terms_exclude_one_another_is_still_decided() {
+    let server = shared();
+    let nowhere = json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "topology.kubernetes.io/region", "operator": "In", "values": ["cn-north-1"]},
+            {"key": "topology.kubernetes.io/region", "operator": "In", "values": ["cn-east-2"]}
+        ]}]
+    }}});
+    let mut pod = fixture("pod-privileged");
+    pod["request"]["object"]["spec"]["affinity"] = nowhere.clone();
+    assert_denied(&server.review(&pod), &["art12-host-security"]);
+    let mut daemonset = fixture("daemonset-host-network");
+    daemonset["request"]["object"]["spec"]["template"]["spec"]["affinity"] = nowhere;
+    assert_denied(&server.review(&daemonset), &["art12-host-security"]);
+}
+
 /// An object that maps to a request past a bound is refused as such (400), not as a fault.
 #[test]
 fn an_object_past_a_bound_is_refused_not_a_fault() {

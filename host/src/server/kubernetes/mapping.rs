@@ -195,7 +195,7 @@ pub const ANY_REGION: &str = "*";
 /// else the regions its required node affinity terms allow (each term is one way to schedule:
 /// `In` names regions, a term without a region constraint means the cluster's region, any other
 /// operator on the key [`ANY_REGION`]), plus the regions its preferred terms name; else the
-/// cluster's region.
+/// cluster's region. Never none: a pod whose terms allow no region is decided in the cluster's.
 pub fn regions(spec: &Value, cluster_region: &str) -> Vec<String> {
     if let Some(region) = spec
         .pointer("/nodeSelector")
@@ -232,6 +232,12 @@ pub fn regions(spec: &Value, cluster_region: &str) -> Vec<String> {
         if let Some(regions) = preferred.get("preference").and_then(term_regions) {
             regions.iter().for_each(|r| add(r));
         }
+    }
+    // No term can be met (each has `In`s on the key that exclude one another): the pod can run
+    // nowhere, yet it is decided, in the cluster's region, so that no other control is skipped.
+    // Without a region there would be no request, and the pod would be allowed unseen.
+    if out.is_empty() {
+        out.push(cluster_region.to_owned());
     }
     out
 }
@@ -629,6 +635,23 @@ mod tests {
         assert_value!(a["privileged"], &types::Value::Boolean(true));
         assert_value!(a["host_access"], &types::Value::Boolean(true));
         assert_eq!(item.request.resource.uid.id, "shop-example/web");
+    }
+
+    #[test]
+    fn terms_that_allow_no_region_are_decided_in_the_cluster_region() {
+        let nowhere = json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [
+                {"key": NODE_REGION, "operator": "In", "values": ["cn-north-1"]},
+                {"key": NODE_REGION, "operator": "In", "values": ["eu-west-1"]}
+            ]}]
+        }}}});
+        assert_eq!(regions(&nowhere, "cn-east-2"), ["cn-east-2"]);
+        let empty = json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [
+                {"key": NODE_REGION, "operator": "In", "values": []}
+            ]}]
+        }}}});
+        assert_eq!(regions(&empty, "cn-east-2"), ["cn-east-2"]);
     }
 
     #[test]

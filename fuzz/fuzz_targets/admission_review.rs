@@ -1,0 +1,129 @@
+//! Kubernetes admission end to end: any bytes POSTed to `/validate` of the real router (parse,
+//! plan, the AdmissionReview mapping, the decisions, the answer). Never a panic; only the statuses
+//! the front end documents (200, or 400 for a body that is not an AdmissionReview v1 or a review
+//! that cannot be planned); every answer an AdmissionReview; never an allow for a body that does
+//! not parse as an AdmissionReview; never a fault (500); never an allow for a tenant the registry
+//! lacks or for a pod the policies forbid whoever asks (privileged, host access).
+#![no_main]
+
+use kube_core::DynamicObject;
+use kube_core::admission::{AdmissionRequest, Operation};
+use libfuzzer_sys::fuzz_target;
+use serde_json::Value;
+use yungui::server::kubernetes::{self, mapping};
+use yungui_fuzz::server::{self, REGION, post};
+
+fuzz_target!(init: server::init(), |data: &[u8]| {
+    let answer = post("/validate", Some("application/json"), data);
+    let parsed = kubernetes::parse(data);
+    let body = String::from_utf8_lossy(&answer.body);
+    let review: Value = serde_json::from_slice(&answer.body)
+        .unwrap_or_else(|e| panic!("status {}: the answer is not JSON ({e}): {body}", answer.status));
+    assert_eq!(review["apiVersion"], "admission.k8s.io/v1", "{body}");
+    assert_eq!(review["kind"], "AdmissionReview", "{body}");
+    let response = &review["response"];
+    let allowed = response["allowed"]
+        .as_bool()
+        .unwrap_or_else(|| panic!("no `response.allowed`: {body}"));
+    let code = response.pointer("/status/code").and_then(Value::as_u64);
+    match answer.status {
+        200 => {
+            let request = parsed
+                .as_ref()
+                .unwrap_or_else(|e| panic!("200 for a body that is not an AdmissionReview ({e}): {body}"));
+            assert_eq!(response["uid"], request.uid.as_str(), "{body}");
+            assert_ne!(code, Some(500), "a fault: {body}");
+            assert!(
+                response.pointer("/auditAnnotations/fault").is_none(),
+                "a fault: {body}"
+            );
+            if allowed {
+                assert!(
+                    !forbidden_pod(request),
+                    "allowed a privileged pod or one with host access: {body}"
+                );
+                if let Some(tenant) = decided_tenant(request) {
+                    assert!(
+                        server::registry().get("Cloud::Tenant", &tenant).is_some(),
+                        "allowed for tenant `{tenant}`, which is not in the registry: {body}"
+                    );
+                }
+            } else {
+                assert!(
+                    matches!(code, Some(400 | 403)),
+                    "refused with code {code:?}: {body}"
+                );
+            }
+        }
+        400 => {
+            assert!(!allowed, "a 400 that allows: {body}");
+            assert_eq!(code, Some(400), "{body}");
+        }
+        status => panic!("status {status}: {body}"),
+    }
+});
+
+/// The kind, object and namespace of a review the policies are asked about (as `plan` chooses):
+/// a CREATE or UPDATE of a mapped kind (or its ephemeral containers), not being deleted, outside
+/// the exempt namespaces; `None` when the review is allowed without them.
+fn reviewed(
+    request: &AdmissionRequest<DynamicObject>,
+) -> Option<(mapping::Kind, &DynamicObject, &str)> {
+    if matches!(request.operation, Operation::Delete | Operation::Connect) {
+        return None;
+    }
+    let kind = mapping::Kind::of(&request.kind.group, &request.kind.kind)?;
+    if request
+        .sub_resource
+        .as_deref()
+        .is_some_and(|s| !s.is_empty() && s != "ephemeralcontainers")
+    {
+        return None;
+    }
+    let object = request.object.as_ref()?;
+    if object.metadata.deletion_timestamp.is_some() {
+        return None;
+    }
+    let namespace = request
+        .namespace
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .or(object.metadata.namespace.as_deref())
+        .unwrap_or_default();
+    if kubernetes::SYSTEM_NAMESPACES.contains(&namespace) {
+        return None;
+    }
+    Some((kind, object, namespace))
+}
+
+/// The tenant a review is decided for, when the policies run on it.
+fn decided_tenant(request: &AdmissionRequest<DynamicObject>) -> Option<String> {
+    let (kind, object, namespace) = reviewed(request)?;
+    let registry = server::registry();
+    let tenant = registry.tenant_of_namespace(namespace).into_owned();
+    let cx = mapping::Context {
+        namespace,
+        tenant: &tenant,
+        cluster_region: REGION,
+        now: "2026-11-30T08:00:00Z",
+        registry: Some(&registry),
+    };
+    let planned = !tenant.is_empty() && !mapping::requests(kind, object, &cx).is_empty();
+    planned.then_some(tenant)
+}
+
+/// Whether the review asks to run a pod spec that the shipped policies forbid whoever asks
+/// (`art12-host-security`: privileged, or with access to the host).
+fn forbidden_pod(request: &AdmissionRequest<DynamicObject>) -> bool {
+    let Some((kind, object, _)) = reviewed(request) else {
+        return false;
+    };
+    let spec = match kind {
+        mapping::Kind::Pod => object.data.get("spec"),
+        mapping::Kind::Template(pointer) => {
+            object.data.pointer(pointer).and_then(|t| t.get("spec"))
+        }
+        _ => None,
+    };
+    spec.is_some_and(|spec| mapping::privileged(spec) || mapping::host_access(spec))
+}
