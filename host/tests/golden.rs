@@ -17,14 +17,20 @@ use yungui::builder::shipped_sources;
 use yungui::cases::{Runner, discover};
 use yungui::{Engine, EngineConfig, Registry};
 
-/// One compile cache for the whole test binary.
+/// One compile cache for the whole test binary, under the target directory and kept between runs
+/// (a temporary directory held in a static is never removed: each run left its components in
+/// /tmp).
 fn config() -> EngineConfig {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    static DIR: OnceLock<std::path::PathBuf> = OnceLock::new();
     EngineConfig {
         cache_dir: Some(
-            DIR.get_or_init(|| tempfile::tempdir().unwrap())
-                .path()
-                .to_owned(),
+            DIR.get_or_init(|| {
+                let dir =
+                    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("yungui-cache-golden");
+                std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+                dir
+            })
+            .clone(),
         ),
         ..EngineConfig::default()
     }

@@ -36,10 +36,16 @@ fn config() -> EngineConfig {
 
 /// One compile cache for the whole test binary, so the component is compiled once.
 fn cache_dir() -> PathBuf {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| tempfile::tempdir().unwrap())
-        .path()
-        .to_owned()
+    // Under the target directory, kept between runs (entries are named by content, written
+    // whole): a temporary directory held in a static is never removed, and each run left its
+    // ~60 MB of compiled components in /tmp.
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("yungui-cache-all");
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    })
+    .clone()
 }
 
 /// The shipped policy set, built once for this test binary as `yungui build` builds it.
