@@ -546,6 +546,19 @@ impl Registry {
         Cow::Borrowed(self.namespaces.get(namespace).map_or(namespace, |t| t))
     }
 
+    /// The tenant of a namespace that a `Cloud::Namespace` entity maps (its one `Cloud::Tenant`
+    /// parent); `None` for a namespace the registry does not list.
+    pub fn listed_tenant_of_namespace<'a>(&'a self, namespace: &str) -> Option<Cow<'a, str>> {
+        if let Some(database) = &self.database {
+            return database
+                .listed_tenant_of_namespace(namespace)
+                .map(Cow::Owned);
+        }
+        self.namespaces
+            .get(namespace)
+            .map(|t| Cow::Borrowed(t.as_ref()))
+    }
+
     /// Every entity, as its Cedar entity JSON text.
     pub fn texts(&self) -> impl Iterator<Item = &str> {
         self.shards
