@@ -688,6 +688,11 @@ mod tests {
         assert_eq!(registry.tenant_of_namespace("shop-web"), "shop");
         assert_eq!(registry.tenant_of_namespace("shop-db"), "shop");
         assert_eq!(registry.tenant_of_namespace("other"), "other");
+        assert_eq!(
+            registry.listed_tenant_of_namespace("shop-web").as_deref(),
+            Some("shop")
+        );
+        assert_eq!(registry.listed_tenant_of_namespace("other"), None);
     }
 
     #[test]

@@ -559,12 +559,13 @@ pub fn ingress_hosts(object: &DynamicObject) -> Vec<String> {
 }
 
 /// Annotations whose value names more hosts an object is served under, comma separated:
-/// ingress-nginx adds them to the Ingress's server (`server-alias`, read by ingress-nginx on
-/// Ingresses only, but read here on every kind that names hosts), and external-dns publishes DNS
-/// records for them (`hostname` on Services, Ingresses, Gateways and routes; `internal-hostname`
-/// publishes a Service's cluster address under the name).
-pub const HOST_ANNOTATIONS: [&str; 3] = [
+/// ingress-nginx and Kong add them to the Ingress's routes (`server-alias`, `host-aliases`, read
+/// by the controllers on Ingresses only, but read here on every kind that names hosts), and
+/// external-dns publishes DNS records for them (`hostname` on Services, Ingresses, Gateways and
+/// routes; `internal-hostname` publishes a Service's cluster address under the name).
+pub const HOST_ANNOTATIONS: [&str; 4] = [
     "nginx.ingress.kubernetes.io/server-alias",
+    "konghq.com/host-aliases",
     "external-dns.alpha.kubernetes.io/hostname",
     "external-dns.alpha.kubernetes.io/internal-hostname",
 ];
@@ -1045,13 +1046,14 @@ mod tests {
         let ingress = annotated(
             json!({
                 "nginx.ingress.kubernetes.io/server-alias": "b.cn, c.cn",
+                "konghq.com/host-aliases": "e.cn",
                 "external-dns.alpha.kubernetes.io/hostname": "d.cn,b.cn"
             }),
             json!({"rules": [{"host": "a.cn"}]}),
         );
         assert_eq!(
             hosts(Kind::Ingress, &ingress),
-            ["a.cn", "b.cn", "c.cn", "d.cn"]
+            ["a.cn", "b.cn", "c.cn", "e.cn", "d.cn"]
         );
         // A Service that is not public still publishes its name.
         let service = annotated(
