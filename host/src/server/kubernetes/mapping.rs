@@ -578,7 +578,9 @@ pub const FROM_TO_WWW: &str = "nginx.ingress.kubernetes.io/from-to-www-redirect"
 /// [`ingress_hosts`]; a Gateway's or ListenerSet's listener `hostname`s ([`ANY_HOST`] for a
 /// listener without one, except TCP and UDP listeners, which match no name); a route's
 /// `spec.hostnames` ([`ANY_HOST`] when it has none: it serves every name its listener allows);
-/// and for all of these and Services, the names of [`HOST_ANNOTATIONS`]. Other kinds bind none.
+/// a Gateway's `spec.addresses` of type `Hostname`; and for all of these and Services, the names
+/// of [`HOST_ANNOTATIONS`] (on a Gateway, in `spec.infrastructure.annotations` too). Other kinds
+/// bind none.
 pub fn hosts(kind: Kind, object: &DynamicObject) -> Vec<String> {
     let mut hosts = match kind {
         Kind::Ingress => ingress_hosts(object),
@@ -593,10 +595,32 @@ pub fn hosts(kind: Kind, object: &DynamicObject) -> Vec<String> {
             hosts.push(host);
         }
     };
+    // A Gateway's `spec.infrastructure.annotations` go onto the resources its implementation
+    // makes for it (its load balancer Service, where external-dns reads them).
+    let infrastructure = (kind == Kind::Gateway)
+        .then(|| object.data.pointer("/spec/infrastructure/annotations"))
+        .flatten();
     for key in HOST_ANNOTATIONS {
         annotation(object, key)
             .into_iter()
+            .chain(
+                infrastructure
+                    .and_then(|a| a.get(key))
+                    .and_then(Value::as_str),
+            )
             .flat_map(|v| v.split([',', ' ']))
+            .for_each(&mut add);
+    }
+    // A Gateway may ask for its address by name.
+    if kind == Kind::Gateway {
+        object
+            .data
+            .pointer("/spec/addresses")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|a| a.get("type").and_then(Value::as_str) == Some("Hostname"))
+            .filter_map(|a| a.get("value").and_then(Value::as_str))
             .for_each(&mut add);
     }
     if kind == Kind::Ingress && annotation(object, FROM_TO_WWW) == Some("true") {
@@ -1022,6 +1046,12 @@ mod tests {
             {"name": "c", "protocol": "TCP", "port": 5432}
         ]}}));
         assert_eq!(requests(Kind::Gateway, &tcp_only, &cx(None)).len(), 1);
+        let named = object(json!({"metadata": {"name": "g"}, "spec": {
+            "listeners": [{"name": "c", "protocol": "TCP", "port": 5432}],
+            "addresses": [{"type": "IPAddress", "value": "203.0.113.9"}, {"type": "Hostname", "value": "gw.a.cn"}],
+            "infrastructure": {"annotations": {"external-dns.alpha.kubernetes.io/hostname": "lb.a.cn"}}
+        }}));
+        assert_eq!(hosts(Kind::Gateway, &named), ["lb.a.cn", "gw.a.cn"]);
 
         let route = |spec: Value| object(json!({"metadata": {"name": "r"}, "spec": spec}));
         assert_eq!(hosts(Kind::Route, &route(json!({}))), [ANY_HOST]);

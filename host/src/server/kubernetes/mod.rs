@@ -240,7 +240,8 @@ async fn validate(state: &AppState, route: Route, body: &[u8]) -> Response {
         state,
         "kubernetes",
         &request.uid,
-        &tenant,
+        // A namespace no entity maps has no tenant.
+        if unlisted { "" } else { &tenant },
         &kind,
         action,
         &merged,
