@@ -238,8 +238,8 @@ pub fn unknown_region(what: &str, name: &str) -> String {
 ///
 /// Empty (the default), the cluster is in one region, `--cluster-region`: zones and nodes do not
 /// change where a pod runs, and every storage class keeps its data there. Only a node label that
-/// names a region (`topology.kubernetes.io/region` and its deprecated twin) places a pod, as
-/// today.
+/// names a region (`topology.kubernetes.io/region` and its deprecated twin) places a pod
+/// elsewhere.
 #[derive(Debug, Clone, Default)]
 pub struct Topology {
     /// Zone (`topology.kubernetes.io/zone`, `failure-domain.beta.kubernetes.io/zone`) → region.
@@ -344,8 +344,10 @@ fn meet(a: Allowed, b: Allowed) -> Allowed {
     Some(out)
 }
 
-/// The node a label or field names, and so its region: `None` when `key` says nothing about the
-/// region, or names zones or nodes that the cluster's one region holds all of.
+/// The regions one requirement on a node label or field allows (`key` `operator` `values`):
+/// region labels name them, zone labels and node names are resolved through the operator's maps.
+/// `None` when `key` says nothing about the region, or names zones or nodes without a map for
+/// them (they are anywhere the cluster is).
 fn requirement(key: &str, operator: Option<&str>, values: &[&str], topology: &Topology) -> Allowed {
     let (map, what) = match key {
         NODE_REGION | DEPRECATED_REGION => {
@@ -604,8 +606,9 @@ fn workload(
 
 /// The Pod Security Standards, whose baseline profile is yungui's host security for pods
 /// (art. 12: 主机安全): <https://kubernetes.io/docs/concepts/security/pod-security-standards/>,
-/// as published for Kubernetes v1.35 (the baseline has been unchanged since v1.31 added
-/// `container_engine_t` and `appArmorProfile`).
+/// as published for Kubernetes v1.35: every control of the "Baseline" table, with its allowed
+/// values (`container_engine_t` among the SELinux types since v1.31; the `appArmorProfile` field
+/// beside the annotation; the sysctls of the newer kernels' safe set).
 pub const BASELINE: &str = "Pod Security Standards baseline (v1.35)";
 
 /// The capabilities a container may add and still meet the baseline ("Capabilities"); any other
