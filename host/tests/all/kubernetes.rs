@@ -1520,3 +1520,22 @@ fn a_bad_cluster_map_is_refused_naming_its_option() {
         assert!(err.contains(flag) && err.contains(wrong), "{flag}: {err}");
     }
 }
+
+/// A pod breaking the baseline many times over gets a message of bounded length that still
+/// counts every breach.
+#[test]
+fn a_denial_names_a_bounded_number_of_baseline_breaches() {
+    let mut review = fixture("pod-allow");
+    let containers: Vec<Value> = (0..40)
+        .map(|i| json!({"name": format!("c{i}"), "image": "busybox", "securityContext": {"privileged": true}}))
+        .collect();
+    review["request"]["object"]["spec"]["containers"] = json!(containers);
+    let response = shared().review(&review);
+    assert_denied(&response, &["art12-host-security"]);
+    let text = message(&response);
+    assert!(
+        text.contains("container `c11`") && !text.contains("container `c12`"),
+        "{text}"
+    );
+    assert!(text.contains("; and 28 more"), "{text}");
+}

@@ -490,6 +490,9 @@ fn control_ids(findings: &[(Option<&str>, &types::Finding)]) -> String {
 /// The control of the policies that read a workload's `privileged` and `host_access`.
 const HOST_SECURITY: &str = "art12-host-security";
 
+/// The baseline controls a denial names at most; the rest are counted.
+const MAX_BASELINE_SHOWN: usize = 12;
+
 fn deny_message(
     request: &AdmissionRequest<DynamicObject>,
     namespace: &str,
@@ -534,8 +537,13 @@ fn deny_message(
                 "\n{HOST_SECURITY}: the pod breaks the {}: ",
                 mapping::BASELINE
             );
-            for (i, v) in violations.iter().enumerate() {
+            for (i, v) in violations.iter().take(MAX_BASELINE_SHOWN).enumerate() {
                 let _ = write!(out, "{}{v}", if i == 0 { "" } else { "; " });
+            }
+            if let Some(more) = violations.len().checked_sub(MAX_BASELINE_SHOWN)
+                && more > 0
+            {
+                let _ = write!(out, "; and {more} more");
             }
         }
     }
