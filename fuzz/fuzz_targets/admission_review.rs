@@ -3,7 +3,7 @@
 //! the front end documents (200, or 400 for a body that is not an AdmissionReview v1 or a review
 //! that cannot be planned); every answer an AdmissionReview; never an allow for a body that does
 //! not parse as an AdmissionReview; never a fault (500); never an allow for a tenant the registry
-//! lacks or for a pod the policies forbid whoever asks (privileged, host access).
+//! lacks or for a pod the policies forbid whoever asks (any baseline control broken).
 #![no_main]
 
 use kube_core::DynamicObject;
@@ -105,6 +105,7 @@ fn decided_tenant(request: &AdmissionRequest<DynamicObject>) -> Option<String> {
         namespace,
         tenant: &tenant,
         cluster_region: REGION,
+        topology: &mapping::Topology::default(),
         now: "2026-11-30T08:00:00Z",
         registry: Some(&registry),
     };
@@ -113,17 +114,10 @@ fn decided_tenant(request: &AdmissionRequest<DynamicObject>) -> Option<String> {
 }
 
 /// Whether the review asks to run a pod spec that the shipped policies forbid whoever asks
-/// (`art12-host-security`: privileged, or with access to the host).
+/// (`art12-host-security`: any control of the Pod Security Standards' baseline broken).
 fn forbidden_pod(request: &AdmissionRequest<DynamicObject>) -> bool {
     let Some((kind, object, _)) = reviewed(request) else {
         return false;
     };
-    let spec = match kind {
-        mapping::Kind::Pod => object.data.get("spec"),
-        mapping::Kind::Template(pointer) => {
-            object.data.pointer(pointer).and_then(|t| t.get("spec"))
-        }
-        _ => None,
-    };
-    spec.is_some_and(|spec| mapping::privileged(spec) || mapping::host_access(spec))
+    !mapping::baseline_of(kind, object).is_empty()
 }
