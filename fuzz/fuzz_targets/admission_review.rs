@@ -3,7 +3,7 @@
 //! the front end documents (200, or 400 for a body that is not an AdmissionReview v1 or a review
 //! that cannot be planned); every answer an AdmissionReview; never an allow for a body that does
 //! not parse as an AdmissionReview; never a fault (500); never an allow for a tenant the registry
-//! lacks or for a pod the policies forbid whoever asks (privileged, host access); never an allow
+//! lacks or for a pod the policies forbid whoever asks (any baseline control broken); never an allow
 //! for an object that binds a name its tenant has not filed (`*` included), through any kind
 //! (Ingress, host annotations, Gateway, ListenerSet, routes, Service); never an allow for anyone
 //! but a label admin (`system:masters`) turning a namespace's `yungui.io/mode` away from
@@ -115,6 +115,7 @@ fn decided_tenant(request: &AdmissionRequest<DynamicObject>) -> Option<String> {
         namespace,
         tenant: &tenant,
         cluster_region: REGION,
+        topology: &mapping::Topology::default(),
         now: "2026-11-30T08:00:00Z",
         registry: Some(&registry),
     };
@@ -123,19 +124,12 @@ fn decided_tenant(request: &AdmissionRequest<DynamicObject>) -> Option<String> {
 }
 
 /// Whether the review asks to run a pod spec that the shipped policies forbid whoever asks
-/// (`art12-host-security`: privileged, or with access to the host).
+/// (`art12-host-security`: any control of the Pod Security Standards' baseline broken).
 fn forbidden_pod(request: &AdmissionRequest<DynamicObject>) -> bool {
     let Some((kind, object, _)) = reviewed(request) else {
         return false;
     };
-    let spec = match kind {
-        mapping::Kind::Pod => object.data.get("spec"),
-        mapping::Kind::Template(pointer) => {
-            object.data.pointer(pointer).and_then(|t| t.get("spec"))
-        }
-        _ => None,
-    };
-    spec.is_some_and(|spec| mapping::privileged(spec) || mapping::host_access(spec))
+    !mapping::baseline_of(kind, object).is_empty()
 }
 
 /// A name the reviewed object binds ([`mapping::hosts`]) that no `icp_domains` entry of its

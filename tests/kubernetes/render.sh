@@ -31,7 +31,9 @@ wrap() {
         dryRun: false,
         options: {kind: "CreateOptions", apiVersion: "meta.k8s.io/v1"}
       }
-    }' > "$1.json"
+    }
+    # A pod named by its controller (`generateName`) has no name yet: the API server leaves it out.
+    | if .request.name == null then del(.request.name) else . end' > "$1.json"
 }
 
 # A manifest kubectl has no `create` subcommand for, rendered by `kubectl label --local`.
@@ -241,6 +243,91 @@ kubectl create ingress promo -n shop-example --class=nginx --default-backend=web
   | kubectl patch --local -f - --type=merge -o json \
       -p '{"spec": {"tls": [{"hosts": ["promo.unfiled.example.com"], "secretName": "promo-tls"}]}}' \
   | wrap ingress-default-backend-tls networking.k8s.io v1 Ingress ingresses
+
+# ---- Placement by other keys (issue 17, item 2) ---------------------------------------------------
+
+# The deprecated region label, naming a region abroad.
+local_render yungui.io/purpose=website <<'YAML' | wrap pod-deprecated-region-abroad "" v1 Pod pods
+apiVersion: v1
+kind: Pod
+metadata: {name: web-eu, namespace: shop-example}
+spec:
+  nodeSelector: {failure-domain.beta.kubernetes.io/region: eu-west-1}
+  containers: [{name: web, image: "nginx:1.27"}]
+YAML
+
+# A pod as the DaemonSet controller creates it: pinned to one node by `matchFields`.
+local_render app=node-agent yungui.io/purpose=website controller-revision-hash=6d4b8c9f7 pod-template-generation=1 <<'YAML' | wrap pod-daemonset-pinned "" v1 Pod pods
+apiVersion: v1
+kind: Pod
+metadata:
+  generateName: node-agent-
+  namespace: shop-example
+  ownerReferences:
+  - {apiVersion: apps/v1, kind: DaemonSet, name: node-agent, uid: 0b1e2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d, controller: true, blockOwnerDeletion: true}
+spec:
+  affinity:
+    nodeAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+        nodeSelectorTerms:
+        - matchFields:
+          - {key: metadata.name, operator: In, values: [cn-node-1]}
+  tolerations:
+  - {key: node.kubernetes.io/not-ready, operator: Exists, effect: NoExecute}
+  - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute}
+  containers: [{name: agent, image: "registry.example.cn/shop/agent:2.0"}]
+YAML
+
+# Pinned by node name and by zone.
+local_render yungui.io/purpose=website <<'YAML' | wrap pod-node-name "" v1 Pod pods
+apiVersion: v1
+kind: Pod
+metadata: {name: web-pinned, namespace: shop-example}
+spec:
+  nodeName: eu-node-1
+  containers: [{name: web, image: "nginx:1.27"}]
+YAML
+
+kubectl create deployment web --image=nginx:1.27 -n shop-example --dry-run=client -o json \
+  | kubectl patch --local -f - --type=merge -o json -p '{"spec": {"template": {
+      "metadata": {"labels": {"yungui.io/purpose": "website"}},
+      "spec": {"nodeSelector": {"topology.kubernetes.io/zone": "eu-west-1a"}}}}}' \
+  | wrap deployment-zone apps v1 Deployment deployments
+
+# ---- Host security: the Pod Security Standards baseline (issue 17, item 4) -------------------------
+
+# Only allowed values: seccomp and AppArmor RuntimeDefault, an allowed capability, a safe sysctl,
+# the container SELinux type.
+local_render yungui.io/purpose=website <<'YAML' | wrap pod-baseline-allowed "" v1 Pod pods
+apiVersion: v1
+kind: Pod
+metadata: {name: web-hardened, namespace: shop-example}
+spec:
+  securityContext:
+    seccompProfile: {type: RuntimeDefault}
+    appArmorProfile: {type: RuntimeDefault}
+    seLinuxOptions: {type: container_t, level: "s0:c123,c456"}
+    sysctls: [{name: net.ipv4.tcp_keepalive_time, value: "600"}]
+  containers:
+  - name: web
+    image: "nginx:1.27"
+    ports: [{containerPort: 80}]
+    securityContext:
+      capabilities: {add: [NET_BIND_SERVICE], drop: [ALL]}
+      procMount: Default
+YAML
+
+# Confinement lifted without `privileged`: seccomp and AppArmor unconfined, spc_t, an unmasked
+# /proc, a host-wide sysctl.
+kubectl create deployment escape --image=busybox -n shop-example --dry-run=client -o json \
+  | kubectl patch --local -f - --type=merge -o json -p '{"spec": {"template": {
+      "metadata": {"labels": {"yungui.io/purpose": "website"},
+        "annotations": {"container.apparmor.security.beta.kubernetes.io/busybox": "unconfined"}},
+      "spec": {"securityContext": {"seccompProfile": {"type": "Unconfined"},
+          "sysctls": [{"name": "kernel.msgmax", "value": "65536"}]},
+        "containers": [{"name": "busybox", "image": "busybox",
+          "securityContext": {"seLinuxOptions": {"type": "spc_t"}, "procMount": "Unmasked"}}]}}}}' \
+  | wrap deployment-baseline-unconfined apps v1 Deployment deployments
 
 # ---- A kind with no mapping ---------------------------------------------------------------------
 

@@ -167,6 +167,23 @@ pub struct KubernetesArgs {
     #[arg(long, env = "YUNGUI_CLUSTER_REGION", default_value = "cn-north-1")]
     pub cluster_region: String,
 
+    /// For a cluster whose nodes span regions: zone (`topology.kubernetes.io/zone`) → region, a
+    /// JSON object like `{"cn-north-1a": "cn-north-1"}`. With it, a pod placed in a zone it lacks
+    /// is denied, and a pod placed nowhere in particular is decided in every region it names.
+    #[arg(long, env = "YUNGUI_CLUSTER_ZONE_MAP", value_name = "JSON")]
+    pub cluster_zone_map: Option<PathBuf>,
+
+    /// For a cluster whose nodes span regions: node name → region (a JSON object). With it, a pod
+    /// pinned to a node it lacks (`spec.nodeName`, `kubernetes.io/hostname`, `matchFields`) is
+    /// denied.
+    #[arg(long, env = "YUNGUI_CLUSTER_NODE_MAP", value_name = "JSON")]
+    pub cluster_node_map: Option<PathBuf>,
+
+    /// Storage class → the region of its volumes (a JSON object). With it, a claim of a class it
+    /// lacks (or of no class) is denied.
+    #[arg(long, env = "YUNGUI_STORAGE_CLASS_MAP", value_name = "JSON")]
+    pub storage_class_map: Option<PathBuf>,
+
     /// An admission review not decided within this many milliseconds is refused as a fault
     /// (keep it below the webhook's `timeoutSeconds`).
     #[arg(long, default_value_t = 2_000, value_name = "MS")]
@@ -240,6 +257,11 @@ impl KubernetesArgs {
         }
         Ok(kubernetes::Config {
             cluster_region: self.cluster_region.clone(),
+            topology: kubernetes::mapping::Topology::load(
+                self.cluster_zone_map.as_deref(),
+                self.cluster_node_map.as_deref(),
+                self.storage_class_map.as_deref(),
+            )?,
             review_deadline: Duration::from_millis(self.review_deadline_ms),
             exempt_namespaces: self.exempt_namespaces.clone(),
             namespaces: kubernetes::namespaces::Namespaces {

@@ -17,6 +17,7 @@ pub mod conn;
 pub mod kubernetes;
 pub mod metrics;
 pub mod openstack;
+pub mod region_map;
 mod registry_metrics;
 pub mod tls;
 

@@ -1597,3 +1597,389 @@ fn webhook_rules_match_the_kinds_the_adapter_decides() {
     assert!(deployment.contains("- --namespace-tenancy=registry"));
     assert!(deployment.contains("- --label-admin-group=system:masters,"));
 }
+
+/// Sets the value at a JSON pointer, making the objects on the way (`~1` is a `/` in a key).
+fn set(value: &mut Value, pointer: &str, new: Value) {
+    let mut at = value;
+    let keys: Vec<String> = pointer
+        .split('/')
+        .skip(1)
+        .map(|k| k.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    for key in &keys[..keys.len() - 1] {
+        at = match at {
+            Value::Array(list) => &mut list[key.parse::<usize>().unwrap()],
+            _ => {
+                if at.get(key).is_none_or(Value::is_null) {
+                    at[key.as_str()] = json!({});
+                }
+                &mut at[key.as_str()]
+            }
+        };
+    }
+    at[keys.last().unwrap().as_str()] = new;
+}
+
+/// One change per control of the Pod Security Standards' baseline, relative to a pod (its
+/// `metadata` and `spec`), as a tenant would write it.
+fn baseline_breaches() -> Vec<(&'static str, &'static str, Value)> {
+    vec![
+        (
+            "HostProcess",
+            "/spec/containers/0/securityContext/windowsOptions/hostProcess",
+            json!(true),
+        ),
+        (
+            "HostProcess",
+            "/spec/securityContext/windowsOptions/hostProcess",
+            json!(true),
+        ),
+        ("Host Namespaces", "/spec/hostIPC", json!(true)),
+        ("Host Namespaces", "/spec/hostNetwork", json!(true)),
+        (
+            "Privileged Containers",
+            "/spec/initContainers",
+            json!([{"name": "init", "image": "busybox", "securityContext": {"privileged": true}}]),
+        ),
+        (
+            "Capabilities",
+            "/spec/containers/0/securityContext/capabilities/add",
+            json!(["SYS_PTRACE"]),
+        ),
+        (
+            "HostPath Volumes",
+            "/spec/volumes",
+            json!([{"name": "run", "hostPath": {"path": "/var/run"}}]),
+        ),
+        (
+            "Host Ports",
+            "/spec/containers/0/ports",
+            json!([{"containerPort": 80, "hostPort": 8080}]),
+        ),
+        (
+            "AppArmor",
+            "/metadata/annotations/container.apparmor.security.beta.kubernetes.io~1web",
+            json!("unconfined"),
+        ),
+        (
+            "AppArmor",
+            "/spec/containers/0/securityContext/appArmorProfile/type",
+            json!("Unconfined"),
+        ),
+        (
+            "AppArmor",
+            "/spec/securityContext/appArmorProfile/type",
+            json!("Unconfined"),
+        ),
+        (
+            "SELinux",
+            "/spec/securityContext/seLinuxOptions/type",
+            json!("spc_t"),
+        ),
+        (
+            "SELinux",
+            "/spec/containers/0/securityContext/seLinuxOptions/user",
+            json!("system_u"),
+        ),
+        (
+            "SELinux",
+            "/spec/containers/0/securityContext/seLinuxOptions/role",
+            json!("system_r"),
+        ),
+        (
+            "/proc Mount Type",
+            "/spec/containers/0/securityContext/procMount",
+            json!("Unmasked"),
+        ),
+        (
+            "Seccomp",
+            "/spec/securityContext/seccompProfile/type",
+            json!("Unconfined"),
+        ),
+        (
+            "Seccomp",
+            "/spec/containers/0/securityContext/seccompProfile/type",
+            json!("Unconfined"),
+        ),
+        (
+            "Seccomp",
+            "/metadata/annotations/seccomp.security.alpha.kubernetes.io~1pod",
+            json!("unconfined"),
+        ),
+        (
+            "Seccomp",
+            "/metadata/annotations/container.seccomp.security.alpha.kubernetes.io~1web",
+            json!("unconfined"),
+        ),
+        (
+            "Sysctls",
+            "/spec/securityContext/sysctls",
+            json!([{"name": "kernel.msgmax", "value": "65536"}]),
+        ),
+    ]
+}
+
+/// Every control of the baseline, broken alone on a Pod, a Deployment's and a Job's pod
+/// template, is denied by `art12-host-security`, and the message names the control.
+#[test]
+fn every_baseline_control_is_denied_on_pods_and_templates() {
+    let server = shared();
+    for (base, pod) in [
+        ("pod-allow", "/request/object"),
+        ("deployment-allow", "/request/object/spec/template"),
+        ("job-allow", "/request/object/spec/template"),
+    ] {
+        assert_allowed(&server.review(&fixture(base)));
+        for (control, pointer, value) in baseline_breaches() {
+            let mut review = fixture(base);
+            if base == "job-allow" {
+                // The Job's one container is named after it.
+                set(
+                    &mut review,
+                    &format!("{pod}/spec/containers/0/name"),
+                    json!("web"),
+                );
+            }
+            set(&mut review, &format!("{pod}{pointer}"), value);
+            let response = server.review(&review);
+            assert_denied(&response, &["art12-host-security"]);
+            let text = message(&response);
+            assert!(
+                text.contains("Pod Security Standards baseline (v1.35)")
+                    && text.contains(&format!("{control} (")),
+                "{base} {pointer}: {text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_baseline_s_allowed_values_are_allowed() {
+    let server = shared();
+    let allowed = fixture("pod-baseline-allowed");
+    assert_allowed(&server.review(&allowed));
+    // The same settings on a Deployment's pod template.
+    let pod = &allowed["request"]["object"]["spec"];
+    let mut deployment = fixture("deployment-allow");
+    let template = &mut deployment["request"]["object"]["spec"]["template"]["spec"];
+    template["securityContext"] = pod["securityContext"].clone();
+    template["containers"][0]["securityContext"] = pod["containers"][0]["securityContext"].clone();
+    template["containers"][0]["securityContext"]["runAsNonRoot"] = json!(true);
+    set(
+        &mut deployment,
+        "/request/object/spec/template/metadata/annotations/container.apparmor.security.beta.kubernetes.io~1web",
+        json!("runtime/default"),
+    );
+    assert_allowed(&server.review(&deployment));
+
+    let response = server.review(&fixture("deployment-baseline-unconfined"));
+    assert_denied(&response, &["art12-host-security"]);
+    let text = message(&response);
+    for named in [
+        "Seccomp (pod: securityContext.seccompProfile.type `Unconfined`)",
+        "AppArmor (container `busybox`: annotation",
+        "SELinux (container `busybox`: securityContext.seLinuxOptions.type `spc_t`)",
+        "/proc Mount Type (container `busybox`: securityContext.procMount `Unmasked`)",
+        "Sysctls (pod: securityContext.sysctls `kernel.msgmax`)",
+    ] {
+        assert!(text.contains(named), "{named}: {text}");
+    }
+}
+
+/// A file holding `text`, kept while the value lives.
+fn map_file(text: &str) -> tempfile::NamedTempFile {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), text).unwrap();
+    file
+}
+
+/// A server for a cluster whose nodes span cn-north-1 and eu-west-1.
+fn two_region_server() -> &'static Server {
+    static SERVER: OnceLock<(Server, [tempfile::NamedTempFile; 3])> = OnceLock::new();
+    let (server, _) = SERVER.get_or_init(|| {
+        let zones = map_file(
+            r#"{"cn-north-1a": "cn-north-1", "cn-north-1b": "cn-north-1", "eu-west-1a": "eu-west-1"}"#,
+        );
+        let nodes = map_file(r#"{"cn-node-1": "cn-north-1", "eu-node-1": "eu-west-1"}"#);
+        let classes = map_file(r#"{"encrypted-ssd": "cn-north-1", "ssd-eu": "eu-west-1"}"#);
+        let path = |f: &tempfile::NamedTempFile| f.path().display().to_string();
+        let server = serve(&[
+            "--cluster-zone-map",
+            &path(&zones),
+            "--cluster-node-map",
+            &path(&nodes),
+            "--storage-class-map",
+            &path(&classes),
+        ]);
+        (server, [zones, nodes, classes])
+    });
+    server
+}
+
+/// In a one-region cluster, only a region label places a pod: the deprecated one too; nodes and
+/// zones (the DaemonSet controller's `matchFields` included) are in the cluster's region.
+#[test]
+fn a_one_region_cluster_reads_both_region_labels_and_keeps_daemon_pods_working() {
+    let server = shared();
+    assert_denied(
+        &server.review(&fixture("pod-deprecated-region-abroad")),
+        &["art7-in-territory"],
+    );
+    for allowed in ["pod-daemonset-pinned", "pod-node-name", "deployment-zone"] {
+        let response = server.review(&fixture(allowed));
+        assert_eq!(response["allowed"], true, "{allowed}: {response}");
+        assert_allowed(&response);
+    }
+    // The deprecated label in a required affinity term too.
+    let mut pod = fixture("pod-affinity-abroad");
+    set(
+        &mut pod,
+        "/request/object/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms/0/matchExpressions/0/key",
+        json!("failure-domain.beta.kubernetes.io/region"),
+    );
+    assert_denied(&server.review(&pod), &["art7-in-territory"]);
+}
+
+/// In a cluster spanning regions, zones, nodes and storage classes place objects through the
+/// operator's maps; what the maps cannot place is unknown and denied, naming it.
+#[test]
+fn a_cluster_spanning_regions_places_pods_and_claims_by_the_operator_s_maps() {
+    let server = two_region_server();
+    // Pinned by node name, zone label or the DaemonSet controller's matchFields.
+    assert_allowed(&server.review(&fixture("pod-daemonset-pinned")));
+    assert_allowed(&server.review(&fixture("deployment-allow")));
+    let mut zone = fixture("deployment-zone");
+    assert_denied(&server.review(&zone), &["art7-in-territory"]);
+    set(
+        &mut zone,
+        "/request/object/spec/template/spec/nodeSelector/topology.kubernetes.io~1zone",
+        json!("cn-north-1b"),
+    );
+    assert_allowed(&server.review(&zone));
+    assert_denied(
+        &server.review(&fixture("pod-node-name")),
+        &["art7-in-territory"],
+    );
+    let mut daemon = fixture("pod-daemonset-pinned");
+    let values = "/request/object/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms/0/matchFields/0/values";
+    set(&mut daemon, values, json!(["eu-node-1"]));
+    assert_denied(&server.review(&daemon), &["art7-in-territory"]);
+    // Unknown: named, and never allowed.
+    for (base, pointer, value, named) in [
+        (
+            "pod-daemonset-pinned",
+            values,
+            json!(["node-9"]),
+            "node `node-9` is in no region",
+        ),
+        (
+            "pod-node-name",
+            "/request/object/spec/nodeName",
+            json!("node-9"),
+            "node `node-9` is in no region",
+        ),
+        (
+            "pod-allow",
+            "/request/object/spec/nodeSelector/failure-domain.beta.kubernetes.io~1zone",
+            json!("ap-east-1z"),
+            "zone `ap-east-1z` is in no region",
+        ),
+    ] {
+        let mut review = fixture(base);
+        set(&mut review, pointer, value);
+        let response = server.review(&review);
+        assert_denied(&response, &["registry-missing"]);
+        assert!(message(&response).contains(named), "{named}: {response}");
+    }
+    // A region label narrows an unknown node: it can only run there.
+    let mut review = fixture("pod-node-name");
+    set(
+        &mut review,
+        "/request/object/spec/nodeName",
+        json!("node-9"),
+    );
+    set(
+        &mut review,
+        "/request/object/spec/nodeSelector/topology.kubernetes.io~1region",
+        json!("cn-north-1"),
+    );
+    assert_allowed(&server.review(&review));
+    // Placed nowhere in particular: anywhere the cluster is, abroad included.
+    let response = server.review(&fixture("pod-allow"));
+    assert_denied(&response, &["art7-in-territory"]);
+    assert!(
+        message(&response).contains("region `eu-west-1`"),
+        "{response}"
+    );
+
+    // Claims: the class decides, the tenant's annotation cannot bring the data home.
+    assert_allowed(&server.review(&fixture("pvc-allow")));
+    let mut claim = fixture("pvc-allow");
+    set(
+        &mut claim,
+        "/request/object/spec/storageClassName",
+        json!("ssd-eu"),
+    );
+    set(
+        &mut claim,
+        "/request/object/metadata/annotations/yungui.io~1region",
+        json!("cn-north-1"),
+    );
+    assert_denied(&server.review(&claim), &["art7-in-territory"]);
+    set(
+        &mut claim,
+        "/request/object/spec/storageClassName",
+        json!("standard"),
+    );
+    let response = server.review(&claim);
+    assert_denied(&response, &["registry-missing"]);
+    assert!(
+        message(&response).contains("storage class `standard` is in no region"),
+        "{response}"
+    );
+}
+
+/// A map that is not one is an error naming its option, before the server starts.
+#[test]
+fn a_bad_cluster_map_is_refused_naming_its_option() {
+    for (flag, text, wrong) in [
+        ("--cluster-zone-map", "{}", "is empty"),
+        (
+            "--cluster-node-map",
+            r#"["n1"]"#,
+            "not a JSON object of node to region",
+        ),
+        (
+            "--storage-class-map",
+            r#"{"ssd": ""}"#,
+            "maps `ssd` to an empty region",
+        ),
+    ] {
+        let file = map_file(text);
+        let path = file.path().display().to_string();
+        let args = Cli::try_parse_from(["yungui", "--plain-http", flag, &path])
+            .unwrap()
+            .args;
+        let err = format!("{:#}", args.config().unwrap_err());
+        assert!(err.contains(flag) && err.contains(wrong), "{flag}: {err}");
+    }
+}
+
+/// A pod breaking the baseline many times over gets a message of bounded length that still
+/// counts every breach.
+#[test]
+fn a_denial_names_a_bounded_number_of_baseline_breaches() {
+    let mut review = fixture("pod-allow");
+    let containers: Vec<Value> = (0..40)
+        .map(|i| json!({"name": format!("c{i}"), "image": "busybox", "securityContext": {"privileged": true}}))
+        .collect();
+    review["request"]["object"]["spec"]["containers"] = json!(containers);
+    let response = shared().review(&review);
+    assert_denied(&response, &["art12-host-security"]);
+    let text = message(&response);
+    assert!(
+        text.contains("container `c11`") && !text.contains("container `c12`"),
+        "{text}"
+    );
+    assert!(text.contains("; and 28 more"), "{text}");
+}

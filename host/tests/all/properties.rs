@@ -432,6 +432,7 @@ proptest! {
             namespace: "shop-example",
             tenant: "shop-example",
             cluster_region: "cn-north-1",
+            topology: &mapping::Topology::default(),
             now: NOW,
             registry: Some(&registry),
         };

@@ -11,6 +11,10 @@
 //! | HTTPRoute, GRPCRoute, TLSRoute: one request per `hostnames` entry (`*` without any); ListenerSet: per listener `hostname` | `bind_domain` | `Domain` |
 //! | Ingress, Service, Gateway, routes: the names of [`HOST_ANNOTATIONS`] (ingress-nginx's `server-alias`, external-dns's `hostname`) | `bind_domain` | `Domain` |
 //!
+//! A workload is decided once per region it may run in ([`regions`]), a claim once per region its
+//! data may be in ([`claim_regions`]); a workload's `privileged` and `host_access` are the Pod
+//! Security Standards' baseline ([`baseline`]).
+//!
 //! The principal is the tenant that owns the namespace (`Context::tenant`). Any other kind (and a Service of
 //! another type) maps to nothing and is allowed without running the policies. [`KINDS`] lists every kind
 //! decided, with its API group and resource, for the webhook configuration. Namespaces are decided by
@@ -39,8 +43,19 @@ pub const ENCRYPTED: &str = "yungui.io/encrypted";
 pub const BACKUP: &str = "yungui.io/backup";
 /// Annotation: `"true"` or `"false"`, whether the data's subjects are domestic.
 pub const SUBJECTS_DOMESTIC: &str = "yungui.io/subjects-domestic";
-/// Node selector key: the pod's region.
+/// Node label: the node's region.
 pub const NODE_REGION: &str = "topology.kubernetes.io/region";
+/// Node label: the node's region, by its deprecated name (still set by some providers, and still
+/// matched by the scheduler).
+pub const DEPRECATED_REGION: &str = "failure-domain.beta.kubernetes.io/region";
+/// Node label: the node's zone.
+pub const NODE_ZONE: &str = "topology.kubernetes.io/zone";
+/// Node label: the node's zone, by its deprecated name.
+pub const DEPRECATED_ZONE: &str = "failure-domain.beta.kubernetes.io/zone";
+/// Node label: the node's host name (the node's name, unless the kubelet was told otherwise).
+pub const NODE_HOSTNAME: &str = "kubernetes.io/hostname";
+/// The node field a `matchFields` requirement may name (the only one the API server accepts).
+pub const NODE_NAME_FIELD: &str = "metadata.name";
 
 /// Where a kind keeps what yungui reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,9 +169,11 @@ pub struct Context<'a> {
     pub namespace: &'a str,
     /// The tenant that owns the namespace (the principal and the resource's owner).
     pub tenant: &'a str,
-    /// The region of a pod without a region node selector, and of a Service or claim without a
-    /// region annotation.
+    /// The cluster's region: of a pod, in a one-region cluster, and of a Service without a region
+    /// annotation.
     pub cluster_region: &'a str,
+    /// What the cluster spans, when its nodes (or its storage) are in several regions.
+    pub topology: &'a Topology,
     /// `context.now`.
     pub now: &'a str,
     /// The registry in force, for the tenant's `serves_domestic_users`.
@@ -182,6 +199,7 @@ pub fn requests(kind: Kind, object: &DynamicObject, cx: &Context<'_>) -> Vec<Ite
             object.data.get("spec"),
             object.metadata.labels.as_ref(),
             None,
+            &baseline_of(kind, object),
             cx,
         ),
         Kind::Template(pointer) => {
@@ -192,6 +210,7 @@ pub fn requests(kind: Kind, object: &DynamicObject, cx: &Context<'_>) -> Vec<Ite
                 template.and_then(|t| t.get("spec")),
                 object.metadata.labels.as_ref(),
                 template_labels,
+                &baseline_of(kind, object),
                 cx,
             )
         }
@@ -212,7 +231,17 @@ pub fn requests(kind: Kind, object: &DynamicObject, cx: &Context<'_>) -> Vec<Ite
             items.extend(domains(hosts(kind, object), cx));
             items
         }
-        Kind::Claim => vec![one(dataset(&id, object, cx))],
+        Kind::Claim => {
+            let regions = claim_regions(object, cx);
+            let several = regions.len() > 1;
+            regions
+                .iter()
+                .map(|region| Item {
+                    subject: region_subject(region, several),
+                    request: dataset(&id, object, region, cx),
+                })
+                .collect()
+        }
         Kind::Namespace => Vec::new(),
     }
 }
@@ -274,18 +303,220 @@ fn is_true(value: Option<&Value>) -> bool {
 /// (`registry-missing`), naming it.
 pub const ANY_REGION: &str = "*";
 
-/// The regions a pod may be scheduled in: its `topology.kubernetes.io/region` node selector;
-/// else the regions its required node affinity terms allow (each term is one way to schedule:
-/// `In` names regions, a term without a region constraint means the cluster's region, any other
-/// operator on the key [`ANY_REGION`]), plus the regions its preferred terms name; else the
-/// cluster's region. Never none: a pod whose terms allow no region is decided in the cluster's.
-pub fn regions(spec: &Value, cluster_region: &str) -> Vec<String> {
-    if let Some(region) = spec
-        .pointer("/nodeSelector")
-        .and_then(|s| s.get(NODE_REGION))
+/// How a region the operator's maps cannot resolve begins: `unknown:zone/eu-1a`,
+/// `unknown:node/worker-7`, `unknown:storage class/standard`. No registry holds such a region, so
+/// the request is denied (`registry-missing`) naming what has no known region: unknown never
+/// allows.
+pub const UNKNOWN_REGION: &str = "unknown:";
+
+/// A region no map resolves: `unknown:{what}/{name}` (see [`UNKNOWN_REGION`]).
+pub fn unknown_region(what: &str, name: &str) -> String {
+    format!("{UNKNOWN_REGION}{what}/{name}")
+}
+
+/// What the cluster spans, as the operator says (`--cluster-zone-map`, `--cluster-node-map`,
+/// `--storage-class-map`; each a [`crate::server::region_map`] file). Every map follows one rule:
+/// without it, what it would name can be anywhere the cluster is ([`Topology::regions`]); with it,
+/// a name it lacks is unknown ([`unknown_region`]) and denied.
+///
+/// Empty (the default), the cluster is in one region, `--cluster-region`: zones and nodes do not
+/// change where a pod runs, and every storage class keeps its data there. Only a node label that
+/// names a region (`topology.kubernetes.io/region` and its deprecated twin) places a pod
+/// elsewhere.
+#[derive(Debug, Clone, Default)]
+pub struct Topology {
+    /// Zone (`topology.kubernetes.io/zone`, `failure-domain.beta.kubernetes.io/zone`) → region.
+    pub zones: BTreeMap<String, String>,
+    /// Node (`spec.nodeName`, `kubernetes.io/hostname`, `matchFields` on `metadata.name`) → region.
+    pub nodes: BTreeMap<String, String>,
+    /// Storage class (a claim's `storageClassName`) → the region its volumes are in.
+    pub storage_classes: BTreeMap<String, String>,
+}
+
+impl Topology {
+    /// The maps in these files; each left out is empty. A file that cannot be read or is not a
+    /// map of names to regions is an error naming the file and the option.
+    pub fn load(
+        zones: Option<&std::path::Path>,
+        nodes: Option<&std::path::Path>,
+        storage_classes: Option<&std::path::Path>,
+    ) -> anyhow::Result<Self> {
+        use crate::server::region_map::read;
+        let map = |path: Option<&std::path::Path>, what: &str, flag: &str| {
+            path.map_or_else(|| Ok(BTreeMap::new()), |p| read(p, what, flag))
+        };
+        Ok(Self {
+            zones: map(zones, "zone", "--cluster-zone-map")?,
+            nodes: map(nodes, "node", "--cluster-node-map")?,
+            storage_classes: map(storage_classes, "storage class", "--storage-class-map")?,
+        })
+    }
+
+    /// Whether the cluster's nodes span regions: a zone or node map is given.
+    pub fn spans_regions(&self) -> bool {
+        !self.zones.is_empty() || !self.nodes.is_empty()
+    }
+
+    /// Every region a pod of the cluster may run in: the regions of the zone and node maps, in
+    /// order, each once; `cluster_region` alone in a one-region cluster.
+    pub fn regions(&self, cluster_region: &str) -> Vec<String> {
+        if !self.spans_regions() {
+            return vec![cluster_region.to_owned()];
+        }
+        let mut out: Vec<String> = Vec::new();
+        for region in self.zones.values().chain(self.nodes.values()) {
+            if !out.contains(region) {
+                out.push(region.clone());
+            }
+        }
+        out
+    }
+
+    /// The region of a name in `map`: the map's, or unknown when the map lacks it; `None` (no
+    /// constraint: anywhere the cluster is) without a map.
+    fn resolve(map: &BTreeMap<String, String>, what: &str, name: &str) -> Option<String> {
+        if map.is_empty() {
+            return None;
+        }
+        Some(
+            map.get(name)
+                .cloned()
+                .unwrap_or_else(|| unknown_region(what, name)),
+        )
+    }
+}
+
+/// The regions a node requirement allows: `None` when it does not constrain the region, else
+/// the list (which may hold [`ANY_REGION`] or unknown regions, see [`vague`]).
+type Allowed = Option<Vec<String>>;
+
+/// A region that stands for regions that cannot be named: [`ANY_REGION`] or an unknown one.
+fn vague(region: &str) -> bool {
+    region == ANY_REGION || region.starts_with(UNKNOWN_REGION)
+}
+
+/// Both requirements hold: the regions both allow. A vague region may be any region, so it
+/// meets every named region of the other side; two vague sides keep their vague regions (they
+/// are denied, naming them).
+fn meet(a: Allowed, b: Allowed) -> Allowed {
+    let (a, b) = match (a, b) {
+        (None, other) | (other, None) => return other,
+        (Some(a), Some(b)) => (a, b),
+    };
+    let a_vague = a.iter().any(|r| vague(r));
+    let b_vague = b.iter().any(|r| vague(r));
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |region: &String| {
+        if !out.contains(region) {
+            out.push(region.clone());
+        }
+    };
+    for region in a.iter().filter(|r| !vague(r)) {
+        if b_vague || b.contains(region) {
+            add(region);
+        }
+    }
+    for region in b.iter().filter(|r| !vague(r)) {
+        if a_vague {
+            add(region);
+        }
+    }
+    if a_vague && b_vague {
+        a.iter().chain(&b).filter(|r| vague(r)).for_each(&mut add);
+    }
+    Some(out)
+}
+
+/// The regions one requirement on a node label or field allows (`key` `operator` `values`):
+/// region labels name them, zone labels and node names are resolved through the operator's maps.
+/// `None` when `key` says nothing about the region, or names zones or nodes without a map for
+/// them (they are anywhere the cluster is).
+fn requirement(key: &str, operator: Option<&str>, values: &[&str], topology: &Topology) -> Allowed {
+    let (map, what) = match key {
+        NODE_REGION | DEPRECATED_REGION => {
+            return Some(match operator {
+                Some("In") => values.iter().map(|v| (*v).to_owned()).collect(),
+                _ => vec![ANY_REGION.to_owned()],
+            });
+        }
+        NODE_ZONE | DEPRECATED_ZONE => (&topology.zones, "zone"),
+        NODE_HOSTNAME | NODE_NAME_FIELD => (&topology.nodes, "node"),
+        _ => return None,
+    };
+    if map.is_empty() {
+        return None;
+    }
+    Some(match operator {
+        Some("In") => values
+            .iter()
+            .filter_map(|v| Topology::resolve(map, what, v))
+            .collect(),
+        _ => vec![ANY_REGION.to_owned()],
+    })
+}
+
+/// The requirements of one node selector term, all of which hold: its `matchExpressions` (node
+/// labels) and `matchFields` (`metadata.name`).
+fn term_regions(term: &Value, topology: &Topology) -> Allowed {
+    let mut allowed: Allowed = None;
+    for list in ["matchExpressions", "matchFields"] {
+        for expression in term
+            .get(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(key) = expression.get("key").and_then(Value::as_str) else {
+                continue;
+            };
+            // A label named `metadata.name` is a label, not the node's name.
+            if (list == "matchFields") != (key == NODE_NAME_FIELD) {
+                continue;
+            }
+            let values: Vec<&str> = expression
+                .get("values")
+                .and_then(Value::as_array)
+                .map(|v| v.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let operator = expression.get("operator").and_then(Value::as_str);
+            allowed = meet(allowed, requirement(key, operator, &values, topology));
+        }
+    }
+    allowed
+}
+
+/// The regions a pod may be scheduled in. What its node must match, all at once: its
+/// `nodeSelector` (region, zone and host name labels, by current and deprecated names), its
+/// `spec.nodeName`, and one of its required node affinity terms (each term is one way to
+/// schedule; `matchExpressions` on those labels and `matchFields` on `metadata.name`). `In` names
+/// regions, zones or nodes, any other operator on those keys allows [`ANY_REGION`]. Zones and
+/// nodes are resolved through the operator's [`Topology`] (a name it lacks is an unknown region);
+/// in a one-region cluster they do not constrain the region.
+///
+/// A way to schedule that does not constrain the region is every region of the cluster
+/// ([`Topology::regions`]: the cluster's region, in a one-region cluster). The regions its
+/// preferred terms name (within the node selector) are places the pod may go too.
+/// `topologySpreadConstraints` and pod (anti-)affinity only choose among the nodes these allow,
+/// so they add no region. Never none: a pod whose requirements allow no region is decided in
+/// every region of the cluster.
+pub fn regions(spec: &Value, cluster_region: &str, topology: &Topology) -> Vec<String> {
+    let mut base: Allowed = None;
+    if let Some(selector) = spec.get("nodeSelector").and_then(Value::as_object) {
+        // Labels only: a label named `metadata.name` is not the node's name.
+        for (key, value) in selector.iter().filter(|(k, _)| *k != NODE_NAME_FIELD) {
+            let value = value.as_str().unwrap_or_default();
+            base = meet(base, requirement(key, Some("In"), &[value], topology));
+        }
+    }
+    if let Some(node) = spec
+        .get("nodeName")
         .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
     {
-        return vec![region.to_owned()];
+        base = meet(
+            base,
+            requirement(NODE_NAME_FIELD, Some("In"), &[node], topology),
+        );
     }
     let affinity = spec.pointer("/affinity/nodeAffinity");
     let terms = |pointer: &str| {
@@ -295,96 +526,136 @@ pub fn regions(spec: &Value, cluster_region: &str) -> Vec<String> {
             .map(Vec::as_slice)
             .unwrap_or_default()
     };
+    let everywhere = topology.regions(cluster_region);
     let mut out: Vec<String> = Vec::new();
-    let mut add = |region: &str| {
-        if !out.iter().any(|r| r == region) {
-            out.push(region.to_owned());
+    let mut add = |regions: &[String]| {
+        for region in regions {
+            if !out.contains(region) {
+                out.push(region.clone());
+            }
         }
     };
     let required = terms("/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms");
-    for term in required {
-        match term_regions(term) {
-            None => add(cluster_region),
-            Some(regions) => regions.iter().for_each(|r| add(r)),
+    let ways: Vec<Allowed> = if required.is_empty() {
+        vec![base.clone()]
+    } else {
+        required
+            .iter()
+            .map(|term| meet(base.clone(), term_regions(term, topology)))
+            .collect()
+    };
+    for way in ways {
+        match way {
+            None => add(&everywhere),
+            Some(regions) => add(&regions),
         }
-    }
-    if required.is_empty() {
-        add(cluster_region);
     }
     for preferred in terms("/preferredDuringSchedulingIgnoredDuringExecution") {
-        if let Some(regions) = preferred.get("preference").and_then(term_regions) {
-            regions.iter().for_each(|r| add(r));
+        let preference = preferred
+            .get("preference")
+            .and_then(|p| term_regions(p, topology));
+        if preference.is_some()
+            && let Some(regions) = meet(base.clone(), preference)
+        {
+            add(&regions);
         }
     }
-    // No term can be met (each has `In`s on the key that exclude one another): the pod can run
-    // nowhere, yet it is decided, in the cluster's region, so that no other control is skipped.
-    // Without a region there would be no request, and the pod would be allowed unseen.
+    // No way can be met (requirements that exclude one another): the pod can run nowhere, yet it
+    // is decided, everywhere, so that no other control is skipped. Without a region there would
+    // be no request, and the pod would be allowed unseen.
     if out.is_empty() {
-        out.push(cluster_region.to_owned());
+        return everywhere;
     }
     out
 }
 
-/// The regions one node selector term allows; `None` when it does not constrain the region.
-fn term_regions(term: &Value) -> Option<Vec<String>> {
-    let expressions = term.get("matchExpressions").and_then(Value::as_array)?;
-    let mut allowed: Option<Vec<String>> = None;
-    for expression in expressions
-        .iter()
-        .filter(|e| e.get("key").and_then(Value::as_str) == Some(NODE_REGION))
+/// The regions a PersistentVolumeClaim's data may be in. The operator's storage class map
+/// decides (`--storage-class-map`): the claim's `storageClassName` there, or unknown when the
+/// map lacks it (or the claim names no class); without a map, every region of the cluster
+/// (the cluster's region, in a one-region cluster). A `volumeName` binds only a volume of the
+/// claim's class, so the class decides for it too.
+///
+/// The tenant's `yungui.io/region` annotation is the tenant's word, not the operator's: it never
+/// replaces the class's region (a tenant could name a domestic region for a class whose volumes
+/// are abroad). A region it names is decided as well: a tenant that says its data is there is
+/// held to it.
+pub fn claim_regions(object: &DynamicObject, cx: &Context<'_>) -> Vec<String> {
+    let class = object
+        .data
+        .pointer("/spec/storageClassName")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let classes = &cx.topology.storage_classes;
+    let mut out = if classes.is_empty() {
+        cx.topology.regions(cx.cluster_region)
+    } else if class.is_empty() {
+        vec![unknown_region("storage class", "(none)")]
+    } else {
+        vec![
+            Topology::resolve(classes, "storage class", class)
+                .unwrap_or_else(|| unknown_region("storage class", class)),
+        ]
+    };
+    if let Some(region) = annotation(object, REGION)
+        && !out.iter().any(|r| r == region)
     {
-        let values: Vec<String> = expression
-            .get("values")
-            .and_then(Value::as_array)
-            .map(|v| {
-                v.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
-        let these = match expression.get("operator").and_then(Value::as_str) {
-            Some("In") => values,
-            _ => vec![ANY_REGION.to_owned()],
-        };
-        // Expressions of one term all hold: keep what every `In` allows.
-        allowed = Some(match allowed {
-            None => these,
-            Some(before) if these.iter().any(|r| r == ANY_REGION) => before,
-            Some(before) if before.iter().any(|r| r == ANY_REGION) => these,
-            Some(before) => before.into_iter().filter(|r| these.contains(r)).collect(),
-        });
+        out.push(region.to_owned());
     }
-    allowed
+    out
+}
+
+/// What an item is about, when its object makes several or its region is unknown.
+fn region_subject(region: &str, several: bool) -> Option<String> {
+    if let Some(what) = region.strip_prefix(UNKNOWN_REGION) {
+        let (what, name) = what.split_once('/').unwrap_or((what, ""));
+        return Some(format!(
+            "region unknown ({what} `{name}` is in no region of the operator's {what} map)"
+        ));
+    }
+    several.then(|| format!("region `{region}`"))
 }
 
 /// A Pod or pod template: `provision_workload` on a `Workload`, once per region it may run in.
+/// The baseline controls it breaks are its `privileged` and `host_access`.
 fn workloads(
     id: &str,
     spec: Option<&Value>,
     object_labels: Option<&BTreeMap<String, String>>,
     template_labels: Option<&Value>,
+    violations: &[Violation],
     cx: &Context<'_>,
 ) -> Vec<Item> {
     let spec = spec.unwrap_or(&Value::Null);
-    let regions = regions(spec, cx.cluster_region);
+    let regions = regions(spec, cx.cluster_region, cx.topology);
     let several = regions.len() > 1;
+    let security = Security {
+        privileged: violations.iter().any(|v| !v.host),
+        host_access: violations.iter().any(|v| v.host),
+    };
     regions
         .iter()
         .map(|region| Item {
-            subject: several.then(|| format!("region `{region}`")),
-            request: workload(id, spec, region, object_labels, template_labels, cx),
+            subject: region_subject(region, several),
+            request: workload(id, region, object_labels, template_labels, security, cx),
         })
         .collect()
+}
+
+/// A workload's host security: whether it breaks a baseline control that lifts its confinement,
+/// or one that opens the host.
+#[derive(Debug, Clone, Copy)]
+struct Security {
+    privileged: bool,
+    host_access: bool,
 }
 
 /// One `provision_workload` request for a pod spec in `region`.
 fn workload(
     id: &str,
-    spec: &Value,
     region: &str,
     object_labels: Option<&BTreeMap<String, String>>,
     template_labels: Option<&Value>,
+    security: Security,
     cx: &Context<'_>,
 ) -> types::Request {
     // The pod template's label describes the pods; the object's own label is the fallback.
@@ -397,10 +668,13 @@ fn workload(
         attrs.push(attr("purpose", types::Value::String(purpose.to_owned())));
     }
     attrs.push(attr("owner", entity("Cloud::Tenant", cx.tenant)));
-    attrs.push(attr("privileged", types::Value::Boolean(privileged(spec))));
+    attrs.push(attr(
+        "privileged",
+        types::Value::Boolean(security.privileged),
+    ));
     attrs.push(attr(
         "host_access",
-        types::Value::Boolean(host_access(spec)),
+        types::Value::Boolean(security.host_access),
     ));
     request(
         cx,
@@ -413,8 +687,15 @@ fn workload(
     )
 }
 
-/// The capabilities a container may add and still meet the Pod Security Standards' baseline
-/// profile; any other (`SYS_ADMIN`, `NET_ADMIN`, `ALL`...) reaches the host.
+/// The Pod Security Standards, whose baseline profile is yungui's host security for pods
+/// (art. 12: 主机安全): <https://kubernetes.io/docs/concepts/security/pod-security-standards/>,
+/// as published for Kubernetes v1.35: every control of the "Baseline" table, with its allowed
+/// values (`container_engine_t` among the SELinux types since v1.31; the `appArmorProfile` field
+/// beside the annotation; the sysctls of the newer kernels' safe set).
+pub const BASELINE: &str = "Pod Security Standards baseline (v1.35)";
+
+/// The capabilities a container may add and still meet the baseline ("Capabilities"); any other
+/// (`SYS_ADMIN`, `NET_ADMIN`, `ALL`...) reaches the host.
 pub const BASELINE_CAPABILITIES: [&str; 13] = [
     "AUDIT_WRITE",
     "CHOWN",
@@ -431,49 +712,304 @@ pub const BASELINE_CAPABILITIES: [&str; 13] = [
     "SYS_CHROOT",
 ];
 
-fn containers(spec: &Value) -> impl Iterator<Item = &Value> {
-    ["containers", "initContainers", "ephemeralContainers"]
-        .into_iter()
-        .filter_map(|list| spec.get(list).and_then(Value::as_array))
-        .flatten()
+/// The sysctls a pod may set and still meet the baseline ("Sysctls"): namespaced, and isolated
+/// from the other pods of the node.
+pub const BASELINE_SYSCTLS: [&str; 10] = [
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+];
+
+/// The SELinux types a pod or container may set and still meet the baseline ("SELinux"); the
+/// empty type is the runtime's.
+pub const BASELINE_SELINUX_TYPES: [&str; 5] = [
+    "",
+    "container_t",
+    "container_init_t",
+    "container_kvm_t",
+    "container_engine_t",
+];
+
+/// One baseline control a pod spec breaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The control, as the standard names it (`Seccomp`, `Host Namespaces`...).
+    pub control: &'static str,
+    /// Where, and the value: `container `debug`: securityContext.seccompProfile.type `Unconfined``.
+    pub field: String,
+    /// Whether it opens the host itself (its namespaces, paths, ports, or a HostProcess
+    /// container): the workload's `host_access`. Every other control lifts the container's
+    /// confinement: its `privileged`.
+    pub host: bool,
 }
 
-/// Any container, init container or ephemeral container with `securityContext.privileged`, or
-/// adding a capability beyond [`BASELINE_CAPABILITIES`].
-pub fn privileged(spec: &Value) -> bool {
-    containers(spec).any(|c| {
-        is_true(c.pointer("/securityContext/privileged"))
-            || c.pointer("/securityContext/capabilities/add")
-                .and_then(Value::as_array)
-                .is_some_and(|added| {
-                    added.iter().any(|cap| {
-                        let cap = cap.as_str().unwrap_or_default().to_ascii_uppercase();
-                        let cap = cap.strip_prefix("CAP_").unwrap_or(&cap);
-                        !BASELINE_CAPABILITIES.contains(&cap)
-                    })
-                })
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.control, self.field)
+    }
+}
+
+/// The pod spec's containers, init containers and ephemeral containers, each with what it is
+/// called in a violation.
+fn containers(spec: &Value) -> impl Iterator<Item = (String, &Value)> {
+    [
+        ("containers", "container"),
+        ("initContainers", "init container"),
+        ("ephemeralContainers", "ephemeral container"),
+    ]
+    .into_iter()
+    .filter_map(|(list, what)| Some((what, spec.get(list).and_then(Value::as_array)?)))
+    .flat_map(|(what, list)| {
+        list.iter().map(move |c| {
+            let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
+            (format!("{what} `{name}`"), c)
+        })
     })
 }
 
-/// hostNetwork, hostPID, hostIPC, any hostPath volume, or a container port bound on the host
-/// (`hostPort`).
-pub fn host_access(spec: &Value) -> bool {
-    ["hostNetwork", "hostPID", "hostIPC"]
+/// A value as the violation shows it.
+fn shown(value: &Value) -> String {
+    value
+        .as_str()
+        .map_or_else(|| value.to_string(), str::to_owned)
+}
+
+/// Every baseline control a pod spec (and its pod's `annotations`, for AppArmor and the old
+/// seccomp annotations) breaks, for the pod and each of its containers, init containers and
+/// ephemeral containers. Values the standard does not list as allowed break it, whatever they
+/// are: unknown never allows.
+pub fn baseline<'a>(
+    spec: &Value,
+    annotations: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Vec<Violation> {
+    let mut out: Vec<Violation> = Vec::new();
+    let mut add = |control: &'static str, field: String, host: bool| {
+        out.push(Violation {
+            control,
+            field,
+            host,
+        });
+    };
+    // The security context of the pod, then of each container: the fields both have.
+    let pod = ("pod".to_owned(), spec.get("securityContext"));
+    let contexts = std::iter::once(pod)
+        .chain(containers(spec).map(|(name, c)| (name, c.get("securityContext"))));
+    for (who, context) in contexts {
+        let Some(context) = context.filter(|c| !c.is_null()) else {
+            continue;
+        };
+        if is_true(context.pointer("/windowsOptions/hostProcess")) {
+            add(
+                "HostProcess",
+                format!("{who}: securityContext.windowsOptions.hostProcess `true`"),
+                true,
+            );
+        }
+        if let Some(kind) = context.pointer("/appArmorProfile/type")
+            && !matches!(kind.as_str(), Some("RuntimeDefault" | "Localhost"))
+        {
+            add(
+                "AppArmor",
+                format!(
+                    "{who}: securityContext.appArmorProfile.type `{}`",
+                    shown(kind)
+                ),
+                false,
+            );
+        }
+        if let Some(options) = context.get("seLinuxOptions").filter(|o| !o.is_null()) {
+            let text = |key: &str| options.get(key).map(shown).unwrap_or_default();
+            let kind = text("type");
+            if !BASELINE_SELINUX_TYPES.contains(&kind.as_str()) {
+                add(
+                    "SELinux",
+                    format!("{who}: securityContext.seLinuxOptions.type `{kind}`"),
+                    false,
+                );
+            }
+            for key in ["user", "role"] {
+                let value = text(key);
+                if !value.is_empty() {
+                    add(
+                        "SELinux",
+                        format!("{who}: securityContext.seLinuxOptions.{key} `{value}`"),
+                        false,
+                    );
+                }
+            }
+        }
+        if let Some(kind) = context.pointer("/seccompProfile/type")
+            && !matches!(kind.as_str(), Some("RuntimeDefault" | "Localhost"))
+        {
+            add(
+                "Seccomp",
+                format!(
+                    "{who}: securityContext.seccompProfile.type `{}`",
+                    shown(kind)
+                ),
+                false,
+            );
+        }
+    }
+    for key in ["hostNetwork", "hostPID", "hostIPC"] {
+        if is_true(spec.get(key)) {
+            add("Host Namespaces", format!("pod: {key} `true`"), true);
+        }
+    }
+    for volume in spec
+        .get("volumes")
+        .and_then(Value::as_array)
         .into_iter()
-        .any(|key| is_true(spec.get(key)))
-        || spec
-            .get("volumes")
+        .flatten()
+        .filter(|v| v.get("hostPath").is_some_and(|h| !h.is_null()))
+    {
+        let name = volume
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        add(
+            "HostPath Volumes",
+            format!("volume `{name}`: hostPath"),
+            true,
+        );
+    }
+    for sysctl in spec
+        .pointer("/securityContext/sysctls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = sysctl.get("name").map(shown).unwrap_or_default();
+        if !BASELINE_SYSCTLS.contains(&name.as_str()) {
+            add(
+                "Sysctls",
+                format!("pod: securityContext.sysctls `{name}`"),
+                false,
+            );
+        }
+    }
+    for (who, container) in containers(spec) {
+        if is_true(container.pointer("/securityContext/privileged")) {
+            add(
+                "Privileged Containers",
+                format!("{who}: securityContext.privileged `true`"),
+                false,
+            );
+        }
+        for cap in container
+            .pointer("/securityContext/capabilities/add")
             .and_then(Value::as_array)
-            .is_some_and(|volumes| volumes.iter().any(|v| v.get("hostPath").is_some()))
-        || containers(spec).any(|c| {
-            c.get("ports")
-                .and_then(Value::as_array)
-                .is_some_and(|ports| {
-                    ports
-                        .iter()
-                        .any(|p| p.get("hostPort").is_some_and(|h| h.as_i64() != Some(0)))
-                })
-        })
+            .into_iter()
+            .flatten()
+        {
+            let name = shown(cap).to_ascii_uppercase();
+            if !BASELINE_CAPABILITIES.contains(&name.strip_prefix("CAP_").unwrap_or(&name)) {
+                add(
+                    "Capabilities",
+                    format!("{who}: securityContext.capabilities.add `{}`", shown(cap)),
+                    false,
+                );
+            }
+        }
+        if let Some(mount) = container.pointer("/securityContext/procMount")
+            && mount.as_str() != Some("Default")
+            && !mount.is_null()
+        {
+            add(
+                "/proc Mount Type",
+                format!("{who}: securityContext.procMount `{}`", shown(mount)),
+                false,
+            );
+        }
+        for port in container
+            .get("ports")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.get("hostPort"))
+            .filter(|h| !h.is_null() && h.as_i64() != Some(0))
+        {
+            add(
+                "Host Ports",
+                format!("{who}: ports hostPort `{port}`"),
+                true,
+            );
+        }
+    }
+    for (key, value) in annotations {
+        if let Some(container) = key.strip_prefix("container.apparmor.security.beta.kubernetes.io/")
+            && value != "runtime/default"
+            && !value.starts_with("localhost/")
+        {
+            add(
+                "AppArmor",
+                format!("container `{container}`: annotation `{key}` `{value}`"),
+                false,
+            );
+        }
+        let seccomp = key == "seccomp.security.alpha.kubernetes.io/pod"
+            || key.starts_with("container.seccomp.security.alpha.kubernetes.io/");
+        if seccomp
+            && !matches!(value, "runtime/default" | "docker/default")
+            && !value.starts_with("localhost/")
+        {
+            add("Seccomp", format!("annotation `{key}` `{value}`"), false);
+        }
+    }
+    out
+}
+
+/// The annotations of a pod template (`template.metadata.annotations`), as pairs.
+fn template_annotations(template: Option<&Value>) -> Vec<(&str, &str)> {
+    template
+        .and_then(|t| t.pointer("/metadata/annotations"))
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.as_str(), v.as_str().unwrap_or("(not a string)")))
+        .collect()
+}
+
+/// The baseline controls a Pod or the pod template of a kind breaks; none for other kinds.
+pub fn baseline_of(kind: Kind, object: &DynamicObject) -> Vec<Violation> {
+    match kind {
+        Kind::Pod => baseline(
+            object.data.get("spec").unwrap_or(&Value::Null),
+            object
+                .metadata
+                .annotations
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        ),
+        Kind::Template(pointer) => {
+            let template = object.data.pointer(pointer);
+            baseline(
+                template.and_then(|t| t.get("spec")).unwrap_or(&Value::Null),
+                template_annotations(template),
+            )
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// A baseline control that lifts a container's confinement is broken (every control but those
+/// of [`host_access`]), annotations aside.
+pub fn privileged(spec: &Value) -> bool {
+    baseline(spec, []).iter().any(|v| !v.host)
+}
+
+/// A baseline control that opens the host is broken: hostNetwork, hostPID, hostIPC, a hostPath
+/// volume, a container port bound on the host (`hostPort`), or a HostProcess container.
+pub fn host_access(spec: &Value) -> bool {
+    baseline(spec, []).iter().any(|v| v.host)
 }
 
 /// A Service reachable from outside the cluster: type LoadBalancer or NodePort (a port on every
@@ -737,9 +1273,8 @@ pub fn serves_domestic_users(registry: &Registry, tenant: &str) -> Option<bool> 
     entity.pointer("/attrs/serves_domestic_users")?.as_bool()
 }
 
-/// A PersistentVolumeClaim: `place_data` on a `Dataset`.
-fn dataset(id: &str, object: &DynamicObject, cx: &Context<'_>) -> types::Request {
-    let region = annotation(object, REGION).unwrap_or(cx.cluster_region);
+/// A PersistentVolumeClaim: `place_data` on a `Dataset` in `region` (see [`claim_regions`]).
+fn dataset(id: &str, object: &DynamicObject, region: &str, cx: &Context<'_>) -> types::Request {
     let flag = |key: &str| annotation(object, key) == Some("true");
     let mut attrs = vec![
         attr("region", entity("Cloud::Region", region)),
@@ -789,11 +1324,18 @@ mod tests {
         serde_json::from_value(value).unwrap()
     }
 
+    static ONE_REGION: Topology = Topology {
+        zones: BTreeMap::new(),
+        nodes: BTreeMap::new(),
+        storage_classes: BTreeMap::new(),
+    };
+
     fn cx(registry: Option<&Registry>) -> Context<'_> {
         Context {
             namespace: "shop-example",
             tenant: "shop-example",
             cluster_region: "cn-north-1",
+            topology: &ONE_REGION,
             now: "2026-11-30T08:00:00Z",
             registry,
         }
@@ -860,13 +1402,13 @@ mod tests {
                 {"key": NODE_REGION, "operator": "In", "values": ["eu-west-1"]}
             ]}]
         }}}});
-        assert_eq!(regions(&nowhere, "cn-east-2"), ["cn-east-2"]);
+        assert_eq!(regions(&nowhere, "cn-east-2", &ONE_REGION), ["cn-east-2"]);
         let empty = json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
             "nodeSelectorTerms": [{"matchExpressions": [
                 {"key": NODE_REGION, "operator": "In", "values": []}
             ]}]
         }}}});
-        assert_eq!(regions(&empty, "cn-east-2"), ["cn-east-2"]);
+        assert_eq!(regions(&empty, "cn-east-2", &ONE_REGION), ["cn-east-2"]);
     }
 
     #[test]
@@ -961,7 +1503,8 @@ mod tests {
         assert_eq!(
             regions(
                 &required(json!([region_in(json!(["eu-west-1"]))])),
-                "cn-north-1"
+                "cn-north-1",
+                &ONE_REGION
             ),
             ["eu-west-1"]
         );
@@ -971,25 +1514,32 @@ mod tests {
                 &required(
                     json!([region_in(json!(["cn-east-2", "eu-west-1"])), {"matchExpressions": [{"key": "disk", "operator": "Exists"}]}])
                 ),
-                "cn-north-1"
+                "cn-north-1",
+                &ONE_REGION
             ),
             ["cn-east-2", "eu-west-1", "cn-north-1"]
         );
         // Allowed by exclusion: cannot be named.
         let not_in = json!([{"matchExpressions": [{"key": NODE_REGION, "operator": "NotIn", "values": ["cn-north-1"]}]}]);
-        assert_eq!(regions(&required(not_in), "cn-north-1"), [ANY_REGION]);
+        assert_eq!(
+            regions(&required(not_in), "cn-north-1", &ONE_REGION),
+            [ANY_REGION]
+        );
         // Preferred regions are places the pod may go too.
         let preferred = spec(json!({"preferredDuringSchedulingIgnoredDuringExecution": [
             {"weight": 1, "preference": region_in(json!(["ap-southeast-1"]))}
         ]}));
         assert_eq!(
-            regions(&preferred, "cn-north-1"),
+            regions(&preferred, "cn-north-1", &ONE_REGION),
             ["cn-north-1", "ap-southeast-1"]
         );
-        // A node selector decides.
-        let mut selected = required(json!([region_in(json!(["eu-west-1"]))]));
+        // A node selector and the affinity both hold: the selector narrows the terms.
+        let mut selected = required(json!([region_in(json!(["cn-north-1", "eu-west-1"]))]));
         selected["nodeSelector"] = json!({NODE_REGION: "cn-north-1"});
-        assert_eq!(regions(&selected, "cn-east-2"), ["cn-north-1"]);
+        assert_eq!(regions(&selected, "cn-east-2", &ONE_REGION), ["cn-north-1"]);
+        // ...and a selector that excludes the terms leaves the pod nowhere: decided everywhere.
+        selected["nodeSelector"] = json!({NODE_REGION: "ap-southeast-1"});
+        assert_eq!(regions(&selected, "cn-east-2", &ONE_REGION), ["cn-east-2"]);
     }
 
     #[test]
@@ -1121,5 +1671,364 @@ mod tests {
         assert!(!exposed(&service(
             json!({"type": "ExternalName", "externalIPs": []})
         )));
+    }
+
+    /// Two regions: zones `cn-1a`, `eu-1a`; nodes `cn-node-1`, `eu-node-1`; classes `ssd-cn`,
+    /// `ssd-eu`.
+    fn two_regions() -> Topology {
+        let map = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        Topology {
+            zones: map(&[("cn-1a", "cn-north-1"), ("eu-1a", "eu-west-1")]),
+            nodes: map(&[("cn-node-1", "cn-north-1"), ("eu-node-1", "eu-west-1")]),
+            storage_classes: map(&[("ssd-cn", "cn-north-1"), ("ssd-eu", "eu-west-1")]),
+        }
+    }
+
+    #[test]
+    fn the_deprecated_region_key_places_a_pod_like_the_current_one() {
+        let selector = json!({"nodeSelector": {DEPRECATED_REGION: "eu-west-1"}});
+        assert_eq!(regions(&selector, "cn-north-1", &ONE_REGION), ["eu-west-1"]);
+        let affinity = json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [
+                {"key": DEPRECATED_REGION, "operator": "In", "values": ["ap-southeast-1"]}
+            ]}]
+        }}}});
+        assert_eq!(
+            regions(&affinity, "cn-north-1", &ONE_REGION),
+            ["ap-southeast-1"]
+        );
+        let exists = json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [{"key": DEPRECATED_REGION, "operator": "Exists"}]}]
+        }}}});
+        assert_eq!(regions(&exists, "cn-north-1", &ONE_REGION), [ANY_REGION]);
+    }
+
+    #[test]
+    fn zones_and_nodes_do_not_place_a_pod_in_a_one_region_cluster() {
+        // As the DaemonSet controller pins its pods: matchFields on metadata.name.
+        let daemon_pod = json!({"nodeName": "node-7", "nodeSelector": {NODE_ZONE: "cn-north-1a", NODE_HOSTNAME: "node-7"},
+        "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["node-7"]}]}]
+        }}}});
+        assert_eq!(
+            regions(&daemon_pod, "cn-north-1", &ONE_REGION),
+            ["cn-north-1"]
+        );
+    }
+
+    #[test]
+    fn in_a_cluster_spanning_regions_zones_and_nodes_place_a_pod() {
+        let topology = two_regions();
+        let place = |spec: Value| regions(&spec, "cn-north-1", &topology);
+        // Nowhere in particular: anywhere the cluster is.
+        assert_eq!(place(json!({})), ["cn-north-1", "eu-west-1"]);
+        for spec in [
+            json!({"nodeName": "eu-node-1"}),
+            json!({"nodeSelector": {NODE_HOSTNAME: "eu-node-1"}}),
+            json!({"nodeSelector": {NODE_ZONE: "eu-1a"}}),
+            json!({"nodeSelector": {DEPRECATED_ZONE: "eu-1a"}}),
+            json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["eu-node-1"]}]}]
+            }}}}),
+            json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{"matchExpressions": [{"key": NODE_ZONE, "operator": "In", "values": ["eu-1a"]}]}]
+            }}}}),
+        ] {
+            assert_eq!(place(spec.clone()), ["eu-west-1"], "{spec}");
+        }
+        // A zone or node the maps lack: unknown, named.
+        assert_eq!(
+            place(json!({"nodeName": "node-9"})),
+            [unknown_region("node", "node-9")]
+        );
+        assert_eq!(
+            place(json!({"nodeSelector": {NODE_ZONE: "ap-1a"}})),
+            [unknown_region("zone", "ap-1a")]
+        );
+        // A zone allowed by exclusion cannot be named.
+        let not_in = json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [{"key": NODE_ZONE, "operator": "NotIn", "values": ["cn-1a"]}]}]
+        }}}});
+        assert_eq!(place(not_in), [ANY_REGION]);
+        // A known region narrows an unknown node: it can only be there.
+        assert_eq!(
+            place(json!({"nodeName": "node-9", "nodeSelector": {NODE_REGION: "cn-north-1"}})),
+            ["cn-north-1"]
+        );
+        // A region selector that the node's region contradicts leaves the pod nowhere: decided
+        // everywhere.
+        assert_eq!(
+            place(json!({"nodeName": "eu-node-1", "nodeSelector": {NODE_REGION: "cn-north-1"}})),
+            ["cn-north-1", "eu-west-1"]
+        );
+        // A label merely named `metadata.name` is not the node's name.
+        let label = json!({"nodeSelector": {"metadata.name": "eu-node-1"}});
+        assert_eq!(place(label), ["cn-north-1", "eu-west-1"]);
+        // Spreading over regions chooses among the nodes allowed: no region added.
+        let spread = json!({"nodeName": "cn-node-1", "topologySpreadConstraints": [
+            {"maxSkew": 1, "topologyKey": NODE_REGION, "whenUnsatisfiable": "DoNotSchedule"}
+        ]});
+        assert_eq!(place(spread), ["cn-north-1"]);
+    }
+
+    #[test]
+    fn unknown_regions_name_what_has_no_region() {
+        let topology = two_regions();
+        let cx = Context {
+            topology: &topology,
+            ..cx(None)
+        };
+        let pod = object(json!({"metadata": {"name": "p"}, "spec": {"nodeName": "node-9"}}));
+        let items = requests(Kind::Pod, &pod, &cx);
+        let [item] = items.as_slice() else {
+            panic!("{items:?}")
+        };
+        assert_eq!(
+            item.subject.as_deref(),
+            Some("region unknown (node `node-9` is in no region of the operator's node map)")
+        );
+        assert_value!(
+            attrs(&item.request)["region"],
+            &types::Value::Entity(uid("Cloud::Region", "unknown:node/node-9"))
+        );
+    }
+
+    #[test]
+    fn the_storage_class_places_a_claim_and_the_tenant_annotation_only_adds() {
+        let claim = |spec: Value, annotations: Value| {
+            object(json!({"metadata": {"name": "c", "annotations": annotations}, "spec": spec}))
+        };
+        let topology = two_regions();
+        let mapped = Context {
+            topology: &topology,
+            ..cx(None)
+        };
+        let class = |name: &str| json!({"storageClassName": name, "volumeName": "pv-1"});
+        assert_eq!(
+            claim_regions(&claim(class("ssd-eu"), json!({})), &mapped),
+            ["eu-west-1"]
+        );
+        // The tenant cannot bring the data home by annotation; a region it names is added.
+        assert_eq!(
+            claim_regions(
+                &claim(class("ssd-eu"), json!({REGION: "cn-north-1"})),
+                &mapped
+            ),
+            ["eu-west-1", "cn-north-1"]
+        );
+        assert_eq!(
+            claim_regions(&claim(class("nfs"), json!({})), &mapped),
+            [unknown_region("storage class", "nfs")]
+        );
+        assert_eq!(
+            claim_regions(&claim(json!({}), json!({})), &mapped),
+            [unknown_region("storage class", "(none)")]
+        );
+        // One region, no class map: the cluster's, and the tenant's word on top.
+        assert_eq!(
+            claim_regions(
+                &claim(class("any"), json!({REGION: "eu-west-1"})),
+                &cx(None)
+            ),
+            ["cn-north-1", "eu-west-1"]
+        );
+        // Nodes in two regions, no class map: anywhere the cluster is.
+        let nodes_only = Topology {
+            storage_classes: BTreeMap::new(),
+            ..two_regions()
+        };
+        let spans = Context {
+            topology: &nodes_only,
+            ..cx(None)
+        };
+        assert_eq!(
+            claim_regions(&claim(class("any"), json!({})), &spans),
+            ["cn-north-1", "eu-west-1"]
+        );
+    }
+
+    /// Each baseline control, set on a container (or the pod), breaks it; the allowed values do
+    /// not.
+    #[test]
+    fn every_baseline_control_is_read() {
+        let container =
+            |context: Value| json!({"containers": [{"name": "c", "securityContext": context}]});
+        let pod =
+            |context: Value| json!({"securityContext": context, "containers": [{"name": "c"}]});
+        let broken: Vec<(&str, Value, bool)> = vec![
+            (
+                "HostProcess",
+                container(json!({"windowsOptions": {"hostProcess": true}})),
+                true,
+            ),
+            (
+                "HostProcess",
+                pod(json!({"windowsOptions": {"hostProcess": true}})),
+                true,
+            ),
+            ("Host Namespaces", json!({"hostPID": true}), true),
+            ("Host Namespaces", json!({"hostIPC": true}), true),
+            ("Host Namespaces", json!({"hostNetwork": true}), true),
+            (
+                "Privileged Containers",
+                container(json!({"privileged": true})),
+                false,
+            ),
+            (
+                "Capabilities",
+                container(json!({"capabilities": {"add": ["NET_RAW"]}})),
+                false,
+            ),
+            (
+                "HostPath Volumes",
+                json!({"volumes": [{"name": "v", "hostPath": {"path": "/"}}]}),
+                true,
+            ),
+            (
+                "Host Ports",
+                json!({"containers": [{"name": "c", "ports": [{"containerPort": 1, "hostPort": 1}]}]}),
+                true,
+            ),
+            (
+                "AppArmor",
+                container(json!({"appArmorProfile": {"type": "Unconfined"}})),
+                false,
+            ),
+            (
+                "AppArmor",
+                pod(json!({"appArmorProfile": {"type": "Unconfined"}})),
+                false,
+            ),
+            (
+                "SELinux",
+                container(json!({"seLinuxOptions": {"type": "spc_t"}})),
+                false,
+            ),
+            (
+                "SELinux",
+                pod(json!({"seLinuxOptions": {"user": "system_u"}})),
+                false,
+            ),
+            (
+                "SELinux",
+                pod(json!({"seLinuxOptions": {"role": "system_r"}})),
+                false,
+            ),
+            (
+                "/proc Mount Type",
+                container(json!({"procMount": "Unmasked"})),
+                false,
+            ),
+            (
+                "Seccomp",
+                container(json!({"seccompProfile": {"type": "Unconfined"}})),
+                false,
+            ),
+            (
+                "Seccomp",
+                pod(json!({"seccompProfile": {"type": "Unconfined"}})),
+                false,
+            ),
+            (
+                "Sysctls",
+                pod(json!({"sysctls": [{"name": "kernel.msgmax", "value": "1"}]})),
+                false,
+            ),
+        ];
+        for (control, spec, host) in broken {
+            let found = baseline(&spec, []);
+            assert!(
+                found.iter().any(|v| v.control == control && v.host == host),
+                "{control}: {spec} -> {found:?}"
+            );
+            assert_eq!(privileged(&spec), !host, "{control}: {spec}");
+            assert_eq!(host_access(&spec), host, "{control}: {spec}");
+        }
+        // Every kind of container is read.
+        for list in ["initContainers", "ephemeralContainers"] {
+            let spec = json!({list: [{"name": "x", "securityContext": {"procMount": "Unmasked"}}]});
+            assert!(privileged(&spec), "{list}");
+        }
+        // The allowed values.
+        let allowed = json!({
+            "securityContext": {
+                "seccompProfile": {"type": "RuntimeDefault"},
+                "appArmorProfile": {"type": "Localhost", "localhostProfile": "k8s-web"},
+                "seLinuxOptions": {"type": "container_engine_t", "level": "s0:c1,c2"},
+                "sysctls": BASELINE_SYSCTLS.map(|name| json!({"name": name, "value": "1"})),
+                "windowsOptions": {"hostProcess": false}
+            },
+            "hostNetwork": false,
+            "containers": [{"name": "c", "ports": [{"containerPort": 80, "hostPort": 0}], "securityContext": {
+                "privileged": false, "procMount": "Default",
+                "capabilities": {"add": BASELINE_CAPABILITIES, "drop": ["ALL"]},
+                "seccompProfile": {"type": "Localhost", "localhostProfile": "p.json"},
+                "appArmorProfile": {"type": "RuntimeDefault"},
+                "seLinuxOptions": {"type": "container_t"}
+            }}],
+            "volumes": [{"name": "v", "emptyDir": {}}]
+        });
+        let annotations = [
+            (
+                "container.apparmor.security.beta.kubernetes.io/c",
+                "localhost/k8s-web",
+            ),
+            (
+                "seccomp.security.alpha.kubernetes.io/pod",
+                "runtime/default",
+            ),
+        ];
+        let found = baseline(&allowed, annotations);
+        assert!(found.is_empty(), "{found:?}");
+        // The annotations: AppArmor unconfined, and the old seccomp ones.
+        for (key, value) in [
+            (
+                "container.apparmor.security.beta.kubernetes.io/c",
+                "unconfined",
+            ),
+            ("seccomp.security.alpha.kubernetes.io/pod", "unconfined"),
+            (
+                "container.seccomp.security.alpha.kubernetes.io/c",
+                "unconfined",
+            ),
+        ] {
+            let found = baseline(&allowed, [(key, value)]);
+            assert_eq!(found.len(), 1, "{key}: {found:?}");
+            assert!(found[0].field.contains(key), "{found:?}");
+        }
+    }
+
+    #[test]
+    fn template_annotations_break_the_baseline_of_every_template_kind() {
+        let cronjob = object(
+            json!({"metadata": {"name": "j"}, "spec": {"jobTemplate": {"spec": {"template": {
+                "metadata": {"annotations": {"container.apparmor.security.beta.kubernetes.io/c": "unconfined"}},
+                "spec": {"containers": [{"name": "c"}]}
+            }}}}}),
+        );
+        let kind = Kind::Template("/spec/jobTemplate/spec/template");
+        let items = requests(kind, &cronjob, &cx(None));
+        assert_value!(
+            attrs(&items[0].request)["privileged"],
+            &types::Value::Boolean(true)
+        );
+        assert_eq!(baseline_of(kind, &cronjob)[0].control, "AppArmor");
+        let pod = object(json!({"metadata": {"name": "p", "annotations": {
+            "seccomp.security.alpha.kubernetes.io/pod": "unconfined"
+        }}, "spec": {"containers": [{"name": "c"}]}}));
+        let items = requests(Kind::Pod, &pod, &cx(None));
+        assert_value!(
+            attrs(&items[0].request)["privileged"],
+            &types::Value::Boolean(true)
+        );
+        assert_value!(
+            attrs(&items[0].request)["host_access"],
+            &types::Value::Boolean(false)
+        );
     }
 }

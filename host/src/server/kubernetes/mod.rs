@@ -109,6 +109,9 @@ impl Mode {
 pub struct Config {
     /// The cluster's region.
     pub cluster_region: String,
+    /// What the cluster spans when its nodes or storage are in several regions (empty: one
+    /// region, `cluster_region`).
+    pub topology: mapping::Topology,
     /// A review not decided within this is refused as a fault.
     pub review_deadline: Duration,
     /// Namespaces never decided on.
@@ -121,6 +124,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             cluster_region: "cn-north-1".to_owned(),
+            topology: mapping::Topology::default(),
             review_deadline: Duration::from_secs(2),
             exempt_namespaces: SYSTEM_NAMESPACES.map(str::to_owned).to_vec(),
             namespaces: namespaces::Namespaces::default(),
@@ -402,6 +406,7 @@ fn plan(
         namespace,
         tenant,
         cluster_region: &state.kubernetes.cluster_region,
+        topology: &state.kubernetes.topology,
         now: &now,
         registry: registry.as_deref(),
     };
@@ -575,6 +580,12 @@ fn control_ids(findings: &[(Option<&str>, &types::Finding)]) -> String {
     ids.join(",")
 }
 
+/// The control of the policies that read a workload's `privileged` and `host_access`.
+const HOST_SECURITY: &str = "art12-host-security";
+
+/// The baseline controls a denial names at most; the rest are counted.
+const MAX_BASELINE_SHOWN: usize = 12;
+
 fn deny_message(
     request: &AdmissionRequest<DynamicObject>,
     namespace: &str,
@@ -605,6 +616,29 @@ fn deny_message(
             let _ = write!(out, " [obligations: {}]", f.obligations.join(", "));
         }
         tenant_missing |= f.control == "registry-missing" && f.reason.contains(&tenant_uid);
+    }
+    // The policies see one `privileged` and one `host_access`: name the baseline controls behind
+    // them.
+    if denials.iter().any(|(_, f)| f.control == HOST_SECURITY)
+        && let Some(object) = &request.object
+        && let Some(kind) = mapping::Kind::of(&request.kind.group, &request.kind.kind)
+    {
+        let violations = mapping::baseline_of(kind, object);
+        if !violations.is_empty() {
+            let _ = write!(
+                out,
+                "\n{HOST_SECURITY}: the pod breaks the {}: ",
+                mapping::BASELINE
+            );
+            for (i, v) in violations.iter().take(MAX_BASELINE_SHOWN).enumerate() {
+                let _ = write!(out, "{}{v}", if i == 0 { "" } else { "; " });
+            }
+            if let Some(more) = violations.len().checked_sub(MAX_BASELINE_SHOWN)
+                && more > 0
+            {
+                let _ = write!(out, "; and {more} more");
+            }
+        }
     }
     if tenant_missing && tenant == namespace {
         let _ = write!(

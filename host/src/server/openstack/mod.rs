@@ -18,7 +18,6 @@ pub mod rules;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use anyhow::Context as _;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Path, State};
@@ -62,14 +61,7 @@ impl Config {
         };
         let zones = match zone_map {
             Some(path) => {
-                let zones = read_zone_map(path)?;
-                if zones.is_empty() {
-                    anyhow::bail!(
-                        "the zone map `{}` is empty: map each availability zone to its region, or leave it out for a one-region deployment",
-                        path.display()
-                    );
-                }
-                zones
+                super::region_map::read(path, "availability zone", "--openstack-zone-map")?
             }
             None => {
                 tracing::info!(
@@ -101,24 +93,6 @@ impl Config {
                 .ok_or_else(|| Refusal::UnknownZone(zone.to_owned())),
         }
     }
-}
-
-fn read_zone_map(path: &std::path::Path) -> anyhow::Result<BTreeMap<String, String>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the zone map `{}`", path.display()))?;
-    let zones: BTreeMap<String, String> = serde_json::from_str(&text).with_context(|| {
-        format!(
-            "the zone map `{}` is not a JSON object of availability zone to region, like {{\"nova-az1\": \"cn-north-1\"}}",
-            path.display()
-        )
-    })?;
-    if let Some((zone, _)) = zones.iter().find(|(_, region)| region.is_empty()) {
-        anyhow::bail!(
-            "the zone map `{}` maps `{zone}` to an empty region",
-            path.display()
-        );
-    }
-    Ok(zones)
 }
 
 /// The oslo.policy routes.
