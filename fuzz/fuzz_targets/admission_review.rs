@@ -3,7 +3,11 @@
 //! the front end documents (200, or 400 for a body that is not an AdmissionReview v1 or a review
 //! that cannot be planned); every answer an AdmissionReview; never an allow for a body that does
 //! not parse as an AdmissionReview; never a fault (500); never an allow for a tenant the registry
-//! lacks or for a pod the policies forbid whoever asks (any baseline control broken).
+//! lacks or for a pod the policies forbid whoever asks (any baseline control broken); never an allow
+//! for an object that binds a name its tenant has not filed (`*` included), through any kind
+//! (Ingress, host annotations, Gateway, ListenerSet, routes, Service); never an allow for anyone
+//! but a label admin (`system:masters`) turning a namespace's `yungui.io/mode` away from
+//! `enforce`.
 #![no_main]
 
 use kube_core::DynamicObject;
@@ -42,6 +46,12 @@ fuzz_target!(init: server::init(), |data: &[u8]| {
                     !forbidden_pod(request),
                     "allowed a privileged pod or one with host access: {body}"
                 );
+                if let Some(host) = unfiled_host(request) {
+                    panic!("allowed binding `{host}`, which its tenant has not filed: {body}");
+                }
+                if let Some(change) = loosened_mode(request) {
+                    panic!("allowed a non-admin to {change}: {body}");
+                }
                 if let Some(tenant) = decided_tenant(request) {
                     assert!(
                         server::registry().get("Cloud::Tenant", &tenant).is_some(),
@@ -120,4 +130,79 @@ fn forbidden_pod(request: &AdmissionRequest<DynamicObject>) -> bool {
         return false;
     };
     !mapping::baseline_of(kind, object).is_empty()
+}
+
+/// A name the reviewed object binds ([`mapping::hosts`]) that no `icp_domains` entry of its
+/// tenant covers (`*` never is). Names that are not ASCII are left out: the engine converts them
+/// to punycode first, which this check does not repeat.
+fn unfiled_host(request: &AdmissionRequest<DynamicObject>) -> Option<String> {
+    let (kind, object, namespace) = reviewed(request)?;
+    let registry = server::registry();
+    let tenant = registry.tenant_of_namespace(namespace).into_owned();
+    let filed: Vec<String> = registry
+        .get("Cloud::Tenant", &tenant)
+        .and_then(|text| serde_json::from_str::<Value>(text).ok())
+        .and_then(|entity| entity.pointer("/attrs/icp_domains").cloned())
+        .and_then(|domains| serde_json::from_value(domains).ok())
+        .unwrap_or_default();
+    mapping::hosts(kind, object).into_iter().find(|host| {
+        if host == mapping::ANY_HOST {
+            return true;
+        }
+        if !host.is_ascii() {
+            return false;
+        }
+        let mut rest = host.as_str();
+        loop {
+            if filed.iter().any(|f| f == rest) {
+                return false;
+            }
+            match rest.split_once('.') {
+                Some((_, tail)) => rest = tail,
+                None => return true,
+            }
+        }
+    })
+}
+
+/// For a Namespace review by anyone outside `system:masters` (the default label admins), a change
+/// of `yungui.io/mode` to anything but `enforce`, described; `None` otherwise.
+fn loosened_mode(request: &AdmissionRequest<DynamicObject>) -> Option<String> {
+    if mapping::Kind::of(&request.kind.group, &request.kind.kind) != Some(mapping::Kind::Namespace)
+        || !matches!(request.operation, Operation::Create | Operation::Update)
+    {
+        return None;
+    }
+    let groups = request.user_info.groups.as_deref().unwrap_or_default();
+    if groups.iter().any(|g| g == "system:masters") {
+        return None;
+    }
+    let object = request.object.as_ref()?;
+    let name = object
+        .metadata
+        .name
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .unwrap_or(&request.name);
+    if kubernetes::SYSTEM_NAMESPACES.contains(&name) {
+        return None;
+    }
+    let mode = |o: Option<&DynamicObject>| {
+        o.and_then(|o| o.metadata.labels.as_ref())
+            .and_then(|l| l.get(kubernetes::MODE_LABEL))
+            .cloned()
+    };
+    let before = mode(
+        request
+            .old_object
+            .as_ref()
+            .filter(|_| request.operation == Operation::Update),
+    );
+    let after = mode(Some(object));
+    (before != after && after.as_deref() != Some("enforce")).then(|| {
+        format!(
+            "change `{}` from {before:?} to {after:?}",
+            kubernetes::MODE_LABEL
+        )
+    })
 }

@@ -334,3 +334,162 @@ kubectl create deployment escape --image=busybox -n shop-example --dry-run=clien
 kubectl create configmap settings -n shop-example --from-literal=mode=production \
   --dry-run=client -o json \
   | wrap configmap-unmapped "" v1 ConfigMap configmaps
+
+# ---- Gateway API (gateway.networking.k8s.io) ------------------------------------------------------
+# The Gateway API's published examples (examples/standard), in this project's namespaces and names,
+# with the defaults the API server's CRD schemas fill in before admission (listeners'
+# `allowedRoutes`, `parentRefs`' group and kind, a rule's default `PathPrefix /` match,
+# `backendRefs`' group, kind and weight). kubectl renders them without the CRDs (`--local`).
+
+local_render app=web <<'YAML' | wrap gateway-allow gateway.networking.k8s.io v1 Gateway gateways
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: web
+  namespace: shop-example
+  annotations: {yungui.io/carrier: china-telecom}
+spec:
+  gatewayClassName: example
+  listeners:
+  - name: http
+    port: 80
+    protocol: HTTP
+    hostname: www.shop.example.cn
+    allowedRoutes: {namespaces: {from: Same}}
+  - name: https
+    port: 443
+    protocol: HTTPS
+    hostname: "*.shop.example.cn"
+    tls:
+      mode: Terminate
+      certificateRefs: [{group: "", kind: Secret, name: shop-example-cn}]
+    allowedRoutes: {namespaces: {from: Same}}
+  - name: postgres
+    port: 5432
+    protocol: TCP
+    allowedRoutes: {namespaces: {from: Same}}
+YAML
+
+# examples/standard/simple-http-https/gateway.yaml plus a listener without hostname: every name
+# (`*`), unfiled names, and an unlicensed carrier.
+local_render app=web <<'YAML' | wrap gateway-unfiled-hosts gateway.networking.k8s.io v1 Gateway gateways
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: example-gateway
+  namespace: shop-example
+  annotations: {yungui.io/carrier: grey-transit}
+spec:
+  gatewayClassName: prod
+  listeners:
+  - name: http
+    port: 80
+    protocol: HTTP
+    hostname: "*.example.com"
+    allowedRoutes: {namespaces: {from: Same}}
+  - name: https-default-tls-mode
+    port: 8443
+    protocol: HTTPS
+    hostname: "*.foo.com"
+    tls:
+      mode: Terminate
+      certificateRefs: [{group: "", kind: Secret, name: foo-com}]
+    allowedRoutes: {namespaces: {from: Same}}
+  - name: any-name
+    port: 8080
+    protocol: HTTP
+    allowedRoutes: {namespaces: {from: Same}}
+YAML
+
+local_render app=web <<'YAML' | wrap httproute-allow gateway.networking.k8s.io v1 HTTPRoute httproutes
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: web, namespace: shop-example}
+spec:
+  parentRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: web}]
+  hostnames: [www.shop.example.cn, "shop.example.cn"]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /}}]
+    backendRefs: [{group: "", kind: Service, name: web, port: 8080, weight: 1}]
+YAML
+
+# examples/standard/http-route-attachment/httproute.yaml: no hostnames, so every name the listener
+# allows (`*`, as an Ingress rule without host).
+local_render app=web <<'YAML' | wrap httproute-hostless gateway.networking.k8s.io v1 HTTPRoute httproutes
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: my-route, namespace: shop-example}
+spec:
+  parentRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: web}]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /}}]
+    backendRefs: [{group: "", kind: Service, name: web, port: 8080, weight: 1}]
+YAML
+
+# examples/standard/grpc-routing/foo-grpcroute.yaml.
+local_render app=web <<'YAML' | wrap grpcroute-unfiled gateway.networking.k8s.io v1 GRPCRoute grpcroutes
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: foo-route, namespace: shop-example}
+spec:
+  parentRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: example-gateway}]
+  hostnames: ["foo.example.com"]
+  rules:
+  - matches: [{method: {type: Exact, service: com.example, method: Login}}]
+    backendRefs: [{group: "", kind: Service, name: foo-svc, port: 50051, weight: 1}]
+YAML
+
+# examples/standard/tls-routing/tls-route.yaml, as served at v1alpha2 (the version older
+# installations serve).
+local_render app=web <<'YAML' | wrap tlsroute-unfiled gateway.networking.k8s.io v1alpha2 TLSRoute tlsroutes
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TLSRoute
+metadata: {name: foo-route, namespace: shop-example}
+spec:
+  parentRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: example-gateway, sectionName: tls}]
+  hostnames: ["foo.example.com"]
+  rules:
+  - backendRefs: [{group: "", kind: Service, name: foo-svc, port: 443, weight: 1}]
+YAML
+
+# examples/standard/listenerset/listenerset.yaml: listeners added to a Gateway.
+local_render app=web <<'YAML' | wrap listenerset-unfiled gateway.networking.k8s.io v1 ListenerSet listenersets
+apiVersion: gateway.networking.k8s.io/v1
+kind: ListenerSet
+metadata: {name: first-workload-listeners, namespace: shop-example}
+spec:
+  parentRef: {group: gateway.networking.k8s.io, kind: Gateway, name: web}
+  listeners:
+  - name: first
+    hostname: first.foo.com
+    protocol: HTTPS
+    port: 443
+    tls:
+      mode: Terminate
+      certificateRefs: [{group: "", kind: Secret, name: first-workload-cert}]
+    allowedRoutes: {namespaces: {from: Same}}
+YAML
+
+# ---- Hosts named by annotations -----------------------------------------------------------------
+
+# ingress-nginx serves the Ingress under the `server-alias` names too.
+kubectl create ingress web -n shop-example --class=nginx --rule='www.shop.example.cn/*=web:80' \
+  --annotation='nginx.ingress.kubernetes.io/server-alias=shop.example.cn, promo.unfiled.example.com' \
+  --dry-run=client -o json \
+  | wrap ingress-server-alias networking.k8s.io v1 Ingress ingresses
+
+# external-dns publishes the load balancer's address under the `hostname` names.
+kubectl create service loadbalancer web --tcp=80:8080 -n shop-example --dry-run=client -o json \
+  | kubectl annotate --local -f - -o json yungui.io/carrier=china-telecom \
+      external-dns.alpha.kubernetes.io/hostname=www.shop.example.cn,cdn.unfiled.example.net \
+  | wrap service-external-dns-unfiled "" v1 Service services
+
+# ---- Namespaces ---------------------------------------------------------------------------------
+
+# A namespace opted into enforcement; the tests relabel it as tenants and admins would.
+kubectl create namespace shop-example --dry-run=client -o json \
+  | kubectl label --local -f - -o json yungui.io/mode=enforce \
+  | wrap namespace-enforce "" v1 Namespace namespaces
+# A cluster-scoped object: the API server sends no namespace for a CREATE.
+jq 'del(.request.namespace)' namespace-enforce.json > namespace-enforce.json.tmp
+mv namespace-enforce.json.tmp namespace-enforce.json

@@ -199,6 +199,36 @@ pub struct KubernetesArgs {
         value_name = "NAMESPACE"
     )]
     pub exempt_namespaces: Vec<String>,
+
+    /// Who a namespace belongs to: `same-name` (the default), the parent of its
+    /// `Cloud::Namespace` entity, else the tenant named like the namespace (safe only where
+    /// tenants cannot create namespaces of their choosing); `registry`, only the parent of its
+    /// `Cloud::Namespace` entity: objects of a namespace the registry does not list are denied.
+    #[arg(long, default_value = "same-name", value_name = "registry|same-name", value_parser = parse_tenancy)]
+    pub namespace_tenancy: kubernetes::namespaces::Tenancy,
+
+    /// Users (the review's `userInfo.username`) who may change a namespace's `yungui.io/*`
+    /// labels (comma separated, or the option repeated). Anyone may set `yungui.io/mode=enforce`.
+    #[arg(long = "label-admin-user", value_delimiter = ',', value_name = "USER")]
+    pub label_admin_users: Vec<String>,
+
+    /// Groups (the review's `userInfo.groups`) whose members may change a namespace's
+    /// `yungui.io/*` labels (comma separated, or the option repeated).
+    #[arg(
+        long = "label-admin-group",
+        value_delimiter = ',',
+        default_values_t = ["system:masters".to_owned()],
+        value_name = "GROUP"
+    )]
+    pub label_admin_groups: Vec<String>,
+
+    /// Deny creating a namespace without a `yungui.io/mode` label (label admins excepted).
+    #[arg(long)]
+    pub require_mode_label: bool,
+}
+
+fn parse_tenancy(value: &str) -> Result<kubernetes::namespaces::Tenancy, String> {
+    kubernetes::namespaces::Tenancy::parse(value)
 }
 
 impl KubernetesArgs {
@@ -215,6 +245,16 @@ impl KubernetesArgs {
                 "`--exempt-namespace` has an empty name (`{empty}`): list namespaces separated by commas"
             );
         }
+        for (names, flag) in [
+            (&self.label_admin_users, "--label-admin-user"),
+            (&self.label_admin_groups, "--label-admin-group"),
+        ] {
+            if let Some(empty) = names.iter().find(|n| n.trim().is_empty()) {
+                anyhow::bail!(
+                    "`{flag}` has an empty name (`{empty}`): list names separated by commas"
+                );
+            }
+        }
         Ok(kubernetes::Config {
             cluster_region: self.cluster_region.clone(),
             topology: kubernetes::mapping::Topology::load(
@@ -224,6 +264,12 @@ impl KubernetesArgs {
             )?,
             review_deadline: Duration::from_millis(self.review_deadline_ms),
             exempt_namespaces: self.exempt_namespaces.clone(),
+            namespaces: kubernetes::namespaces::Namespaces {
+                tenancy: self.namespace_tenancy,
+                label_admin_users: self.label_admin_users.clone(),
+                label_admin_groups: self.label_admin_groups.clone(),
+                require_mode_label: self.require_mode_label,
+            },
         })
     }
 }

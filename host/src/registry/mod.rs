@@ -546,6 +546,19 @@ impl Registry {
         Cow::Borrowed(self.namespaces.get(namespace).map_or(namespace, |t| t))
     }
 
+    /// The tenant of a namespace that a `Cloud::Namespace` entity maps (its one `Cloud::Tenant`
+    /// parent); `None` for a namespace the registry does not list.
+    pub fn listed_tenant_of_namespace<'a>(&'a self, namespace: &str) -> Option<Cow<'a, str>> {
+        if let Some(database) = &self.database {
+            return database
+                .listed_tenant_of_namespace(namespace)
+                .map(Cow::Owned);
+        }
+        self.namespaces
+            .get(namespace)
+            .map(|t| Cow::Borrowed(t.as_ref()))
+    }
+
     /// Every entity, as its Cedar entity JSON text.
     pub fn texts(&self) -> impl Iterator<Item = &str> {
         self.shards
@@ -675,6 +688,11 @@ mod tests {
         assert_eq!(registry.tenant_of_namespace("shop-web"), "shop");
         assert_eq!(registry.tenant_of_namespace("shop-db"), "shop");
         assert_eq!(registry.tenant_of_namespace("other"), "other");
+        assert_eq!(
+            registry.listed_tenant_of_namespace("shop-web").as_deref(),
+            Some("shop")
+        );
+        assert_eq!(registry.listed_tenant_of_namespace("other"), None);
     }
 
     #[test]

@@ -317,6 +317,16 @@ impl Database {
             .map_or_else(|| namespace.to_owned(), |t| t.to_string())
     }
 
+    /// The tenant of a namespace a `Cloud::Namespace` row maps, as
+    /// [`super::Registry::listed_tenant_of_namespace`].
+    pub fn listed_tenant_of_namespace(&self, namespace: &str) -> Option<String> {
+        self.shared
+            .lock()
+            .namespaces
+            .get(namespace)
+            .map(|t| t.to_string())
+    }
+
     /// Whether decisions may use this registry now, else why not. While the first connection
     /// is under way it waits for it, at most the lookup timeout.
     pub fn health(&self) -> Result<(), String> {

@@ -936,7 +936,8 @@ fn webhook_manifest_keeps_its_promises() {
             "`{mode}` entry does not exclude the system namespaces"
         );
     }
-    assert_eq!(webhook.matches("  - name: ").count(), 4);
+    // The four above, and the one for Namespaces.
+    assert_eq!(webhook.matches("  - name: ").count(), 5);
     for resource in [
         "pods",
         "replicationcontrollers",
@@ -1152,6 +1153,449 @@ fn an_object_past_a_bound_is_refused_not_a_fault() {
         text.contains("`resource.attrs.classes` holds 301 elements"),
         "{text}"
     );
+}
+
+/// Gateway API objects and the annotations that name hosts bind domains: each name is decided as
+/// `bind_domain` (`*` when a listener or route names none), a Gateway's address as
+/// `allocate_public_ip`.
+#[test]
+fn gateways_routes_and_host_annotations_are_decided() {
+    let server = shared();
+    for allowed in ["gateway-allow", "httproute-allow"] {
+        assert_allowed(&server.review(&fixture(allowed)));
+    }
+    for (denied, controls, names) in [
+        (
+            "gateway-unfiled-hosts",
+            &["art8-1-icp-filing", "art6-licensed-carrier"][..],
+            &[
+                "address: art6",
+                "host `*.example.com`",
+                "host `*.foo.com`",
+                "host `*`",
+            ][..],
+        ),
+        ("httproute-hostless", &["art8-1-icp-filing"], &["host `*`"]),
+        (
+            "grpcroute-unfiled",
+            &["art8-1-icp-filing"],
+            &["host `foo.example.com`"],
+        ),
+        (
+            "tlsroute-unfiled",
+            &["art8-1-icp-filing"],
+            &["host `foo.example.com`"],
+        ),
+        (
+            "listenerset-unfiled",
+            &["art8-1-icp-filing"],
+            &["host `first.foo.com`"],
+        ),
+        (
+            "ingress-server-alias",
+            &["art8-1-icp-filing"],
+            &["host `promo.unfiled.example.com`"],
+        ),
+        (
+            "service-external-dns-unfiled",
+            &["art8-1-icp-filing"],
+            &["host `cdn.unfiled.example.net`"],
+        ),
+    ] {
+        let response = server.review(&fixture(denied));
+        assert_denied(&response, controls);
+        let text = message(&response);
+        for name in names {
+            assert!(text.contains(name), "{denied}: {name} not in {text}");
+        }
+        // Filed names are not among the denials.
+        assert!(!text.contains("host `www.shop.example.cn`"), "{text}");
+        assert!(!text.contains("host `shop.example.cn`"), "{text}");
+    }
+
+    // Each name is what decides: filed, the same objects are allowed.
+    let mut gateway = fixture("gateway-unfiled-hosts");
+    let object = &mut gateway["request"]["object"];
+    object["metadata"]["annotations"]["yungui.io/carrier"] = json!("china-telecom");
+    object["spec"]["listeners"][0]["hostname"] = json!("*.shop.example.cn");
+    object["spec"]["listeners"][1]["hostname"] = json!("api.shop.example.cn");
+    object["spec"]["listeners"][2]["protocol"] = json!("TCP");
+    assert_allowed(&server.review(&gateway));
+    let mut route = fixture("httproute-hostless");
+    route["request"]["object"]["spec"]["hostnames"] = json!(["shop.example.cn"]);
+    assert_allowed(&server.review(&route));
+    let mut alias = fixture("ingress-server-alias");
+    alias["request"]["object"]["metadata"]["annotations"]["nginx.ingress.kubernetes.io/server-alias"] =
+        json!("shop.example.cn");
+    assert_allowed(&server.review(&alias));
+    // The Gateway's address is decided like a LoadBalancer's: no carrier, no address.
+    let mut gateway = fixture("gateway-allow");
+    gateway["request"]["object"]["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("annotations");
+    let response = server.review(&gateway);
+    assert_eq!(response["allowed"], false, "{response}");
+    assert!(message(&response).contains("address: "), "{response}");
+
+    // Other served versions, and the experimental ListenerSet, are read the same way.
+    for (name, group, version, kind) in [
+        (
+            "httproute-hostless",
+            "gateway.networking.k8s.io",
+            "v1beta1",
+            "HTTPRoute",
+        ),
+        (
+            "grpcroute-unfiled",
+            "gateway.networking.k8s.io",
+            "v1alpha2",
+            "GRPCRoute",
+        ),
+        (
+            "tlsroute-unfiled",
+            "gateway.networking.k8s.io",
+            "v1",
+            "TLSRoute",
+        ),
+        (
+            "gateway-unfiled-hosts",
+            "gateway.networking.k8s.io",
+            "v1beta1",
+            "Gateway",
+        ),
+        (
+            "listenerset-unfiled",
+            "gateway.networking.x-k8s.io",
+            "v1alpha1",
+            "XListenerSet",
+        ),
+    ] {
+        let mut review = fixture(name);
+        let request = &mut review["request"];
+        for key in ["kind", "requestKind"] {
+            request[key] = json!({"group": group, "version": version, "kind": kind});
+        }
+        request["object"]["apiVersion"] = json!(format!("{group}/{version}"));
+        request["object"]["kind"] = json!(kind);
+        assert_denied(&server.review(&review), &["art8-1-icp-filing"]);
+    }
+    // ingress-nginx's www redirect serves the other name too.
+    let mut www = fixture("ingress-allow");
+    www["request"]["object"]["metadata"]["annotations"] =
+        json!({"nginx.ingress.kubernetes.io/from-to-www-redirect": "true"});
+    assert_allowed(&server.review(&www));
+    www["request"]["object"]["spec"]["rules"][1]["host"] = json!("www.twin.example.cn");
+    let response = server.review(&www);
+    assert_denied(&response, &["art8-1-icp-filing"]);
+    assert!(
+        message(&response).contains("host `twin.example.cn`"),
+        "{response}"
+    );
+}
+
+/// A registry with `shop-web` mapped to `shop-example`, written to a temporary folder.
+fn registry_with_shop_web() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut registry: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(registry_path()).unwrap()).unwrap();
+    registry.push(
+        json!({"uid": {"type": "Cloud::Namespace", "id": "shop-web"}, "attrs": {},
+        "parents": [{"type": "Cloud::Tenant", "id": "shop-example"}]}),
+    );
+    let path = dir.path().join("registry.json");
+    std::fs::write(&path, serde_json::to_string(&registry).unwrap()).unwrap();
+    let path = path.display().to_string();
+    (dir, path)
+}
+
+#[test]
+fn registry_tenancy_denies_namespaces_the_registry_does_not_list() {
+    let (_dir, path) = registry_with_shop_web();
+    let server = serve(&["--registry", &path, "--namespace-tenancy", "registry"]);
+    assert_allowed(&server.review(&in_namespace("deployment-allow", "shop-web")));
+    // `shop-example` is a tenant, but no entity maps a namespace of that name to it.
+    for name in ["deployment-allow", "gateway-allow", "pvc-allow"] {
+        let response = server.review(&fixture(name));
+        assert_eq!(response["allowed"], false, "{name}: {response}");
+        assert_eq!(response["status"]["code"], 403, "{response}");
+        assert_eq!(
+            response["auditAnnotations"]["controls"],
+            "namespace-unlisted"
+        );
+        let text = message(&response);
+        assert!(
+            text.contains("namespace `shop-example` is not mapped to a tenant"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"add a `Cloud::Namespace::"shop-example"` entity"#),
+            "{text}"
+        );
+    }
+    // Kinds no policy reads still go through; audit mode lets it through, annotated.
+    assert_allowed(&server.review(&fixture("configmap-unmapped")));
+    let response = server.review_at("/validate/audit", &fixture("deployment-allow"));
+    assert_eq!(response["allowed"], true, "{response}");
+    assert_eq!(
+        response["auditAnnotations"]["would-deny"],
+        "namespace-unlisted"
+    );
+    // The default tenancy takes the tenant of the same name.
+    let same_name = serve(&["--registry", &path]);
+    assert_allowed(&same_name.review(&fixture("deployment-allow")));
+    // An unknown tenancy is an error naming the values.
+    let error = Cli::try_parse_from(["yungui", "--namespace-tenancy", "name"])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("`registry` or `same-name`"), "{error}");
+}
+
+/// The namespace fixture as `user` in `groups` would send it: `operation`, the new labels, and
+/// for an UPDATE the labels before.
+fn namespace_review(
+    operation: &str,
+    before: Option<Value>,
+    labels: Value,
+    user: &str,
+    groups: &[&str],
+) -> Value {
+    let mut review = fixture("namespace-enforce");
+    let request = &mut review["request"];
+    request["operation"] = json!(operation);
+    request["userInfo"] = json!({"username": user, "groups": groups});
+    request["object"]["metadata"]["labels"] = labels;
+    if let Some(before) = before {
+        // An UPDATE names the namespace, and carries it as it was.
+        request["namespace"] = json!("shop-example");
+        let mut old = request["object"].clone();
+        old["metadata"]["labels"] = before;
+        request["oldObject"] = old;
+        request["options"] = json!({"kind": "UpdateOptions", "apiVersion": "meta.k8s.io/v1"});
+    }
+    review
+}
+
+#[test]
+fn only_label_admins_change_the_mode_label() {
+    let server = shared();
+    let tenant = ["system:authenticated", "shop-developers"];
+    let admin = ["system:masters", "system:authenticated"];
+    let enforce =
+        json!({"yungui.io/mode": "enforce", "kubernetes.io/metadata.name": "shop-example"});
+    let audit = json!({"yungui.io/mode": "audit", "kubernetes.io/metadata.name": "shop-example"});
+    let unlabelled = json!({"kubernetes.io/metadata.name": "shop-example"});
+    for path in ["/validate/namespaces", "/validate"] {
+        // A tenant turning enforcement off, or removing it, is denied, naming who may.
+        for (labels, says) in [
+            (&audit, "change `yungui.io/mode` from `enforce` to `audit`"),
+            (&unlabelled, "remove `yungui.io/mode=enforce`"),
+        ] {
+            let review = namespace_review(
+                "UPDATE",
+                Some(enforce.clone()),
+                labels.clone(),
+                "dev",
+                &tenant,
+            );
+            let response = server.review_at(path, &review);
+            assert_eq!(response["allowed"], false, "{response}");
+            assert_eq!(response["status"]["code"], 403, "{response}");
+            assert_eq!(
+                response["auditAnnotations"]["controls"],
+                "namespace-label-guard"
+            );
+            let text = message(&response);
+            assert!(text.contains(&format!("`dev` may not {says}")), "{text}");
+            assert!(text.contains("groups `system:masters`"), "{text}");
+            assert!(text.contains("标签"), "{text}");
+        }
+        // Tightening is anyone's: enforce from audit, or a new namespace created enforcing.
+        let review = namespace_review(
+            "UPDATE",
+            Some(audit.clone()),
+            enforce.clone(),
+            "dev",
+            &tenant,
+        );
+        assert_allowed(&server.review_at(path, &review));
+        let review = namespace_review("CREATE", None, enforce.clone(), "dev", &tenant);
+        assert_allowed(&server.review_at(path, &review));
+        // Creating a namespace in audit mode is loosening it from the start.
+        let review = namespace_review("CREATE", None, audit.clone(), "dev", &tenant);
+        assert_eq!(server.review_at(path, &review)["allowed"], false);
+        // Other labels are the namespace owner's.
+        let mut team = enforce.clone();
+        team["team"] = json!("web");
+        let review = namespace_review("UPDATE", Some(enforce.clone()), team, "dev", &tenant);
+        assert_allowed(&server.review_at(path, &review));
+        // system:masters may.
+        let review = namespace_review(
+            "UPDATE",
+            Some(enforce.clone()),
+            audit.clone(),
+            "root",
+            &admin,
+        );
+        assert_allowed(&server.review_at(path, &review));
+        // A value of no mode is refused for everyone, naming the label and the modes.
+        let mut off = enforce.clone();
+        off["yungui.io/mode"] = json!("off");
+        let review = namespace_review("UPDATE", Some(enforce.clone()), off, "root", &admin);
+        let response = server.review_at(path, &review);
+        assert_eq!(response["status"]["code"], 400, "{response}");
+        assert!(
+            message(&response).contains("`enforce`, `warn`, `audit`"),
+            "{response}"
+        );
+        // The system namespaces are never decided.
+        let mut review = namespace_review(
+            "UPDATE",
+            Some(enforce.clone()),
+            unlabelled.clone(),
+            "dev",
+            &tenant,
+        );
+        review["request"]["object"]["metadata"]["name"] = json!("kube-system");
+        assert_allowed(&server.review_at(path, &review));
+        // Deleting a namespace is wind-down.
+        let mut review = namespace_review(
+            "UPDATE",
+            Some(enforce.clone()),
+            unlabelled.clone(),
+            "dev",
+            &tenant,
+        );
+        review["request"]["operation"] = json!("DELETE");
+        assert_allowed(&server.review_at(path, &review));
+    }
+    // The same change through the status subresource is decided the same way.
+    let mut review = namespace_review(
+        "UPDATE",
+        Some(enforce.clone()),
+        audit.clone(),
+        "dev",
+        &tenant,
+    );
+    review["request"]["subResource"] = json!("status");
+    assert_eq!(
+        server.review_at("/validate/namespaces", &review)["allowed"],
+        false
+    );
+    // An UPDATE without the object as it was cannot be decided.
+    let mut review = namespace_review("UPDATE", Some(enforce.clone()), audit, "dev", &tenant);
+    review["request"]["oldObject"] = Value::Null;
+    let (status, body) = server.post_to("/validate/namespaces", review.to_string().as_bytes());
+    assert_eq!(status, 400, "{body}");
+    assert!(message(&body["response"]).contains("oldObject"), "{body}");
+}
+
+#[test]
+fn label_admins_are_configured_and_the_label_can_be_required() {
+    let server = serve(&[
+        "--label-admin-user",
+        "system:serviceaccount:platform:namespacer",
+        "--label-admin-group",
+        "platform-admins",
+        "--require-mode-label",
+    ]);
+    let enforce = json!({"yungui.io/mode": "enforce"});
+    let audit = json!({"yungui.io/mode": "audit"});
+    for (user, groups, allowed) in [
+        ("system:serviceaccount:platform:namespacer", &[][..], true),
+        ("alice", &["platform-admins"][..], true),
+        // The configured list replaces the default.
+        ("root", &["system:masters"][..], false),
+    ] {
+        let review = namespace_review("UPDATE", Some(enforce.clone()), audit.clone(), user, groups);
+        let response = server.review(&review);
+        assert_eq!(response["allowed"], allowed, "{user}: {response}");
+    }
+    // A namespace created without the label is denied, unless a label admin creates it.
+    let review = namespace_review("CREATE", None, json!({"team": "web"}), "dev", &[]);
+    let response = server.review(&review);
+    assert_eq!(response["allowed"], false, "{response}");
+    assert!(
+        message(&response).contains("--require-mode-label"),
+        "{response}"
+    );
+    let review = namespace_review("CREATE", None, json!({}), "alice", &["platform-admins"]);
+    assert_allowed(&server.review(&review));
+    let review = namespace_review("CREATE", None, enforce.clone(), "dev", &[]);
+    assert_allowed(&server.review(&review));
+    // An existing namespace without it is not locked: other labels still change.
+    let review = namespace_review(
+        "UPDATE",
+        Some(json!({})),
+        json!({"team": "web"}),
+        "dev",
+        &[],
+    );
+    assert_allowed(&server.review(&review));
+}
+
+/// The webhook configuration sends every kind the adapter decides (`mapping::KINDS`), and no
+/// other: the mode entries every namespaced kind, the namespaces entry Namespaces.
+#[test]
+fn webhook_rules_match_the_kinds_the_adapter_decides() {
+    use std::collections::BTreeSet;
+    use yungui::server::kubernetes::mapping::{KINDS, Kind};
+
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/kubernetes/base/webhook.yaml");
+    let config: Value = serde_norway::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let expected = |namespaces: bool| -> BTreeSet<(String, String)> {
+        KINDS
+            .iter()
+            .filter(|(_, _, _, kind)| (*kind == Kind::Namespace) == namespaces)
+            .map(|(group, _, resource, _)| ((*group).to_owned(), (*resource).to_owned()))
+            .collect()
+    };
+    let webhooks = config["webhooks"].as_array().unwrap();
+    assert_eq!(webhooks.len(), 5, "{webhooks:?}");
+    for webhook in webhooks {
+        let name = webhook["name"].as_str().unwrap();
+        let mut sent = BTreeSet::new();
+        for rule in webhook["rules"].as_array().unwrap() {
+            let operations = rule["operations"].as_array().unwrap();
+            assert!(
+                operations.contains(&json!("CREATE")) && operations.contains(&json!("UPDATE")),
+                "{name}: {rule}"
+            );
+            for group in rule["apiGroups"].as_array().unwrap() {
+                for resource in rule["resources"].as_array().unwrap() {
+                    let key = (
+                        group.as_str().unwrap().to_owned(),
+                        resource.as_str().unwrap().to_owned(),
+                    );
+                    assert!(sent.insert(key.clone()), "{name}: {key:?} twice");
+                }
+            }
+        }
+        let namespaces = name == "namespaces.yungui.io";
+        assert_eq!(sent, expected(namespaces), "{name}");
+        let scope = if namespaces { "Cluster" } else { "Namespaced" };
+        for rule in webhook["rules"].as_array().unwrap() {
+            assert_eq!(rule["scope"], scope, "{name}: {rule}");
+        }
+        assert_eq!(webhook["failurePolicy"], "Fail", "{name}");
+        // Every entry leaves the system namespaces out.
+        let selector = webhook["namespaceSelector"]["matchExpressions"].to_string();
+        assert!(
+            selector.contains(
+                r#""values":["kube-system","kube-public","kube-node-lease","yungui-system"]"#
+            ),
+            "{name}: {selector}"
+        );
+    }
+    // Every kind the adapter decides is in the table, with its resource.
+    for (group, kind, _, decided) in KINDS {
+        assert_eq!(Kind::of(group, kind), Some(decided), "{group}/{kind}");
+    }
+    // The deployment's defaults: namespaces only by registry entity, label admins named.
+    let deployment = std::fs::read_to_string(path.with_file_name("deployment.yaml")).unwrap();
+    assert!(deployment.contains("- --namespace-tenancy=registry"));
+    assert!(deployment.contains("- --label-admin-group=system:masters,"));
 }
 
 /// Sets the value at a JSON pointer, making the objects on the way (`~1` is a `/` in a key).

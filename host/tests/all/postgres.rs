@@ -425,6 +425,12 @@ fn the_kubernetes_namespace_map_follows_the_database() {
         registry.tenant_of_namespace("shop-web") == "corp-example"
     });
     assert_eq!(registry.tenant_of_namespace("elsewhere"), "elsewhere");
+    // Under the `registry` tenancy only the rows count.
+    assert_eq!(
+        registry.listed_tenant_of_namespace("shop-web").as_deref(),
+        Some("corp-example")
+    );
+    assert_eq!(registry.listed_tenant_of_namespace("elsewhere"), None);
 }
 
 #[test]

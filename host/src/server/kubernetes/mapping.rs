@@ -7,13 +7,18 @@
 //! | Service of type LoadBalancer or NodePort, or with `externalIPs` | `allocate_public_ip` | `PublicIp` |
 //! | Ingress, one request per rule host and `tls.hosts` entry; `*` for a rule without host or a `defaultBackend` | `bind_domain` | `Domain` |
 //! | PersistentVolumeClaim | `place_data` | `Dataset` |
+//! | Gateway (Gateway API): the address, and one request per listener `hostname` (`*` without one) | `allocate_public_ip`, `bind_domain` | `PublicIp`, `Domain` |
+//! | HTTPRoute, GRPCRoute, TLSRoute: one request per `hostnames` entry (`*` without any); ListenerSet: per listener `hostname` | `bind_domain` | `Domain` |
+//! | Ingress, Service, Gateway, routes: the names of [`HOST_ANNOTATIONS`] (ingress-nginx's `server-alias`, external-dns's `hostname`) | `bind_domain` | `Domain` |
 //!
 //! A workload is decided once per region it may run in ([`regions`]), a claim once per region its
 //! data may be in ([`claim_regions`]); a workload's `privileged` and `host_access` are the Pod
 //! Security Standards' baseline ([`baseline`]).
 //!
 //! The principal is the tenant that owns the namespace (`Context::tenant`). Any other kind (and a Service of
-//! another type) maps to nothing and is allowed without running the policies.
+//! another type) maps to nothing and is allowed without running the policies. [`KINDS`] lists every kind
+//! decided, with its API group and resource, for the webhook configuration. Namespaces are decided by
+//! the front end itself (who may change a `yungui.io/*` label), not by the policies.
 
 use std::collections::BTreeMap;
 
@@ -65,31 +70,94 @@ pub enum Kind {
     Ingress,
     /// A PersistentVolumeClaim.
     Claim,
+    /// A Gateway API Gateway: a public address, and the names its listeners serve.
+    Gateway,
+    /// A Gateway API route with `spec.hostnames` (HTTPRoute, GRPCRoute, TLSRoute).
+    Route,
+    /// A Gateway API ListenerSet: listeners added to a Gateway, with their names.
+    ListenerSet,
+    /// A Namespace: who may change its `yungui.io/*` labels (decided by the front end, not the
+    /// policies; [`requests`] makes none).
+    Namespace,
 }
 
+/// The Gateway API's group.
+pub const GATEWAY_API: &str = "gateway.networking.k8s.io";
+/// The Gateway API's experimental group (`XListenerSet` before ListenerSet reached `v1`).
+pub const GATEWAY_API_EXPERIMENTAL: &str = "gateway.networking.x-k8s.io";
+
+/// The pod template of a workload controller.
+const TEMPLATE: Kind = Kind::Template("/spec/template");
+/// The pod template of a CronJob's jobs.
+const JOB_TEMPLATE: Kind = Kind::Template("/spec/jobTemplate/spec/template");
+
+/// Every kind yungui decides: API group, kind, resource (as the webhook configuration's rules
+/// name it), and where the kind keeps what yungui reads. [`Kind::of`] reads this list, and a test
+/// checks `deploy/kubernetes` against it.
+pub const KINDS: [(&str, &str, &str, Kind); 22] = [
+    ("", "Pod", "pods", Kind::Pod),
+    (
+        "",
+        "ReplicationController",
+        "replicationcontrollers",
+        TEMPLATE,
+    ),
+    ("apps", "Deployment", "deployments", TEMPLATE),
+    ("apps", "StatefulSet", "statefulsets", TEMPLATE),
+    ("apps", "DaemonSet", "daemonsets", TEMPLATE),
+    ("apps", "ReplicaSet", "replicasets", TEMPLATE),
+    ("batch", "Job", "jobs", TEMPLATE),
+    ("batch", "CronJob", "cronjobs", JOB_TEMPLATE),
+    ("", "Service", "services", Kind::Service),
+    ("networking.k8s.io", "Ingress", "ingresses", Kind::Ingress),
+    ("extensions", "Ingress", "ingresses", Kind::Ingress),
+    (
+        "",
+        "PersistentVolumeClaim",
+        "persistentvolumeclaims",
+        Kind::Claim,
+    ),
+    (GATEWAY_API, "Gateway", "gateways", Kind::Gateway),
+    (GATEWAY_API, "HTTPRoute", "httproutes", Kind::Route),
+    (GATEWAY_API, "GRPCRoute", "grpcroutes", Kind::Route),
+    (GATEWAY_API, "TLSRoute", "tlsroutes", Kind::Route),
+    (
+        GATEWAY_API,
+        "ListenerSet",
+        "listenersets",
+        Kind::ListenerSet,
+    ),
+    (
+        GATEWAY_API_EXPERIMENTAL,
+        "XListenerSet",
+        "xlistenersets",
+        Kind::ListenerSet,
+    ),
+    ("", "Namespace", "namespaces", Kind::Namespace),
+    // Ephemeral containers are a subresource of pods, read as the Pod they are added to.
+    ("", "Pod", "pods/ephemeralcontainers", Kind::Pod),
+    // Labels change through these subresources too.
+    ("", "Namespace", "namespaces/status", Kind::Namespace),
+    ("", "Namespace", "namespaces/finalize", Kind::Namespace),
+];
+
 impl Kind {
-    /// The kind yungui maps, by API group and kind; `None` for every other kind.
+    /// The kind yungui maps, by API group and kind ([`KINDS`]); `None` for every other kind.
     pub fn of(group: &str, kind: &str) -> Option<Self> {
-        Some(match (group, kind) {
-            ("", "Pod") => Self::Pod,
-            ("apps", "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet")
-            | ("batch", "Job")
-            | ("", "ReplicationController") => Self::Template("/spec/template"),
-            ("batch", "CronJob") => Self::Template("/spec/jobTemplate/spec/template"),
-            ("", "Service") => Self::Service,
-            ("networking.k8s.io" | "extensions", "Ingress") => Self::Ingress,
-            ("", "PersistentVolumeClaim") => Self::Claim,
-            _ => return None,
-        })
+        KINDS
+            .iter()
+            .find(|(g, k, _, _)| *g == group && *k == kind)
+            .map(|(_, _, _, decided)| *decided)
     }
 
-    /// The action this kind's objects ask for.
+    /// The action this kind's objects ask for (a Gateway asks for its address first).
     pub fn action(self) -> &'static str {
         match self {
             Self::Pod | Self::Template(_) => "provision_workload",
-            Self::Service => "allocate_public_ip",
-            Self::Ingress => "bind_domain",
+            Self::Service | Self::Gateway => "allocate_public_ip",
+            Self::Ingress | Self::Route | Self::ListenerSet => "bind_domain",
             Self::Claim => "place_data",
+            Self::Namespace => "label_namespace",
         }
     }
 }
@@ -147,19 +215,22 @@ pub fn requests(kind: Kind, object: &DynamicObject, cx: &Context<'_>) -> Vec<Ite
             )
         }
         Kind::Service => {
+            let mut items = Vec::new();
             if exposed(object) {
-                vec![one(public_ip(&id, object, cx))]
-            } else {
-                Vec::new()
+                items.push(one(public_ip(&id, object, cx)));
             }
+            items.extend(domains(hosts(kind, object), cx));
+            items
         }
-        Kind::Ingress => ingress_hosts(object)
-            .into_iter()
-            .map(|host| Item {
-                subject: Some(format!("host `{host}`")),
-                request: domain(&host, cx),
-            })
-            .collect(),
+        Kind::Ingress | Kind::Route | Kind::ListenerSet => domains(hosts(kind, object), cx),
+        Kind::Gateway => {
+            let mut items = vec![Item {
+                subject: Some("address".to_owned()),
+                request: public_ip(&id, object, cx),
+            }];
+            items.extend(domains(hosts(kind, object), cx));
+            items
+        }
         Kind::Claim => {
             let regions = claim_regions(object, cx);
             let several = regions.len() > 1;
@@ -171,7 +242,19 @@ pub fn requests(kind: Kind, object: &DynamicObject, cx: &Context<'_>) -> Vec<Ite
                 })
                 .collect()
         }
+        Kind::Namespace => Vec::new(),
     }
+}
+
+/// One `bind_domain` request per name, each about its host.
+fn domains(hosts: Vec<String>, cx: &Context<'_>) -> Vec<Item> {
+    hosts
+        .into_iter()
+        .map(|host| Item {
+            subject: Some(format!("host `{host}`")),
+            request: domain(&host, cx),
+        })
+        .collect()
 }
 
 fn one(request: types::Request) -> Item {
@@ -1011,6 +1094,138 @@ pub fn ingress_hosts(object: &DynamicObject) -> Vec<String> {
     hosts
 }
 
+/// Annotations whose value names more hosts an object is served under, comma separated:
+/// ingress-nginx and Kong add them to the Ingress's routes (`server-alias`, `host-aliases`, read
+/// by the controllers on Ingresses only, but read here on every kind that names hosts), and
+/// external-dns publishes DNS records for them (`hostname` on Services, Ingresses, Gateways and
+/// routes; `internal-hostname` publishes a Service's cluster address under the name).
+pub const HOST_ANNOTATIONS: [&str; 4] = [
+    "nginx.ingress.kubernetes.io/server-alias",
+    "konghq.com/host-aliases",
+    "external-dns.alpha.kubernetes.io/hostname",
+    "external-dns.alpha.kubernetes.io/internal-hostname",
+];
+
+/// ingress-nginx's annotation that also serves (redirecting) `www.` + every rule host, or the
+/// host without its `www.`.
+pub const FROM_TO_WWW: &str = "nginx.ingress.kubernetes.io/from-to-www-redirect";
+
+/// Every distinct name an object of `kind` binds, lowercased, in order: an Ingress's
+/// [`ingress_hosts`]; a Gateway's or ListenerSet's listener `hostname`s ([`ANY_HOST`] for a
+/// listener without one, except TCP and UDP listeners, which match no name); a route's
+/// `spec.hostnames` ([`ANY_HOST`] when it has none: it serves every name its listener allows);
+/// a Gateway's `spec.addresses` of type `Hostname`; and for all of these and Services, the names
+/// of [`HOST_ANNOTATIONS`] (on a Gateway, in `spec.infrastructure.annotations` too). Other kinds
+/// bind none.
+pub fn hosts(kind: Kind, object: &DynamicObject) -> Vec<String> {
+    let mut hosts = match kind {
+        Kind::Ingress => ingress_hosts(object),
+        Kind::Gateway | Kind::ListenerSet => listener_hosts(object),
+        Kind::Route => route_hosts(object),
+        Kind::Service => Vec::new(),
+        Kind::Pod | Kind::Template(_) | Kind::Claim | Kind::Namespace => return Vec::new(),
+    };
+    let mut add = |host: &str| {
+        let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
+        if !host.is_empty() && !hosts.contains(&host) {
+            hosts.push(host);
+        }
+    };
+    // A Gateway's `spec.infrastructure.annotations` go onto the resources its implementation
+    // makes for it (its load balancer Service, where external-dns reads them).
+    let infrastructure = (kind == Kind::Gateway)
+        .then(|| object.data.pointer("/spec/infrastructure/annotations"))
+        .flatten();
+    for key in HOST_ANNOTATIONS {
+        annotation(object, key)
+            .into_iter()
+            .chain(
+                infrastructure
+                    .and_then(|a| a.get(key))
+                    .and_then(Value::as_str),
+            )
+            .flat_map(|v| v.split([',', ' ']))
+            .for_each(&mut add);
+    }
+    // A Gateway may ask for its address by name.
+    if kind == Kind::Gateway {
+        object
+            .data
+            .pointer("/spec/addresses")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|a| a.get("type").and_then(Value::as_str) == Some("Hostname"))
+            .filter_map(|a| a.get("value").and_then(Value::as_str))
+            .for_each(&mut add);
+    }
+    if kind == Kind::Ingress && annotation(object, FROM_TO_WWW) == Some("true") {
+        for host in ingress_hosts(object).iter().filter(|h| *h != ANY_HOST) {
+            match host.strip_prefix("www.") {
+                Some(bare) => add(bare),
+                None => add(&format!("www.{host}")),
+            }
+        }
+    }
+    hosts
+}
+
+/// The names the listeners of a Gateway or ListenerSet serve.
+fn listener_hosts(object: &DynamicObject) -> Vec<String> {
+    let mut hosts: Vec<String> = Vec::new();
+    for listener in object
+        .data
+        .pointer("/spec/listeners")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        // Hostnames are ignored for protocols that do not match on a name.
+        if matches!(
+            listener.get("protocol").and_then(Value::as_str),
+            Some("TCP" | "UDP")
+        ) {
+            continue;
+        }
+        let host = match listener.get("hostname").and_then(Value::as_str) {
+            Some(host) if !host.trim().is_empty() => {
+                host.trim().trim_end_matches('.').to_ascii_lowercase()
+            }
+            _ => ANY_HOST.to_owned(),
+        };
+        if !hosts.contains(&host) {
+            hosts.push(host);
+        }
+    }
+    hosts
+}
+
+/// The names a route serves: its `spec.hostnames`, or [`ANY_HOST`] without any.
+fn route_hosts(object: &DynamicObject) -> Vec<String> {
+    let mut hosts: Vec<String> = Vec::new();
+    for host in object
+        .data
+        .pointer("/spec/hostnames")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        // A name that is not a string is unknown: every name.
+        let host = host
+            .as_str()
+            .map(|h| h.trim().trim_end_matches('.').to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| ANY_HOST.to_owned());
+        if !hosts.contains(&host) {
+            hosts.push(host);
+        }
+    }
+    if hosts.is_empty() {
+        hosts.push(ANY_HOST.to_owned());
+    }
+    hosts
+}
+
 /// An Ingress rule host: `bind_domain` on a `Domain` (the component computes its suffixes from
 /// its name).
 fn domain(host: &str, cx: &Context<'_>) -> types::Request {
@@ -1345,6 +1560,103 @@ mod tests {
         assert!(host_access(
             &json!({"initContainers": [{"name": "i", "ports": [{"containerPort": 1, "hostPort": 9}]}]})
         ));
+    }
+
+    #[test]
+    fn every_listed_kind_maps_and_each_kind_has_one_reading() {
+        for (group, kind, resource, decided) in KINDS {
+            assert_eq!(
+                Kind::of(group, kind),
+                Some(decided),
+                "{group}/{kind} ({resource})"
+            );
+        }
+        assert_eq!(Kind::of(GATEWAY_API, "TCPRoute"), None);
+        assert_eq!(Kind::of("networking.istio.io", "Gateway"), None);
+    }
+
+    #[test]
+    fn listeners_and_routes_name_their_hosts_or_every_name() {
+        let gateway = object(json!({"metadata": {"name": "g"}, "spec": {"listeners": [
+            {"name": "a", "protocol": "HTTPS", "hostname": "*.Shop.example.cn."},
+            {"name": "b", "protocol": "HTTP"},
+            {"name": "c", "protocol": "TCP", "hostname": "ignored.example.com"},
+            {"name": "d", "protocol": "UDP"},
+            {"name": "e", "protocol": "example.com/custom"}
+        ]}}));
+        assert_eq!(hosts(Kind::Gateway, &gateway), ["*.shop.example.cn", "*"]);
+        let items = requests(Kind::Gateway, &gateway, &cx(None));
+        let actions: Vec<_> = items.iter().map(|i| i.request.action.as_str()).collect();
+        assert_eq!(
+            actions,
+            ["allocate_public_ip", "bind_domain", "bind_domain"]
+        );
+        assert_eq!(items[0].subject.as_deref(), Some("address"));
+        let tcp_only = object(json!({"metadata": {"name": "g"}, "spec": {"listeners": [
+            {"name": "c", "protocol": "TCP", "port": 5432}
+        ]}}));
+        assert_eq!(requests(Kind::Gateway, &tcp_only, &cx(None)).len(), 1);
+        let named = object(json!({"metadata": {"name": "g"}, "spec": {
+            "listeners": [{"name": "c", "protocol": "TCP", "port": 5432}],
+            "addresses": [{"type": "IPAddress", "value": "203.0.113.9"}, {"type": "Hostname", "value": "gw.a.cn"}],
+            "infrastructure": {"annotations": {"external-dns.alpha.kubernetes.io/hostname": "lb.a.cn"}}
+        }}));
+        assert_eq!(hosts(Kind::Gateway, &named), ["lb.a.cn", "gw.a.cn"]);
+
+        let route = |spec: Value| object(json!({"metadata": {"name": "r"}, "spec": spec}));
+        assert_eq!(hosts(Kind::Route, &route(json!({}))), [ANY_HOST]);
+        assert_eq!(
+            hosts(Kind::Route, &route(json!({"hostnames": []}))),
+            [ANY_HOST]
+        );
+        assert_eq!(
+            hosts(
+                Kind::Route,
+                &route(json!({"hostnames": ["a.cn", "A.cn", 7]}))
+            ),
+            ["a.cn", ANY_HOST]
+        );
+    }
+
+    #[test]
+    fn annotations_add_hosts_to_every_kind_that_names_them() {
+        let annotated = |annotations: Value, spec: Value| {
+            object(json!({"metadata": {"name": "o", "annotations": annotations}, "spec": spec}))
+        };
+        let ingress = annotated(
+            json!({
+                "nginx.ingress.kubernetes.io/server-alias": "b.cn, c.cn",
+                "konghq.com/host-aliases": "e.cn",
+                "external-dns.alpha.kubernetes.io/hostname": "d.cn,b.cn"
+            }),
+            json!({"rules": [{"host": "a.cn"}]}),
+        );
+        assert_eq!(
+            hosts(Kind::Ingress, &ingress),
+            ["a.cn", "b.cn", "c.cn", "e.cn", "d.cn"]
+        );
+        // A Service that is not public still publishes its name.
+        let service = annotated(
+            json!({"external-dns.alpha.kubernetes.io/internal-hostname": "db.unfiled.cn"}),
+            json!({"type": "ClusterIP"}),
+        );
+        let items = requests(Kind::Service, &service, &cx(None));
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].request.action, "bind_domain");
+        let www = annotated(
+            json!({"nginx.ingress.kubernetes.io/from-to-www-redirect": "true"}),
+            json!({"rules": [{"host": "a.cn"}, {"host": "www.b.cn"}, {}]}),
+        );
+        assert_eq!(
+            hosts(Kind::Ingress, &www),
+            ["a.cn", "www.b.cn", ANY_HOST, "www.a.cn", "b.cn"]
+        );
+        // Kinds that name no host read no annotation.
+        let pod = annotated(
+            json!({"external-dns.alpha.kubernetes.io/hostname": "x.cn"}),
+            json!({}),
+        );
+        assert!(hosts(Kind::Pod, &pod).is_empty());
     }
 
     #[test]

@@ -11,12 +11,17 @@
 //!   its own deadline): `allowed: false`, `status.code` 500, and a message that says it is a
 //!   fault, not a policy denial. The webhook fails closed.
 //!
+//! Namespaces are decided apart ([`namespaces`], `/validate/namespaces`): who may change their
+//! `yungui.io/*` labels. With [`namespaces::Tenancy::Registry`], an object of a namespace that no
+//! `Cloud::Namespace` entity maps to a tenant is denied, naming the namespace.
+//!
 //! A body that is not an AdmissionReview v1 gets HTTP 400 with the reason. DELETE and CONNECT,
 //! objects being deleted, subresources other than ephemeral containers, and kinds with no
 //! mapping are allowed without running the policies. `dryRun` reviews are decided the same way
 //! and marked in the decision log.
 
 pub mod mapping;
+pub mod namespaces;
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -111,6 +116,8 @@ pub struct Config {
     pub review_deadline: Duration,
     /// Namespaces never decided on.
     pub exempt_namespaces: Vec<String>,
+    /// Who a namespace belongs to, and who may change its `yungui.io/*` labels.
+    pub namespaces: namespaces::Namespaces,
 }
 
 impl Default for Config {
@@ -120,15 +127,19 @@ impl Default for Config {
             topology: mapping::Topology::default(),
             review_deadline: Duration::from_secs(2),
             exempt_namespaces: SYSTEM_NAMESPACES.map(str::to_owned).to_vec(),
+            namespaces: namespaces::Namespaces::default(),
         }
     }
 }
 
 /// The admission routes: `/validate` enforces, `/validate/{mode}` serves a namespace in that mode,
-/// and `/validate/mislabelled` refuses (a `yungui.io/mode` label of no known value).
+/// `/validate/mislabelled` refuses (a `yungui.io/mode` label of no known value), and
+/// `/validate/namespaces` decides Namespaces (every review of a Namespace is decided the same way,
+/// whatever its path).
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/validate", post(enforce))
+        .route("/validate/namespaces", post(enforce))
         .route("/validate/{mode}", post(validate_in_mode))
 }
 
@@ -183,14 +194,22 @@ async fn validate(state: &AppState, route: Route, body: &[u8]) -> Response {
         Ok(request) => request,
         Err(message) => return malformed(message),
     };
+    if mapping::Kind::of(&request.kind.group, &request.kind.kind) == Some(mapping::Kind::Namespace)
+    {
+        return validate_namespace(state, &request, started);
+    }
     let namespace = namespace(&request).to_owned();
     let exempt = state.kubernetes.exempt_namespaces.contains(&namespace);
-    // The tenant that owns the namespace, from the registry in force.
+    // The tenant that owns the namespace, from the registry in force; under the `registry`
+    // tenancy a namespace it does not list has none (decided as the namespace, then denied).
     let registry = state.engine().map(|e| e.registry());
-    let tenant = registry.as_deref().map_or_else(
-        || namespace.clone(),
-        |r| r.tenant_of_namespace(&namespace).into_owned(),
-    );
+    let listed = registry.as_deref().map(|r| {
+        r.listed_tenant_of_namespace(&namespace)
+            .map(|t| t.into_owned())
+    });
+    let unlisted = state.kubernetes.namespaces.tenancy == namespaces::Tenancy::Registry
+        && matches!(listed, Some(None));
+    let tenant = listed.flatten().unwrap_or_else(|| namespace.clone());
     let kind = request.kind.kind.clone();
     let planned = if exempt {
         Ok(None)
@@ -207,6 +226,10 @@ async fn validate(state: &AppState, route: Route, body: &[u8]) -> Response {
         Ok(Some((action, _))) if matches!(route, Route::Mislabelled) => {
             (action, Outcome::Mislabelled)
         }
+        Ok(Some((action, _))) if unlisted => {
+            let (reason, reason_zh) = namespaces::unlisted(&namespace);
+            (action, refusal(namespaces::UNLISTED, reason, reason_zh))
+        }
         Ok(Some((action, items))) => (action, decide_all(state, items).await),
     };
     let response = respond(&request, &namespace, &tenant, action, mode, &outcome);
@@ -221,8 +244,78 @@ async fn validate(state: &AppState, route: Route, body: &[u8]) -> Response {
         state,
         "kubernetes",
         &request.uid,
-        &tenant,
+        // A namespace no entity maps has no tenant.
+        if unlisted { "" } else { &tenant },
         &kind,
+        action,
+        &merged,
+        started.elapsed(),
+        request.dry_run,
+    );
+    (Extension(answer), Json(response.into_review())).into_response()
+}
+
+/// A denial that no policy gave: a decision with one finding of `control`.
+fn refusal(control: &str, reason: String, reason_zh: String) -> Outcome {
+    Outcome::Decided(vec![(
+        None,
+        types::Decision {
+            allowed: false,
+            denials: vec![types::Finding {
+                control: control.to_owned(),
+                article: String::new(),
+                reason,
+                reason_zh,
+                obligations: Vec::new(),
+                severity: types::Severity::Deny,
+            }],
+            warnings: Vec::new(),
+        },
+    )])
+}
+
+/// A review of a Namespace: who may change its `yungui.io/*` labels ([`namespaces::decide`]),
+/// always enforced.
+fn validate_namespace(
+    state: &AppState,
+    request: &AdmissionRequest<DynamicObject>,
+    started: Instant,
+) -> Response {
+    let verdict = namespaces::decide(
+        &state.kubernetes.namespaces,
+        &state.kubernetes.exempt_namespaces,
+        request,
+    );
+    let name = request
+        .object
+        .as_ref()
+        .and_then(|o| o.metadata.name.clone())
+        .unwrap_or_else(|| request.name.clone());
+    let (action, outcome) = match verdict {
+        Err(message) => return malformed(message),
+        Ok(namespaces::Verdict::Allowed) => ("none", Outcome::Skipped),
+        Ok(namespaces::Verdict::UnknownMode(_)) => ("label_namespace", Outcome::Mislabelled),
+        Ok(namespaces::Verdict::Denied(reason, reason_zh)) => (
+            "label_namespace",
+            refusal(namespaces::LABEL_GUARD, reason, reason_zh),
+        ),
+    };
+    let response = respond(request, &name, "", action, Mode::Enforce, &outcome);
+    let answer = Answer(if response.allowed {
+        "allow"
+    } else if matches!(outcome, Outcome::Decided(_)) {
+        "deny"
+    } else {
+        "refuse"
+    });
+    let merged = for_log(outcome);
+    state.metrics.record_controls(&merged);
+    log_decision(
+        state,
+        "kubernetes",
+        &request.uid,
+        "",
+        &request.kind.kind,
         action,
         &merged,
         started.elapsed(),
