@@ -1185,6 +1185,28 @@ mod tests {
     }
 
     #[test]
+    fn a_complaint_channel_is_trimmed_of_unicode_white_space() {
+        let trimmed = |channel: &str| {
+            let offering = Entity::from_json_value(
+                serde_json::json!({
+                    "uid": {"type": "Cloud::Offering", "id": "gpu-cloud"},
+                    "attrs": {"brands": [], "security_assessed": true, "complaint_channel": channel},
+                    "parents": []
+                }),
+                None,
+            )
+            .unwrap();
+            match trimmed_channel(offering).unwrap().attr("complaint_channel") {
+                Some(Ok(EvalResult::String(channel))) => channel,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(trimmed("\u{3000}\t \u{3000}"), "");
+        assert_eq!(trimmed(" 400-800-0000\n"), "400-800-0000");
+        assert_eq!(trimmed("400 800 0000"), "400 800 0000");
+    }
+
+    #[test]
     fn json_requests_are_read_against_the_schema_without_cedars_parser() {
         let engine = shipped();
         let examples =
