@@ -35,6 +35,8 @@ const MAX_REACHED: usize = 256;
 
 /// The entity type whose `suffixes` the engine computes from its `name` (art. 8(1)).
 const DOMAIN_TYPE: &str = "Cloud::Domain";
+/// The entity type whose `complaint_channel` the engine trims of white space (art. 5).
+const OFFERING_TYPE: &str = "Cloud::Offering";
 /// The registry entity type whose `icp_domains` the engine normalises like a domain's name.
 const TENANT_TYPE: &str = "Cloud::Tenant";
 /// The entity type whose notice months the engine computes from their dates (art. 9(6)).
@@ -192,8 +194,9 @@ pub struct Engine {
     /// entity, and working sets hold them all; otherwise only the request's action is looked up
     /// (as `action`), since no attribute can hold an action (the schema types them all).
     all_actions: bool,
-    /// `Cloud::Domain`, `Cloud::Service` and `Cloud::Tenant`, parsed once.
+    /// `Cloud::Domain`, `Cloud::Offering`, `Cloud::Service` and `Cloud::Tenant`, parsed once.
     domain_type: EntityTypeName,
+    offering_type: EntityTypeName,
     service_type: EntityTypeName,
     tenant_type: EntityTypeName,
     /// Types the registry alone provides (`@registry` in the schema).
@@ -327,6 +330,7 @@ impl Engine {
             action_entities,
             all_actions,
             domain_type: type_name(DOMAIN_TYPE)?,
+            offering_type: type_name(OFFERING_TYPE)?,
             service_type: type_name(SERVICE_TYPE)?,
             tenant_type: type_name(TENANT_TYPE)?,
             schema: compiled.schema,
@@ -858,12 +862,15 @@ impl Engine {
     }
 
     /// A request entity with the facts the engine computes put in (a domain's normalised name and
-    /// its suffixes, a service's notice months, whatever the caller sent), and its closed
-    /// vocabularies checked; with the references the engine put in (the months).
+    /// its suffixes, a service's notice months, an offering's complaint channel without the white
+    /// space around it, whatever the caller sent), and its closed vocabularies checked; with the
+    /// references the engine put in (the months).
     fn request_entity(&self, entity: Entity) -> Result<(Entity, Vec<EntityUid>), String> {
         let type_name = entity.uid().type_name().clone();
         let (entity, added) = if type_name == self.service_type {
             notice_months(entity)?
+        } else if type_name == self.offering_type {
+            (trimmed_channel(entity)?, Vec::new())
         } else {
             (entity, Vec::new())
         };
@@ -1022,6 +1029,28 @@ fn notice_months(entity: Entity) -> Result<(Entity, Vec<EntityUid>), String> {
     Ok((entity, uids))
 }
 
+/// The offering with its `complaint_channel` trimmed of white space (Unicode `White_Space`, the
+/// ideographic space U+3000 included), so that a channel of blanks is the empty channel art. 5's
+/// control warns about, not a channel.
+fn trimmed_channel(entity: Entity) -> Result<Entity, String> {
+    let channel = match entity.attr("complaint_channel") {
+        Some(Ok(EvalResult::String(channel))) => channel,
+        // Absent, or not a string: the schema check names the problem.
+        _ => return Ok(entity),
+    };
+    let trimmed = channel.trim();
+    if trimmed.len() == channel.len() {
+        return Ok(entity);
+    }
+    let trimmed = trimmed.to_owned();
+    let (uid, mut attrs, parents) = entity.into_inner();
+    attrs.insert(
+        "complaint_channel".to_owned(),
+        RestrictedExpression::new_string(trimmed),
+    );
+    Entity::new(uid, attrs, parents).map_err(|err| cedar_message(&err))
+}
+
 /// Whether a policy's conditions (its JSON form's `conditions`; not its scope, whose action
 /// constraint only compares the request's action) may look up an action entity other than the
 /// request's: whether they hold an entity literal of the action type anywhere but as the right
@@ -1153,6 +1182,28 @@ mod tests {
         let request: JsonRequest = serde_json::from_str(text).unwrap();
         let action = engine.action(request.action.as_str().unwrap()).ok()?;
         engine.json_prepared(&request, &action)
+    }
+
+    #[test]
+    fn a_complaint_channel_is_trimmed_of_unicode_white_space() {
+        let trimmed = |channel: &str| {
+            let offering = Entity::from_json_value(
+                serde_json::json!({
+                    "uid": {"type": "Cloud::Offering", "id": "gpu-cloud"},
+                    "attrs": {"brands": [], "security_assessed": true, "complaint_channel": channel},
+                    "parents": []
+                }),
+                None,
+            )
+            .unwrap();
+            match trimmed_channel(offering).unwrap().attr("complaint_channel") {
+                Some(Ok(EvalResult::String(channel))) => channel,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(trimmed("\u{3000}\t \u{3000}"), "");
+        assert_eq!(trimmed(" 400-800-0000\n"), "400-800-0000");
+        assert_eq!(trimmed("400 800 0000"), "400 800 0000");
     }
 
     #[test]
