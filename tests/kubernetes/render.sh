@@ -251,7 +251,7 @@ kubectl create ingress promo -n shop-example --class=nginx --default-backend=web
       -p '{"spec": {"tls": [{"hosts": ["promo.unfiled.example.com"], "secretName": "promo-tls"}]}}' \
   | wrap ingress-default-backend-tls networking.k8s.io v1 Ingress ingresses
 
-# ---- Lifecycle: UPDATE against oldObject (issue 17, items 1 and 7) ------------------------------
+# ---- Lifecycle: UPDATE against oldObject --------------------------------------------------------
 
 old=$(mktemp)
 trap 'rm -f "$old"' EXIT

@@ -98,7 +98,7 @@ fn an_object_being_deleted_is_decided_when_anything_else_changes() {
         message(&response).contains("(provision_workload)"),
         "{response}"
     );
-    // The other ways: a ClusterIP turned NodePort on an unlicensed carrier, an Ingress
+    // Held open the same way: a ClusterIP turned NodePort on an unlicensed carrier, an Ingress
     // given unfiled hosts, a pod given a purpose outside the agreement (a label the policies read).
     assert_denied(
         &server.review(&deleting_update(
