@@ -3,11 +3,14 @@
 //! the front end documents (200, or 400 for a body that is not an AdmissionReview v1 or a review
 //! that cannot be planned); every answer an AdmissionReview; never an allow for a body that does
 //! not parse as an AdmissionReview; never a fault (500); never an allow for a tenant the registry
-//! lacks or for a pod the policies forbid whoever asks (any baseline control broken); never an allow
-//! for an object that binds a name its tenant has not filed (`*` included), through any kind
-//! (Ingress, host annotations, Gateway, ListenerSet, routes, Service); never an allow for anyone
-//! but a label admin (`system:masters`) turning a namespace's `yungui.io/mode` away from
-//! `enforce`.
+//! lacks or for a pod or pod template the policies forbid whoever asks (any baseline control
+//! broken), whatever its lifecycle state (`deletionTimestamp` set) or operation (an UPDATE with
+//! `oldObject`, a scale-down of one that already was): the one exception is an object being
+//! deleted whose UPDATE leaves everything outside `metadata` as `oldObject` had it (its
+//! finalizers must be able to go); never an allow for an object that binds a name its tenant has
+//! not filed (`*` included), through any kind (Ingress, host annotations, Gateway, ListenerSet,
+//! routes, Service); never an allow for anyone but a label admin (`system:masters`) turning a
+//! namespace's `yungui.io/mode` away from `enforce`.
 #![no_main]
 
 use kube_core::DynamicObject;
@@ -74,8 +77,8 @@ fuzz_target!(init: server::init(), |data: &[u8]| {
 });
 
 /// The kind, object and namespace of a review the policies are asked about (as `plan` chooses):
-/// a CREATE or UPDATE of a mapped kind (or its ephemeral containers), not being deleted, outside
-/// the exempt namespaces; `None` when the review is allowed without them.
+/// a CREATE or UPDATE of a mapped kind (or its ephemeral containers), outside the exempt
+/// namespaces, other than [`finishing_deletion`]; `None` when the review is allowed without them.
 fn reviewed(
     request: &AdmissionRequest<DynamicObject>,
 ) -> Option<(mapping::Kind, &DynamicObject, &str)> {
@@ -91,7 +94,7 @@ fn reviewed(
         return None;
     }
     let object = request.object.as_ref()?;
-    if object.metadata.deletion_timestamp.is_some() {
+    if finishing_deletion(request, object) {
         return None;
     }
     let namespace = request
@@ -104,6 +107,18 @@ fn reviewed(
         return None;
     }
     Some((kind, object, namespace))
+}
+
+/// An UPDATE of an object being deleted that leaves everything outside `metadata` equal to
+/// `oldObject`: what deletion needs (the finalizers going), let through unseen. (The webhook
+/// also asks that no label or annotation the policies read changes: it lets through fewer.)
+fn finishing_deletion(request: &AdmissionRequest<DynamicObject>, object: &DynamicObject) -> bool {
+    matches!(request.operation, Operation::Update)
+        && object.metadata.deletion_timestamp.is_some()
+        && request
+            .old_object
+            .as_ref()
+            .is_some_and(|old| old.data == object.data)
 }
 
 /// The tenant a review is decided for, when the policies run on it.

@@ -36,6 +36,15 @@ wrap() {
     | if .request.name == null then del(.request.name) else . end' > "$1.json"
 }
 
+# wrap_update NAME GROUP VERSION KIND RESOURCE OLD.json < object.json > NAME.json: an UPDATE, with
+# the object the API server holds as `oldObject`.
+wrap_update() {
+  wrap "$1" "$2" "$3" "$4" "$5"
+  jq --slurpfile old "$6" '.request.operation = "UPDATE" | .request.oldObject = $old[0]
+    | .request.options = {kind: "UpdateOptions", apiVersion: "meta.k8s.io/v1"}' "$1.json" > "$1.json.tmp"
+  mv "$1.json.tmp" "$1.json"
+}
+
 # A manifest kubectl has no `create` subcommand for, rendered by `kubectl label --local`.
 local_render() {
   kubectl label --local -f - -o json "$@"
@@ -328,6 +337,33 @@ kubectl create deployment escape --image=busybox -n shop-example --dry-run=clien
         "containers": [{"name": "busybox", "image": "busybox",
           "securityContext": {"seLinuxOptions": {"type": "spc_t"}, "procMount": "Unmasked"}}]}}}}' \
   | wrap deployment-baseline-unconfined apps v1 Deployment deployments
+# ---- Lifecycle: UPDATE against oldObject --------------------------------------------------------
+
+old=$(mktemp)
+trap 'rm -f "$old"' EXIT
+
+# The Deployment controller scales a ReplicaSet to zero: replicas down, its annotation follows.
+jq .request.object replicaset-allow.json > "$old"
+kubectl patch --local -f "$old" --type=merge -o json -p '{"spec": {"replicas": 0},
+    "metadata": {"annotations": {"deployment.kubernetes.io/desired-replicas": "0"}}}' \
+  | wrap_update replicaset-scale-to-zero apps v1 ReplicaSet replicasets "$old"
+
+# A tenant's own finalizer holds a deleted Deployment; then it makes the pods privileged.
+jq .request.object deployment-allow.json \
+  | kubectl patch --local -f - --type=merge -o json -p '{"metadata": {
+      "finalizers": ["shop.example.cn/hold"], "deletionTimestamp": "2026-11-30T08:00:00Z",
+      "deletionGracePeriodSeconds": 0}}' > "$old"
+kubectl patch --local -f "$old" --type=json -o json \
+    -p '[{"op": "add", "path": "/spec/template/spec/containers/0/securityContext/privileged", "value": true}]' \
+  | wrap_update deployment-deleting-made-privileged apps v1 Deployment deployments "$old"
+
+# A Deployment that breaks four controls, being deleted: its finalizer is removed.
+jq .request.object deployment-deny-multiple.json \
+  | kubectl patch --local -f - --type=merge -o json -p '{"metadata": {
+      "finalizers": ["example.com/cleanup"], "deletionTimestamp": "2026-11-30T08:00:00Z",
+      "deletionGracePeriodSeconds": 0}}' > "$old"
+kubectl patch --local -f "$old" --type=json -o json -p '[{"op": "remove", "path": "/metadata/finalizers"}]' \
+  | wrap_update deployment-deleting-finalizer-removed apps v1 Deployment deployments "$old"
 
 # ---- A kind with no mapping ---------------------------------------------------------------------
 

@@ -84,6 +84,7 @@ fn column(header: &str) -> &'static [&'static str] {
         "col/proc" => &["collect_personal_info", "process_personal_info"],
         "del" => &["delete_records", "delete_backup"],
         "contract" => &["sign_contract"],
+        "sd" => &["scale_down_workload"],
         other => panic!("policies/README.md: unknown matrix column `{other}`"),
     }
 }

@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 use yungui::commands::cert;
 use yungui::commands::serve::ServeArgs;
 
+mod lifecycle;
+
 /// A server listening on loopback with a certificate from a fresh CA.
 struct Server {
     url: String,
@@ -360,15 +362,15 @@ fn delete_and_connect_never_crash() {
 }
 
 #[test]
-fn update_decides_on_the_new_object_unless_it_is_being_deleted() {
+fn update_decides_on_the_new_object_being_deleted_or_not() {
     let server = shared();
     let mut review = fixture("pod-privileged");
     review["request"]["operation"] = json!("UPDATE");
     review["request"]["oldObject"] = fixture("pod-allow")["request"]["object"].clone();
     assert_denied(&server.review(&review), &["art12-host-security"]);
-    // Removing the finalizers of an object being deleted goes through.
+    // Being deleted changes nothing: only metadata may change unseen (see `lifecycle`).
     review["request"]["object"]["metadata"]["deletionTimestamp"] = json!("2026-11-30T08:00:00Z");
-    assert_allowed(&server.review(&review));
+    assert_denied(&server.review(&review), &["art12-host-security"]);
     // A status update changes nothing the policies read.
     let mut status = fixture("pod-privileged");
     status["request"]["operation"] = json!("UPDATE");

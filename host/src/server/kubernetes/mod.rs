@@ -16,10 +16,13 @@
 //! `Cloud::Namespace` entity maps to a tenant is denied, naming the namespace.
 //!
 //! A body that is not an AdmissionReview v1 gets HTTP 400 with the reason. DELETE and CONNECT,
-//! objects being deleted, subresources other than ephemeral containers, and kinds with no
-//! mapping are allowed without running the policies. `dryRun` reviews are decided the same way
-//! and marked in the decision log.
+//! subresources other than ephemeral containers, and kinds with no mapping are allowed without
+//! running the policies; an UPDATE is decided by what it changes against `oldObject`
+//! ([`lifecycle`]): an object being deleted may change its metadata (its finalizers) unseen, a
+//! workload may scale down as wind-down, anything else is decided as new. `dryRun` reviews are
+//! decided the same way and marked in the decision log.
 
+pub mod lifecycle;
 pub mod mapping;
 pub mod namespaces;
 
@@ -369,14 +372,17 @@ fn plan(
     namespace: &str,
     tenant: &str,
 ) -> Result<Plan, String> {
+    // DELETE is wind-down: never refused. CONNECT (exec, attach, port-forward, proxy) enters a
+    // pod as the policies decided it and changes no fact they read.
     if matches!(request.operation, Operation::Delete | Operation::Connect) {
         return Ok(None);
     }
     let Some(kind) = mapping::Kind::of(&request.kind.group, &request.kind.kind) else {
         return Ok(None);
     };
-    // Status and scale updates change nothing the policies read; ephemeral containers may run
-    // privileged.
+    // Status updates change nothing the policies read (a `scale` update is of kind `Scale`, not
+    // mapped: the pods it adds or removes are decided at their own CREATE, and a ReplicaSet's
+    // replicas at its UPDATE); ephemeral containers may run privileged.
     if request
         .sub_resource
         .as_deref()
@@ -390,10 +396,6 @@ fn plan(
             request.operation, request.kind.kind
         ));
     };
-    // Removing the finalizers of an object being deleted must never be blocked.
-    if object.metadata.deletion_timestamp.is_some() {
-        return Ok(None);
-    }
     if tenant.is_empty() {
         return Err(format!(
             "the review of `{}` names no namespace: yungui's tenant is the namespace",
@@ -410,8 +412,28 @@ fn plan(
         now: &now,
         registry: registry.as_deref(),
     };
-    let items = mapping::requests(kind, object, &cx);
-    Ok((!items.is_empty()).then_some((kind.action(), items)))
+    let mut items = mapping::requests(kind, object, &cx);
+    let mut action = kind.action();
+    if let (Operation::Update, Some(old)) = (&request.operation, &request.old_object) {
+        let before = mapping::requests(kind, old, &cx);
+        match lifecycle::change(kind, old, object, &before, &items) {
+            // Deletion waits on the finalizers: changing them (or any metadata no control
+            // reads) must never be blocked, whatever the object.
+            lifecycle::Change::Metadata if object.metadata.deletion_timestamp.is_some() => {
+                return Ok(None);
+            }
+            lifecycle::Change::Metadata | lifecycle::Change::WindDown
+                if matches!(kind, mapping::Kind::Pod | mapping::Kind::Template(_)) =>
+            {
+                action = lifecycle::SCALE_DOWN_WORKLOAD;
+                for item in &mut items {
+                    action.clone_into(&mut item.request.action);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok((!items.is_empty()).then_some((action, items)))
 }
 
 /// Decides every request of a review within the review's deadline; the first failure wins.
