@@ -350,14 +350,27 @@ impl AppState {
     ) -> Result<types::Decision, ServeError> {
         let started = Instant::now();
         let result = self
-            .run(front, move |engine| match request {
-                Decide::Typed(request) => {
-                    crate::limits::check_typed(&request)?;
-                    Ok(engine.decide(&request)?)
-                }
-                Decide::Json(request) => {
-                    crate::limits::read_json(&request).map_err(ServeError::BadRequest)?;
-                    Ok(engine.decide_json(&request)?)
+            .run(front, move |engine| {
+                // A registry in PostgreSQL cannot hold a NUL: such an id is the caller's error,
+                // not a fault of the database.
+                let database = engine.registry().database().is_some();
+                let nul = |err: crate::limits::HoldsNul| ServeError::BadRequest(err.to_string());
+                match request {
+                    Decide::Typed(request) => {
+                        crate::limits::check_typed(&request)?;
+                        if database {
+                            crate::limits::refuse_nul_typed(&request).map_err(nul)?;
+                        }
+                        Ok(engine.decide(&request)?)
+                    }
+                    Decide::Json(request) => {
+                        let value =
+                            crate::limits::read_json(&request).map_err(ServeError::BadRequest)?;
+                        if database {
+                            crate::limits::refuse_nul_json(&value).map_err(nul)?;
+                        }
+                        Ok(engine.decide_json(&request)?)
+                    }
                 }
             })
             .await

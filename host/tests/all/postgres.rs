@@ -701,3 +701,44 @@ fn a_partition_that_drops_packets_fails_closed_past_the_staleness_bound() {
     assert!(engine.decide_json(&shop).unwrap().allowed);
     assert!(engine.decide_json(&other).unwrap().allowed);
 }
+
+/// PostgreSQL text cannot hold a NUL: an id holding one is the caller's error (400, naming
+/// where), not a fault of the database (503).
+#[test]
+fn an_id_holding_a_nul_is_a_bad_request() {
+    let cluster = Cluster::start();
+    import(&cluster);
+    let url = cluster.url();
+    let addr = serve_in_background(serve_args(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--plain-http",
+        "--workers",
+        "1",
+        "--plugin",
+        shipped_plugin(),
+        "--registry",
+        &url,
+    ]));
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let post = |tenant: &str| {
+        let mut request = workload(tenant, "shop-example", "cn-north-1", false);
+        request["context"] = serde_json::json!({});
+        let mut response = agent
+            .post(format!("http://{addr}/v1/decide"))
+            .send(request.to_string())
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.body_mut().read_to_string().unwrap(),
+        )
+    };
+    let (status, body) = post("shop-example");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post("shop-example\u{0}x");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("`principal.id` holds a NUL"), "{body}");
+}
