@@ -87,7 +87,7 @@ impl Cache {
             return Err(format!("`{}` is not a regular file", path.display()));
         }
         check_private(&path, false)?;
-        let mut bytes = Vec::new();
+        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
         std::fs::File::open(&path)
             .and_then(|f| f.take(MAX_ENTRY_BYTES + 1).read_to_end(&mut bytes))
             .map_err(|e| format!("`{}`: {e}", path.display()))?;
