@@ -114,8 +114,32 @@ impl Cache {
         let mut bytes = Vec::with_capacity(content.len() + TAG_BYTES);
         bytes.extend_from_slice(content);
         bytes.extend_from_slice(&tag);
-        crate::engine::write_atomically(&self.dir.join(name), &bytes)
+        write_private(&self.dir.join(name), &bytes)
     }
+}
+
+/// Writes a file readable and writable by its owner only (whatever the umask: an entry others
+/// could write would be refused when read back) under a temporary name, then renames it into
+/// place, so no reader ever sees it half-written.
+fn write_private(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let dir = target.parent().unwrap_or(Path::new("."));
+    create_private_dir(dir)?;
+    let n = WRITES.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!(".{}-{n}.tmp", std::process::id()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options
+        .open(&tmp)
+        .and_then(|mut file| file.write_all(bytes))
+        .and_then(|()| std::fs::rename(&tmp, target));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
@@ -232,6 +256,15 @@ mod tests {
         cache.write("b.cwasm", b"compiled b").unwrap();
         assert_eq!(cache.read("a.cwasm").unwrap().unwrap(), b"compiled a");
         assert_eq!(cache.read("nothing.cwasm").unwrap(), None);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(dir.path().join("a.cwasm"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
         // A genuine entry under another's name, a tampered one, a file without a MAC.
         std::fs::copy(dir.path().join("b.cwasm"), dir.path().join("a.cwasm")).unwrap();
         assert!(cache.read("a.cwasm").unwrap_err().contains("MAC"));
