@@ -120,8 +120,8 @@ enum Link {
     /// Not connected yet (the first attempt is under way).
     Starting,
     Up,
+    /// Lost, or never reached (freshness is counted from the last answer, not from here).
     Down {
-        since: Instant,
         why: String,
     },
 }
@@ -492,14 +492,10 @@ async fn client_loop(shared: Arc<Shared>, mut requests: mpsc::UnboundedReceiver<
                 shared.counters.errors.fetch_add(1, Ordering::Relaxed);
                 {
                     let mut inner = shared.lock();
-                    let since = match &inner.link {
-                        Link::Down { since, .. } => *since,
-                        _ => Instant::now(),
-                    };
                     tracing::warn!(
                         "registry database out of reach (retrying in {backoff:?}): {why}"
                     );
-                    inner.link = Link::Down { since, why };
+                    inner.link = Link::Down { why };
                 }
                 shared.linked.notify_all();
             }
