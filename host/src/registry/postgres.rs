@@ -549,6 +549,9 @@ async fn session(
     let client = Arc::new(client);
     let mut heartbeat = tokio::time::interval(heartbeat_every(config));
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Heartbeats run beside the lookups (a slow one never delays a lookup) and report here why
+    // one failed.
+    let (beats, mut beat_failed) = mpsc::unbounded_channel::<String>();
     loop {
         tokio::select! {
             request = requests.recv() => {
@@ -572,15 +575,22 @@ async fn session(
                 });
             }
             _ = heartbeat.tick() => {
-                match tokio::time::timeout(config.lookup_timeout, client.simple_query("")).await {
-                    Ok(Ok(_)) => contact(shared),
-                    Ok(Err(e)) => return Err(describe(&e)),
-                    Err(_) => return Err(format!(
-                        "the registry database did not answer a heartbeat within {:?}",
-                        config.lookup_timeout
-                    )),
-                }
+                let client = client.clone();
+                let shared = shared.clone();
+                let beats = beats.clone();
+                let timeout = config.lookup_timeout;
+                tokio::spawn(async move {
+                    let failed = match tokio::time::timeout(timeout, client.simple_query("")).await {
+                        Ok(Ok(_)) => return contact(&shared),
+                        Ok(Err(e)) => describe(&e),
+                        Err(_) => format!(
+                            "the registry database did not answer a heartbeat within {timeout:?}"
+                        ),
+                    };
+                    let _ = beats.send(failed);
+                });
             }
+            Some(why) = beat_failed.recv() => return Err(why),
             note = announced.recv() => match note {
                 Some(Ok(payload)) => {
                     contact(shared);
