@@ -12,7 +12,7 @@
 //! without running it ([`Identity::read`], `yungui inspect`).
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
@@ -280,22 +280,27 @@ pub fn check(sources: &Sources) -> Result<Identity, BuildError> {
 /// deterministic), and the instrumented engine's compiled code is reused across policy sets.
 pub fn build(sources: &Sources, cache_dir: Option<&Path>) -> Result<Built, BuildError> {
     let identity = check(sources)?;
-    let cached = cache_dir.map(|dir| built_path(dir, &identity.policy_digest));
-    if let Some(path) = &cached
-        && let Ok(wasm) = std::fs::read(path)
-    {
-        match Identity::read(&wasm) {
-            Ok(Some(found)) if found == identity => return Ok(Built { wasm, identity }),
-            _ => {
-                tracing::warn!(path = %path.display(), "built component in the cache does not match, building again")
+    let cache = cache_dir.and_then(crate::cache::Cache::open_or_warn);
+    let name = built_name(&identity.policy_digest);
+    if let Some(cache) = &cache {
+        match cache.read(&name) {
+            Ok(Some(wasm)) => match Identity::read(&wasm) {
+                Ok(Some(found)) if found == identity => return Ok(Built { wasm, identity }),
+                _ => {
+                    tracing::warn!(entry = %name, "built component in the cache does not match, building again")
+                }
+            },
+            Ok(None) => {}
+            Err(why) => {
+                tracing::warn!("built component in the cache is not trusted, building again: {why}")
             }
         }
     }
     let wasm = snapshot(&identity, cache_dir)?;
-    if let Some(path) = &cached
-        && let Err(err) = engine::write_atomically(path, &wasm)
+    if let Some(cache) = &cache
+        && let Err(err) = cache.write(&name, &wasm)
     {
-        tracing::warn!(path = %path.display(), "cannot cache the built component: {err}");
+        tracing::warn!(entry = %name, "cannot cache the built component: {err}");
     }
     Ok(Built { wasm, identity })
 }
@@ -305,12 +310,10 @@ pub fn shipped(cache_dir: Option<&Path>) -> Result<Built, BuildError> {
     build(&shipped_sources(), cache_dir)
 }
 
-/// `<cache>/built/<engine sha256>-<policy digest>.wasm`.
-fn built_path(cache_dir: &Path, policy_digest: &str) -> PathBuf {
+/// `built/<engine sha256>-<policy digest>.wasm` in the cache.
+fn built_name(policy_digest: &str) -> String {
     let digest = policy_digest.trim_start_matches("sha256:");
-    cache_dir
-        .join("built")
-        .join(format!("{ENGINE_SHA256}-{digest}.wasm"))
+    format!("built/{ENGINE_SHA256}-{digest}.wasm")
 }
 
 /// Instruments the engine, runs `init` with the policy set, snapshots, and appends the identity.

@@ -415,10 +415,7 @@ pub(crate) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<State
 impl Engine {
     /// Loads the component at `path` (from the compile cache when it can) and links it.
     pub fn load(path: &Path, registry: Registry, config: EngineConfig) -> Result<Self, Error> {
-        let bytes = std::fs::read(path).map_err(|e| Error::Load {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
+        let bytes = read_component(path)?;
         Self::from_bytes(&bytes, &path.display().to_string(), registry, config)
     }
 
@@ -774,31 +771,104 @@ pub fn audit(mut decision: types::Decision) -> types::Decision {
     decision
 }
 
-/// Compiles the component, or loads it from the cache compiled by an identical engine.
+/// A component file larger than this is refused (a built policy component is a few MB).
+pub const MAX_COMPONENT_BYTES: u64 = 64 << 20;
+
+/// Reads a component file: a regular file (a link to one is followed) of at most
+/// [`MAX_COMPONENT_BYTES`]; anything else (a device, a pipe, a folder) is refused before it is
+/// read, never read without end.
+pub fn read_component(path: &Path) -> Result<Vec<u8>, Error> {
+    use std::io::Read as _;
+    let fail = |message: String| Error::Load {
+        path: path.display().to_string(),
+        message,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // Opening a named pipe would wait for a writer.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path).map_err(|e| fail(e.to_string()))?;
+    let meta = file.metadata().map_err(|e| fail(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(fail(format!(
+            "not a regular file (a {}): a component is read from a regular file",
+            file_kind(&meta.file_type())
+        )));
+    }
+    let too_large = || {
+        fail(format!(
+            "larger than {} MiB: not a policy component",
+            MAX_COMPONENT_BYTES >> 20
+        ))
+    };
+    if meta.len() > MAX_COMPONENT_BYTES {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(MAX_COMPONENT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(e.to_string()))?;
+    if bytes.len() as u64 > MAX_COMPONENT_BYTES {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+fn file_kind(kind: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        if kind.is_char_device() {
+            return "character device";
+        }
+        if kind.is_block_device() {
+            return "block device";
+        }
+        if kind.is_fifo() {
+            return "named pipe";
+        }
+        if kind.is_socket() {
+            return "socket";
+        }
+    }
+    if kind.is_dir() {
+        "folder"
+    } else {
+        "special file"
+    }
+}
+
+/// Compiles the component, or loads it from the cache compiled by an identical engine (only an
+/// entry the cache itself wrote, see [`crate::cache`]).
 pub(crate) fn compile_cached(
     engine: &wasmtime::Engine,
     bytes: &[u8],
     cache_dir: Option<&Path>,
 ) -> wasmtime::Result<Component> {
-    let Some(dir) = cache_dir else {
+    let Some(cache) = cache_dir.and_then(crate::cache::Cache::open_or_warn) else {
         return Component::new(engine, bytes);
     };
-    let cached = dir.join(cache_name(engine, bytes));
+    let name = cache_name(engine, bytes);
     // Engines loading at the same time in one process compile once; the others read the cache.
     static COMPILING: Mutex<()> = Mutex::new(());
     let _one_at_a_time = COMPILING.lock().unwrap_or_else(PoisonError::into_inner);
-    if cached.is_file() {
-        match deserialize(engine, &cached) {
+    match cache.read(&name) {
+        Ok(Some(compiled)) => match deserialize(engine, &compiled) {
             Ok(component) => return Ok(component),
             Err(err) => tracing::warn!(
-                path = %cached.display(),
+                dir = %cache.dir().display(),
                 "compiled component in the cache is unusable, compiling again: {err:#}"
             ),
+        },
+        Ok(None) => {}
+        Err(why) => {
+            tracing::warn!("compiled component in the cache is not trusted, compiling again: {why}")
         }
     }
     let component = Component::new(engine, bytes)?;
-    if let Err(err) = store_compiled(&component, &cached) {
-        tracing::warn!(dir = %dir.display(), "cannot cache the compiled component: {err:#}");
+    if let Err(err) = cache.write(&name, &component.serialize()?) {
+        tracing::warn!(dir = %cache.dir().display(), "cannot cache the compiled component: {err:#}");
     }
     Ok(component)
 }
@@ -814,16 +884,11 @@ pub fn cache_name(engine: &wasmtime::Engine, component: &[u8]) -> String {
 
 #[allow(
     unsafe_code,
-    reason = "deserializing compiled code is unsafe: the file is one this engine wrote to the cache, named by the component's hash and the engine's compatibility hash"
+    reason = "deserializing compiled code is unsafe: the bytes are an entry this user's cache wrote (its MAC checked), named by the component's hash and the engine's compatibility hash"
 )]
-fn deserialize(engine: &wasmtime::Engine, path: &Path) -> wasmtime::Result<Component> {
+fn deserialize(engine: &wasmtime::Engine, compiled: &[u8]) -> wasmtime::Result<Component> {
     // SAFETY: see the reason above; wasmtime also checks the header against the engine.
-    unsafe { Component::deserialize_file(engine, path) }
-}
-
-fn store_compiled(component: &Component, target: &Path) -> wasmtime::Result<()> {
-    write_atomically(target, &component.serialize()?)?;
-    Ok(())
+    unsafe { Component::deserialize(engine, compiled) }
 }
 
 /// Writes a file so that no reader ever sees it half-written: a temporary file, then a rename.

@@ -2,6 +2,7 @@
 
 pub mod bindings;
 pub mod builder;
+mod cache;
 pub mod cases;
 #[cfg(feature = "cli")]
 pub mod commands;

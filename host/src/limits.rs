@@ -229,6 +229,81 @@ pub fn check_json(request: &Value) -> Result<(), TooComplex> {
     Walk { values: 0 }.json(request, 0, "")
 }
 
+/// A request holding a NUL character, which a registry in PostgreSQL cannot hold (its text type
+/// has no NUL): no entity it names can be there, and a lookup for one would fail. Refused as a
+/// bad request naming where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{0}` holds a NUL character: the registry (PostgreSQL) cannot hold one, so no entity has such an id"
+)]
+pub struct HoldsNul(pub String);
+
+/// Refuses a request in the JSON request format holding a NUL character in any key or string.
+pub fn refuse_nul_json(request: &Value) -> Result<(), HoldsNul> {
+    fn walk(value: &Value, at: &str) -> Result<(), HoldsNul> {
+        match value {
+            Value::String(s) if s.contains('\0') => Err(HoldsNul(at.to_owned())),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .try_for_each(|(index, item)| walk(item, &format!("{at}[{index}]"))),
+            Value::Object(map) => map.iter().try_for_each(|(key, item)| {
+                let inner = if at.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{at}.{key}")
+                };
+                if key.contains('\0') {
+                    return Err(HoldsNul(inner));
+                }
+                walk(item, &inner)
+            }),
+            _ => Ok(()),
+        }
+    }
+    walk(request, "")
+}
+
+/// Refuses a typed request holding a NUL character in an entity's type or id.
+pub fn refuse_nul_typed(request: &types::Request) -> Result<(), HoldsNul> {
+    let uid = |uid: &types::EntityUid, at: &dyn Fn() -> String| {
+        if uid.type_name.contains('\0') || uid.id.contains('\0') {
+            Err(HoldsNul(at()))
+        } else {
+            Ok(())
+        }
+    };
+    let attributes = |attrs: &[types::Attribute], at: &str| {
+        attrs.iter().try_for_each(|a| match &a.value {
+            types::Value::Entity(u) => uid(u, &|| format!("{at}.{}", a.name)),
+            types::Value::EntitySet(items) => items
+                .iter()
+                .enumerate()
+                .try_for_each(|(i, u)| uid(u, &|| format!("{at}.{}[{i}]", a.name))),
+            types::Value::Json(text) if text.contains("\\u0000") => {
+                Err(HoldsNul(format!("{at}.{}", a.name)))
+            }
+            _ => Ok(()),
+        })
+    };
+    let entity = |e: &types::Entity, at: &str| {
+        uid(&e.uid, &|| format!("{at}.uid"))?;
+        attributes(&e.attrs, &format!("{at}.attrs"))?;
+        e.parents
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, p)| uid(p, &|| format!("{at}.parents[{i}]")))
+    };
+    uid(&request.principal, &|| "principal".to_owned())?;
+    entity(&request.resource, "resource")?;
+    attributes(&request.context, "context")?;
+    request
+        .entities
+        .iter()
+        .enumerate()
+        .try_for_each(|(i, e)| entity(e, &format!("entities[{i}]")))
+}
+
 /// Checks a typed request.
 pub fn check_typed(request: &types::Request) -> Result<(), TooComplex> {
     if request.entities.len() > MAX_ENTITIES {

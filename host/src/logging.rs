@@ -1,6 +1,10 @@
 //! Logs on stderr: plain lines for people (coloured only on a terminal, never with `NO_COLOR`), or
 //! one JSON object per line (`--log-json`) for collectors.
 //!
+//! A plain line's message and fields carry text from requests (a rule name, a path, a reason): every
+//! control character in them is escaped ([`PlainFields`]), so a newline sent by a client never
+//! starts a line of its own.
+//!
 //! The JSON lines are written by [`JsonLines`] rather than tracing-subscriber's own JSON format,
 //! because a field may be a list: log it as `field = ?Json(value)` and it is written as JSON (an
 //! array for the decision log's `controls`), not as a string.
@@ -46,8 +50,78 @@ pub fn init(default_filter: &str, json: bool) {
             std::io::stderr().is_terminal(),
             std::env::var_os("NO_COLOR").as_deref(),
         );
-        logs.with_ansi(ansi).init();
+        logs.with_ansi(ansi).fmt_fields(PlainFields).init();
     }
+}
+
+/// The fields of a plain line (`message` first, then `name=value`), each control character escaped
+/// as Rust writes it (`\n`, `\r`, `\u{1b}`...).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlainFields;
+
+impl<'writer> FormatFields<'writer> for PlainFields {
+    fn format_fields<R: tracing_subscriber::field::RecordFields>(
+        &self,
+        writer: Writer<'writer>,
+        fields: R,
+    ) -> fmt::Result {
+        let mut visitor = PlainVisitor {
+            writer,
+            first: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+struct PlainVisitor<'writer> {
+    writer: Writer<'writer>,
+    first: bool,
+    result: fmt::Result,
+}
+
+impl Visit for PlainVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.record_debug(field, &format_args!("{value}"));
+        } else {
+            self.record_debug(field, &value);
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if self.result.is_err() {
+            return;
+        }
+        let text = if field.name() == "message" {
+            format!("{value:?}")
+        } else {
+            format!("{}={value:?}", field.name())
+        };
+        let separator = if std::mem::take(&mut self.first) {
+            ""
+        } else {
+            " "
+        };
+        self.result = write!(self.writer, "{separator}{}", escape_controls(&text));
+    }
+}
+
+/// `text` with its control characters escaped.
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// One JSON object per event: `timestamp`, `level`, `target`, `message` and the event's fields at
@@ -151,6 +225,35 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    /// A rule name or a webhook path holding a newline (both come from the client) stays on its
+    /// line, in the message and in the fields.
+    #[test]
+    fn plain_lines_escape_what_would_forge_another_line() {
+        let buffer = Buffer::default();
+        let out = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || out.clone())
+            .with_ansi(false)
+            .fmt_fields(PlainFields)
+            .finish();
+        let rule = "os_compute_api:servers:create\n2026-12-05T12:00:00Z  INFO yungui::decision: decision decision=\"allow\"";
+        let path = "/validate/x\r\nforged\u{1b}[2J";
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(target: "yungui::openstack", rule, path = %path, "answering False: rule `{rule}` is not in the map");
+            tracing::warn!("malformed admission review: unknown mode `{path}`");
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(!text.contains('\r') && !text.contains('\u{1b}'), "{text}");
+        assert!(text.contains("servers:create\\n2026"), "{text}");
+        assert!(text.contains("rule=\"os_compute_api"), "{text}");
+        assert!(text.contains("path=/validate/x\\r\\nforged"), "{text}");
+        assert!(
+            text.contains("unknown mode `/validate/x\\r\\nforged\\u{1b}[2J`"),
+            "{text}"
+        );
     }
 
     #[test]

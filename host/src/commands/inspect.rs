@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use clap::Args;
 
 use super::Format;
@@ -33,8 +32,7 @@ macro_rules! out {
 impl InspectCommand {
     /// Runs the command; returns the exit code (0, or 3 when it is not a yungui component).
     pub fn execute(self) -> anyhow::Result<u8> {
-        let wasm = std::fs::read(&self.component)
-            .with_context(|| format!("cannot read `{}`", self.component.display()))?;
+        let wasm = crate::engine::read_component(&self.component)?;
         let outline = Outline::read(&wasm)?;
         let identity = Identity::read(&wasm)?;
         let world = if outline.exports.iter().any(|e| e == DECIDE) {

@@ -9,8 +9,9 @@
 //!
 //! Changes are applied per file ([`Files::update`]): a file that cannot be read, that does not
 //! parse, whose changed entities fail the caller's check (the schema), or that claims a uid another
-//! file holds, is refused and keeps its last good entities in force; the other files' changes are
-//! applied, together, as one new generation. A file removed from the directory removes its
+//! file holds, is refused and keeps its last good entities in force (two files newly claiming one
+//! uid are both refused: neither takes it); the other files' changes are applied, together, as one
+//! new generation. A file removed from the directory removes its
 //! entities.
 
 use std::collections::{BTreeMap, HashSet};
@@ -169,31 +170,42 @@ impl Files {
             }
         }
         // A uid a file newly holds must not be held by another file once this update is done:
-        // refuse such files (their old uids stay theirs) until no such claim is left.
+        // refuse such files (their old uids stay theirs) until no such claim is left. Every file
+        // in conflict is refused at once, so when two files newly claim the same uid neither
+        // takes it (whichever came first in the listing would otherwise win, possibly a stale
+        // copy): what is in force follows from the files as they are now, and a uid in two of
+        // them is in neither's change.
         loop {
-            let conflict = changed.iter().enumerate().find_map(|(index, file)| {
-                let old = self.held.get(&file.path).and_then(|h| h.keys.as_ref());
-                file.keys
-                    .iter()
-                    .filter(|key| old.is_none_or(|old| !old.contains(*key)))
-                    .find_map(|key| {
-                        self.holder(key, &file.path, &changed)
-                            .map(|other| (index, key.clone(), other.to_owned()))
-                    })
-            });
-            let Some((index, key, other)) = conflict else {
+            let conflicts: Vec<(usize, Key, PathBuf)> = changed
+                .iter()
+                .enumerate()
+                .filter_map(|(index, file)| {
+                    let old = self.held.get(&file.path).and_then(|h| h.keys.as_ref());
+                    file.keys
+                        .iter()
+                        .filter(|key| old.is_none_or(|old| !old.contains(*key)))
+                        .find_map(|key| {
+                            self.holder(key, &file.path, &changed)
+                                .map(|other| (index, key.clone(), other.to_owned()))
+                        })
+                })
+                .collect();
+            if conflicts.is_empty() {
                 break;
-            };
-            let file = changed.swap_remove(index);
-            update.refused.push((
-                file.path.clone(),
-                RegistryError::InTwoFiles {
-                    uid: key.to_string(),
-                    first: other.display().to_string(),
-                    second: file.path.display().to_string(),
-                }
-                .to_string(),
-            ));
+            }
+            // From the last index down, so the earlier indices stay valid.
+            for (index, key, other) in conflicts.into_iter().rev() {
+                let file = changed.remove(index);
+                update.refused.push((
+                    file.path.clone(),
+                    RegistryError::InTwoFiles {
+                        uid: key.to_string(),
+                        first: other.display().to_string(),
+                        second: file.path.display().to_string(),
+                    }
+                    .to_string(),
+                ));
+            }
             // Not marked seen: tried again once the other file changes.
         }
         if changed.is_empty() {
@@ -595,6 +607,51 @@ mod tests {
         let last = update.registry.unwrap();
         assert_eq!(last.len(), 1);
         assert_eq!(verified(&last, "x"), None);
+    }
+
+    /// A stale copy of a uid waiting in a refused file does not win over the file the uid moves
+    /// to: while both claim it, neither takes it.
+    #[test]
+    fn a_uid_claimed_by_two_files_is_taken_by_neither() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "a.json",
+            &[tenant("x", false), tenant("a", true)],
+        );
+        write(dir.path(), "c.json", &[tenant("c", true)]);
+        let (registry, mut files) = Files::load(dir.path()).unwrap();
+        // An old export lands in the directory with a verified copy of x: refused.
+        write(dir.path(), "b.json", &[tenant("x", true)]);
+        let update = files.update(&registry, no_check);
+        assert!(update.registry.is_none());
+        assert_eq!(update.refused.len(), 1);
+
+        // x moves from a.json to c.json in one step: the stale claim of b.json must not win.
+        write(dir.path(), "a.json", &[tenant("a", true)]);
+        write(
+            dir.path(),
+            "c.json",
+            &[tenant("c", true), tenant("x", false)],
+        );
+        let update = files.update(&registry, no_check);
+        let refused: Vec<&PathBuf> = update.refused.iter().map(|(path, _)| path).collect();
+        assert!(
+            refused.contains(&&dir.path().join("b.json"))
+                && refused.contains(&&dir.path().join("c.json")),
+            "{:?}",
+            update.refused
+        );
+        let next = update.registry.unwrap();
+        assert_eq!(verified(&next, "x"), None, "x is in two files: in neither");
+        assert_eq!(verified(&next, "c"), Some(true));
+
+        // The stale file goes: x is c.json's.
+        std::fs::remove_file(dir.path().join("b.json")).unwrap();
+        let update = files.update(&next, no_check);
+        assert!(update.refused.is_empty(), "{:?}", update.refused);
+        let last = update.registry.unwrap();
+        assert_eq!(verified(&last, "x"), Some(false));
     }
 
     #[test]

@@ -281,7 +281,15 @@ fn read_file(path: &Path) -> Result<Vec<Box<RawValue>>, RegistryError> {
         path: path.display().to_string(),
         source,
     })?;
-    serde_json::from_str(&text).map_err(RegistryError::Json)
+    parse(&text)
+}
+
+/// Entities' texts from Cedar entities JSON; an object naming a key twice is refused, naming it
+/// (`serde_json` would keep the last one, another reader the first: every reader must agree on
+/// what an entity says, as for requests).
+fn parse(text: &str) -> Result<Vec<Box<RawValue>>, RegistryError> {
+    yungui_policies::json::check(text.as_bytes()).map_err(RegistryError::Json)?;
+    serde_json::from_str(text).map_err(RegistryError::Json)
 }
 
 /// The entities keyed by uid; two with the same uid are an error.
@@ -313,9 +321,7 @@ impl Registry {
 
     /// Reads Cedar entities JSON text.
     pub fn from_json(text: &str) -> Result<Self, RegistryError> {
-        let entities: Vec<Box<RawValue>> =
-            serde_json::from_str(text).map_err(RegistryError::Json)?;
-        Self::from_entities(entities)
+        Self::from_entities(parse(text)?)
     }
 
     /// A registry in PostgreSQL (see [`postgres`]).
@@ -673,6 +679,21 @@ mod tests {
         let err = Registry::from_json(r#"[{"attrs": {}}]"#).unwrap_err();
         assert!(err.to_string().contains("#0"), "{err}");
         assert!(Registry::from_json("{}").is_err());
+    }
+
+    #[test]
+    fn a_key_twice_in_an_entity_is_refused_naming_it() {
+        let text = r#"[{"uid": {"type": "Cloud::Tenant", "id": "a"},
+            "attrs": {"real_name_verified": false, "x": 1, "real_name_verified": true}, "parents": []}]"#;
+        let err = Registry::from_json(text).unwrap_err().to_string();
+        assert!(err.contains("real_name_verified"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        std::fs::write(&path, text).unwrap();
+        let err = Registry::from_file(&path).unwrap_err().to_string();
+        assert!(err.contains("real_name_verified"), "{err}");
+        let err = read_entities(&path).unwrap_err().to_string();
+        assert!(err.contains("real_name_verified"), "{err}");
     }
 
     #[test]

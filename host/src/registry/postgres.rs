@@ -10,9 +10,13 @@
 //! backoff when it is lost.
 //!
 //! Faults fail closed: a lookup the database cannot answer is an error (the decision fails with
-//! a fault naming it), never a "missing" entity; while the database is out of reach the cached
-//! entities keep deciding for at most [`PgConfig::staleness`], then every decision fails. After a
-//! reconnection every cache is dropped (changes made meanwhile were not announced to us).
+//! a fault naming it), never a "missing" entity. Freshness is measured from the last time the
+//! database answered (a lookup, an announcement, or the heartbeat the client sends every quarter
+//! of [`PgConfig::staleness`], each bounded by [`PgConfig::lookup_timeout`]), not from a noticed
+//! disconnection: a server that stops answering without closing (hung, or behind a partition that
+//! drops packets) is treated as lost once a heartbeat goes unanswered, and past the staleness bound
+//! after its last answer every decision fails, cached entities included. After a reconnection
+//! every cache is dropped (changes made meanwhile were not announced to us).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -116,8 +120,8 @@ enum Link {
     /// Not connected yet (the first attempt is under way).
     Starting,
     Up,
+    /// Lost, or never reached (freshness is counted from the last answer, not from here).
     Down {
-        since: Instant,
         why: String,
     },
 }
@@ -136,6 +140,9 @@ struct Inner {
     link: Link,
     /// When the last change was announced (or the cache last started over).
     last_change: Instant,
+    /// When the database last answered (none before the first connection): the cache is fresh
+    /// for [`PgConfig::staleness`] after it, whatever the link looks like.
+    last_contact: Option<Instant>,
     /// Connections made so far.
     connections: u64,
 }
@@ -191,6 +198,7 @@ impl Database {
                 log: VecDeque::new(),
                 link: Link::Starting,
                 last_change: Instant::now(),
+                last_contact: None,
                 connections: 0,
             }),
             linked: Condvar::new(),
@@ -383,15 +391,46 @@ impl Database {
     }
 }
 
-/// Whether the cache may still decide: connected, or out of reach for less than the bound.
+/// Whether the cache may still decide: the database answered less than the staleness bound ago
+/// (connected or not: a server that hangs without closing stays "connected" until a heartbeat
+/// goes unanswered).
 fn usable(inner: &Inner, config: &PgConfig) -> Result<(), String> {
-    match &inner.link {
-        Link::Down { since, why } if since.elapsed() > config.staleness => Err(format!(
-            "the registry database has been out of reach for {} s, longer than the {} s its cached entities may be used (--registry-staleness-secs): {why}",
-            since.elapsed().as_secs(),
-            config.staleness.as_secs()
-        )),
-        _ => Ok(()),
+    let Some(contact) = inner.last_contact else {
+        return Ok(());
+    };
+    let silent = contact.elapsed();
+    if silent <= config.staleness {
+        return Ok(());
+    }
+    let why = match &inner.link {
+        Link::Down { why, .. } => why.as_str(),
+        Link::Up | Link::Starting => "it stopped answering without closing the connection",
+    };
+    Err(format!(
+        "the registry database has been out of reach for {} ms (no answer since), longer than the {} ms its cached entities may be used (--registry-staleness-secs), so nothing is decided on them: {why}",
+        silent.as_millis(),
+        config.staleness.as_millis()
+    ))
+}
+
+/// Records an answer from the database.
+fn contact(shared: &Shared) {
+    shared.lock().last_contact = Some(Instant::now());
+}
+
+/// How often an idle connection is checked: four times per staleness bound, so a healthy
+/// connection is never stale.
+fn heartbeat_every(config: &PgConfig) -> Duration {
+    (config.staleness / 4).clamp(Duration::from_millis(20), Duration::from_secs(10))
+}
+
+/// The connection's driver, stopped when the session ends (a silent server would otherwise keep
+/// it waiting forever).
+struct Driver(tokio::task::JoinHandle<()>);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -463,14 +502,10 @@ async fn client_loop(shared: Arc<Shared>, mut requests: mpsc::UnboundedReceiver<
                 shared.counters.errors.fetch_add(1, Ordering::Relaxed);
                 {
                     let mut inner = shared.lock();
-                    let since = match &inner.link {
-                        Link::Down { since, .. } => *since,
-                        _ => Instant::now(),
-                    };
                     tracing::warn!(
                         "registry database out of reach (retrying in {backoff:?}): {why}"
                     );
-                    inner.link = Link::Down { since, why };
+                    inner.link = Link::Down { why };
                 }
                 shared.linked.notify_all();
             }
@@ -499,13 +534,106 @@ async fn session(
     requests: &mut mpsc::UnboundedReceiver<Lookup>,
     backoff: &mut Duration,
 ) -> Result<(), String> {
-    use futures_util::StreamExt as _;
-    let (client, mut connection) =
-        tokio_postgres::connect(&shared.config.url, tokio_postgres::NoTls)
+    let config = &shared.config;
+    // A server that accepts and never answers must not hold the client here: connecting (and
+    // reading the namespaces) is bounded.
+    let setup = config.staleness.max(config.lookup_timeout);
+    let (client, select, namespaces, _driver, mut announced) =
+        tokio::time::timeout(setup, connect(config))
             .await
-            .map_err(|e| describe(&e))?;
-    let (notes, mut announced) = mpsc::unbounded_channel::<Result<String, String>>();
-    tokio::spawn(async move {
+            .map_err(|_| {
+                format!("the registry database did not complete a connection within {setup:?}")
+            })??;
+    {
+        let mut inner = shared.lock();
+        // Changes made while we were not listening were not announced: start over.
+        start_over(&mut inner, &shared.counters);
+        inner.namespaces = namespaces;
+        inner.link = Link::Up;
+        inner.connections += 1;
+        inner.last_contact = Some(Instant::now());
+    }
+    shared.linked.notify_all();
+    *backoff = Duration::from_millis(100);
+    tracing::info!("registry database connected, listening on `{CHANNEL}`");
+    let client = Arc::new(client);
+    let mut heartbeat = tokio::time::interval(heartbeat_every(config));
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Heartbeats run beside the lookups (a slow one never delays a lookup) and report here why
+    // one failed.
+    let (beats, mut beat_failed) = mpsc::unbounded_channel::<String>();
+    loop {
+        tokio::select! {
+            request = requests.recv() => {
+                let Some(request) = request else { return Ok(()) };
+                let client = client.clone();
+                let select = select.clone();
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    let answer = client
+                        .query_opt(&select, &[&request.key.type_name(), &request.key.id()])
+                        .await
+                        .map_err(|e| describe(&e))
+                        .and_then(|row| match row {
+                            None => Ok(None),
+                            Some(row) => row.try_get::<_, String>(0).map(Some).map_err(|e| describe(&e)),
+                        });
+                    if answer.is_ok() {
+                        contact(&shared);
+                    }
+                    let _ = request.reply.send(answer);
+                });
+            }
+            _ = heartbeat.tick() => {
+                let client = client.clone();
+                let shared = shared.clone();
+                let beats = beats.clone();
+                let timeout = config.lookup_timeout;
+                tokio::spawn(async move {
+                    let failed = match tokio::time::timeout(timeout, client.simple_query("")).await {
+                        Ok(Ok(_)) => return contact(&shared),
+                        Ok(Err(e)) => describe(&e),
+                        Err(_) => format!(
+                            "the registry database did not answer a heartbeat within {timeout:?}"
+                        ),
+                    };
+                    let _ = beats.send(failed);
+                });
+            }
+            Some(why) = beat_failed.recv() => return Err(why),
+            note = announced.recv() => match note {
+                Some(Ok(payload)) => {
+                    contact(shared);
+                    tokio::time::timeout(config.lookup_timeout, announce(shared, &client, &payload))
+                        .await
+                        .map_err(|_| format!(
+                            "the registry database did not answer within {:?} while applying a change",
+                            config.lookup_timeout
+                        ))??;
+                }
+                Some(Err(why)) => return Err(why),
+                None => return Err("the connection was closed".to_owned()),
+            },
+        }
+    }
+}
+
+type Connected = (
+    tokio_postgres::Client,
+    tokio_postgres::Statement,
+    HashMap<Box<str>, Box<str>>,
+    Driver,
+    mpsc::UnboundedReceiver<Result<String, String>>,
+);
+
+/// Connects, listens for changes, prepares the lookup and reads the namespaces.
+async fn connect(config: &PgConfig) -> Result<Connected, String> {
+    use futures_util::StreamExt as _;
+    let (client, mut connection) = tokio_postgres::connect(&config.url, tokio_postgres::NoTls)
+        .await
+        .map_err(|e| describe(&e))?;
+    let (notes, announced) = mpsc::unbounded_channel::<Result<String, String>>();
+    let driver = Driver(tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(message) = messages.next().await {
             match message {
@@ -520,7 +648,7 @@ async fn session(
             }
         }
         let _ = notes.send(Err("the connection was closed".to_owned()));
-    });
+    }));
     client
         .batch_execute(&format!("LISTEN {CHANNEL}"))
         .await
@@ -530,43 +658,7 @@ async fn session(
         .await
         .map_err(|e| describe(&e))?;
     let namespaces = load_namespaces(&client).await?;
-    {
-        let mut inner = shared.lock();
-        // Changes made while we were not listening were not announced: start over.
-        start_over(&mut inner, &shared.counters);
-        inner.namespaces = namespaces;
-        inner.link = Link::Up;
-        inner.connections += 1;
-    }
-    shared.linked.notify_all();
-    *backoff = Duration::from_millis(100);
-    tracing::info!("registry database connected, listening on `{CHANNEL}`");
-    let client = Arc::new(client);
-    loop {
-        tokio::select! {
-            request = requests.recv() => {
-                let Some(request) = request else { return Ok(()) };
-                let client = client.clone();
-                let select = select.clone();
-                tokio::spawn(async move {
-                    let answer = client
-                        .query_opt(&select, &[&request.key.type_name(), &request.key.id()])
-                        .await
-                        .map_err(|e| describe(&e))
-                        .and_then(|row| match row {
-                            None => Ok(None),
-                            Some(row) => row.try_get::<_, String>(0).map(Some).map_err(|e| describe(&e)),
-                        });
-                    let _ = request.reply.send(answer);
-                });
-            }
-            note = announced.recv() => match note {
-                Some(Ok(payload)) => announce(shared, &client, &payload).await?,
-                Some(Err(why)) => return Err(why),
-                None => return Err("the connection was closed".to_owned()),
-            },
-        }
-    }
+    Ok((client, select, namespaces, driver, announced))
 }
 
 /// Applies one announcement: `*` drops everything, else the entity named is evicted (and a

@@ -122,14 +122,16 @@ async fn decide_one(state: &AppState, uid: &str, body: String) -> Report {
     // Reading the body, bounding it and deciding all run under one of the API's permits, off the
     // async runtime: a large body costs its caller's permit, not everyone's runtime threads.
     let ran = state
-        .run("api", move |engine| match prepare(&body, server_secs) {
-            Ok(prepared) => {
-                let result = engine
-                    .decide_json(&prepared.request)
-                    .map_err(ServeError::from);
-                (prepared.tenant, prepared.action, result)
+        .run("api", move |engine| {
+            match prepare(&body, server_secs, engine.registry().database().is_some()) {
+                Ok(prepared) => {
+                    let result = engine
+                        .decide_json(&prepared.request)
+                        .map_err(ServeError::from);
+                    (prepared.tenant, prepared.action, result)
+                }
+                Err(err) => (String::new(), String::new(), Err(err)),
             }
-            Err(err) => (String::new(), String::new(), Err(err)),
         })
         .await;
     let (tenant, action, result) =
@@ -172,9 +174,14 @@ struct Prepared {
 /// Reads the body strictly (a duplicate key is refused, naming it), checks it against the bounds
 /// of [`crate::limits`], sets `context.now` from the server's clock (a caller's `now` is refused
 /// unless within [`crate::request::MAX_CLOCK_SKEW_SECS`]), and reads the principal's id and the
-/// action for the decision log.
-fn prepare(body: &str, server_secs: u64) -> Result<Prepared, ServeError> {
+/// action for the decision log. With a registry in PostgreSQL (`database`), a NUL character is
+/// refused (see [`crate::limits::HoldsNul`]).
+fn prepare(body: &str, server_secs: u64, database: bool) -> Result<Prepared, ServeError> {
     let value = crate::limits::read_json(body).map_err(ServeError::BadRequest)?;
+    if database {
+        crate::limits::refuse_nul_json(&value)
+            .map_err(|err| ServeError::BadRequest(err.to_string()))?;
+    }
     let Value::Object(mut map) = value else {
         return Err(ServeError::BadRequest(
             "the request is not a JSON object: send {\"principal\": …, \"action\": …, \"resource\": …}".to_owned(),

@@ -351,14 +351,27 @@ impl AppState {
     ) -> Result<types::Decision, ServeError> {
         let started = Instant::now();
         let result = self
-            .run(front, move |engine| match request {
-                Decide::Typed(request) => {
-                    crate::limits::check_typed(&request)?;
-                    Ok(engine.decide(&request)?)
-                }
-                Decide::Json(request) => {
-                    crate::limits::read_json(&request).map_err(ServeError::BadRequest)?;
-                    Ok(engine.decide_json(&request)?)
+            .run(front, move |engine| {
+                // A registry in PostgreSQL cannot hold a NUL: such an id is the caller's error,
+                // not a fault of the database.
+                let database = engine.registry().database().is_some();
+                let nul = |err: crate::limits::HoldsNul| ServeError::BadRequest(err.to_string());
+                match request {
+                    Decide::Typed(request) => {
+                        crate::limits::check_typed(&request)?;
+                        if database {
+                            crate::limits::refuse_nul_typed(&request).map_err(nul)?;
+                        }
+                        Ok(engine.decide(&request)?)
+                    }
+                    Decide::Json(request) => {
+                        let value =
+                            crate::limits::read_json(&request).map_err(ServeError::BadRequest)?;
+                        if database {
+                            crate::limits::refuse_nul_json(&value).map_err(nul)?;
+                        }
+                        Ok(engine.decide_json(&request)?)
+                    }
                 }
             })
             .await
@@ -669,6 +682,25 @@ impl Watcher {
                 registry,
                 self.config.clone(),
             )?,
+            // A pinned component is checked before it is compiled: one refused costs no
+            // compilation and leaves nothing in the cache.
+            PluginSource::File(path) => {
+                let bytes = crate::engine::read_component(path)?;
+                if let Some(pin) = &self.pin {
+                    let sha256 = crate::builder::sha256_hex(&bytes);
+                    if !pin.eq_ignore_ascii_case(&sha256) {
+                        anyhow::bail!(
+                            "the component's sha256 is {sha256}, not the pinned `{pin}` (--plugin-sha256)"
+                        );
+                    }
+                }
+                Engine::from_bytes(
+                    &bytes,
+                    &path.display().to_string(),
+                    registry,
+                    self.config.clone(),
+                )?
+            }
             source => source.load(registry, self.config.clone())?,
         };
         if let Some(pin) = &self.pin
@@ -701,32 +733,110 @@ fn smoke(engine: &Engine) -> anyhow::Result<()> {
     }
 }
 
-/// A file checked every `every` for a new modification time (a ConfigMap update, a deploy renaming
-/// a new file over the old one).
+/// A component file checked every `every` for new content (a ConfigMap update, a deploy renaming
+/// a new file over the old one, a file rewritten in place with its old modification time).
+///
+/// Its metadata (size, modification and change times, inode) is the cheap first check; the content
+/// is hashed when the metadata changed, or when it was taken so soon after the file's last change
+/// that a later write within the same timestamp tick could go unseen (as git treats a "racy" index
+/// entry). A change is reported when the content's sha256 differs from the last one seen.
 struct Watched {
     path: PathBuf,
     every: Duration,
-    seen: Option<std::time::SystemTime>,
+    seen: Option<FileStamp>,
+    /// The metadata was taken within a timestamp's reach of the file's last change.
+    racy: bool,
+    sha256: Option<String>,
 }
 
+/// What a file's metadata says of its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    changed: (i64, i64),
+    inode: (u64, u64),
+}
+
+/// A change this close to the moment the metadata is read may be followed by another with the
+/// same timestamps (file systems keep them at a coarse clock's resolution).
+const RACY: Duration = Duration::from_secs(2);
+
 impl Watched {
-    fn new(path: PathBuf, every: Duration) -> Self {
-        let seen = Self::stamp(&path);
-        Self { path, every, seen }
+    /// Watches `path`, whose content in force has `sha256`.
+    fn new(path: PathBuf, every: Duration, sha256: Option<String>) -> Self {
+        Self {
+            path,
+            every,
+            seen: None,
+            racy: true,
+            sha256,
+        }
     }
 
-    fn stamp(path: &std::path::Path) -> Option<std::time::SystemTime> {
-        std::fs::metadata(path).and_then(|m| m.modified()).ok()
+    fn stamp(path: &std::path::Path) -> Option<FileStamp> {
+        let meta = std::fs::metadata(path).ok()?;
+        #[cfg(unix)]
+        let (changed, inode) = {
+            use std::os::unix::fs::MetadataExt as _;
+            ((meta.ctime(), meta.ctime_nsec()), (meta.dev(), meta.ino()))
+        };
+        #[cfg(not(unix))]
+        let (changed, inode) = ((0, 0), (0, 0));
+        Some(FileStamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            changed,
+            inode,
+        })
     }
 
-    /// Returns once the file changed since the last call.
-    async fn changed(&mut self) {
+    /// Whether the content changed since the last look (hashing it only when the metadata cannot
+    /// vouch for it).
+    fn look(&mut self) -> bool {
+        let now = Self::stamp(&self.path);
+        let stamp_changed = now != self.seen;
+        if !stamp_changed && !self.racy {
+            return false;
+        }
+        let read_at = std::time::SystemTime::now();
+        self.seen = now;
+        self.racy = now.is_some_and(|stamp| {
+            let changed = std::time::UNIX_EPOCH
+                + Duration::new(
+                    u64::try_from(stamp.changed.0).unwrap_or(0),
+                    u32::try_from(stamp.changed.1).unwrap_or(0),
+                );
+            [stamp.modified, Some(changed)]
+                .into_iter()
+                .any(|t| t.is_none_or(|t| read_at.duration_since(t).unwrap_or_default() < RACY))
+        });
+        match crate::engine::read_component(&self.path) {
+            Ok(bytes) => {
+                let sha256 = crate::builder::sha256_hex(&bytes);
+                let changed = self.sha256.as_deref() != Some(sha256.as_str());
+                self.sha256 = Some(sha256);
+                changed
+            }
+            // Unreadable (gone, too large, not a regular file): a change once per change of its
+            // metadata, which the load explains.
+            Err(_) => self.sha256.take().is_some() || stamp_changed,
+        }
+    }
+
+    /// Returns once the file changed since the last call (`None`: the runtime is shutting down).
+    async fn changed(mut self) -> Option<Self> {
         loop {
             tokio::time::sleep(self.every).await;
-            let now = Self::stamp(&self.path);
-            if now != self.seen {
-                self.seen = now;
-                return;
+            let (back, changed) = tokio::task::spawn_blocking(move || {
+                let changed = self.look();
+                (self, changed)
+            })
+            .await
+            .ok()?;
+            self = back;
+            if changed {
+                return Some(self);
             }
         }
     }
@@ -736,9 +846,13 @@ impl Watched {
 /// swap (decisions in flight finish on the old one). A component failing any step is refused
 /// with a log line; the one in force stays.
 async fn watch_plugin(watcher: Watcher, path: PathBuf, every: Duration) {
-    let mut file = Watched::new(path.clone(), every);
+    let in_force = watcher.state.engine().map(|e| e.sha256().to_owned());
+    let mut file = Watched::new(path.clone(), every, in_force);
     loop {
-        file.changed().await;
+        file = match file.changed().await {
+            Some(file) => file,
+            None => return,
+        };
         let _swapping = watcher.state.swapping.lock().await;
         let Some(current) = watcher.state.engine() else {
             continue;

@@ -66,6 +66,17 @@ fn engine() -> &'static Engine {
     })
 }
 
+/// The compiled components in a cache folder.
+fn compiled_in(dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .collect();
+    found.sort();
+    found
+}
+
 /// A workload in `region` for `tenant`, owned by `owner`.
 fn workload(tenant: &str, owner: &str, region: &str, privileged: bool) -> Value {
     json!({
@@ -754,17 +765,69 @@ mod faults {
         };
         let path = Path::new(env!("YUNGUI_TEST_RUNAWAY_WASM"));
         Engine::load(path, Registry::empty(), cfg.clone()).unwrap();
-        let cached: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
+        let cached = compiled_in(dir.path());
         assert_eq!(cached.len(), 1, "{cached:?}");
-        assert!(cached[0].extension().is_some_and(|e| e == "cwasm"));
         // A corrupt cache entry is replaced, not trusted.
         std::fs::write(&cached[0], b"garbage").unwrap();
         let engine = Engine::load(path, Registry::empty(), cfg).unwrap();
         assert!(engine.controls().unwrap().is_empty());
         assert!(std::fs::read(&cached[0]).unwrap().len() > 100);
+    }
+
+    /// A cache folder others can write is not used: nothing is read from it or written to it.
+    #[cfg(unix)]
+    #[test]
+    fn a_cache_folder_others_can_write_is_not_used() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let cfg = EngineConfig {
+            cache_dir: Some(dir.path().to_owned()),
+            ..EngineConfig::default()
+        };
+        let path = Path::new(env!("YUNGUI_TEST_RUNAWAY_WASM"));
+        let engine = Engine::load(path, Registry::empty(), cfg).unwrap();
+        assert!(engine.controls().unwrap().is_empty());
+        let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(entries.is_empty(), "{entries:?}");
+    }
+
+    /// A component file is a regular file of bounded size: a device, a pipe or a huge file is
+    /// refused at once, naming what it is, never read without end.
+    #[cfg(unix)]
+    #[test]
+    fn a_component_that_is_no_regular_file_or_too_large_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let huge = dir.path().join("huge.wasm");
+        std::fs::File::create(&huge)
+            .unwrap()
+            .set_len(yungui::engine::MAX_COMPONENT_BYTES + 1)
+            .unwrap();
+        let err = Engine::load(&huge, Registry::empty(), config()).unwrap_err();
+        assert!(err.to_string().contains("larger than 64 MiB"), "{err}");
+        let zero = dir.path().join("zero.wasm");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        let err = Engine::load(&zero, Registry::empty(), config()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("not a regular file (a character device)"),
+            "{err}"
+        );
+        let fifo = dir.path().join("fifo.wasm");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let err = Engine::load(&fifo, Registry::empty(), config()).unwrap_err();
+        assert!(err.to_string().contains("named pipe"), "{err}");
+        let err = Engine::load(dir.path(), Registry::empty(), config()).unwrap_err();
+        assert!(
+            err.to_string().contains(&dir.path().display().to_string()),
+            "{err}"
+        );
     }
 
     #[test]
@@ -1661,13 +1724,108 @@ mod serve {
         assert!(get(addr, "/readyz").contains(&shipped));
     }
 
+    /// A compiled artefact put in the cache under the pinned component's name (here the genuine
+    /// artefact of another policy set) is not run: the pinned component is compiled again.
+    #[test]
+    fn a_compiled_component_planted_in_the_cache_is_not_run() {
+        let cache = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let edited = dir.path().join("edited.wasm");
+        std::fs::write(&edited, edited_component()).unwrap();
+        let cfg = EngineConfig {
+            cache_dir: Some(cache.path().to_owned()),
+            max_idle: 1,
+            ..EngineConfig::default()
+        };
+        Engine::load(&edited, Registry::empty(), cfg.clone()).unwrap();
+        let [edited_entry] = <[PathBuf; 1]>::try_from(compiled_in(cache.path())).unwrap();
+        Engine::load(Path::new(shipped_plugin()), Registry::empty(), cfg).unwrap();
+        let shipped_entry = compiled_in(cache.path())
+            .into_iter()
+            .find(|p| *p != edited_entry)
+            .unwrap();
+        std::fs::copy(&edited_entry, &shipped_entry).unwrap();
+
+        let shipped = yungui::builder::sha256_hex(&std::fs::read(shipped_plugin()).unwrap());
+        let mut config = serve_args(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--plain-http",
+            "--workers",
+            "1",
+            "--plugin-sha256",
+            &shipped,
+            "--plugin",
+            shipped_plugin(),
+        ])
+        .config()
+        .unwrap();
+        config.engine.cache_dir = Some(cache.path().to_owned());
+        let addr = serve_config_in_background(config);
+        assert!(get(addr, "/readyz").contains(&shipped));
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        assert_eq!(probe(&agent, addr).unwrap(), ["art8-2-agreed-purpose"]);
+    }
+
+    /// A component rewritten in place with its old modification time is noticed by its content.
+    #[test]
+    fn a_changed_component_with_the_same_modification_time_is_swapped_in() {
+        let edited = edited_component();
+        let dir = tempfile::tempdir().unwrap();
+        let plugin = dir.path().join("policies.wasm");
+        std::fs::copy(shipped_plugin(), &plugin).unwrap();
+        let modified = std::fs::metadata(&plugin).unwrap().modified().unwrap();
+        let addr = serve_in_background(serve_args(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--plain-http",
+            "--workers",
+            "1",
+            "--plugin-watch-secs",
+            "1",
+            "--plugin",
+            plugin.to_str().unwrap(),
+        ]));
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        assert_eq!(probe(&agent, addr).unwrap(), ["art8-2-agreed-purpose"]);
+        {
+            use std::io::Write as _;
+            let mut file = std::fs::File::options()
+                .write(true)
+                .truncate(true)
+                .open(&plugin)
+                .unwrap();
+            file.write_all(&edited).unwrap();
+            file.set_modified(modified).unwrap();
+        }
+        assert_eq!(
+            std::fs::metadata(&plugin).unwrap().modified().unwrap(),
+            modified
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(240);
+        while !probe(&agent, addr)
+            .unwrap()
+            .contains(&"edit-probe".to_owned())
+        {
+            assert!(std::time::Instant::now() < deadline, "never swapped in");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     #[test]
     fn a_pinned_server_refuses_any_other_component() {
         let dir = tempfile::tempdir().unwrap();
         let plugin = dir.path().join("policies.wasm");
         std::fs::copy(shipped_plugin(), &plugin).unwrap();
         let shipped = yungui::builder::sha256_hex(&std::fs::read(shipped_plugin()).unwrap());
-        let addr = serve_in_background(serve_args(&[
+        let cache = tempfile::tempdir().unwrap();
+        let mut config = serve_args(&[
             "--listen",
             "127.0.0.1:0",
             "--plain-http",
@@ -1679,7 +1837,12 @@ mod serve {
             &shipped,
             "--plugin",
             plugin.to_str().unwrap(),
-        ]));
+        ])
+        .config()
+        .unwrap();
+        config.engine.cache_dir = Some(cache.path().to_owned());
+        let addr = serve_config_in_background(config);
+        assert_eq!(compiled_in(cache.path()).len(), 1);
         replace(&plugin, &edited_component());
         let deadline = std::time::Instant::now() + Duration::from_secs(240);
         loop {
@@ -1692,5 +1855,7 @@ mod serve {
             assert!(std::time::Instant::now() < deadline, "not refused: {ready}");
             std::thread::sleep(Duration::from_millis(100));
         }
+        // Refused before it was compiled: nothing of it in the cache.
+        assert_eq!(compiled_in(cache.path()).len(), 1);
     }
 }

@@ -145,7 +145,9 @@ mod oslo {
         let mut abroad = rule_target.clone();
         abroad["availability_zone"] = json!("az-overseas");
         assert_eq!(check(&abroad, &creds("shop-example")), "False");
+        // Not a project id (an empty one included): False, never the target's project instead.
         for project in [
+            json!(""),
             json!(7),
             json!(["shop-example"]),
             json!({"id": "shop-example"}),

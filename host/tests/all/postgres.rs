@@ -145,6 +145,39 @@ impl Cluster {
         );
     }
 
+    /// The postmaster's pid and its children's (each backend is a session of its own).
+    fn processes(&self) -> Vec<String> {
+        let pid = std::fs::read_to_string(self.dir.path().join("data/postmaster.pid")).unwrap();
+        let postmaster = pid.lines().next().unwrap().trim().to_owned();
+        let mut pids = vec![postmaster.clone()];
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // `pid (comm) state ppid ...`: the command may hold spaces, the last `)` ends it.
+            let parent = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1));
+            if parent == Some(postmaster.as_str()) {
+                pids.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        pids
+    }
+
+    /// Stops the postmaster and every backend with `SIGSTOP` (a hung server: connections stay
+    /// open, nothing answers) until the guard is dropped.
+    pub fn freeze(&self) -> Frozen {
+        let pids = self.processes();
+        let status = Command::new("kill")
+            .arg("-STOP")
+            .args(&pids)
+            .status()
+            .unwrap();
+        assert!(status.success(), "cannot stop the cluster's processes");
+        Frozen(pids)
+    }
+
     /// `postgres://postgres@127.0.0.1:PORT/postgres`.
     pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
@@ -164,6 +197,85 @@ impl Cluster {
             let _ = driver.await;
         });
     }
+}
+
+/// A cluster stopped by `SIGSTOP`, continued when dropped (pass or fail).
+pub struct Frozen(Vec<String>);
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-CONT").args(&self.0).status();
+    }
+}
+
+/// A TCP relay to `target` that can go silent as a partition dropping packets would: what
+/// either side sends is dropped, connections stay open, and new connections are accepted and
+/// never answered (a plain listener).
+struct Partition {
+    addr: std::net::SocketAddr,
+    silent: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Partition {
+    fn to(target: u16) -> Self {
+        use std::sync::atomic::Ordering::SeqCst;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let silent = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = silent.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for client in listener.incoming().flatten() {
+                if flag.load(SeqCst) {
+                    held.push(client);
+                    continue;
+                }
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                for (from, to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    let flag = flag.clone();
+                    std::thread::spawn(move || relay(from, to, &flag));
+                }
+            }
+        });
+        Self { addr, silent }
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@{}/postgres", self.addr)
+    }
+
+    fn silence(&self, silent: bool) {
+        self.silent
+            .store(silent, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn relay(
+    mut from: std::net::TcpStream,
+    mut to: std::net::TcpStream,
+    silent: &std::sync::atomic::AtomicBool,
+) {
+    use std::io::{Read as _, Write as _};
+    let mut buffer = [0_u8; 16 * 1024];
+    loop {
+        match from.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if silent.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue;
+                }
+                if to.write_all(&buffer[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Both);
 }
 
 impl Drop for Cluster {
@@ -208,9 +320,13 @@ fn import(cluster: &Cluster) -> postgres::Imported {
 }
 
 fn database_engine(cluster: &Cluster, staleness: Duration) -> Engine {
+    engine_at(&cluster.url(), staleness)
+}
+
+fn engine_at(url: &str, staleness: Duration) -> Engine {
     let database = Database::start(PgConfig {
         staleness,
-        ..PgConfig::new(&cluster.url())
+        ..PgConfig::new(url)
     })
     .unwrap();
     Engine::load(
@@ -516,4 +632,119 @@ fn the_command_imports_and_decides_against_the_database() {
         format!("{out}{err}").contains("registry database"),
         "{out}{err}"
     );
+}
+
+/// Expects the decision to fail closed as a fault because the registry database went silent.
+fn assert_silent_fault(engine: &Engine, request: &str) {
+    match engine.decide_json(request) {
+        Err(Error::Failure(Failure::PluginFault(message))) => {
+            assert!(
+                message.contains("out of reach") && message.contains("staleness"),
+                "{message}"
+            );
+        }
+        other => panic!("expected a fault past the staleness bound, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_hung_database_fails_closed_past_the_staleness_bound() {
+    let cluster = Cluster::start();
+    import(&cluster);
+    let engine = database_engine(&cluster, Duration::from_secs(2));
+    let shop = workload("shop-example", "shop-example", "cn-north-1", false).to_string();
+    assert!(engine.decide_json(&shop).unwrap().allowed);
+    let registry = engine.registry();
+    let database = registry.database().unwrap();
+    assert!(database.status().is_ok());
+
+    // The server hangs without closing anything: the tenant is suspended in the database
+    // meanwhile (as far as anyone can know), so its cached copy must stop deciding.
+    let frozen = cluster.freeze();
+    eventually("the silence is noticed", || database.status().is_err());
+    assert_silent_fault(&engine, &shop);
+    let why = database.status().unwrap_err();
+    assert!(why.contains("staleness"), "{why}");
+    eventually("the hung connection is given up", || !database.connected());
+
+    // It answers again: a new connection, decisions resume.
+    drop(frozen);
+    eventually("reconnected", || {
+        database.connections() >= 2 && database.status().is_ok()
+    });
+    assert!(engine.decide_json(&shop).unwrap().allowed);
+}
+
+#[test]
+fn a_partition_that_drops_packets_fails_closed_past_the_staleness_bound() {
+    let cluster = Cluster::start();
+    import(&cluster);
+    let partition = Partition::to(cluster.port);
+    let engine = engine_at(&partition.url(), Duration::from_secs(2));
+    let shop = workload("shop-example", "shop-example", "cn-north-1", false).to_string();
+    let other = workload("newsite-example", "newsite-example", "cn-north-1", false).to_string();
+    assert!(engine.decide_json(&shop).unwrap().allowed);
+    let registry = engine.registry();
+    let database = registry.database().unwrap();
+
+    partition.silence(true);
+    eventually("the silence is noticed", || database.status().is_err());
+    assert_silent_fault(&engine, &shop);
+    assert_silent_fault(&engine, &other);
+    eventually("the silent connection is given up", || {
+        !database.connected()
+    });
+    // Reconnecting meets a listener that accepts and never answers: still a fault, never an
+    // allow, and the client is not stuck there for good.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_silent_fault(&engine, &shop);
+    assert!(!database.connected());
+
+    partition.silence(false);
+    eventually("reconnected", || {
+        database.connections() >= 2 && database.status().is_ok()
+    });
+    assert!(engine.decide_json(&shop).unwrap().allowed);
+    assert!(engine.decide_json(&other).unwrap().allowed);
+}
+
+/// PostgreSQL text cannot hold a NUL: an id holding one is the caller's error (400, naming
+/// where), not a fault of the database (503).
+#[test]
+fn an_id_holding_a_nul_is_a_bad_request() {
+    let cluster = Cluster::start();
+    import(&cluster);
+    let url = cluster.url();
+    let addr = serve_in_background(serve_args(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--plain-http",
+        "--workers",
+        "1",
+        "--plugin",
+        shipped_plugin(),
+        "--registry",
+        &url,
+    ]));
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let post = |tenant: &str| {
+        let mut request = workload(tenant, "shop-example", "cn-north-1", false);
+        request["context"] = serde_json::json!({});
+        let mut response = agent
+            .post(format!("http://{addr}/v1/decide"))
+            .send(request.to_string())
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.body_mut().read_to_string().unwrap(),
+        )
+    };
+    let (status, body) = post("shop-example");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post("shop-example\u{0}x");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("`principal.id` holds a NUL"), "{body}");
 }

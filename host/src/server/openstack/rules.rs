@@ -183,7 +183,7 @@ pub enum Refusal {
     /// Neither the credentials nor the target name a project.
     #[error("neither `credentials.project_id` nor `target.project_id` names a project")]
     NoProject,
-    /// A project id that is not a string.
+    /// A project id that is not a string, or is empty.
     #[error("`{0}` is `{1}`, not a project id string")]
     BadProject(&'static str, String),
     /// The target's availability zone is not in the zone map.
@@ -252,7 +252,11 @@ impl RuleMap {
             (target, "project_id", "target.project_id"),
             (target, "tenant_id", "target.tenant_id"),
         ] {
-            if let Some(value) = map.get(key).filter(|v| !v.is_null() && !v.is_string()) {
+            // Not a string, or an empty one: no project, and not a reason to take another field's.
+            if let Some(value) = map
+                .get(key)
+                .filter(|v| !v.is_null() && v.as_str().is_none_or(str::is_empty))
+            {
                 return Err(Refusal::BadProject(name, value.to_string()));
             }
         }
@@ -496,8 +500,10 @@ mod tests {
             .unwrap_err(),
             Refusal::UnknownZone("az-abroad".to_owned())
         );
-        // A project id that is not a string is refused, not skipped for the target's.
+        // A project id that is not a string, or is empty, is refused, not skipped for the
+        // target's.
         for bad in [
+            r#"{"project_id": ""}"#,
             r#"{"project_id": 7}"#,
             r#"{"project_id": ["shop-example"]}"#,
             r#"{"project_id": {"id": "x"}}"#,
