@@ -529,3 +529,23 @@ kubectl create namespace shop-example --dry-run=client -o json \
 # A cluster-scoped object: the API server sends no namespace for a CREATE.
 jq 'del(.request.namespace)' namespace-enforce.json > namespace-enforce.json.tmp
 mv namespace-enforce.json.tmp namespace-enforce.json
+
+# ---- Placing a pod on a node: pods/binding ------------------------------------------------------
+
+# A tenant's user binds its pod to a node itself (the scheduler would have honoured the pod's node
+# constraints), as the API server sends the `pods/binding` subresource.
+local_render app=web <<'YAML' | wrap pod-binding "" v1 Binding pods
+apiVersion: v1
+kind: Binding
+metadata: {name: web, namespace: shop-example}
+target: {apiVersion: v1, kind: Node, name: eu-node-1}
+YAML
+# (`kubectl label --local` needs a label to render; a Binding carries none.)
+jq '.request.subResource = "binding" | .request.requestSubResource = "binding"
+  | del(.request.object.metadata.labels)
+  | .request.kind = {group: "", version: "v1", kind: "Binding"}
+  | .request.requestKind = .request.kind
+  | .request.userInfo = {username: "system:serviceaccount:shop-example:deployer",
+      groups: ["system:serviceaccounts", "system:serviceaccounts:shop-example", "system:authenticated"]}' \
+  pod-binding.json > pod-binding.json.tmp
+mv pod-binding.json.tmp pod-binding.json

@@ -225,6 +225,18 @@ pub struct KubernetesArgs {
     /// Deny creating a namespace without a `yungui.io/mode` label (label admins excepted).
     #[arg(long)]
     pub require_mode_label: bool,
+
+    /// Users (the review's `userInfo.username`) who may bind pods to nodes (`pods/binding`) in a
+    /// cluster whose nodes span regions (`--cluster-zone-map`, `--cluster-node-map`): the
+    /// schedulers, which honour the node constraints decided at the pod's CREATE (comma
+    /// separated, or the option repeated). In a one-region cluster bindings are not decided.
+    #[arg(
+        long = "binder-user",
+        value_delimiter = ',',
+        default_values_t = [kubernetes::binding::DEFAULT_BINDER.to_owned()],
+        value_name = "USER"
+    )]
+    pub binders: Vec<String>,
 }
 
 fn parse_tenancy(value: &str) -> Result<kubernetes::namespaces::Tenancy, String> {
@@ -248,6 +260,7 @@ impl KubernetesArgs {
         for (names, flag) in [
             (&self.label_admin_users, "--label-admin-user"),
             (&self.label_admin_groups, "--label-admin-group"),
+            (&self.binders, "--binder-user"),
         ] {
             if let Some(empty) = names.iter().find(|n| n.trim().is_empty()) {
                 anyhow::bail!(
@@ -270,6 +283,7 @@ impl KubernetesArgs {
                 label_admin_groups: self.label_admin_groups.clone(),
                 require_mode_label: self.require_mode_label,
             },
+            binders: self.binders.clone(),
         })
     }
 }

@@ -1985,3 +1985,35 @@ fn a_denial_names_a_bounded_number_of_baseline_breaches() {
     );
     assert!(text.contains("; and 28 more"), "{text}");
 }
+
+/// A pod placed on a node by a `pods/binding` (kubectl-rendered, as the API server sends the
+/// subresource): in a cluster whose nodes span regions, only the schedulers may bind, since a
+/// binding passes over the node constraints decided at the pod's CREATE; in a one-region cluster
+/// every node is at home, and bindings are not decided.
+#[test]
+fn only_schedulers_bind_pods_in_a_cluster_spanning_regions() {
+    let server = two_region_server();
+    let binding = fixture("pod-binding");
+    let response = server.review(&binding);
+    assert_denied(&response, &["pod-binding-guard"]);
+    let text = message(&response);
+    assert!(
+        text.contains("`system:serviceaccount:shop-example:deployer` binds pod `web` to node `eu-node-1` (in region `eu-west-1`)"),
+        "{response}"
+    );
+    // The scheduler places pods as their node constraints allow: not decided again.
+    let mut scheduled = binding.clone();
+    set(
+        &mut scheduled,
+        "/request/userInfo",
+        json!({"username": "system:kube-scheduler", "groups": ["system:authenticated"]}),
+    );
+    assert_allowed(&server.review(&scheduled));
+    // The older `bindings` resource is the same act.
+    let mut older = binding.clone();
+    set(&mut older, "/request/resource/resource", json!("bindings"));
+    set(&mut older, "/request/subResource", json!(null));
+    assert_denied(&server.review(&older), &["pod-binding-guard"]);
+    // One region: nothing to guard.
+    assert_allowed(&shared().review(&binding));
+}

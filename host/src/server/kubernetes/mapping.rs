@@ -79,6 +79,9 @@ pub enum Kind {
     /// A Namespace: who may change its `yungui.io/*` labels (decided by the front end, not the
     /// policies; [`requests`] makes none).
     Namespace,
+    /// A Binding: the node a pod is placed on (decided by the front end: who may bind, in a
+    /// cluster whose nodes span regions; [`requests`] makes none).
+    Binding,
 }
 
 /// The Gateway API's group.
@@ -94,7 +97,7 @@ const JOB_TEMPLATE: Kind = Kind::Template("/spec/jobTemplate/spec/template");
 /// Every kind yungui decides: API group, kind, resource (as the webhook configuration's rules
 /// name it), and where the kind keeps what yungui reads. [`Kind::of`] reads this list, and a test
 /// checks `deploy/kubernetes` against it.
-pub const KINDS: [(&str, &str, &str, Kind); 22] = [
+pub const KINDS: [(&str, &str, &str, Kind); 24] = [
     ("", "Pod", "pods", Kind::Pod),
     (
         "",
@@ -139,6 +142,9 @@ pub const KINDS: [(&str, &str, &str, Kind); 22] = [
     // Labels change through these subresources too.
     ("", "Namespace", "namespaces/status", Kind::Namespace),
     ("", "Namespace", "namespaces/finalize", Kind::Namespace),
+    // Placing a pod on a node: the scheduler's `pods/binding`, and the older `bindings` resource.
+    ("", "Binding", "pods/binding", Kind::Binding),
+    ("", "Binding", "bindings", Kind::Binding),
 ];
 
 impl Kind {
@@ -158,6 +164,7 @@ impl Kind {
             Self::Ingress | Self::Route | Self::ListenerSet => "bind_domain",
             Self::Claim => "place_data",
             Self::Namespace => "label_namespace",
+            Self::Binding => "bind_pod",
         }
     }
 }
@@ -242,7 +249,7 @@ pub fn requests(kind: Kind, object: &DynamicObject, cx: &Context<'_>) -> Vec<Ite
                 })
                 .collect()
         }
-        Kind::Namespace => Vec::new(),
+        Kind::Namespace | Kind::Binding => Vec::new(),
     }
 }
 
@@ -1123,7 +1130,9 @@ pub fn hosts(kind: Kind, object: &DynamicObject) -> Vec<String> {
         Kind::Gateway | Kind::ListenerSet => listener_hosts(object),
         Kind::Route => route_hosts(object),
         Kind::Service => Vec::new(),
-        Kind::Pod | Kind::Template(_) | Kind::Claim | Kind::Namespace => return Vec::new(),
+        Kind::Pod | Kind::Template(_) | Kind::Claim | Kind::Namespace | Kind::Binding => {
+            return Vec::new();
+        }
     };
     let mut add = |host: &str| {
         let host = host.trim().trim_end_matches('.').to_ascii_lowercase();

@@ -22,6 +22,7 @@
 //! workload may scale down as wind-down, anything else is decided as new. `dryRun` reviews are
 //! decided the same way and marked in the decision log.
 
+pub mod binding;
 pub mod lifecycle;
 pub mod mapping;
 pub mod namespaces;
@@ -121,6 +122,9 @@ pub struct Config {
     pub exempt_namespaces: Vec<String>,
     /// Who a namespace belongs to, and who may change its `yungui.io/*` labels.
     pub namespaces: namespaces::Namespaces,
+    /// Users (`userInfo.username`) who may bind pods to nodes in a cluster whose nodes span
+    /// regions: the schedulers ([`binding`]).
+    pub binders: Vec<String>,
 }
 
 impl Default for Config {
@@ -131,6 +135,7 @@ impl Default for Config {
             review_deadline: Duration::from_secs(2),
             exempt_namespaces: SYSTEM_NAMESPACES.map(str::to_owned).to_vec(),
             namespaces: namespaces::Namespaces::default(),
+            binders: vec![binding::DEFAULT_BINDER.to_owned()],
         }
     }
 }
@@ -223,17 +228,32 @@ async fn validate(state: &AppState, route: Route, body: &[u8]) -> Response {
         Route::Mode(mode) => mode,
         Route::Mislabelled => Mode::Enforce,
     };
-    let (action, outcome) = match planned {
-        Err(message) => return malformed(message),
-        Ok(None) => ("none", Outcome::Skipped),
-        Ok(Some((action, _))) if matches!(route, Route::Mislabelled) => {
+    // A pod placed on a node by someone other than a scheduler, in a cluster spanning regions.
+    let refused_binding = (!exempt
+        && mapping::Kind::of(&request.kind.group, &request.kind.kind)
+            == Some(mapping::Kind::Binding))
+    .then(|| {
+        binding::decide(
+            &state.kubernetes.topology,
+            &state.kubernetes.binders,
+            &request,
+        )
+    })
+    .flatten();
+    let (action, outcome) = match (planned, refused_binding) {
+        (Err(message), _) => return malformed(message),
+        (Ok(_), Some((reason, reason_zh))) => {
+            ("bind_pod", refusal(binding::GUARD, reason, reason_zh))
+        }
+        (Ok(None), None) => ("none", Outcome::Skipped),
+        (Ok(Some((action, _))), None) if matches!(route, Route::Mislabelled) => {
             (action, Outcome::Mislabelled)
         }
-        Ok(Some((action, _))) if unlisted => {
+        (Ok(Some((action, _))), None) if unlisted => {
             let (reason, reason_zh) = namespaces::unlisted(&namespace);
             (action, refusal(namespaces::UNLISTED, reason, reason_zh))
         }
-        Ok(Some((action, items))) => (action, decide_all(state, items).await),
+        (Ok(Some((action, items))), None) => (action, decide_all(state, items).await),
     };
     let response = respond(&request, &namespace, &tenant, action, mode, &outcome);
     let answer = Answer(match &outcome {
