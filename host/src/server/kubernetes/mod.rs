@@ -218,7 +218,6 @@ async fn validate(state: &AppState, route: Route, body: &[u8]) -> Response {
     let unlisted = state.kubernetes.namespaces.tenancy == namespaces::Tenancy::Registry
         && matches!(listed, Some(None));
     let tenant = listed.flatten().unwrap_or_else(|| namespace.clone());
-    let kind = request.kind.kind.clone();
     let planned = if exempt {
         Ok(None)
     } else {
@@ -255,7 +254,30 @@ async fn validate(state: &AppState, route: Route, body: &[u8]) -> Response {
         }
         (Ok(Some((action, items))), None) => (action, decide_all(state, items).await),
     };
-    let response = respond(&request, &namespace, &tenant, action, mode, &outcome);
+    // A namespace no entity maps has no tenant.
+    let tenant = if unlisted { "" } else { &tenant };
+    finish(
+        state,
+        &request,
+        &namespace,
+        tenant,
+        (action, outcome),
+        mode,
+        started,
+    )
+}
+
+/// The answer to a review, counted and logged: one place for every outcome of the front end.
+fn finish(
+    state: &AppState,
+    request: &AdmissionRequest<DynamicObject>,
+    namespace: &str,
+    tenant: &str,
+    (action, outcome): (&str, Outcome),
+    mode: Mode,
+    started: Instant,
+) -> Response {
+    let response = respond(request, namespace, tenant, action, mode, &outcome);
     let answer = Answer(match &outcome {
         _ if response.allowed => "allow",
         Outcome::Decided(_) => "deny",
@@ -267,9 +289,8 @@ async fn validate(state: &AppState, route: Route, body: &[u8]) -> Response {
         state,
         "kubernetes",
         &request.uid,
-        // A namespace no entity maps has no tenant.
-        if unlisted { "" } else { &tenant },
-        &kind,
+        tenant,
+        &request.kind.kind,
         action,
         &merged,
         started.elapsed(),
@@ -323,28 +344,15 @@ fn validate_namespace(
             refusal(namespaces::LABEL_GUARD, reason, reason_zh),
         ),
     };
-    let response = respond(request, &name, "", action, Mode::Enforce, &outcome);
-    let answer = Answer(if response.allowed {
-        "allow"
-    } else if matches!(outcome, Outcome::Decided(_)) {
-        "deny"
-    } else {
-        "refuse"
-    });
-    let merged = for_log(outcome);
-    state.metrics.record_controls(&merged);
-    log_decision(
+    finish(
         state,
-        "kubernetes",
-        &request.uid,
+        request,
+        &name,
         "",
-        &request.kind.kind,
-        action,
-        &merged,
-        started.elapsed(),
-        request.dry_run,
-    );
-    (Extension(answer), Json(response.into_review())).into_response()
+        (action, outcome),
+        Mode::Enforce,
+        started,
+    )
 }
 
 /// Reads an AdmissionReview v1 with its request.
