@@ -416,3 +416,72 @@ fn slow_bodies_do_not_hold_the_permits_of_honest_checks() {
         assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     }
 }
+
+/// Over TLS as the API server calls it: sockets that never start their TLS handshake, holding
+/// every connection, do not keep an admission review out.
+#[test]
+fn sockets_that_never_start_their_tls_handshake_do_not_keep_reviews_out() {
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let bundle =
+        yungui::commands::cert::generate(&["localhost".to_owned(), "127.0.0.1".to_owned()], 1)
+            .unwrap();
+    yungui::commands::cert::write_bundle(dir.path(), &bundle, false).unwrap();
+    let registry = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/registry.json");
+    let cert = dir.path().join("tls.crt").display().to_string();
+    let key = dir.path().join("tls.key").display().to_string();
+    let addr = serve_in_background(serve_args(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+        "--workers",
+        "1",
+        "--plugin",
+        crate::shipped_plugin(),
+        "--registry",
+        registry,
+        "--max-connections",
+        "16",
+        "--header-timeout-secs",
+        "30",
+    ]));
+    let attacker = Attacker::new();
+    let idle: Vec<TcpStream> = (0..16).map(|_| attacker.connect(addr)).collect();
+    std::thread::sleep(Duration::from_millis(300));
+
+    let ca = std::fs::read(dir.path().join("ca.crt")).unwrap();
+    let ca = ureq::tls::Certificate::from_pem(&ca).unwrap();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(Arc::new(vec![ca])))
+                .build(),
+        )
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .new_agent();
+    let review = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/kubernetes/deployment-allow.json"
+    ))
+    .unwrap();
+    let answer = agent
+        .post(format!("https://localhost:{}/validate", addr.port()))
+        .header("Content-Type", "application/json")
+        .send(&review)
+        .map_err(|e| e.to_string())
+        .and_then(|mut r| r.body_mut().read_to_string().map_err(|e| e.to_string()));
+    assert!(
+        answer
+            .as_deref()
+            .is_ok_and(|a| a.contains("\"allowed\":true")),
+        "{answer:?}"
+    );
+    let open = idle.iter().filter(|s| seen(s) == Seen::Waiting).count();
+    assert!(open >= 15, "only {open} of 16 idle sockets are open");
+}
