@@ -128,7 +128,7 @@ impl Table {
             }
             self.closed.hit(now).inspect(|n| {
                 tracing::info!(
-                    "closed {n} idle connection(s) in the last {} s to make room for new ones (limits: {} connections, {} per peer)",
+                    "closed {n} idle connection(s) to make room for new ones since the last such line (one at most every {} s; limits: {} connections, {} per peer)",
                     LOG_EVERY.as_secs(),
                     self.max,
                     self.per_peer
@@ -177,7 +177,7 @@ impl Table {
                 ),
             };
             tracing::warn!(
-                "refused {n} connection(s) in the last {} s; the latest because {why}",
+                "refused {n} connection(s) since the last such line (one at most every {} s), the latest because {why}",
                 LOG_EVERY.as_secs()
             );
         }
