@@ -44,12 +44,17 @@ PY
 echo "large body: $(wc -c < "$ATTACK") bytes; legitimate: $REVIEW at $LEGIT connections, oslo.policy checks at 2; $DURATION each"
 secs=${DURATION%s}
 
-# Legitimate traffic for one phase: both wrk runs at once, their summary lines.
+# Legitimate traffic for one phase, the wrk runs at once, their summary lines: reviews on kept-alive
+# connections, reviews each on a new connection (as an API server opening connections as its load
+# grows: a refused connection is a failed review), oslo.policy checks.
 legit() {
   wrk -t1 -c2 -d"$DURATION" -s tests/bench/legit-openstack.lua "$url/openstack" > "$work/openstack.out" &
   local openstack=$!
+  wrk -t1 -c2 -d"$DURATION" -H "Connection: close" -s tests/bench/legit.lua "$url/validate" > "$work/new.out" &
+  local new=$!
   wrk -t1 -c"$LEGIT" -d"$DURATION" -s tests/bench/legit.lua "$url/validate" | grep answered | sed 's/^/  admission: /'
-  wait "$openstack"
+  wait "$openstack" "$new"
+  grep answered "$work/new.out" | sed 's/^/  admission, new connections: /'
   grep answered "$work/openstack.out" | sed 's/^/  openstack: /'
 }
 
