@@ -24,9 +24,11 @@
 //!   rest of it is read and discarded (up to [`DRAIN_PAST_LIMIT`]) so that the client reads it.
 //!   A body is read before any decision permit is taken, so a slow body costs its sender and not
 //!   anyone's decision: the raw API's and OpenStack's bodies are read at most
-//!   [`Table::new`]'s `bodies_per_peer` at a time per peer address (the others of that peer wait
-//!   in the kernel's socket buffers), so a flood of large bodies from one address takes a bounded
-//!   share of the CPU, and one that trickles holds only its own peer's place.
+//!   [`Table::new`]'s `bodies_per_peer` at a time per peer address and at most
+//!   `--peer-body-mib-per-sec` together (the rest waits in the kernel's socket buffers), so a
+//!   flood of large bodies from one address takes a bounded share of the CPU (their TLS
+//!   decryption and framing), and one that trickles holds only its own peer's place. Admission
+//!   bodies are not bounded so: the API server is one peer carrying every review.
 
 use std::collections::HashMap;
 use std::io;
@@ -57,6 +59,7 @@ pub struct Table {
     max: usize,
     per_peer: usize,
     bodies_per_peer: usize,
+    body_rate: u64,
     open: Mutex<Open>,
     refused: Throttle,
     closed: Throttle,
@@ -69,8 +72,8 @@ struct Open {
     conns: HashMap<SocketAddr, Conn>,
     /// Connections open per peer IP address.
     peers: HashMap<IpAddr, usize>,
-    /// The bodies of the raw API and OpenStack each peer may have read at once.
-    bodies: HashMap<IpAddr, Arc<Semaphore>>,
+    /// How the bodies of the raw API and OpenStack of each peer are read.
+    bodies: HashMap<IpAddr, PeerBodies>,
 }
 
 #[derive(Debug)]
@@ -94,12 +97,14 @@ enum Refused {
 
 impl Table {
     /// At most `max` connections, at most `per_peer` of them from one IP address, whose raw API
-    /// and OpenStack bodies are read at most `bodies_per_peer` at a time.
-    pub fn new(max: usize, per_peer: usize, bodies_per_peer: usize) -> Self {
+    /// and OpenStack bodies are read at most `bodies_per_peer` at a time and at most `body_rate`
+    /// bytes a second together.
+    pub fn new(max: usize, per_peer: usize, bodies_per_peer: usize, body_rate: u64) -> Self {
         Self {
             max: max.max(1),
             per_peer: per_peer.max(1),
             bodies_per_peer: bodies_per_peer.max(1),
+            body_rate: body_rate.max(1),
             open: Mutex::new(Open::default()),
             refused: Throttle::new(LOG_EVERY),
             closed: Throttle::new(LOG_EVERY),
@@ -152,9 +157,10 @@ impl Table {
             },
         );
         *open.peers.entry(ip).or_insert(0) += 1;
-        open.bodies
-            .entry(ip)
-            .or_insert_with(|| Arc::new(Semaphore::new(self.bodies_per_peer)));
+        open.bodies.entry(ip).or_insert_with(|| PeerBodies {
+            places: Arc::new(Semaphore::new(self.bodies_per_peer)),
+            rate: Arc::new(Rate::new(self.body_rate)),
+        });
         Ok(Slot {
             table: self.clone(),
             peer,
@@ -196,7 +202,7 @@ impl Table {
                 peer,
                 id: conn.id,
             },
-            PeerBodies(bodies),
+            bodies,
         ))
     }
 
@@ -299,10 +305,53 @@ impl Drop for Serving {
     }
 }
 
-/// The places for reading the raw API's and OpenStack's bodies of one peer (a request extension
-/// set by [`serving`], taken by [`read_body`]).
+/// How the raw API's and OpenStack's bodies of one peer are read: a few at a time, at a bounded
+/// rate together (a request extension set by [`serving`], used by [`read_body`]).
 #[derive(Debug, Clone)]
-pub struct PeerBodies(Arc<Semaphore>);
+pub struct PeerBodies {
+    places: Arc<Semaphore>,
+    rate: Arc<Rate>,
+}
+
+/// A byte rate shared by a peer's bodies: a token bucket holding at most one second's bytes.
+#[derive(Debug)]
+struct Rate {
+    per_sec: f64,
+    state: Mutex<(Instant, f64)>,
+}
+
+impl Rate {
+    fn new(per_sec: u64) -> Self {
+        #[allow(
+            clippy::cast_precision_loss,
+            reason = "a rate in bytes a second, far below 2^52"
+        )]
+        let per_sec = per_sec.max(1) as f64;
+        Self {
+            per_sec,
+            state: Mutex::new((Instant::now(), per_sec)),
+        }
+    }
+
+    /// Takes `bytes` read at `now`: how long to wait before reading more.
+    fn take(&self, bytes: usize, now: Instant) -> Duration {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let (last, tokens) = &mut *state;
+        let refill = now.saturating_duration_since(*last).as_secs_f64() * self.per_sec;
+        #[allow(
+            clippy::cast_precision_loss,
+            reason = "a frame's length, far below 2^52"
+        )]
+        let bytes = bytes as f64;
+        *tokens = (*tokens + refill).min(self.per_sec) - bytes;
+        *last = now;
+        if *tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-*tokens / self.per_sec)
+        }
+    }
+}
 
 /// Marks the request's connection as serving while the request is handled, and hands the
 /// peer's body reading places to [`read_body`] (the outermost layer).
@@ -506,11 +555,11 @@ pub async fn read_body(
         _ => None,
     };
     let read = tokio::time::timeout(timeout, async move {
-        let _place = match bodies {
-            Some(PeerBodies(places)) => places.acquire_owned().await.ok(),
+        let _place = match &bodies {
+            Some(bodies) => bodies.places.clone().acquire_owned().await.ok(),
             None => None,
         };
-        collect(body, limit).await
+        collect(body, limit, bodies.as_ref().map(|b| &*b.rate)).await
     })
     .await;
     match read {
@@ -547,7 +596,7 @@ enum Collect {
 
 /// The body's bytes, if it holds at most `limit`. A body announcing more than the limit plus
 /// [`DRAIN_PAST_LIMIT`] in its `Content-Length` is refused without reading it.
-async fn collect(body: Body, limit: usize) -> Result<bytes::Bytes, Collect> {
+async fn collect(body: Body, limit: usize, rate: Option<&Rate>) -> Result<bytes::Bytes, Collect> {
     use axum::body::HttpBody as _;
     use http_body_util::BodyExt as _;
 
@@ -569,6 +618,12 @@ async fn collect(body: Body, limit: usize) -> Result<bytes::Bytes, Collect> {
             continue; // trailers
         };
         seen = seen.saturating_add(data.len());
+        if let Some(rate) = rate {
+            let wait = rate.take(data.len(), Instant::now());
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+        }
         if seen <= limit {
             kept.extend_from_slice(&data);
         } else if seen > drain_cap {
@@ -613,8 +668,26 @@ mod tests {
     }
 
     #[test]
+    fn a_peers_bodies_wait_once_past_their_rate() {
+        let rate = Rate::new(1000);
+        let start = Instant::now();
+        assert_eq!(rate.take(1000, start), Duration::ZERO);
+        assert_eq!(rate.take(500, start), Duration::from_millis(500));
+        // Half a second later the debt is paid; a second's worth at most is saved up.
+        assert_eq!(
+            rate.take(0, start + Duration::from_millis(500)),
+            Duration::ZERO
+        );
+        assert_eq!(
+            rate.take(1000, start + Duration::from_secs(60)),
+            Duration::ZERO
+        );
+        assert!(rate.take(1, start + Duration::from_secs(60)) > Duration::ZERO);
+    }
+
+    #[test]
     fn a_new_connection_takes_the_place_of_the_biggest_peers_oldest_idle_one() {
-        let table = Arc::new(Table::new(4, 8, 1));
+        let table = Arc::new(Table::new(4, 8, 1, 1 << 20));
         let attacker: Vec<Slot> = (1..=3)
             .map(|port| table.admit(addr([127, 0, 0, 2], port)).unwrap())
             .collect();
@@ -631,7 +704,7 @@ mod tests {
 
     #[test]
     fn connections_serving_requests_keep_their_place() {
-        let table = Arc::new(Table::new(2, 2, 1));
+        let table = Arc::new(Table::new(2, 2, 1, 1 << 20));
         let a = table.admit(addr([127, 0, 0, 2], 1)).unwrap();
         let b = table.admit(addr([127, 0, 0, 2], 2)).unwrap();
         let serving_a = table.serving(a.peer).unwrap();
@@ -654,7 +727,7 @@ mod tests {
 
     #[test]
     fn a_peer_at_its_limit_gives_up_its_own_idle_connection() {
-        let table = Arc::new(Table::new(10, 2, 1));
+        let table = Arc::new(Table::new(10, 2, 1, 1 << 20));
         let honest = table.admit(addr([127, 0, 0, 1], 1)).unwrap();
         let a = table.admit(addr([127, 0, 0, 2], 1)).unwrap();
         let b = table.admit(addr([127, 0, 0, 2], 2)).unwrap();
