@@ -74,8 +74,8 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 512, value_name = "N")]
     pub max_connections: usize,
 
-    /// Connections open at once from one IP address. Past it, a new one from that address takes
-    /// the place of one of its idle ones, or is closed. Behind a proxy or source NAT every client
+    /// Connections open at once from one IP address. Past it, a new one from that address is
+    /// closed when accepted. Behind a proxy or source NAT every client
     /// has the proxy's address: raise it there.
     #[arg(long, default_value_t = server::DEFAULT_MAX_CONNECTIONS_PER_PEER, value_name = "N")]
     pub max_connections_per_peer: usize,

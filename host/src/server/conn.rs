@@ -4,16 +4,17 @@
 //! - At most `--max-connections` connections are open at once (TLS handshakes included), and at
 //!   most `--max-connections-per-peer` from one IP address, so file descriptors stay available
 //!   for the ones being served (and for `/healthz`) whatever slow clients do.
-//! - A connection that is not serving a request (still in its TLS handshake, sending its headers,
-//!   or idle between requests) holds its place only until someone needs it: a new connection past
-//!   a limit closes one of them instead of being refused, the oldest idle one of its own peer when
-//!   the peer is at its limit, else the oldest idle one of the peer holding the most connections.
-//!   So sockets that send nothing keep nobody out (not the API server, whose address differs from
-//!   an attacking pod's), and no capacity has to be set aside for one front end: before its
-//!   request arrives a connection cannot be told apart anyway (the front end is in the path), and
-//!   a reserve or a second listener would be reachable by the same attacker. A connection is
-//!   refused only when every place it could take serves a request, and one peer holds at most
-//!   `--max-connections-per-peer` of those (each bounded by the header and body timeouts).
+//! - A peer at its limit is refused (closed when accepted: no TLS handshake, so a greedy peer costs
+//!   little). Past the total limit, a connection that is not serving a request (still in its TLS
+//!   handshake, sending its headers, or idle between requests) holds its place only until someone
+//!   needs it: the new connection closes the oldest idle one of the peer holding the most
+//!   connections instead of being refused. So sockets that send nothing keep nobody out (not the
+//!   API server, whose address differs from an attacking pod's), and no capacity has to be set
+//!   aside for one front end: before its request arrives a connection cannot be told apart anyway
+//!   (the front end is in the path), and a reserve or a second listener would be reachable by the
+//!   same attacker. A connection is refused only when its peer holds its share, or when every
+//!   place serves a request, with one peer holding at most `--max-connections-per-peer` of those
+//!   (each bounded by the header and body timeouts).
 //!   Refusals and closings are logged at most once per [`LOG_EVERY`], with how many there were.
 //! - A client has `--header-timeout-secs` to finish the TLS handshake, and as long to send a
 //!   request's headers, counted from the moment the connection is ready or the previous response
@@ -89,7 +90,7 @@ struct Conn {
 /// Why a connection was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Refused {
-    /// The peer's connections all serve requests, and it holds its share.
+    /// The peer holds its share of connections.
     Peer,
     /// Every connection serves a request.
     Full,
@@ -118,10 +119,7 @@ impl Table {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let of_peer = open.peers.get(&ip).copied().unwrap_or(0);
         let victim = if of_peer >= self.per_peer {
-            Some(
-                open.idlest(|c| c.ip().to_canonical() == ip)
-                    .ok_or(Refused::Peer)?,
-            )
+            return Err(Refused::Peer);
         } else if open.conns.len() >= self.max {
             Some(open.idlest(|_| true).ok_or(Refused::Full)?)
         } else {
@@ -173,7 +171,7 @@ impl Table {
         if let Some(n) = self.refused.hit(Instant::now()) {
             let why = match why {
                 Refused::Peer => format!(
-                    "its peer ({}) holds {} connections serving requests (--max-connections-per-peer)",
+                    "its peer ({}) holds {} connections (--max-connections-per-peer)",
                     peer.ip(),
                     self.per_peer
                 ),
@@ -726,13 +724,18 @@ mod tests {
     }
 
     #[test]
-    fn a_peer_at_its_limit_gives_up_its_own_idle_connection() {
+    fn a_peer_at_its_limit_is_refused_and_closes_nobody() {
         let table = Arc::new(Table::new(10, 2, 1, 1 << 20));
         let honest = table.admit(addr([127, 0, 0, 1], 1)).unwrap();
         let a = table.admit(addr([127, 0, 0, 2], 1)).unwrap();
         let b = table.admit(addr([127, 0, 0, 2], 2)).unwrap();
-        let _c = table.admit(addr([127, 0, 0, 2], 3)).unwrap();
-        assert!(a.close.is_closed() && !b.close.is_closed() && !honest.close.is_closed());
+        assert_eq!(
+            table.admit(addr([127, 0, 0, 2], 3)).unwrap_err(),
+            Refused::Peer
+        );
+        assert!(!a.close.is_closed() && !b.close.is_closed() && !honest.close.is_closed());
         assert_eq!(table.len(), 3);
+        // Another peer still gets in.
+        let _other = table.admit(addr([127, 0, 0, 3], 1)).unwrap();
     }
 }

@@ -56,8 +56,8 @@ pub struct Config {
     /// Connections open at once; past it, a new connection takes an idle one's place (see
     /// [`conn`]), or is closed when every one serves a request.
     pub max_connections: usize,
-    /// Connections open at once from one IP address; past it, a new one from that address takes
-    /// the place of one of its idle ones, or is closed.
+    /// Connections open at once from one IP address; past it, a new one from that address is
+    /// closed when accepted.
     pub max_connections_per_peer: usize,
     /// Bytes a second at which the raw API's and OpenStack's bodies of one IP address are read,
     /// together.

@@ -330,9 +330,8 @@ fn idle_sockets_of_one_peer_do_not_keep_the_api_server_out() {
     );
 }
 
-/// A peer's connections past `--max-connections-per-peer` are refused while its others are
-/// serving requests (here, bodies that never finish), so one peer cannot hold every slot with
-/// requests in progress either.
+/// A peer's connections past `--max-connections-per-peer` are refused, so one peer cannot hold
+/// every slot with requests in progress (here, bodies that never finish) either.
 #[test]
 fn one_peer_holds_at_most_its_share_of_connections() {
     let addr = attacked_server(&[
