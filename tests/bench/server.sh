@@ -1,13 +1,18 @@
 # Sourced by the bench scripts: builds the release binary, makes certificates, starts
 # `yungui serve` over HTTPS on loopback with the decision log on (to "$work/serve.log"), waits until
-# it is ready, and stops it on exit. Extra `serve` options: SERVE_ARGS.
+# it is ready, and stops it on exit. Extra `serve` options: SERVE_ARGS. YUNGUI_BIN: a binary
+# already built (another commit's, to compare) instead of building this one.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 export BENCH_DIR=tests/bench
 PORT=${PORT:-18643}
 WORKERS=${WORKERS:-$(( $(nproc) * 4 ))}
-cargo build --release -p yungui --quiet
-bin=${CARGO_TARGET_DIR:-target}/release/yungui
+if [ -n "${YUNGUI_BIN:-}" ]; then
+  bin=$YUNGUI_BIN
+else
+  cargo build --release -p yungui --quiet
+  bin=${CARGO_TARGET_DIR:-target}/release/yungui
+fi
 work=$(mktemp -d)
 export WORK=$work
 "$bin" cert --out "$work" --dns localhost 127.0.0.1 > /dev/null 2>&1

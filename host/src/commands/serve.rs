@@ -68,10 +68,23 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = default_workers())]
     pub workers: usize,
 
-    /// Connections open at once; further ones are closed when accepted. Keep it below the
-    /// process's file limit (`ulimit -n`).
+    /// Connections open at once. Past it, a new connection takes the place of an idle one (in
+    /// its TLS handshake, sending its headers or kept alive), or is closed when every one serves
+    /// a request. Keep it below the process's file limit (`ulimit -n`).
     #[arg(long, default_value_t = 512, value_name = "N")]
     pub max_connections: usize,
+
+    /// Connections open at once from one IP address. Past it, a new one from that address is
+    /// closed when accepted. Behind a proxy or source NAT every client
+    /// has the proxy's address: raise it there.
+    #[arg(long, default_value_t = server::DEFAULT_MAX_CONNECTIONS_PER_PEER, value_name = "N")]
+    pub max_connections_per_peer: usize,
+
+    /// MiB a second at which the raw API's and OpenStack's request bodies from one IP address
+    /// are read, together (admission bodies are not bounded so). A flood of large bodies from
+    /// one address then takes a bounded share of the CPU.
+    #[arg(long, default_value_t = server::DEFAULT_PEER_BODY_MIB_PER_SEC, value_name = "MIB")]
+    pub peer_body_mib_per_sec: u64,
 
     /// Seconds a client has to send a request's headers, from connecting or from the previous
     /// response: slow headers and idle keep-alive connections are closed after this.
@@ -129,6 +142,14 @@ impl ServeArgs {
         if self.max_connections == 0 {
             anyhow::bail!("`--max-connections` is 0: it would refuse every client, e.g. 512");
         }
+        if self.peer_body_mib_per_sec == 0 {
+            anyhow::bail!("`--peer-body-mib-per-sec` is 0: no body would ever be read, e.g. 32");
+        }
+        if self.max_connections_per_peer == 0 {
+            anyhow::bail!(
+                "`--max-connections-per-peer` is 0: it would refuse every client, e.g. 64"
+            );
+        }
         let transport = match (&self.tls_cert, &self.tls_key) {
             (Some(cert), Some(key)) => Transport::Tls {
                 cert: cert.clone(),
@@ -146,6 +167,8 @@ impl ServeArgs {
             transport,
             workers: self.workers,
             max_connections: self.max_connections,
+            max_connections_per_peer: self.max_connections_per_peer,
+            peer_body_rate: self.peer_body_mib_per_sec.saturating_mul(1 << 20),
             header_timeout: Duration::from_secs(self.header_timeout_secs),
             body_timeout: Duration::from_secs(self.body_timeout_secs),
             plugin: self.engine.source(),

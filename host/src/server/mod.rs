@@ -54,8 +54,15 @@ pub struct Config {
     pub transport: Transport,
     /// Decisions running at once (each on a warm instance).
     pub workers: usize,
-    /// Connections open at once; further ones are closed when accepted.
+    /// Connections open at once; past it, a new connection takes an idle one's place (see
+    /// [`conn`]), or is closed when every one serves a request.
     pub max_connections: usize,
+    /// Connections open at once from one IP address; past it, a new one from that address is
+    /// closed when accepted.
+    pub max_connections_per_peer: usize,
+    /// Bytes a second at which the raw API's and OpenStack's bodies of one IP address are read,
+    /// together.
+    pub peer_body_rate: u64,
     /// Time a client has to send a request's headers (also the TLS handshake and keep-alive
     /// idle time).
     pub header_timeout: Duration,
@@ -106,6 +113,8 @@ impl Config {
             transport,
             workers: default_workers(),
             max_connections: 512,
+            max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
+            peer_body_rate: DEFAULT_PEER_BODY_MIB_PER_SEC << 20,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
             plugin,
@@ -124,7 +133,10 @@ impl Config {
         if self.workers == 0 {
             anyhow::bail!("no workers: a server needs at least one to decide");
         }
-        if self.max_connections == 0 {
+        if self.max_connections == 0
+            || self.max_connections_per_peer == 0
+            || self.peer_body_rate == 0
+        {
             anyhow::bail!("a connection limit of 0 would refuse every client");
         }
         if self.header_timeout.is_zero() || self.body_timeout.is_zero() {
@@ -140,6 +152,17 @@ impl Config {
         Ok(())
     }
 }
+
+/// The default `max_connections_per_peer`: an eighth of the default connection limit, so that
+/// eight addresses are needed to hold every connection with requests in progress, while a busy
+/// API server (one connection per review in flight over HTTP/1.1) has far more than it has
+/// reviews deciding at once (`--workers`).
+pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 64;
+
+/// The default rate (MiB a second) at which one address's raw API and OpenStack bodies are read:
+/// an oslo.policy check is ~1 KiB and a full batch 1,000 requests, so honest callers never wait;
+/// 80 connections posting 1.4 MB bodies read ~560 MB/s, most of two cores.
+pub const DEFAULT_PEER_BODY_MIB_PER_SEC: u64 = 32;
 
 /// The default number of workers, four per core: measured on 2 cores, 8 workers carry ~25% more reviews per second than 4 (the
 /// async side and the wasm side overlap), and each warm instance costs ~1 MB.
@@ -380,18 +403,6 @@ impl AppState {
         result
     }
 
-    /// Waits for one of the front end's permits, to read a request body under: bodies of one front
-    /// end are read a few at a time, so a flood of large bodies on one costs the others little.
-    /// `None` for the paths without a body worth bounding (health, metrics, admission).
-    pub async fn body_permit(&self, path: &str) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        match front_of(path) {
-            Some(front @ ("api" | "openstack")) => {
-                self.permits.of(front).clone().acquire_owned().await.ok()
-            }
-            _ => None,
-        }
-    }
-
     /// Runs `f` with the engine on the blocking pool, holding one of the front end's permits.
     pub async fn run<T: Send + 'static>(
         &self,
@@ -428,7 +439,7 @@ pub fn router_with(state: AppState, body_timeout: Duration) -> Router {
         .merge(openstack::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(
-            (state.clone(), body_timeout, MAX_BODY),
+            (body_timeout, MAX_BODY),
             conn::read_body,
         ))
         // Outermost, so that the answers of the layers inside (a body too slow: 408) count too.
@@ -567,12 +578,21 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         config.openstack.clone(),
     );
     let header_timeout = config.header_timeout;
-    let app = router_with(state.clone(), config.body_timeout);
-    let handle = axum_server::Handle::new();
-    let limited = conn::Limited::new(
-        axum_server::accept::DefaultAcceptor::new(),
+    // A peer's raw API or OpenStack bodies are read as many at a time as that front end decides.
+    let table = Arc::new(conn::Table::new(
         config.max_connections,
-    );
+        config.max_connections_per_peer,
+        (config.workers / 2).max(1),
+        config.peer_body_rate,
+    ));
+    let app = router_with(state.clone(), config.body_timeout)
+        .layer(axum::middleware::from_fn_with_state(
+            table.clone(),
+            conn::serving,
+        ))
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let handle = axum_server::Handle::new();
+    let limited = conn::Limited::new(axum_server::accept::DefaultAcceptor::new(), table);
     let task = match &config.transport {
         Transport::Tls {
             cert,
@@ -589,7 +609,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
                 .handle(handle.clone())
                 .first_request_timeout(header_timeout);
             bound_http1(&mut server, header_timeout);
-            tokio::spawn(async move { server.serve(app.into_make_service()).await })
+            tokio::spawn(async move { server.serve(app).await })
         }
         Transport::PlainHttp => {
             let mut server = axum_server::bind(config.listen)
@@ -597,7 +617,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
                 .handle(handle.clone())
                 .first_request_timeout(header_timeout);
             bound_http1(&mut server, header_timeout);
-            tokio::spawn(async move { server.serve(app.into_make_service()).await })
+            tokio::spawn(async move { server.serve(app).await })
         }
     };
     let addr = handle

@@ -151,28 +151,336 @@ fn an_oversized_body_is_answered_413_after_it_is_sent_whole() {
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
 }
 
+/// At the limit, a new connection takes the place of the oldest one that sends nothing; the
+/// others stay open.
 #[test]
-fn connections_past_the_limit_are_closed_and_health_comes_back() {
-    let addr = server("3");
-    let held: Vec<TcpStream> = (0..3).map(|_| connect(addr)).collect();
+fn connections_past_the_limit_take_the_place_of_idle_ones() {
+    let addr = attacked_server(&["--max-connections", "3", "--header-timeout-secs", "30"]);
+    let held: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            let stream = connect(addr);
+            std::thread::sleep(Duration::from_millis(50));
+            stream
+        })
+        .collect();
     std::thread::sleep(Duration::from_millis(200));
-    // The fourth is closed at once, without waiting for the header timeout.
     let mut extra = connect(addr);
-    let _ = extra.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
-    let started = Instant::now();
+    extra
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
     let answer = read_until_closed(&mut extra);
-    assert!(answer.is_empty(), "{answer}");
-    assert!(started.elapsed() < Duration::from_millis(900));
-    // Once the silent ones are cut, /healthz answers.
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // The connection that gave way is closed by its own task, soon after.
     let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let mut probe = connect(addr);
-        let _ = probe.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-        if read_until_closed(&mut probe).starts_with("HTTP/1.1 200") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "/healthz never came back");
-        std::thread::sleep(Duration::from_millis(200));
+    while seen(&held[0]) != Seen::Closed && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
     }
-    drop(held);
+    let states: Vec<Seen> = held.iter().map(seen).collect();
+    assert_eq!(
+        states,
+        [Seen::Closed, Seen::Waiting, Seen::Waiting],
+        "the oldest idle connection gives way, and only it"
+    );
+}
+
+/// The attacker: connections from 127.0.0.2, so that the server sees another peer than the honest
+/// client on 127.0.0.1 (an attacking pod and the API server differ).
+struct Attacker {
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Attacker {
+    fn new() -> Self {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        Self { runtime }
+    }
+
+    /// A TCP connection from 127.0.0.2 that sends nothing yet.
+    fn connect(&self, addr: SocketAddr) -> TcpStream {
+        let stream = self.runtime.block_on(async {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind(([127, 0, 0, 2], 0).into()).unwrap();
+            socket.connect(addr).await.unwrap()
+        });
+        let stream = stream.into_std().unwrap();
+        stream.set_nonblocking(false).unwrap();
+        stream
+    }
+
+    /// A connection from 127.0.0.2 that sends the head of a `POST path` and the first bytes of
+    /// its body, then nothing more.
+    fn slow_body(&self, addr: SocketAddr, path: &str) -> TcpStream {
+        let mut stream = self.connect(addr);
+        stream
+            .write_all(
+                format!(
+                    "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"rule\""
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+        stream
+    }
+}
+
+/// What became of an attacker's connection, seen without waiting.
+#[derive(Debug, PartialEq, Eq)]
+enum Seen {
+    /// Still open, nothing answered.
+    Waiting,
+    /// Answered (bytes to read).
+    Answered,
+    /// Closed by the server.
+    Closed,
+}
+
+fn seen(stream: &TcpStream) -> Seen {
+    stream.set_nonblocking(true).unwrap();
+    let mut byte = [0u8; 1];
+    let seen = match stream.peek(&mut byte) {
+        Ok(0) => Seen::Closed,
+        Ok(_) => Seen::Answered,
+        Err(e) if e.kind() == ErrorKind::WouldBlock => Seen::Waiting,
+        Err(_) => Seen::Closed,
+    };
+    stream.set_nonblocking(false).unwrap();
+    seen
+}
+
+/// An honest request from 127.0.0.1, sent whole: the answer, read to the end (empty if the
+/// connection was refused).
+fn honest(addr: SocketAddr, path: &str, content_type: &str, body: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    if stream.write_all(head.as_bytes()).is_err() || stream.write_all(body.as_bytes()).is_err() {
+        return String::new();
+    }
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The Deployment review the API server sends (allowed).
+fn honest_review(addr: SocketAddr) -> String {
+    let review = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/kubernetes/deployment-allow.json"
+    ))
+    .unwrap();
+    honest(addr, "/validate", "application/json", &review)
+}
+
+/// A server for the attacks: plain HTTP, one worker (the raw API and OpenStack have one permit
+/// each), timeouts long enough that the attacker's sockets outlive the honest requests.
+fn attacked_server(extra: &[&str]) -> SocketAddr {
+    let registry = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/registry.json");
+    let mut words = vec![
+        "--listen",
+        "127.0.0.1:0",
+        "--plain-http",
+        "--workers",
+        "1",
+        "--plugin",
+        crate::shipped_plugin(),
+        "--registry",
+        registry,
+        "--openstack-region",
+        "cn-north-1",
+    ];
+    words.extend_from_slice(extra);
+    serve_in_background(serve_args(&words))
+}
+
+/// One peer holding every connection slot with idle sockets (no byte sent, as before a TLS
+/// handshake) does not keep the API server out: an idle connection gives way to a new one, and
+/// only as many as needed do.
+#[test]
+fn idle_sockets_of_one_peer_do_not_keep_the_api_server_out() {
+    let addr = attacked_server(&[
+        "--max-connections",
+        "16",
+        "--header-timeout-secs",
+        "30",
+        "--body-timeout-secs",
+        "30",
+    ]);
+    let attacker = Attacker::new();
+    let idle: Vec<TcpStream> = (0..16).map(|_| attacker.connect(addr)).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    for round in 0..3 {
+        let answer = honest_review(addr);
+        assert!(
+            answer.starts_with("HTTP/1.1 200") && answer.contains("\"allowed\":true"),
+            "review {round} with 16 idle sockets open: {answer:?}"
+        );
+    }
+    let open = idle.iter().filter(|s| seen(s) == Seen::Waiting).count();
+    assert!(
+        open >= 16 - 3,
+        "only {open} of the attacker's 16 sockets are open: each review should close one at most"
+    );
+}
+
+/// A peer's connections past `--max-connections-per-peer` are refused, so one peer cannot hold
+/// every slot with requests in progress (here, bodies that never finish) either.
+#[test]
+fn one_peer_holds_at_most_its_share_of_connections() {
+    let addr = attacked_server(&[
+        "--max-connections",
+        "8",
+        "--max-connections-per-peer",
+        "4",
+        "--header-timeout-secs",
+        "30",
+        "--body-timeout-secs",
+        "30",
+    ]);
+    let attacker = Attacker::new();
+    let mut slow = Vec::new();
+    for _ in 0..8 {
+        slow.push(attacker.slow_body(addr, "/v1/decide"));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let states: Vec<Seen> = slow.iter().map(seen).collect();
+    assert_eq!(
+        states.iter().filter(|s| **s == Seen::Waiting).count(),
+        4,
+        "{states:?}"
+    );
+    let answer = honest_review(addr);
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.contains("\"allowed\":true"),
+        "{answer:?}"
+    );
+    assert_eq!(seen(&slow[0]), Seen::Waiting);
+}
+
+/// Bodies that trickle hold no permit: with one permit each for the raw API and OpenStack, honest
+/// checks are answered while the attacker's bodies are still arriving.
+#[test]
+fn slow_bodies_do_not_hold_the_permits_of_honest_checks() {
+    let addr = attacked_server(&["--header-timeout-secs", "30", "--body-timeout-secs", "6"]);
+    let attacker = Attacker::new();
+    let slow: Vec<TcpStream> = ["/openstack", "/openstack", "/v1/decide", "/v1/decide"]
+        .iter()
+        .map(|path| attacker.slow_body(addr, path))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+
+    let check = serde_json::json!({
+        "rule": "os_compute_api:servers:create",
+        "target": {"project_id": "shop-example", "user_id": "u-1", "availability_zone": "nova"},
+        "credentials": {"project_id": "shop-example", "user_id": "u-1", "roles": ["member"]},
+    });
+    let answer = honest(addr, "/openstack", "application/json", &check.to_string());
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.ends_with("True"),
+        "{answer:?}"
+    );
+    let request = serde_json::json!({
+        "principal": {"type": "Cloud::Tenant", "id": "shop-example"},
+        "action": "provision_workload",
+        "resource": {"uid": {"type": "Cloud::Workload", "id": "w"},
+                     "attrs": {"region": {"type": "Cloud::Region", "id": "cn-north-1"},
+                               "purpose": "website",
+                               "owner": {"type": "Cloud::Tenant", "id": "shop-example"},
+                               "privileged": false, "host_access": false},
+                     "parents": []},
+        "context": {},
+    });
+    let answer = honest(addr, "/v1/decide", "application/json", &request.to_string());
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.contains("\"decision\":\"allow\""),
+        "{answer:?}"
+    );
+    // The attacker's bodies were still on their way: the honest checks did not wait for them.
+    let states: Vec<Seen> = slow.iter().map(seen).collect();
+    assert!(states.iter().all(|s| *s == Seen::Waiting), "{states:?}");
+    // And they end as before: 408 once the body timeout passes.
+    for mut stream in slow {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let answer = read_until_closed(&mut stream);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    }
+}
+
+/// Over TLS as the API server calls it: sockets that never start their TLS handshake, holding
+/// every connection, do not keep an admission review out.
+#[test]
+fn sockets_that_never_start_their_tls_handshake_do_not_keep_reviews_out() {
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let bundle =
+        yungui::commands::cert::generate(&["localhost".to_owned(), "127.0.0.1".to_owned()], 1)
+            .unwrap();
+    yungui::commands::cert::write_bundle(dir.path(), &bundle, false).unwrap();
+    let registry = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/registry.json");
+    let cert = dir.path().join("tls.crt").display().to_string();
+    let key = dir.path().join("tls.key").display().to_string();
+    let addr = serve_in_background(serve_args(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+        "--workers",
+        "1",
+        "--plugin",
+        crate::shipped_plugin(),
+        "--registry",
+        registry,
+        "--max-connections",
+        "16",
+        "--header-timeout-secs",
+        "30",
+    ]));
+    let attacker = Attacker::new();
+    let idle: Vec<TcpStream> = (0..16).map(|_| attacker.connect(addr)).collect();
+    std::thread::sleep(Duration::from_millis(300));
+
+    let ca = std::fs::read(dir.path().join("ca.crt")).unwrap();
+    let ca = ureq::tls::Certificate::from_pem(&ca).unwrap();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(Arc::new(vec![ca])))
+                .build(),
+        )
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .new_agent();
+    let review = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/kubernetes/deployment-allow.json"
+    ))
+    .unwrap();
+    let answer = agent
+        .post(format!("https://localhost:{}/validate", addr.port()))
+        .header("Content-Type", "application/json")
+        .send(&review)
+        .map_err(|e| e.to_string())
+        .and_then(|mut r| r.body_mut().read_to_string().map_err(|e| e.to_string()));
+    assert!(
+        answer
+            .as_deref()
+            .is_ok_and(|a| a.contains("\"allowed\":true")),
+        "{answer:?}"
+    );
+    let open = idle.iter().filter(|s| seen(s) == Seen::Waiting).count();
+    assert!(open >= 15, "only {open} of 16 idle sockets are open");
 }
