@@ -891,17 +891,6 @@ fn deserialize(engine: &wasmtime::Engine, compiled: &[u8]) -> wasmtime::Result<C
     unsafe { Component::deserialize(engine, compiled) }
 }
 
-/// Writes a file so that no reader ever sees it half-written: a temporary file, then a rename.
-pub(crate) fn write_atomically(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = target.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = WRITES.fetch_add(1, Ordering::Relaxed);
-    let tmp = dir.join(format!(".{}-{n}.tmp", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, target)
-}
-
 #[cfg(test)]
 mod tests {
     use super::EngineConfig;

@@ -1,13 +1,13 @@
 //! `yungui build`: a policy folder in, a pre-initialised policy component out.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
 
 use super::Format;
 use crate::builder::{BuildError, build};
-use crate::engine::{default_cache_dir, write_atomically};
+use crate::engine::default_cache_dir;
 use yungui_policies::Sources;
 
 /// Exit code when the policies are invalid (nothing is written).
@@ -90,4 +90,15 @@ impl BuildCommand {
         }
         Ok(0)
     }
+}
+
+/// Writes a file so that no reader ever sees it half-written: a temporary file, then a rename.
+fn write_atomically(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = target.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{}-{n}.tmp", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, target)
 }
