@@ -1,5 +1,5 @@
 """Runs every golden case (tests/cases/**/*.json) through the component and checks each outcome
-the way `yungui test` does (host/src/cases.rs). Prints `pass FILE` or `FAIL FILE: why` per case
+the way `yungui test` does (host/engine/src/cases.rs). Prints `pass FILE` or `FAIL FILE: why` per case
 and `N passed, M failed`; exits 1 on any failure.
 
     python run_cases.py [CASES_DIR_OR_FILE...]      (default: tests/cases)

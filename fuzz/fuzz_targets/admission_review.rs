@@ -17,8 +17,8 @@ use kube_core::DynamicObject;
 use kube_core::admission::{AdmissionRequest, Operation};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use yungui::server::kubernetes::{self, mapping};
 use yungui_fuzz::server::{self, REGION, post};
+use yungui_server::kubernetes::{self, mapping};
 
 fuzz_target!(init: server::init(), |data: &[u8]| {
     let answer = post("/validate", Some("application/json"), data);

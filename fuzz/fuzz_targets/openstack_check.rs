@@ -7,8 +7,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value};
-use yungui::server::openstack::RuleMap;
 use yungui_fuzz::server::{self, post};
+use yungui_server::openstack::RuleMap;
 
 const FORM: &str = "application/x-www-form-urlencoded";
 const JSON: &str = "application/json";

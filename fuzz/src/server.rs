@@ -1,5 +1,5 @@
 //! `yungui serve`'s application in memory, for the front-end targets (`admission_review`,
-//! `openstack_check`): the real router ([`yungui::server::router`]) over an engine running the
+//! `openstack_check`): the real router ([`yungui_server::router`]) over an engine running the
 //! shipped policy set, built as `yungui serve --plugin shipped` builds it, with the example
 //! registry. Each input is one HTTP request sent to the router without a socket
 //! (`tower::ServiceExt::oneshot`), on a current-thread runtime kept for the process.
@@ -12,8 +12,8 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, header};
 use tower::ServiceExt as _;
-use yungui::server::{AppState, kubernetes, openstack, router};
 use yungui::{EngineConfig, PluginSource, Registry};
+use yungui_server::{AppState, kubernetes, openstack, router};
 
 /// What the server answered.
 #[derive(Debug)]

@@ -25,7 +25,7 @@ fi
 cleanup() { for p in "${servers[@]}"; do kill "$p" 2>/dev/null || true; done; pg_stop; }
 trap cleanup EXIT
 if [ "$(sql -At -c "SELECT to_regclass('yungui_registry') IS NOT NULL")" != t ]; then
-  sql -f host/src/registry/schema.sql 2>/dev/null
+  sql -f host/engine/src/registry/schema.sql 2>/dev/null
   t0=$(date +%s.%N)
   sql <<SQL
 SET session_replication_role = replica;

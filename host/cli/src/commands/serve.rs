@@ -1,0 +1,367 @@
+//! `yungui serve`: the HTTPS server (raw API, Kubernetes admission, OpenStack checks). The options
+//! here become a [`server::Config`]; the server itself takes no command-line types.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::EngineArgs;
+use yungui_server as server;
+use yungui_server::kubernetes::SYSTEM_NAMESPACES;
+use yungui_server::{Transport, default_workers, kubernetes, openstack, start};
+
+/// Serve decisions over HTTPS.
+#[derive(Debug, Args)]
+pub struct ServeCommand {
+    #[command(flatten)]
+    pub args: ServeArgs,
+}
+
+impl ServeCommand {
+    /// Runs until SIGINT or SIGTERM, then drains requests in flight.
+    pub fn execute(self) -> anyhow::Result<u8> {
+        let config = self.args.config()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async move {
+            let running = start(&config).await?;
+            tracing::info!(addr = %running.addr, "listening");
+            // For scripts reading plain logs, whatever the filter; `--log-json` has the line above.
+            if !self.args.log_json {
+                eprintln!("yungui: listening on {}", running.addr);
+            }
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            running.shutdown(Duration::from_secs(10)).await?;
+            Ok(0)
+        })
+    }
+}
+
+/// `yungui serve`'s options.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+
+    /// The server certificate chain (PEM). Reloaded when the file changes.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The server's private key (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Require client certificates signed by this CA (PEM), e.g. for oslo.policy's
+    /// `remote_ssl_client_crt_file`.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub client_ca: Option<PathBuf>,
+
+    /// Serve plain HTTP (for local tests only; admission webhooks require HTTPS).
+    #[arg(long, conflicts_with = "tls_cert")]
+    pub plain_http: bool,
+
+    /// Decisions running at once (each on a warm instance).
+    #[arg(long, default_value_t = default_workers())]
+    pub workers: usize,
+
+    /// Connections open at once. Past it, a new connection takes the place of an idle one (in
+    /// its TLS handshake, sending its headers or kept alive), or is closed when every one serves
+    /// a request. Keep it below the process's file limit (`ulimit -n`).
+    #[arg(long, default_value_t = 512, value_name = "N")]
+    pub max_connections: usize,
+
+    /// Connections open at once from one IP address. Past it, a new one from that address is
+    /// closed when accepted. Behind a proxy or source NAT every client
+    /// has the proxy's address: raise it there.
+    #[arg(long, default_value_t = server::DEFAULT_MAX_CONNECTIONS_PER_PEER, value_name = "N")]
+    pub max_connections_per_peer: usize,
+
+    /// MiB a second at which the raw API's and OpenStack's request bodies from one IP address
+    /// are read, together (admission bodies are not bounded so). A flood of large bodies from
+    /// one address then takes a bounded share of the CPU.
+    #[arg(long, default_value_t = server::DEFAULT_PEER_BODY_MIB_PER_SEC, value_name = "MIB")]
+    pub peer_body_mib_per_sec: u64,
+
+    /// Seconds a client has to send a request's headers, from connecting or from the previous
+    /// response: slow headers and idle keep-alive connections are closed after this.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub header_timeout_secs: u64,
+
+    /// Seconds a client has to send a request's body (408 after that).
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub body_timeout_secs: u64,
+
+    /// Log one JSON object per line (decision log included).
+    #[arg(long)]
+    pub log_json: bool,
+
+    /// Check the registry file (or each file of a registry directory) this often (seconds) and
+    /// apply the changes of the files that changed; 0 never does.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub registry_watch_secs: u64,
+
+    /// Check the component file (`--plugin`) this often (seconds) and, when it changed, load it,
+    /// run a smoke decision and swap it in; a component that fails any step is refused and the
+    /// one in force stays. 0 never does.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub plugin_watch_secs: u64,
+
+    /// Refuse any component whose sha256 is not this (hex), at start and at every reload.
+    #[arg(long, value_name = "HEX")]
+    pub plugin_sha256: Option<String>,
+
+    #[command(flatten)]
+    pub kubernetes: KubernetesArgs,
+
+    #[command(flatten)]
+    pub openstack: OpenStackArgs,
+
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+impl ServeArgs {
+    /// The server configuration these options describe; a bad value is an error naming its
+    /// option.
+    pub fn config(&self) -> anyhow::Result<server::Config> {
+        for (value, flag) in [
+            (self.header_timeout_secs, "--header-timeout-secs"),
+            (self.body_timeout_secs, "--body-timeout-secs"),
+        ] {
+            if value == 0 {
+                anyhow::bail!("`{flag}` is 0: give clients some time, e.g. 10");
+            }
+        }
+        if self.workers == 0 {
+            anyhow::bail!("`--workers` is 0: a server needs at least one, e.g. 8");
+        }
+        if self.max_connections == 0 {
+            anyhow::bail!("`--max-connections` is 0: it would refuse every client, e.g. 512");
+        }
+        if self.peer_body_mib_per_sec == 0 {
+            anyhow::bail!("`--peer-body-mib-per-sec` is 0: no body would ever be read, e.g. 32");
+        }
+        if self.max_connections_per_peer == 0 {
+            anyhow::bail!(
+                "`--max-connections-per-peer` is 0: it would refuse every client, e.g. 64"
+            );
+        }
+        let transport = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Transport::Tls {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: self.client_ca.clone(),
+            },
+            _ if self.plain_http => Transport::PlainHttp,
+            _ => anyhow::bail!(
+                "no certificate: pass `--tls-cert` and `--tls-key` (see `yungui cert`), or `--plain-http` for a local test"
+            ),
+        };
+        let every = |secs: u64| (secs > 0).then(|| Duration::from_secs(secs));
+        Ok(server::Config {
+            listen: self.listen,
+            transport,
+            workers: self.workers,
+            max_connections: self.max_connections,
+            max_connections_per_peer: self.max_connections_per_peer,
+            peer_body_rate: self.peer_body_mib_per_sec.saturating_mul(1 << 20),
+            header_timeout: Duration::from_secs(self.header_timeout_secs),
+            body_timeout: Duration::from_secs(self.body_timeout_secs),
+            plugin: self.engine.source(),
+            plugin_sha256: self.plugin_sha256.clone(),
+            plugin_watch: every(self.plugin_watch_secs),
+            registry: self.engine.registry_source(),
+            registry_watch: every(self.registry_watch_secs),
+            engine: self.engine.config(),
+            kubernetes: self.kubernetes.config()?,
+            openstack: self.openstack.config()?,
+        })
+    }
+}
+
+/// Settings of the Kubernetes front end.
+#[derive(Debug, Clone, Args)]
+pub struct KubernetesArgs {
+    /// The region of the cluster, for pods without a `topology.kubernetes.io/region` node selector.
+    #[arg(long, env = "YUNGUI_CLUSTER_REGION", default_value = "cn-north-1")]
+    pub cluster_region: String,
+
+    /// For a cluster whose nodes span regions: zone (`topology.kubernetes.io/zone`) → region, a
+    /// JSON object like `{"cn-north-1a": "cn-north-1"}`. With it, a pod placed in a zone it lacks
+    /// is denied, and a pod placed nowhere in particular is decided in every region it names.
+    #[arg(long, env = "YUNGUI_CLUSTER_ZONE_MAP", value_name = "JSON")]
+    pub cluster_zone_map: Option<PathBuf>,
+
+    /// For a cluster whose nodes span regions: node name → region (a JSON object). With it, a pod
+    /// pinned to a node it lacks (`spec.nodeName`, `kubernetes.io/hostname`, `matchFields`) is
+    /// denied.
+    #[arg(long, env = "YUNGUI_CLUSTER_NODE_MAP", value_name = "JSON")]
+    pub cluster_node_map: Option<PathBuf>,
+
+    /// Storage class → the region of its volumes (a JSON object). With it, a claim of a class it
+    /// lacks (or of no class) is denied.
+    #[arg(long, env = "YUNGUI_STORAGE_CLASS_MAP", value_name = "JSON")]
+    pub storage_class_map: Option<PathBuf>,
+
+    /// An admission review not decided within this many milliseconds is refused as a fault
+    /// (keep it below the webhook's `timeoutSeconds`).
+    #[arg(long, default_value_t = 2_000, value_name = "MS")]
+    pub review_deadline_ms: u64,
+
+    /// Namespaces whose objects are always allowed without running the policies (comma
+    /// separated, or the option repeated). The default is the cluster's own namespaces and
+    /// yungui's.
+    #[arg(
+        long = "exempt-namespace",
+        value_delimiter = ',',
+        default_values_t = SYSTEM_NAMESPACES.map(str::to_owned),
+        value_name = "NAMESPACE"
+    )]
+    pub exempt_namespaces: Vec<String>,
+
+    /// Who a namespace belongs to: `same-name` (the default), the parent of its
+    /// `Cloud::Namespace` entity, else the tenant named like the namespace (safe only where
+    /// tenants cannot create namespaces of their choosing); `registry`, only the parent of its
+    /// `Cloud::Namespace` entity: objects of a namespace the registry does not list are denied.
+    #[arg(long, default_value = "same-name", value_name = "registry|same-name", value_parser = parse_tenancy)]
+    pub namespace_tenancy: kubernetes::namespaces::Tenancy,
+
+    /// Users (the review's `userInfo.username`) who may change a namespace's `yungui.io/*`
+    /// labels (comma separated, or the option repeated). Anyone may set `yungui.io/mode=enforce`.
+    #[arg(long = "label-admin-user", value_delimiter = ',', value_name = "USER")]
+    pub label_admin_users: Vec<String>,
+
+    /// Groups (the review's `userInfo.groups`) whose members may change a namespace's
+    /// `yungui.io/*` labels (comma separated, or the option repeated).
+    #[arg(
+        long = "label-admin-group",
+        value_delimiter = ',',
+        default_values_t = ["system:masters".to_owned()],
+        value_name = "GROUP"
+    )]
+    pub label_admin_groups: Vec<String>,
+
+    /// Deny creating a namespace without a `yungui.io/mode` label (label admins excepted).
+    #[arg(long)]
+    pub require_mode_label: bool,
+
+    /// Users (the review's `userInfo.username`) who may bind pods to nodes (`pods/binding`) in a
+    /// cluster whose nodes span regions (`--cluster-zone-map`, `--cluster-node-map`): the
+    /// schedulers, which honour the node constraints decided at the pod's CREATE (comma
+    /// separated, or the option repeated). In a one-region cluster bindings are not decided.
+    #[arg(
+        long = "binder-user",
+        value_delimiter = ',',
+        default_values_t = [kubernetes::binding::DEFAULT_BINDER.to_owned()],
+        value_name = "USER"
+    )]
+    pub binders: Vec<String>,
+}
+
+fn parse_tenancy(value: &str) -> Result<kubernetes::namespaces::Tenancy, String> {
+    kubernetes::namespaces::Tenancy::parse(value)
+}
+
+impl KubernetesArgs {
+    /// The front end's configuration.
+    pub fn config(&self) -> anyhow::Result<kubernetes::Config> {
+        if self.cluster_region.trim().is_empty() {
+            anyhow::bail!("`--cluster-region` is empty: name the cluster's `Cloud::Region`");
+        }
+        if self.review_deadline_ms == 0 {
+            anyhow::bail!("`--review-deadline-ms` is 0: give the review some time, e.g. 2000");
+        }
+        if let Some(empty) = self.exempt_namespaces.iter().find(|n| n.trim().is_empty()) {
+            anyhow::bail!(
+                "`--exempt-namespace` has an empty name (`{empty}`): list namespaces separated by commas"
+            );
+        }
+        for (names, flag) in [
+            (&self.label_admin_users, "--label-admin-user"),
+            (&self.label_admin_groups, "--label-admin-group"),
+            (&self.binders, "--binder-user"),
+        ] {
+            if let Some(empty) = names.iter().find(|n| n.trim().is_empty()) {
+                anyhow::bail!(
+                    "`{flag}` has an empty name (`{empty}`): list names separated by commas"
+                );
+            }
+        }
+        Ok(kubernetes::Config {
+            cluster_region: self.cluster_region.clone(),
+            topology: kubernetes::mapping::Topology::load(
+                self.cluster_zone_map.as_deref(),
+                self.cluster_node_map.as_deref(),
+                self.storage_class_map.as_deref(),
+            )?,
+            review_deadline: Duration::from_millis(self.review_deadline_ms),
+            exempt_namespaces: self.exempt_namespaces.clone(),
+            namespaces: kubernetes::namespaces::Namespaces {
+                tenancy: self.namespace_tenancy,
+                label_admin_users: self.label_admin_users.clone(),
+                label_admin_groups: self.label_admin_groups.clone(),
+                require_mode_label: self.require_mode_label,
+            },
+            binders: self.binders.clone(),
+        })
+    }
+}
+
+/// Settings of the OpenStack front end.
+#[derive(Debug, Clone, Args)]
+pub struct OpenStackArgs {
+    /// The region for requests whose availability zone the zone map does not name.
+    #[arg(long, env = "YUNGUI_OPENSTACK_REGION", default_value = "cn-north-1")]
+    pub openstack_region: String,
+
+    /// The rule map (JSON): oslo.policy rule → action, resource and defaults. Default: the
+    /// shipped `deploy/openstack/rules.json`.
+    #[arg(long, env = "YUNGUI_OPENSTACK_RULES", value_name = "JSON")]
+    pub openstack_rules: Option<PathBuf>,
+
+    /// Availability zone → region (a JSON object), e.g. `{"nova-az1": "cn-north-1"}`.
+    #[arg(long, env = "YUNGUI_OPENSTACK_ZONE_MAP", value_name = "JSON")]
+    pub openstack_zone_map: Option<PathBuf>,
+}
+
+impl OpenStackArgs {
+    /// The front end's configuration: the rule map and zone map read.
+    pub fn config(&self) -> anyhow::Result<openstack::Config> {
+        if self.openstack_region.trim().is_empty() {
+            anyhow::bail!("`--openstack-region` is empty: name the region of this OpenStack");
+        }
+        openstack::Config::load(
+            &self.openstack_region,
+            self.openstack_rules.as_deref(),
+            self.openstack_zone_map.as_deref(),
+        )
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,540 @@
+//! The rule map: which oslo.policy rule is which action, and how its resource is built from the
+//! target oslo.policy sends, with the defaults for what OpenStack cannot carry.
+//!
+//! The shipped map is `rules.json` beside this file, built in; operators read it as
+//! `deploy/openstack/rules.json` (documented in `deploy/openstack/README.md`), a copy a test keeps
+//! identical. `--openstack-rules FILE` replaces it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use yungui::bindings::build::{attr, entity, uid};
+use yungui::bindings::types;
+
+/// The shipped rule map.
+pub const SHIPPED: &str = include_str!("rules.json");
+
+/// Link kinds the data contract knows.
+const LINK_KINDS: [&str; 4] = ["vpn", "dedicated_line", "peering", "gateway"];
+
+/// Data classes the data contract knows.
+const DATA_CLASSES: [&str; 3] = ["personal_info", "important_data", "network_data"];
+
+/// The rule map file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleMap {
+    /// Values for the attributes OpenStack does not send.
+    pub defaults: Defaults,
+    /// External network id → carrier id (a floating IP or router gateway on that network).
+    #[serde(default)]
+    pub network_carriers: BTreeMap<String, String>,
+    /// Cinder volume types that encrypt (a target naming one is `encrypted`).
+    #[serde(default)]
+    pub encrypted_volume_types: BTreeSet<String>,
+    /// oslo.policy rule name → how it is decided.
+    pub rules: BTreeMap<String, Rule>,
+}
+
+/// One mapped rule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// The Cedar action, e.g. `provision_workload`.
+    pub action: String,
+    /// How the resource is built from the target.
+    pub resource: ResourceKind,
+    /// Defaults for this rule only, over the file's `defaults`.
+    #[serde(default)]
+    pub defaults: Overrides,
+}
+
+/// The resources an OpenStack rule can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceKind {
+    /// `Cloud::Workload` (a Nova server).
+    Workload,
+    /// `Cloud::PublicIp` (a floating IP, a router's external gateway).
+    PublicIp,
+    /// `Cloud::NetworkLink` (a VPN service, an IPsec site connection).
+    NetworkLink,
+    /// `Cloud::Dataset` (a Cinder volume, a Glance image).
+    Dataset,
+    /// `Cloud::Backup` with its `Cloud::Dataset` (a Cinder backup).
+    Backup,
+}
+
+/// What OpenStack cannot carry, every value required so the file documents itself.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// `Workload.purpose` (Nova carries none).
+    pub purpose: String,
+    /// `PublicIp.carrier` when `network_carriers` does not name the external network.
+    pub carrier: String,
+    /// `NetworkLink.kind`.
+    pub link_kind: String,
+    /// `NetworkLink.remote_in_territory` (where `peer_address` is cannot be known).
+    pub remote_in_territory: bool,
+    /// `Dataset.classes`.
+    pub data_classes: BTreeSet<String>,
+    /// `Dataset.subjects_domestic`.
+    pub subjects_domestic: bool,
+    /// `Dataset.encrypted` when the target says nothing.
+    pub encrypted: bool,
+    /// `Dataset.backup_enabled`.
+    pub backup_enabled: bool,
+    /// `Dataset.public` when the target has no `visibility`.
+    pub public: bool,
+    /// `Dataset.review_hold`.
+    pub review_hold: bool,
+    /// `Dataset.retention_hold`.
+    pub retention_hold: bool,
+    /// `Backup.last_copy`.
+    pub last_copy: bool,
+}
+
+/// The same values for one rule, each optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[expect(
+    missing_docs,
+    reason = "each field is the one of `Defaults` with the same name"
+)]
+pub struct Overrides {
+    pub purpose: Option<String>,
+    pub carrier: Option<String>,
+    pub link_kind: Option<String>,
+    pub remote_in_territory: Option<bool>,
+    pub data_classes: Option<BTreeSet<String>>,
+    pub subjects_domestic: Option<bool>,
+    pub encrypted: Option<bool>,
+    pub backup_enabled: Option<bool>,
+    pub public: Option<bool>,
+    pub review_hold: Option<bool>,
+    pub retention_hold: Option<bool>,
+    pub last_copy: Option<bool>,
+}
+
+impl Defaults {
+    fn with(&self, o: &Overrides) -> Self {
+        Self {
+            purpose: o.purpose.clone().unwrap_or_else(|| self.purpose.clone()),
+            carrier: o.carrier.clone().unwrap_or_else(|| self.carrier.clone()),
+            link_kind: o
+                .link_kind
+                .clone()
+                .unwrap_or_else(|| self.link_kind.clone()),
+            remote_in_territory: o.remote_in_territory.unwrap_or(self.remote_in_territory),
+            data_classes: o
+                .data_classes
+                .clone()
+                .unwrap_or_else(|| self.data_classes.clone()),
+            subjects_domestic: o.subjects_domestic.unwrap_or(self.subjects_domestic),
+            encrypted: o.encrypted.unwrap_or(self.encrypted),
+            backup_enabled: o.backup_enabled.unwrap_or(self.backup_enabled),
+            public: o.public.unwrap_or(self.public),
+            review_hold: o.review_hold.unwrap_or(self.review_hold),
+            retention_hold: o.retention_hold.unwrap_or(self.retention_hold),
+            last_copy: o.last_copy.unwrap_or(self.last_copy),
+        }
+    }
+
+    fn check(&self, at: &str) -> anyhow::Result<()> {
+        if self.purpose.is_empty() {
+            anyhow::bail!("{at}: `purpose` is empty: name the purpose Nova servers are for");
+        }
+        if self.carrier.is_empty() {
+            anyhow::bail!("{at}: `carrier` is empty: name the carrier of public addresses");
+        }
+        if !LINK_KINDS.contains(&self.link_kind.as_str()) {
+            anyhow::bail!(
+                "{at}: `link_kind` is `{}`: use one of {}",
+                self.link_kind,
+                LINK_KINDS.join(", ")
+            );
+        }
+        if let Some(class) = self
+            .data_classes
+            .iter()
+            .find(|c| !DATA_CLASSES.contains(&c.as_str()))
+        {
+            anyhow::bail!(
+                "{at}: data class `{class}` is unknown: use {}",
+                DATA_CLASSES.join(", ")
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Why a check was answered `False` without asking the policies.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The rule is not in the map.
+    #[error(
+        "rule `{0}` is not in the OpenStack rule map: add it to the file of `--openstack-rules` or drop the `http:` check from it"
+    )]
+    UnknownRule(String),
+    /// Neither the credentials nor the target name a project.
+    #[error("neither `credentials.project_id` nor `target.project_id` names a project")]
+    NoProject,
+    /// A project id that is not a string, or is empty.
+    #[error("`{0}` is `{1}`, not a project id string")]
+    BadProject(&'static str, String),
+    /// The target's availability zone is not in the zone map.
+    #[error(
+        "availability zone `{0}` is not in the zone map: its region is unknown; add it to the file of `--openstack-zone-map`"
+    )]
+    UnknownZone(String),
+}
+
+/// A request built for one check.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// The request for the component.
+    pub request: types::Request,
+    /// The tenant (the project id).
+    pub tenant: String,
+    /// The Cedar action.
+    pub action: String,
+}
+
+impl RuleMap {
+    /// The shipped map.
+    pub fn shipped() -> anyhow::Result<Self> {
+        Self::parse(SHIPPED, "the shipped `deploy/openstack/rules.json`")
+    }
+
+    /// A map from its file.
+    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the OpenStack rule map `{}`", path.display()))?;
+        Self::parse(&text, &format!("`{}`", path.display()))
+    }
+
+    /// A map from its text; `source` names it in errors.
+    pub fn parse(text: &str, source: &str) -> anyhow::Result<Self> {
+        let map: Self = serde_json::from_str(text)
+            .with_context(|| format!("the OpenStack rule map {source} is not valid"))?;
+        map.defaults
+            .check(&format!("the OpenStack rule map {source}: `defaults`"))?;
+        for (name, rule) in &map.rules {
+            if rule.action.is_empty() {
+                anyhow::bail!("the OpenStack rule map {source}: rule `{name}` has an empty action");
+            }
+            map.defaults
+                .with(&rule.defaults)
+                .check(&format!("the OpenStack rule map {source}: rule `{name}`"))?;
+        }
+        Ok(map)
+    }
+
+    /// The request that decides `rule` for this target and these credentials.
+    pub fn build(
+        &self,
+        rule: &str,
+        target: &Map<String, Value>,
+        credentials: &Map<String, Value>,
+        region_of: &dyn Fn(Option<&str>) -> Result<String, Refusal>,
+        now: &str,
+    ) -> Result<Built, Refusal> {
+        let mapped = self
+            .rules
+            .get(rule)
+            .ok_or_else(|| Refusal::UnknownRule(rule.to_owned()))?;
+        for (map, key, name) in [
+            (credentials, "project_id", "credentials.project_id"),
+            (target, "project_id", "target.project_id"),
+            (target, "tenant_id", "target.tenant_id"),
+        ] {
+            // Not a string, or an empty one: no project, and not a reason to take another field's.
+            if let Some(value) = map
+                .get(key)
+                .filter(|v| !v.is_null() && v.as_str().is_none_or(str::is_empty))
+            {
+                return Err(Refusal::BadProject(name, value.to_string()));
+            }
+        }
+        let tenant = text(credentials, "project_id")
+            .or_else(|| text(target, "project_id"))
+            .or_else(|| text(target, "tenant_id"))
+            .ok_or(Refusal::NoProject)?
+            .to_owned();
+        let d = self.defaults.with(&mapped.defaults);
+        let region = region_of(zone(target))?;
+        let id = text(target, "id").unwrap_or("unnamed").to_owned();
+        let owner = || entity("Cloud::Tenant", &tenant);
+        let mut entities = Vec::new();
+        let resource = match mapped.resource {
+            ResourceKind::Workload => types::Entity {
+                uid: uid("Cloud::Workload", &id),
+                attrs: vec![
+                    attr("region", entity("Cloud::Region", &region)),
+                    attr("purpose", types::Value::String(d.purpose.clone())),
+                    attr("owner", owner()),
+                    attr("privileged", types::Value::Boolean(false)),
+                    attr("host_access", types::Value::Boolean(false)),
+                ],
+                parents: Vec::new(),
+            },
+            ResourceKind::PublicIp => {
+                let network = text(target, "floating_network_id").or_else(|| {
+                    target
+                        .get("external_gateway_info")
+                        .and_then(Value::as_object)
+                        .and_then(|info| text(info, "network_id"))
+                });
+                let carrier = network
+                    .and_then(|n| self.network_carriers.get(n))
+                    .unwrap_or(&d.carrier);
+                types::Entity {
+                    uid: uid("Cloud::PublicIp", &id),
+                    attrs: vec![
+                        attr("carrier", entity("Cloud::Carrier", carrier)),
+                        attr("region", entity("Cloud::Region", &region)),
+                    ],
+                    parents: Vec::new(),
+                }
+            }
+            ResourceKind::NetworkLink => types::Entity {
+                uid: uid("Cloud::NetworkLink", &id),
+                attrs: vec![
+                    attr("kind", types::Value::String(d.link_kind.clone())),
+                    attr(
+                        "remote_in_territory",
+                        types::Value::Boolean(d.remote_in_territory),
+                    ),
+                ],
+                parents: Vec::new(),
+            },
+            ResourceKind::Dataset => types::Entity {
+                uid: uid("Cloud::Dataset", &id),
+                attrs: self.dataset_attrs(target, &d, &region, owner()),
+                parents: Vec::new(),
+            },
+            ResourceKind::Backup => {
+                let volume = text(target, "volume_id").unwrap_or("unnamed");
+                let dataset = uid("Cloud::Dataset", volume);
+                entities.push(types::Entity {
+                    uid: dataset.clone(),
+                    attrs: self.dataset_attrs(target, &d, &region, owner()),
+                    parents: Vec::new(),
+                });
+                types::Entity {
+                    uid: uid("Cloud::Backup", &id),
+                    attrs: vec![
+                        attr("dataset", types::Value::Entity(dataset)),
+                        attr("last_copy", types::Value::Boolean(d.last_copy)),
+                    ],
+                    parents: Vec::new(),
+                }
+            }
+        };
+        Ok(Built {
+            request: types::Request {
+                principal: uid("Cloud::Tenant", &tenant),
+                action: mapped.action.clone(),
+                resource,
+                context: vec![attr("now", types::Value::Datetime(now.to_owned()))],
+                entities,
+            },
+            tenant,
+            action: mapped.action.clone(),
+        })
+    }
+
+    fn dataset_attrs(
+        &self,
+        target: &Map<String, Value>,
+        d: &Defaults,
+        region: &str,
+        owner: types::Value,
+    ) -> Vec<types::Attribute> {
+        let volume_type = text(target, "volume_type").or_else(|| text(target, "volume_type_id"));
+        let encrypted = target
+            .get("encrypted")
+            .and_then(Value::as_bool)
+            .or_else(|| {
+                volume_type
+                    .filter(|t| self.encrypted_volume_types.contains(*t))
+                    .map(|_| true)
+            })
+            .unwrap_or(d.encrypted);
+        let public = text(target, "visibility").map_or(d.public, |v| v == "public");
+        vec![
+            attr("region", entity("Cloud::Region", region)),
+            attr("owner", owner),
+            attr(
+                "classes",
+                types::Value::StringSet(d.data_classes.iter().cloned().collect()),
+            ),
+            attr(
+                "subjects_domestic",
+                types::Value::Boolean(d.subjects_domestic),
+            ),
+            attr("encrypted", types::Value::Boolean(encrypted)),
+            attr("backup_enabled", types::Value::Boolean(d.backup_enabled)),
+            attr("public", types::Value::Boolean(public)),
+            attr("review_hold", types::Value::Boolean(d.review_hold)),
+            attr("retention_hold", types::Value::Boolean(d.retention_hold)),
+        ]
+    }
+}
+
+/// The availability zone a target names: `availability_zone`, else the first of
+/// `availability_zone_hints` (Neutron routers).
+fn zone(target: &Map<String, Value>) -> Option<&str> {
+    text(target, "availability_zone").or_else(|| {
+        target
+            .get("availability_zone_hints")
+            .and_then(Value::as_array)
+            .and_then(|hints| hints.iter().find_map(Value::as_str))
+            .filter(|z| !z.is_empty())
+    })
+}
+
+/// A non-empty string field.
+fn text<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    map.get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deployment_copy_is_the_shipped_map() {
+        let deployed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../deploy/openstack/rules.json");
+        assert_eq!(
+            std::fs::read_to_string(&deployed).unwrap(),
+            SHIPPED,
+            "{} differs from host/server/src/openstack/rules.json: copy it over",
+            deployed.display()
+        );
+    }
+
+    #[test]
+    fn the_shipped_map_is_valid_and_covers_the_issue() {
+        let map = RuleMap::shipped().unwrap();
+        for rule in [
+            "os_compute_api:servers:create",
+            "os_compute_api:servers:rebuild",
+            "os_compute_api:servers:resize",
+            "create_floatingip",
+            "create_router:external_gateway_info",
+            "create_vpnservice",
+            "create_ipsec_site_connection",
+            "volume:create",
+            "backup:delete",
+            "add_image",
+            "upload_image",
+        ] {
+            assert!(map.rules.contains_key(rule), "{rule}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_values_are_named() {
+        let text = SHIPPED.replacen("\"purpose\"", "\"porpose\"", 1);
+        let err = format!("{:#}", RuleMap::parse(&text, "`x`").unwrap_err());
+        assert!(err.contains("porpose"), "{err}");
+        let text = SHIPPED.replacen("\"link_kind\": \"vpn\"", "\"link_kind\": \"tunnel\"", 1);
+        let err = format!("{:#}", RuleMap::parse(&text, "`x`").unwrap_err());
+        assert!(err.contains("`tunnel`"), "{err}");
+        let text = SHIPPED.replacen("\"resource\": \"workload\"", "\"resource\": \"vm\"", 1);
+        let err = format!("{:#}", RuleMap::parse(&text, "`x`").unwrap_err());
+        assert!(err.contains("vm"), "{err}");
+    }
+
+    #[test]
+    fn tenant_falls_back_to_the_target_and_zone_maps_the_region() {
+        let map = RuleMap::shipped().unwrap();
+        let target: Map<String, Value> =
+            serde_json::from_str(r#"{"project_id": "shop-example", "availability_zone": "az-1"}"#)
+                .unwrap();
+        let region = |z: Option<&str>| match z {
+            Some("az-1") => Ok("cn-east-2".to_owned()),
+            Some(other) => Err(Refusal::UnknownZone(other.to_owned())),
+            None => Ok("cn-north-1".to_owned()),
+        };
+        let creds = serde_json::from_str(r#"{"project_id": null}"#).unwrap();
+        let built = map
+            .build(
+                "os_compute_api:servers:create",
+                &target,
+                &creds,
+                &region,
+                "2026-11-30T08:00:00Z",
+            )
+            .unwrap();
+        assert_eq!(built.tenant, "shop-example");
+        assert_eq!(built.action, "provision_workload");
+        assert!(
+            built
+                .request
+                .resource
+                .attrs
+                .iter()
+                .any(|a| a.name == "region"
+                    && matches!(&a.value, types::Value::Entity(u) if u.id == "cn-east-2"))
+        );
+        assert_eq!(
+            map.build("nope", &target, &creds, &region, "x")
+                .unwrap_err(),
+            Refusal::UnknownRule("nope".to_owned())
+        );
+        assert_eq!(
+            map.build("volume:create", &Map::new(), &Map::new(), &region, "x")
+                .unwrap_err(),
+            Refusal::NoProject
+        );
+        // A zone the map lacks is refused, not put in the default region.
+        let abroad: Map<String, Value> = serde_json::from_str(
+            r#"{"project_id": "shop-example", "availability_zone": "az-abroad"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            map.build(
+                "os_compute_api:servers:create",
+                &abroad,
+                &creds,
+                &region,
+                "x"
+            )
+            .unwrap_err(),
+            Refusal::UnknownZone("az-abroad".to_owned())
+        );
+        // A project id that is not a string, or is empty, is refused, not skipped for the
+        // target's.
+        for bad in [
+            r#"{"project_id": ""}"#,
+            r#"{"project_id": 7}"#,
+            r#"{"project_id": ["shop-example"]}"#,
+            r#"{"project_id": {"id": "x"}}"#,
+        ] {
+            let creds: Map<String, Value> = serde_json::from_str(bad).unwrap();
+            let err = map
+                .build(
+                    "os_compute_api:servers:create",
+                    &target,
+                    &creds,
+                    &region,
+                    "x",
+                )
+                .unwrap_err();
+            assert!(
+                matches!(err, Refusal::BadProject("credentials.project_id", _)),
+                "{bad}: {err}"
+            );
+        }
+    }
+}
