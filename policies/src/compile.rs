@@ -133,13 +133,13 @@ pub fn compile<'a>(
                     findings.insert(id, finding);
                 }
                 Ok(None) => {}
-                Err(message) => {
+                Err(err) => {
                     // The public API has no span for a policy: point at its `@id`, when it has one.
                     problems.push(Problem {
                         file: name.to_owned(),
                         line: at.map(|(line, _)| line),
                         column: at.map(|(_, column)| column),
-                        message,
+                        message: err.to_string(),
                     });
                 }
             }

@@ -8,7 +8,31 @@ use crate::annotation;
 /// Obligations a policy may name.
 pub const OBLIGATIONS: [&str; 3] = ["report_to_regulator", "keep_records", "notify_users"];
 
-/// How a control reports.
+/// A forbid policy's annotations break a rule; the message says which and how to mend it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum AnnotationError {
+    /// Annotations every forbid policy carries are missing (or blank).
+    #[error(
+        "forbid policy lacks {}: add them so a denial can say which control fired and why",
+        .0.iter().map(|key| format!("`@{key}`")).collect::<Vec<_>>().join(", ")
+    )]
+    Missing(Vec<&'static str>),
+    /// `@severity` is neither `deny` nor `warn`.
+    #[error("`@severity(\"{0}\")` is not a severity: use `deny` or `warn`")]
+    Severity(String),
+    /// An obligation not in [`OBLIGATIONS`].
+    #[error("`{0}` is not an obligation: use {known}", known = OBLIGATIONS.join(", "))]
+    Obligation(String),
+    /// `@obligation` without the clause it comes from.
+    #[error(
+        "`@obligation(\"{}\")` without `@obligation_quote`: quote the clause of the notice that asks for it",
+        .0.join(",")
+    )]
+    Unquoted(Vec<String>),
+}
+
+/// How a control reports. Not `#[non_exhaustive]`: the host and the component map every severity
+/// to their own, exhaustively, so a new one fails their build until they say what it means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
     /// Denies the request.
@@ -47,12 +71,12 @@ pub(crate) fn read_finding(
     file: &str,
     policy: &cedar_policy::Policy,
     line: Option<usize>,
-) -> Result<Option<Finding>, String> {
+) -> Result<Option<Finding>, AnnotationError> {
     let get = |key: &str| policy.annotation(key).map(str::to_owned);
     if policy.effect() == Effect::Permit {
         return Ok(None);
     }
-    let missing: Vec<&str> = [
+    let missing: Vec<&'static str> = [
         annotation::ID,
         annotation::CONTROL,
         annotation::ARTICLE,
@@ -63,22 +87,13 @@ pub(crate) fn read_finding(
     .filter(|key| get(key).is_none_or(|v| v.trim().is_empty()))
     .collect();
     if !missing.is_empty() {
-        return Err(format!(
-            "forbid policy lacks {}: add them so a denial can say which control fired and why",
-            missing
-                .iter()
-                .map(|key| format!("`@{key}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+        return Err(AnnotationError::Missing(missing));
     }
     let severity = match policy.annotation(annotation::SEVERITY) {
         None | Some("deny") => Severity::Deny,
         Some("warn") => Severity::Warn,
         Some(other) => {
-            return Err(format!(
-                "`@severity(\"{other}\")` is not a severity: use `deny` or `warn`"
-            ));
+            return Err(AnnotationError::Severity(other.to_owned()));
         }
     };
     let obligations: Vec<String> = policy
@@ -94,17 +109,11 @@ pub(crate) fn read_finding(
         .iter()
         .find(|o| !OBLIGATIONS.contains(&o.as_str()))
     {
-        return Err(format!(
-            "`{unknown}` is not an obligation: use {}",
-            OBLIGATIONS.join(", ")
-        ));
+        return Err(AnnotationError::Obligation(unknown.clone()));
     }
     let obligation_quote = get(annotation::OBLIGATION_QUOTE).filter(|q| !q.trim().is_empty());
     if !obligations.is_empty() && obligation_quote.is_none() {
-        return Err(format!(
-            "`@obligation(\"{}\")` without `@obligation_quote`: quote the clause of the notice that asks for it",
-            obligations.join(",")
-        ));
+        return Err(AnnotationError::Unquoted(obligations));
     }
     Ok(Some(Finding {
         obligation_quote,
@@ -118,4 +127,38 @@ pub(crate) fn read_finding(
         file: file.to_owned(),
         line,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The messages policy authors read, word for word.
+    #[test]
+    fn annotation_errors_say_what_to_mend() {
+        let cases = [
+            (
+                AnnotationError::Missing(vec![annotation::CONTROL, annotation::REASON_ZH]),
+                "forbid policy lacks `@control`, `@reason_zh`: add them so a denial can say which control fired and why",
+            ),
+            (
+                AnnotationError::Severity("loud".to_owned()),
+                "`@severity(\"loud\")` is not a severity: use `deny` or `warn`",
+            ),
+            (
+                AnnotationError::Obligation("keep_recrods".to_owned()),
+                "`keep_recrods` is not an obligation: use report_to_regulator, keep_records, notify_users",
+            ),
+            (
+                AnnotationError::Unquoted(vec![
+                    "keep_records".to_owned(),
+                    "notify_users".to_owned(),
+                ]),
+                "`@obligation(\"keep_records,notify_users\")` without `@obligation_quote`: quote the clause of the notice that asks for it",
+            ),
+        ];
+        for (err, text) in cases {
+            assert_eq!(err.to_string(), text);
+        }
+    }
 }

@@ -18,9 +18,12 @@ mod tests;
 pub use compile::{Compiled, Validate, compile, file_of};
 pub use findings::{Finding, OBLIGATIONS, Severity};
 pub use problems::{Problem, Problems};
-pub use registry::{check_one_of, check_registry, check_vocabularies, summarise_problems};
+pub use registry::{
+    EntityError, NotOneOf, check_entity, check_one_of, check_registry, check_vocabularies,
+    summarise_problems,
+};
 pub use schema::{AttrType, AttrTypes, CONTEXT, Vocabularies};
-pub use slices::{slice_by_action, slice_by_types};
+pub use slices::{SliceError, slice_by_action, slice_by_types};
 pub use sources::{ReadError, SourceFile, Sources};
 
 pub mod json;

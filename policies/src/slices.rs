@@ -3,10 +3,31 @@
 
 use std::collections::HashMap;
 
+use cedar_policy::entities_errors::EntitiesError;
 use cedar_policy::{
-    ActionConstraint, EntityTypeName, EntityUid, PolicySet, PrincipalConstraint,
+    ActionConstraint, EntityTypeName, EntityUid, PolicySet, PolicySetError, PrincipalConstraint,
     ResourceConstraint, Schema,
 };
+
+/// A slice could not be made. The message is Cedar's own; the Cedar error (boxed: it is large) is
+/// the source.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SliceError {
+    /// The schema's actions (and the groups they are in) could not be read as entities.
+    #[error("{0}")]
+    Actions(#[source] Box<EntitiesError>),
+    /// A policy could not be added to a slice.
+    #[error("{0}")]
+    Add(#[source] Box<PolicySetError>),
+}
+
+/// The policy component carries its errors as text: `?` turns a slice error into its message.
+impl From<SliceError> for String {
+    fn from(err: SliceError) -> Self {
+        err.to_string()
+    }
+}
 
 /// The policies that can apply to each action of the schema: those whose action scope is
 /// unconstrained, names the action, or names a group the action is in. A policy whose scope does
@@ -15,8 +36,10 @@ use cedar_policy::{
 pub fn slice_by_action(
     policies: &PolicySet,
     schema: &Schema,
-) -> Result<HashMap<EntityUid, PolicySet>, String> {
-    let hierarchy = schema.action_entities().map_err(|e| e.to_string())?;
+) -> Result<HashMap<EntityUid, PolicySet>, SliceError> {
+    let hierarchy = schema
+        .action_entities()
+        .map_err(|e| SliceError::Actions(Box::new(e)))?;
     let mut slices = HashMap::new();
     for action in schema.actions() {
         let mut slice = PolicySet::new();
@@ -29,7 +52,9 @@ pub fn slice_by_action(
                     .any(|g| g == action || hierarchy.is_ancestor_of(g, action)),
             };
             if applies {
-                slice.add(policy.clone()).map_err(|e| e.to_string())?;
+                slice
+                    .add(policy.clone())
+                    .map_err(|e| SliceError::Add(Box::new(e)))?;
             }
         }
         slices.insert(action.clone(), slice);
@@ -45,7 +70,7 @@ pub fn slice_by_types(
     policies: &PolicySet,
     principal: &EntityTypeName,
     resource: &EntityTypeName,
-) -> Result<PolicySet, String> {
+) -> Result<PolicySet, SliceError> {
     let mut slice = PolicySet::new();
     for policy in policies.policies() {
         let principal_may = match policy.principal_constraint() {
@@ -60,7 +85,9 @@ pub fn slice_by_types(
             ResourceConstraint::Any | ResourceConstraint::In(_) => true,
         };
         if principal_may && resource_may {
-            slice.add(policy.clone()).map_err(|e| e.to_string())?;
+            slice
+                .add(policy.clone())
+                .map_err(|e| SliceError::Add(Box::new(e)))?;
         }
     }
     Ok(slice)
