@@ -27,7 +27,7 @@ pub struct Compiled {
     /// registry's record).
     pub registry_types: BTreeSet<EntityTypeName>,
     /// The attributes the schema marks `@one_of`, by entity type (`Cloud::Tenant`) or
-    /// [`CONTEXT`].
+    /// [`CONTEXT`](crate::CONTEXT).
     pub vocabularies: Vocabularies,
     /// The attribute types the schema declares.
     pub attribute_types: AttrTypes,
@@ -46,6 +46,7 @@ impl Compiled {
 
 /// Whether [`compile`] runs Cedar's strict validator (slow; done once at build time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Validate {
     /// Parse, check annotations and validate in strict mode.
     Strict,
@@ -193,7 +194,7 @@ pub fn compile<'a>(
 }
 
 /// The file a policy id names (ids are `<file>#<n>`).
-pub fn file_of(id: &PolicyId) -> &str {
+pub(crate) fn file_of(id: &PolicyId) -> &str {
     let id: &str = id.as_ref();
     id.rsplit_once('#').map_or(id, |(file, _)| file)
 }

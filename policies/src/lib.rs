@@ -4,6 +4,26 @@
 //! The same code runs in three places: the policy component's build script (an invalid policy
 //! fails the build), inside the component (which parses the policies it embeds), and in the host's
 //! `yungui validate`.
+//!
+//! What it holds, one module per concern:
+//! - reading the policy folder ([`Sources`]) and its digest;
+//! - compiling it ([`compile()`], [`Compiled`]): parse, check the annotations, validate strictly;
+//! - problems with file, line and column ([`Problem`], [`Problems`]);
+//! - the findings a forbid policy's annotations declare ([`Finding`], [`Severity`]);
+//! - slices of the set by action and by principal and resource type ([`slice_by_action`],
+//!   [`slice_by_types`]);
+//! - what the schema declares beyond Cedar's checks: attribute types ([`AttrTypes`]), closed
+//!   vocabularies ([`Vocabularies`], `@one_of`) and registry-only entity types (`@registry`);
+//! - checks of entities and values against those ([`check_registry`], [`check_entity`],
+//!   [`check_one_of`]);
+//! - JSON read strictly ([`json`]).
+//!
+//! It may depend on Cedar (`cedar-policy`, and `miette` for its diagnostics), serde and
+//! `serde_json`, `sha2` and `thiserror`: it builds for `wasm32-wasip2` inside the component as well
+//! as for the host. It never depends on wasmtime, on the host's crates, or on anything HTTP, CLI
+//! or server: those depend on it.
+
+#![deny(missing_docs)]
 
 mod compile;
 mod findings;
@@ -15,7 +35,7 @@ mod sources;
 #[cfg(test)]
 mod tests;
 
-pub use compile::{Compiled, Validate, compile, file_of};
+pub use compile::{Compiled, Validate, compile};
 pub use findings::{Finding, OBLIGATIONS, Severity};
 pub use problems::{Problem, Problems};
 pub use registry::{

@@ -16,6 +16,7 @@ pub type Vocabularies = BTreeMap<String, BTreeMap<String, Vec<String>>>;
 /// schema-directed JSON parser does needs (a string where an extension type is declared is that
 /// extension's value; an object of `type` and `id` where an entity type is declared is a reference).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AttrType {
     /// `Bool`.
     Bool,

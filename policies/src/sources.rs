@@ -77,7 +77,7 @@ impl Sources {
 }
 
 impl Sources {
-    /// [`compile`] over these files.
+    /// [`compile()`] over these files.
     pub fn compile(&self, validate: Validate) -> Result<Compiled, Problems> {
         compile(
             (&self.schema.name, &self.schema.text),
