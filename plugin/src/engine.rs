@@ -9,22 +9,20 @@ use std::str::FromStr;
 
 use cedar_policy::{
     Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityTypeName, EntityUid,
-    EvalResult, PolicyId, PolicySet, Request as CedarRequest, Response, RestrictedExpression,
-    Schema,
+    EvalResult, PolicyId, PolicySet, Request as CedarRequest, RestrictedExpression, Schema,
 };
 use serde_json::Value as Json;
 use yungui_policies::{AttrType, AttrTypes, CONTEXT, Finding, Severity, Validate, Vocabularies};
 
 mod calendar;
 mod domain;
+mod findings;
+
+use findings::missing_finding;
+pub use findings::{DEFAULT_DENY, REGISTRY_MISSING};
 
 use crate::bindings::yungui::policy::types as wit;
 use crate::value;
-
-/// The control id of a denial for an entity the registry does not hold.
-pub const REGISTRY_MISSING: &str = "registry-missing";
-/// The control id of a denial because no policy permits the request.
-pub const DEFAULT_DENY: &str = "default-deny";
 
 /// Registry entities cached per instance before the cache starts over.
 const CACHE_CAPACITY: usize = 16_384;
@@ -346,24 +344,6 @@ impl Engine {
             authorizer: Authorizer::new(),
             cache: RefCell::default(),
         })
-    }
-
-    /// Every control, one entry per control id.
-    pub fn controls(&self) -> Vec<wit::Control> {
-        let mut seen: BTreeMap<&str, &Finding> = BTreeMap::new();
-        for finding in self.findings.values() {
-            seen.entry(finding.control.as_str()).or_insert(finding);
-        }
-        seen.into_values()
-            .map(|f| wit::Control {
-                control: f.control.clone(),
-                article: f.article.clone(),
-                reason: f.reason.clone(),
-                reason_zh: f.reason_zh.clone(),
-                severity: severity(f.severity),
-                file: f.file.clone(),
-            })
-            .collect()
     }
 
     fn action(&self, id: &str) -> Result<EntityUid, wit::Failure> {
@@ -934,52 +914,6 @@ impl Engine {
     fn check_vocabularies(&self, entity: &Entity) -> Result<(), String> {
         yungui_policies::check_vocabularies(&self.vocabularies, entity)
     }
-
-    /// The findings of the forbid policies that fired or could not be evaluated, sorted.
-    fn fired(&self, response: &Response) -> Vec<wit::Finding> {
-        let diagnostics = response.diagnostics();
-        let mut out: Vec<wit::Finding> = diagnostics
-            .reason()
-            .filter_map(|id| self.findings.get(id))
-            .map(|f| finding(f, None))
-            .collect();
-        for err in diagnostics.errors() {
-            let cedar_policy::AuthorizationError::PolicyEvaluationError(err) = err;
-            if let Some(f) = self.findings.get(err.policy_id()) {
-                out.push(finding(f, Some(&err.inner().to_string())));
-            }
-        }
-        out.sort_by(|a, b| (&a.control, &a.reason).cmp(&(&b.control, &b.reason)));
-        out.dedup_by(|a, b| a.control == b.control && a.reason == b.reason);
-        out
-    }
-
-    fn default_deny(&self, response: &Response) -> wit::Finding {
-        let errors: Vec<String> = response
-            .diagnostics()
-            .errors()
-            .map(ToString::to_string)
-            .collect();
-        let (reason, reason_zh) = if errors.is_empty() {
-            (
-                "no policy permits this request".to_owned(),
-                "没有任何策略允许此请求".to_owned(),
-            )
-        } else {
-            (
-                format!("no policy permits this request ({})", errors.join("; ")),
-                "没有任何策略允许此请求（策略求值出错）".to_owned(),
-            )
-        };
-        wit::Finding {
-            control: DEFAULT_DENY.to_owned(),
-            article: String::new(),
-            reason,
-            reason_zh,
-            obligations: Vec::new(),
-            severity: wit::Severity::Deny,
-        }
-    }
 }
 
 fn typed_entity(
@@ -1096,45 +1030,6 @@ fn names_action(policy: &Json, action_type: &str) -> bool {
     policy
         .get("conditions")
         .is_none_or(|conditions| holds(conditions, action_type))
-}
-
-fn severity(severity: Severity) -> wit::Severity {
-    match severity {
-        Severity::Deny => wit::Severity::Deny,
-        Severity::Warn => wit::Severity::Warn,
-    }
-}
-
-fn finding(f: &Finding, error: Option<&str>) -> wit::Finding {
-    let (reason, reason_zh) = match error {
-        None => (f.reason.clone(), f.reason_zh.clone()),
-        Some(error) => (
-            format!(
-                "{} (could not be evaluated, so it counts as fired: {error})",
-                f.reason
-            ),
-            format!("{}（无法求值，按违规处理）", f.reason_zh),
-        ),
-    };
-    wit::Finding {
-        control: f.control.clone(),
-        article: f.article.clone(),
-        reason,
-        reason_zh,
-        obligations: f.obligations.clone(),
-        severity: severity(f.severity),
-    }
-}
-
-fn missing_finding(uid: &EntityUid) -> wit::Finding {
-    wit::Finding {
-        control: REGISTRY_MISSING.to_owned(),
-        article: String::new(),
-        reason: format!("`{uid}` is not in the registry: add it before it can be served"),
-        reason_zh: format!("登记信息中没有 `{uid}`，不得为其提供服务"),
-        obligations: Vec::new(),
-        severity: wit::Severity::Deny,
-    }
 }
 
 /// A Cedar error with its causes and help, on one line.
