@@ -10,7 +10,6 @@ use cedar_policy::{
     Authorizer, Decision as CedarDecision, Entities, Entity, EntityTypeName, EntityUid, PolicyId,
     PolicySet, Request as CedarRequest, Schema,
 };
-use serde_json::Value as Json;
 use yungui_policies::{AttrTypes, CONTEXT, Finding, Severity, Validate, Vocabularies};
 
 mod cache;
@@ -19,6 +18,7 @@ mod domain;
 mod entities;
 mod findings;
 mod request;
+mod slices;
 
 pub use findings::{DEFAULT_DENY, REGISTRY_MISSING};
 
@@ -28,6 +28,7 @@ use cache::{Cache, Cached};
 use entities::EntityTypes;
 use findings::missing_finding;
 use request::Prepared;
+use slices::{ByAction, ByTypes, names_action};
 
 /// Where registry entities come from.
 pub trait Registry {
@@ -108,10 +109,10 @@ pub struct Engine {
     /// Warn-severity forbids: these only warn.
     warning: PolicySet,
     /// `deciding` and `warning` sliced per action: only the policies whose scope can match.
-    by_action: HashMap<EntityUid, (PolicySet, PolicySet)>,
+    by_action: ByAction,
     /// The action's slices sliced again per principal and resource type the schema allows for
     /// the action: only the policies whose principal and resource scope can match those types.
-    by_types: HashMap<EntityUid, Vec<TypedSlice>>,
+    by_types: ByTypes,
     findings: BTreeMap<PolicyId, Finding>,
     /// Action id (`provision_workload`) to its uid.
     actions: HashMap<String, EntityUid>,
@@ -133,15 +134,6 @@ pub struct Engine {
     attribute_types: AttrTypes,
     authorizer: Authorizer,
     cache: RefCell<Cache>,
-}
-
-/// The policies of one action that can apply to a principal type and a resource type.
-#[derive(Debug)]
-struct TypedSlice {
-    principal: EntityTypeName,
-    resource: EntityTypeName,
-    deciding: PolicySet,
-    warning: PolicySet,
 }
 
 fn bad(message: impl Into<String>) -> wit::Failure {
@@ -166,40 +158,7 @@ impl Engine {
             let set = if warn { &mut warning } else { &mut deciding };
             set.add(policy.clone()).map_err(|err| err.to_string())?;
         }
-        let deciding_slices = yungui_policies::slice_by_action(&deciding, &compiled.schema)?;
-        let mut warning_slices = yungui_policies::slice_by_action(&warning, &compiled.schema)?;
-        let by_action: HashMap<EntityUid, (PolicySet, PolicySet)> = deciding_slices
-            .into_iter()
-            .map(|(action, d)| {
-                let w = warning_slices.remove(&action).unwrap_or_default();
-                (action, (d, w))
-            })
-            .collect();
-        let mut by_types: HashMap<EntityUid, Vec<TypedSlice>> = HashMap::new();
-        for (action, (deciding, warning)) in &by_action {
-            let principals: Vec<EntityTypeName> = compiled
-                .schema
-                .principals_for_action(action)
-                .map(|t| t.cloned().collect())
-                .unwrap_or_default();
-            let resources: Vec<EntityTypeName> = compiled
-                .schema
-                .resources_for_action(action)
-                .map(|t| t.cloned().collect())
-                .unwrap_or_default();
-            let mut slices = Vec::new();
-            for principal in &principals {
-                for resource in &resources {
-                    slices.push(TypedSlice {
-                        principal: principal.clone(),
-                        resource: resource.clone(),
-                        deciding: yungui_policies::slice_by_types(deciding, principal, resource)?,
-                        warning: yungui_policies::slice_by_types(warning, principal, resource)?,
-                    });
-                }
-            }
-            by_types.insert(action.clone(), slices);
-        }
+        let (by_action, by_types) = slices::slice(&deciding, &warning, &compiled.schema)?;
         let actions = compiled
             .schema
             .actions()
@@ -432,53 +391,6 @@ impl Engine {
     }
 }
 
-/// Whether a policy's conditions (its JSON form's `conditions`; not its scope, whose action
-/// constraint only compares the request's action) may look up an action entity other than the
-/// request's: whether they hold an entity literal of the action type anywhere but as the right
-/// operand of `action in …` or `action == …` (Cedar looks up the left operand's ancestors there,
-/// never the right's).
-fn names_action(policy: &Json, action_type: &str) -> bool {
-    fn is_literal(json: &Json) -> bool {
-        json.get("Value").and_then(|v| v.get("__entity")).is_some()
-    }
-    fn holds(json: &Json, action_type: &str) -> bool {
-        match json {
-            Json::Object(map) => {
-                let is_action = map
-                    .get("__entity")
-                    .and_then(|e| e.get("type"))
-                    .and_then(Json::as_str)
-                    .is_some_and(|t| t == action_type);
-                if is_action {
-                    return true;
-                }
-                let compares_action = ["in", "=="].iter().find_map(|op| {
-                    map.get(*op)
-                        .filter(|o| o.get("left") == Some(&serde_json::json!({"Var": "action"})))
-                });
-                if let Some(operands) = compares_action {
-                    let right = operands.get("right");
-                    let literals = right.is_some_and(|r| {
-                        is_literal(r)
-                            || r.get("Set")
-                                .and_then(Json::as_array)
-                                .is_some_and(|items| items.iter().all(is_literal))
-                    });
-                    if map.len() == 1 && literals {
-                        return false;
-                    }
-                }
-                map.values().any(|v| holds(v, action_type))
-            }
-            Json::Array(items) => items.iter().any(|v| holds(v, action_type)),
-            _ => false,
-        }
-    }
-    policy
-        .get("conditions")
-        .is_none_or(|conditions| holds(conditions, action_type))
-}
-
 /// A Cedar error with its causes and help, on one line.
 fn cedar_message<E: miette::Diagnostic + 'static>(err: &E) -> String {
     let mut message = err.to_string();
@@ -495,39 +407,4 @@ fn cedar_message<E: miette::Diagnostic + 'static>(err: &E) -> String {
         message.push_str(&format!(" (help: {help})"));
     }
     message
-}
-
-#[cfg(test)]
-mod tests {
-    use std::str::FromStr;
-
-    use super::*;
-    fn names(policy: &str) -> bool {
-        let policy = cedar_policy::Policy::from_str(policy).unwrap();
-        names_action(&policy.to_json().unwrap(), "Cloud::Action")
-    }
-
-    #[test]
-    fn an_action_literal_outside_comparisons_of_the_action_is_seen() {
-        // The scope and `action in`/`action ==` compare the request's action only.
-        assert!(!names(
-            r#"forbid (principal, action in [Cloud::Action::"a"], resource) when { principal.x };"#
-        ));
-        assert!(!names(
-            r#"forbid (principal, action, resource) unless { action in Cloud::Action::"g" };"#
-        ));
-        assert!(!names(
-            r#"forbid (principal, action, resource) when { action == Cloud::Action::"a" || action in [Cloud::Action::"b", Cloud::Action::"c"] };"#
-        ));
-        // Anything else may look another action entity up.
-        assert!(names(
-            r#"forbid (principal, action, resource) when { Cloud::Action::"a" in action };"#
-        ));
-        assert!(names(
-            r#"forbid (principal, action, resource) when { context.x == Cloud::Action::"a" };"#
-        ));
-        assert!(names(
-            r#"forbid (principal, action, resource) when { action in [Cloud::Action::"a", context.y] };"#
-        ));
-    }
 }
