@@ -17,10 +17,12 @@ mod calendar;
 mod domain;
 mod entities;
 mod findings;
+mod instance;
 mod request;
 mod slices;
 
 pub use findings::{DEFAULT_DENY, REGISTRY_MISSING};
+pub use instance::{init_from_stdin, with_engine};
 
 use crate::bindings::yungui::policy::types as wit;
 use crate::value;
@@ -40,64 +42,6 @@ pub trait Registry {
     /// The uids whose entity changed since `generation`, or none when the host cannot tell
     /// (then everything cached is dropped).
     fn changed_since(&self, generation: u64) -> Option<Vec<wit::EntityUid>>;
-}
-
-thread_local! {
-    /// The instance's engine, set by `init` (at build time, before the snapshot).
-    static ENGINE: RefCell<Option<Result<Rc<Engine>, String>>> = const { RefCell::new(None) };
-}
-
-/// A policy set as `yungui build` hands it to `init`.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PolicySources {
-    schema: SourceFile,
-    policies: Vec<SourceFile>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SourceFile {
-    name: String,
-    text: String,
-}
-
-/// Loads the policy set from standard input into this instance; nothing on standard input leaves
-/// it without one. Called once, by `yungui build`, before the instance is snapshotted.
-pub fn init_from_stdin() {
-    use std::io::Read as _;
-    let mut text = String::new();
-    let loaded = match std::io::stdin().read_to_string(&mut text) {
-        Ok(0) => return,
-        Ok(_) => serde_json::from_str::<PolicySources>(&text)
-            .map_err(|err| format!("the policy set handed to `init` is not valid: {err}"))
-            .and_then(|sources| {
-                Engine::new(
-                    (&sources.schema.name, &sources.schema.text),
-                    sources
-                        .policies
-                        .iter()
-                        .map(|f| (f.name.as_str(), f.text.as_str())),
-                )
-            })
-            .map(Rc::new),
-        Err(err) => Err(format!("cannot read the policy set: {err}")),
-    };
-    ENGINE.with(|cell| *cell.borrow_mut() = Some(loaded));
-}
-
-/// Runs `f` with this instance's engine.
-pub fn with_engine<T>(
-    f: impl FnOnce(&Engine) -> Result<T, wit::Failure>,
-) -> Result<T, wit::Failure> {
-    let engine = ENGINE.with(|cell| cell.borrow().clone());
-    match engine {
-        Some(Ok(engine)) => f(&engine),
-        Some(Err(message)) => Err(wit::Failure::PluginFault(message)),
-        None => Err(wit::Failure::PluginFault(
-            "this is yungui's engine component, which holds no policy set: build a policy component with `yungui build`".to_owned(),
-        )),
-    }
 }
 
 /// Policies, schema and the registry cache of one instance.
