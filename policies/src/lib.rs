@@ -17,6 +17,7 @@ use cedar_policy::{
 use std::collections::{BTreeSet, HashMap};
 
 pub mod json;
+pub mod wire;
 
 /// The schema's file name inside the policy folder.
 pub const SCHEMA_FILE: &str = "schema.cedarschema";

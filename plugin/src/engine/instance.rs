@@ -4,27 +4,14 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use yungui_policies::wire::PolicySources;
+
 use super::Engine;
 use crate::bindings::yungui::policy::types as wit;
 
 thread_local! {
     /// The instance's engine, set by `init` (at build time, before the snapshot).
     static ENGINE: RefCell<Option<Result<Rc<Engine>, String>>> = const { RefCell::new(None) };
-}
-
-/// A policy set as `yungui build` hands it to `init`.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PolicySources {
-    schema: SourceFile,
-    policies: Vec<SourceFile>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SourceFile {
-    name: String,
-    text: String,
 }
 
 /// Loads the policy set from standard input into this instance; nothing on standard input leaves
