@@ -16,11 +16,13 @@ mod cache;
 mod calendar;
 mod domain;
 mod entities;
+mod errors;
 mod findings;
 mod instance;
 mod request;
 mod slices;
 
+pub use errors::LoadError;
 pub use findings::{DEFAULT_DENY, REGISTRY_MISSING};
 pub use instance::{init_from_stdin, with_engine};
 
@@ -28,6 +30,7 @@ use crate::bindings::yungui::policy::types as wit;
 use crate::value;
 use cache::{Cache, Cached};
 use entities::EntityTypes;
+use errors::{bad, cedar_message};
 use findings::missing_finding;
 use request::Prepared;
 use slices::{ByAction, ByTypes, names_action};
@@ -80,18 +83,14 @@ pub struct Engine {
     cache: RefCell<Cache>,
 }
 
-fn bad(message: impl Into<String>) -> wit::Failure {
-    wit::Failure::BadRequest(message.into())
-}
-
 impl Engine {
     /// An engine over the given schema and policy files (validated strictly by `yungui build`).
     pub fn new<'a>(
         schema: (&str, &str),
         files: impl IntoIterator<Item = (&'a str, &'a str)>,
-    ) -> Result<Self, String> {
-        let compiled = yungui_policies::compile(schema, files, Validate::No)
-            .map_err(|problems| format!("the policy set does not load: {problems}"))?;
+    ) -> Result<Self, LoadError> {
+        let compiled =
+            yungui_policies::compile(schema, files, Validate::No).map_err(LoadError::Compile)?;
         let mut deciding = PolicySet::new();
         let mut warning = PolicySet::new();
         for policy in compiled.policies.policies() {
@@ -100,9 +99,11 @@ impl Engine {
                 .get(policy.id())
                 .is_some_and(|f| f.severity == Severity::Warn);
             let set = if warn { &mut warning } else { &mut deciding };
-            set.add(policy.clone()).map_err(|err| err.to_string())?;
+            set.add(policy.clone())
+                .map_err(|err| LoadError::Prepare(err.to_string()))?;
         }
-        let (by_action, by_types) = slices::slice(&deciding, &warning, &compiled.schema)?;
+        let (by_action, by_types) =
+            slices::slice(&deciding, &warning, &compiled.schema).map_err(LoadError::Prepare)?;
         let actions = compiled
             .schema
             .actions()
@@ -117,7 +118,7 @@ impl Engine {
         let action_entities: Vec<Entity> = compiled
             .schema
             .action_entities()
-            .map_err(|err| err.to_string())?
+            .map_err(|err| LoadError::Prepare(err.to_string()))?
             .iter()
             .cloned()
             .collect();
@@ -134,7 +135,7 @@ impl Engine {
             types,
             action_entities,
             all_actions,
-            entity_types: EntityTypes::new()?,
+            entity_types: EntityTypes::new().map_err(LoadError::Prepare)?,
             schema: compiled.schema,
             deciding,
             warning,
@@ -333,22 +334,4 @@ impl Engine {
             .add_entities(reached.iter().map(|c| c.entity.clone()), None)
             .map_err(|err| wit::Failure::BadEntityData(cedar_message(&err)))
     }
-}
-
-/// A Cedar error with its causes and help, on one line.
-fn cedar_message<E: miette::Diagnostic + 'static>(err: &E) -> String {
-    let mut message = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = cause.source();
-    }
-    if let Some(help) = err.help() {
-        message.push_str(&format!(" (help: {help})"));
-    }
-    message
 }
