@@ -1,6 +1,13 @@
 //! The decision core: a request and the registry in, a decision or a failure out.
 //!
 //! Independent of the component boundary (the registry is a trait) so it can be tested natively.
+//!
+//! Here: the [`Engine`] (policy set, schema and registry cache of one instance) and the decision
+//! path. Beside it, one concern each: `instance` (the instance's engine, loaded by `init`),
+//! `request` (requests read into Cedar's terms), `entities` (entities built, and the facts the
+//! engine computes put in), `cache` (the registry entities an instance keeps, and what a request
+//! reaches), `slices` (the policy set sliced per action and types), `findings` (what a decision
+//! says), `errors`, and the notice's `calendar` and `domain` names.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
