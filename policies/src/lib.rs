@@ -47,6 +47,7 @@ pub use slices::{SliceError, slice_by_action, slice_by_types};
 pub use sources::{ReadError, SourceFile, Sources};
 
 pub mod json;
+pub mod wire;
 
 /// The schema's file name inside the policy folder.
 pub const SCHEMA_FILE: &str = "schema.cedarschema";

@@ -66,51 +66,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// One source file, as the identity section and `init` carry it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileText {
-    /// The file name.
-    pub name: String,
-    /// Its text.
-    pub text: String,
-}
-
-/// A policy set as the engine component's `init` reads it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PolicySources {
-    /// The schema.
-    pub schema: FileText,
-    /// The policy files, in name order.
-    pub policies: Vec<FileText>,
-}
-
-impl From<&Sources> for PolicySources {
-    fn from(sources: &Sources) -> Self {
-        let file = |f: &SourceFile| FileText {
-            name: f.name.clone(),
-            text: f.text.clone(),
-        };
-        Self {
-            schema: file(&sources.schema),
-            policies: sources.policies.iter().map(file).collect(),
-        }
-    }
-}
-
-impl From<&PolicySources> for Sources {
-    fn from(sources: &PolicySources) -> Self {
-        let file = |f: &FileText| SourceFile {
-            name: f.name.clone(),
-            text: f.text.clone(),
-        };
-        Self {
-            schema: file(&sources.schema),
-            policies: sources.policies.iter().map(file).collect(),
-        }
-    }
-}
+pub use yungui_policies::wire::{FileText, PolicySources};
 
 /// A control, as a built component's identity lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
