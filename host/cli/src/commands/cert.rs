@@ -58,7 +58,7 @@ pub struct Bundle {
 
 impl CertCommand {
     /// Runs the command.
-    pub fn execute(self) -> anyhow::Result<u8> {
+    pub fn execute(self) -> anyhow::Result<super::Exit> {
         let bundle = generate(&self.dns, self.days)?;
         write_bundle(&self.out, &bundle, self.force)?;
         eprintln!(
@@ -69,7 +69,7 @@ impl CertCommand {
         );
         eprintln!("caBundle (base64 of ca.crt, for the ValidatingWebhookConfiguration):");
         println!("{}", base64(bundle.ca_cert.as_bytes()));
-        Ok(0)
+        Ok(super::Exit::Ok)
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::EngineArgs;
+use super::{EngineArgs, Exit};
 use yungui_server as server;
 use yungui_server::kubernetes::SYSTEM_NAMESPACES;
 use yungui_server::{Transport, default_workers, kubernetes, openstack, start};
@@ -21,7 +21,7 @@ pub struct ServeCommand {
 
 impl ServeCommand {
     /// Runs until SIGINT or SIGTERM, then drains requests in flight.
-    pub fn execute(self) -> anyhow::Result<u8> {
+    pub fn execute(self) -> anyhow::Result<Exit> {
         let config = self.args.config()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -36,7 +36,7 @@ impl ServeCommand {
             shutdown_signal().await;
             tracing::info!("shutting down");
             running.shutdown(Duration::from_secs(10)).await?;
-            Ok(0)
+            Ok(Exit::Ok)
         })
     }
 }

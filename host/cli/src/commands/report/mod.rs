@@ -22,7 +22,7 @@ use anyhow::Context as _;
 use clap::Args;
 use yungui_policies::{Finding, Sources, Validate, slice_by_action};
 
-use super::{EngineArgs, SOURCE_POLICIES};
+use super::{EngineArgs, Exit, SOURCE_POLICIES};
 use lint::check_mapping;
 use model::{CaseRow, Model, Notice};
 use yungui::cases::{CaseResult, Runner, discover};
@@ -58,7 +58,7 @@ pub struct ReportCommand {
 impl ReportCommand {
     /// Runs the command; returns the exit code (0 written or up to date, 1 stale or a case
     /// failed).
-    pub fn execute(self) -> anyhow::Result<u8> {
+    pub fn execute(self) -> anyhow::Result<Exit> {
         let dir = self
             .engine
             .policies
@@ -154,10 +154,10 @@ impl ReportCommand {
         let markdown = model.markdown(&link_base(&self.markdown));
         let html = model.html(&link_base(&self.html));
 
-        let mut code = 0;
+        let mut code = Exit::Ok;
         if failed > 0 {
             eprintln!("{failed} case(s) failed: run `yungui test` to see which");
-            code = 1;
+            code = Exit::Failed;
         }
         for (path, text) in [(&self.markdown, &markdown), (&self.html, &html)] {
             if self.check {
@@ -169,7 +169,7 @@ impl ReportCommand {
                         "out of date: {} (run `yungui report` and commit it)",
                         path.display()
                     );
-                    code = 1;
+                    code = Exit::Failed;
                 }
             } else {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
