@@ -25,6 +25,7 @@ pub struct DecideCommand {
     #[arg(long)]
     pub now: Option<String>,
 
+    /// The component and the registry to decide with.
     #[command(flatten)]
     pub engine: EngineArgs,
 }

@@ -53,6 +53,7 @@ pub struct EngineArgs {
     #[arg(long, env = "YUNGUI_REGISTRY", value_name = "JSON|DIR|URL")]
     pub registry: Option<registry::RegistryLocation>,
 
+    /// How to reach a registry in PostgreSQL.
     #[command(flatten)]
     pub database: registry::DatabaseArgs,
 

@@ -75,6 +75,7 @@ impl DatabaseArgs {
 /// Manage a registry in PostgreSQL.
 #[derive(Debug, Args)]
 pub struct RegistryCommand {
+    /// What to do.
     #[command(subcommand)]
     pub action: RegistryAction,
 }

@@ -15,6 +15,7 @@ use yungui_server::{Transport, default_workers, kubernetes, openstack, start};
 /// Serve decisions over HTTPS.
 #[derive(Debug, Args)]
 pub struct ServeCommand {
+    /// Its options.
     #[command(flatten)]
     pub args: ServeArgs,
 }
@@ -115,12 +116,15 @@ pub struct ServeArgs {
     #[arg(long, value_name = "HEX")]
     pub plugin_sha256: Option<String>,
 
+    /// The Kubernetes admission front end's options.
     #[command(flatten)]
     pub kubernetes: KubernetesArgs,
 
+    /// The OpenStack policy front end's options.
     #[command(flatten)]
     pub openstack: OpenStackArgs,
 
+    /// The component and the registry to serve.
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -128,6 +132,7 @@ pub struct ServeArgs {
 impl ServeArgs {
     /// The server configuration these options describe; a bad value is an error naming its
     /// option.
+    #[doc(hidden)] // Public for the integration tests, which start servers in process.
     pub fn config(&self) -> anyhow::Result<server::Config> {
         for (value, flag) in [
             (self.header_timeout_secs, "--header-timeout-secs"),

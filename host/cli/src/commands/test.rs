@@ -24,6 +24,7 @@ pub struct TestCommand {
     #[arg(long, value_enum, default_value_t)]
     pub format: TestFormat,
 
+    /// The component and the registry the cases run on.
     #[command(flatten)]
     pub engine: EngineArgs,
 }
