@@ -8,7 +8,8 @@
 //!   little). Past the total limit, a connection that is not serving a request (still in its TLS
 //!   handshake, sending its headers, or idle between requests) holds its place only until someone
 //!   needs it: the new connection closes the oldest idle one of the peer holding the most
-//!   connections instead of being refused. So sockets that send nothing keep nobody out (not the
+//!   connections instead of being refused (one of its own peer's, or of a peer holding more than
+//!   its own: a peer's kept-alive connections do not give way to a greedier peer's). So sockets that send nothing keep nobody out (not the
 //!   API server, whose address differs from an attacking pod's), and no capacity has to be set
 //!   aside for one front end: before its request arrives a connection cannot be told apart anyway
 //!   (the front end is in the path), and a reserve or a second listener would be reachable by the
@@ -136,7 +137,9 @@ impl Table {
         let victim = if of_peer >= self.per_peer {
             return Err(Refused::Peer);
         } else if open.conns.len() >= self.max {
-            match open.idlest(|_| true) {
+            // An idle connection gives way to its own peer's, or to a peer holding fewer: not to
+            // a greedy peer's (a request may be on its way on it).
+            match open.idlest(|addr, held| addr.ip().to_canonical() == ip || held > of_peer) {
                 Some(idle) => Some(idle),
                 None => {
                     let receiving = open.longest_receiving(of_peer).ok_or(Refused::Full)?;
@@ -211,7 +214,7 @@ impl Table {
                     self.per_peer
                 ),
                 Refused::Full => format!(
-                    "all {} connections serve requests, and none still receiving a body belongs to a peer holding more than this one's (--max-connections)",
+                    "all {} connections are taken, by requests being decided or by peers holding no more than this one's (--max-connections)",
                     self.max
                 ),
             };
@@ -263,25 +266,28 @@ impl Table {
 }
 
 impl Open {
-    /// The connection to close for a new one: among the idle ones that `eligible` admits, one of
-    /// the peer holding the most connections, the longest idle (the oldest of those).
-    fn idlest(&self, eligible: impl Fn(&SocketAddr) -> bool) -> Option<SocketAddr> {
+    /// The connection to close for a new one: among the idle ones that `eligible` admits (given
+    /// the connections their peer holds), one of the peer holding the most connections, the
+    /// longest idle (the oldest of those).
+    fn idlest(&self, eligible: impl Fn(&SocketAddr, usize) -> bool) -> Option<SocketAddr> {
         self.conns
             .iter()
-            .filter(|(addr, conn)| conn.serving == 0 && eligible(addr))
-            .max_by_key(|(addr, conn)| {
+            .filter(|(_, conn)| conn.serving == 0)
+            .filter_map(|(addr, conn)| {
                 let held = self
                     .peers
                     .get(&addr.ip().to_canonical())
                     .copied()
                     .unwrap_or(0);
-                (
+                eligible(addr, held).then_some((
                     held,
                     std::cmp::Reverse(conn.idle_since),
                     std::cmp::Reverse(conn.id),
-                )
+                    *addr,
+                ))
             })
-            .map(|(addr, _)| *addr)
+            .max()
+            .map(|(.., addr)| addr)
     }
 
     /// The connection to cut for a new one from a peer holding `of_peer` connections when none
@@ -1046,6 +1052,29 @@ mod tests {
             let received = (secs - 10) * (8 << 10);
             assert!(times.allowed(received) >= Duration::from_secs(secs as u64));
         }
+    }
+
+    #[test]
+    fn an_idle_connection_gives_way_to_its_own_peer_or_to_a_peer_holding_fewer() {
+        let table = Arc::new(Table::new(4, 4, 1, 1 << 20));
+        let greedy: Vec<Slot> = (1..=3)
+            .map(|port| table.admit(addr([127, 0, 0, 2], port)).unwrap())
+            .collect();
+        let _serving: Vec<_> = greedy
+            .iter()
+            .map(|slot| table.serving(slot.peer).unwrap())
+            .collect();
+        let honest = table.admit(addr([127, 0, 0, 1], 1)).unwrap();
+        // The honest peer's kept-alive connection is idle; the greedy peer's fourth does not
+        // close it (its three are receiving, none from a peer holding more than 4).
+        assert_eq!(
+            table.admit(addr([127, 0, 0, 2], 4)).unwrap_err(),
+            Refused::Full
+        );
+        assert!(!honest.close.is_closed());
+        // Its own peer's new connection does (the idle one is the oldest of that peer's).
+        let _again = table.admit(addr([127, 0, 0, 1], 2)).unwrap();
+        assert!(honest.close.is_closed());
     }
 
     #[test]
