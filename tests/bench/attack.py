@@ -10,6 +10,11 @@ SECONDS and by the connection count; prints one summary line.
                                                 second; reopened when answered or closed
   attack.py large PORT COUNT SECONDS BODY_FILE  COUNT TLS keep-alive connections posting BODY_FILE
                                                 to /v1/decide as fast as they can
+  attack.py trickle PORT COUNT SECONDS [ADDRS]  COUNT TLS connections spread over ADDRS addresses
+                                                (8: 127.0.0.2-127.0.0.9, each within its share of
+                                                64) sending the head of a POST to /validate, then
+                                                its body a byte a second (no per-peer body rate
+                                                applies there); reopened when answered or closed
 """
 import selectors
 import socket
@@ -22,19 +27,19 @@ FROM = "127.0.0.2"
 HOST = "127.0.0.1"
 
 
-def tcp(port):
+def tcp(port, source=FROM):
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind((FROM, 0))
+    sock.bind((source, 0))
     sock.settimeout(10)
     sock.connect((HOST, port))
     return sock
 
 
-def tls(port):
+def tls(port, source=FROM):
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    return context.wrap_socket(tcp(port), server_hostname="localhost")
+    return context.wrap_socket(tcp(port, source), server_hostname="localhost")
 
 
 def read_answer(sock):
@@ -98,7 +103,9 @@ def idle(port, count, seconds):
           f"server and reopened {reopened}, connect failures {failed}, open at the end {held}")
 
 
-def slow(port, count, seconds):
+def slow(port, count, seconds, addrs=0):
+    """Trickled bodies: to /openstack and /v1/decide from FROM, or (addrs > 0) to /validate from
+    127.0.0.2 onwards, connection i from the (i % addrs)-th address."""
     end = time.monotonic() + seconds
     counts = {}
     lock = threading.Lock()
@@ -108,10 +115,13 @@ def slow(port, count, seconds):
             counts[what] = counts.get(what, 0) + 1
 
     def one(i):
-        path = "/openstack" if i % 2 == 0 else "/v1/decide"
+        if addrs:
+            path, source = "/validate", f"127.0.0.{2 + i % addrs}"
+        else:
+            path, source = ("/openstack" if i % 2 == 0 else "/v1/decide"), FROM
         while time.monotonic() < end:
             try:
-                sock = tls(port)
+                sock = tls(port, source)
                 sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                              "Content-Length: 100000\r\n\r\n{".encode())
                 sock.settimeout(1)
@@ -134,8 +144,13 @@ def slow(port, count, seconds):
         t.start()
     for t in threads:
         t.join()
-    print(f"slow: {count} trickled bodies from {FROM} for {seconds} s: "
-          + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=str)))
+    if addrs:
+        print(f"trickle: {count} trickled /validate bodies from {addrs} addresses (127.0.0.2-"
+              f"127.0.0.{1 + addrs}) for {seconds} s: "
+              + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=str)))
+    else:
+        print(f"slow: {count} trickled bodies from {FROM} for {seconds} s: "
+              + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=str)))
 
 
 def large(port, count, seconds, body_file):
@@ -189,5 +204,9 @@ if __name__ == "__main__":
         slow(port, count, seconds)
     elif mode == "large":
         large(port, count, seconds, sys.argv[5])
+    elif mode == "trickle":
+        addrs = int(sys.argv[5]) if len(sys.argv) > 5 else 8
+        assert 1 <= addrs <= 250, "addresses 127.0.0.2 onwards, at most 250"
+        slow(port, count, seconds, addrs)
     else:
-        sys.exit(f"unknown attack `{mode}`: idle, slow or large")
+        sys.exit(f"unknown attack `{mode}`: idle, slow, large or trickle")

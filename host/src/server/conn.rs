@@ -13,9 +13,10 @@
 //!   API server, whose address differs from an attacking pod's), and no capacity has to be set
 //!   aside for one front end: before its request arrives a connection cannot be told apart anyway
 //!   (the front end is in the path), and a reserve or a second listener would be reachable by the
-//!   same attacker. With no idle connection left, a request whose body is still arriving gives
-//!   way too (answered 503, its connection closed): the one receiving the longest, of the peer
-//!   holding the most, if that peer holds more than the new connection's will. So peers that each
+//!   same attacker. A request whose body is still arriving gives way too (answered 503, its
+//!   connection closed), if its peer holds more than the new connection's will: the peer holding
+//!   the most gives way first, an idle connection of it before one receiving a body, the longest
+//!   idle or receiving first. So peers that each
 //!   stay within their share but together hold every place with bodies they trickle (on
 //!   `/validate`, where no per-peer body rate applies) keep out no peer holding fewer: the
 //!   API server's review, whose body arrives in milliseconds, is served. A connection is refused
@@ -101,6 +102,15 @@ struct Conn {
     cut: Arc<Cut>,
 }
 
+/// Which connection gives way to a new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GiveWay {
+    /// One serving no request: closed.
+    Idle(SocketAddr),
+    /// One whose request's body is still arriving: the request is answered 503.
+    Receiving(SocketAddr),
+}
+
 /// Why a connection was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Refused {
@@ -137,12 +147,9 @@ impl Table {
         let victim = if of_peer >= self.per_peer {
             return Err(Refused::Peer);
         } else if open.conns.len() >= self.max {
-            // An idle connection gives way to its own peer's, or to a peer holding fewer: not to
-            // a greedy peer's (a request may be on its way on it).
-            match open.idlest(|addr, held| addr.ip().to_canonical() == ip || held > of_peer) {
-                Some(idle) => Some(idle),
-                None => {
-                    let receiving = open.longest_receiving(of_peer).ok_or(Refused::Full)?;
+            match open.give_way(ip, of_peer).ok_or(Refused::Full)? {
+                GiveWay::Idle(idle) => Some(idle),
+                GiveWay::Receiving(receiving) => {
                     if let Some(conn) = open.remove(receiving) {
                         conn.cut.cut();
                     }
@@ -266,53 +273,44 @@ impl Table {
 }
 
 impl Open {
-    /// The connection to close for a new one: among the idle ones that `eligible` admits (given
-    /// the connections their peer holds), one of the peer holding the most connections, the
-    /// longest idle (the oldest of those).
-    fn idlest(&self, eligible: impl Fn(&SocketAddr, usize) -> bool) -> Option<SocketAddr> {
+    /// The connection that gives way to a new one from `ip`, whose peer holds `of_peer`: of the
+    /// peer holding the most, an idle one (the longest idle) or else one still receiving its
+    /// body (the longest receiving). An idle connection gives way to its own peer's or to a
+    /// peer holding fewer (a request may be on its way on it); a body still arriving, to a peer
+    /// holding fewer than its own will once it gave way (so that shares even out and never swap
+    /// back and forth). A request whose body is here never gives way.
+    fn give_way(&self, ip: IpAddr, of_peer: usize) -> Option<GiveWay> {
         self.conns
             .iter()
-            .filter(|(_, conn)| conn.serving == 0)
             .filter_map(|(addr, conn)| {
                 let held = self
                     .peers
                     .get(&addr.ip().to_canonical())
                     .copied()
                     .unwrap_or(0);
-                eligible(addr, held).then_some((
+                let (idle, since) = if conn.serving == 0 {
+                    let eligible = addr.ip().to_canonical() == ip || held > of_peer;
+                    (true, eligible.then_some(conn.idle_since)?)
+                } else {
+                    let eligible = held > of_peer.saturating_add(1);
+                    (false, conn.receiving_since.filter(|_| eligible)?)
+                };
+                Some((
                     held,
-                    std::cmp::Reverse(conn.idle_since),
-                    std::cmp::Reverse(conn.id),
-                    *addr,
-                ))
-            })
-            .max()
-            .map(|(.., addr)| addr)
-    }
-
-    /// The connection to cut for a new one from a peer holding `of_peer` connections when none
-    /// is idle: among those still receiving a body, of a peer holding more than the new one's
-    /// will (so that shares even out and never swap back and forth), one of the peer holding the
-    /// most, the one receiving the longest.
-    fn longest_receiving(&self, of_peer: usize) -> Option<SocketAddr> {
-        self.conns
-            .iter()
-            .filter_map(|(addr, conn)| {
-                let since = conn.receiving_since?;
-                let held = self
-                    .peers
-                    .get(&addr.ip().to_canonical())
-                    .copied()
-                    .unwrap_or(0);
-                (held > of_peer.saturating_add(1)).then_some((
-                    held,
+                    idle,
                     std::cmp::Reverse(since),
                     std::cmp::Reverse(conn.id),
                     *addr,
                 ))
             })
             .max()
-            .map(|(.., addr)| addr)
+            .map(|(_, idle, .., addr)| {
+                if idle {
+                    GiveWay::Idle(addr)
+                } else {
+                    GiveWay::Receiving(addr)
+                }
+            })
     }
 
     fn remove(&mut self, peer: SocketAddr) -> Option<Conn> {
@@ -1060,7 +1058,7 @@ mod tests {
         let greedy: Vec<Slot> = (1..=3)
             .map(|port| table.admit(addr([127, 0, 0, 2], port)).unwrap())
             .collect();
-        let _serving: Vec<_> = greedy
+        let serving: Vec<_> = greedy
             .iter()
             .map(|slot| table.serving(slot.peer).unwrap())
             .collect();
@@ -1072,8 +1070,14 @@ mod tests {
             Refused::Full
         );
         assert!(!honest.close.is_closed());
-        // Its own peer's new connection does (the idle one is the oldest of that peer's).
-        let _again = table.admit(addr([127, 0, 0, 1], 2)).unwrap();
+        // Its own peer's new connection cuts the greedy peer's longest-receiving body (3 > 1 + 1)
+        // rather than close its own peer's idle one.
+        let second = table.admit(addr([127, 0, 0, 1], 2)).unwrap();
+        assert!(serving[0].2.cut.is_cut() && !honest.close.is_closed());
+        // Once no peer holds more, its own idle connection gives way to it.
+        assert!(serving[1..].iter().all(|(.., r)| r.received()));
+        let _second = table.serving(second.peer).unwrap();
+        let _third = table.admit(addr([127, 0, 0, 1], 3)).unwrap();
         assert!(honest.close.is_closed());
     }
 
