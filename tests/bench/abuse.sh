@@ -84,6 +84,8 @@ phase() {
   for pid in "${pids[@]}"; do wait "$pid"; done
   for attack in "$@"; do sed 's/^/  attacker /' "$work/$attack.out"; done
   echo "  server log: $(grep -c '"WARN"' "$work/serve.log" || true) WARN lines so far; RSS $(rss)"
+  # What the WARN lines said, by their first words.
+  grep '"WARN"' "$work/serve.log" | sed -E 's/.*"message":"([^0-9(:]{1,60}).*/\1/' | sort | uniq -c | sort -rn | head -n 5 | sed 's/^/    /' || true
 }
 
 wrk -t1 -c"$LEGIT" -d3s -s tests/bench/legit.lua "$url/validate" > /dev/null

@@ -715,12 +715,14 @@ impl BodyTimes {
     }
 }
 
-/// The bodies' time limits, and the throttled log of the bodies cut for arriving too slowly.
+/// The bodies' time limits, and the throttled logs of the bodies refused (too slow, too large,
+/// unreadable: one line per [`LOG_EVERY`] each, with the count, however many a client sends).
 #[derive(Debug)]
 pub struct Reading {
     times: BodyTimes,
     limit: usize,
     slow: Throttle,
+    refused: Throttle,
 }
 
 impl Reading {
@@ -730,6 +732,7 @@ impl Reading {
             times,
             limit,
             slow: Throttle::new(LOG_EVERY),
+            refused: Throttle::new(LOG_EVERY),
         })
     }
 }
@@ -798,11 +801,11 @@ pub async fn read_body(
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
-        Err(Collect::TooLarge) => refuse(
+        Err(Collect::TooLarge) => reading.refuse(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("the body is larger than {limit} bytes"),
         ),
-        Err(Collect::Unreadable(err)) => refuse(
+        Err(Collect::Unreadable(err)) => reading.refuse(
             StatusCode::BAD_REQUEST,
             format!("the body could not be read: {err}"),
         ),
@@ -903,9 +906,17 @@ async fn collect(
     }
 }
 
-fn refuse(status: StatusCode, message: String) -> Response {
-    tracing::warn!("refusing a request: {message}");
-    answer(status, message)
+impl Reading {
+    /// Refuses a request for its body, logged at most once per [`LOG_EVERY`].
+    fn refuse(&self, status: StatusCode, message: String) -> Response {
+        if let Some(n) = self.refused.hit(Instant::now()) {
+            tracing::warn!(
+                "refused {n} request(s) for their body since the last such line (one at most every {} s); the latest: {message}",
+                LOG_EVERY.as_secs()
+            );
+        }
+        answer(status, message)
+    }
 }
 
 /// An answer that closes the connection.
