@@ -16,6 +16,7 @@ SECONDS and by the connection count; prints one summary line.
                                                 its body a byte a second (no per-peer body rate
                                                 applies there); reopened when answered or closed
 """
+import asyncio
 import selectors
 import socket
 import ssl
@@ -27,19 +28,19 @@ FROM = "127.0.0.2"
 HOST = "127.0.0.1"
 
 
-def tcp(port, source=FROM):
+def tcp(port):
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind((source, 0))
+    sock.bind((FROM, 0))
     sock.settimeout(10)
     sock.connect((HOST, port))
     return sock
 
 
-def tls(port, source=FROM):
+def tls(port):
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    return context.wrap_socket(tcp(port, source), server_hostname="localhost")
+    return context.wrap_socket(tcp(port), server_hostname="localhost")
 
 
 def read_answer(sock):
@@ -103,9 +104,7 @@ def idle(port, count, seconds):
           f"server and reopened {reopened}, connect failures {failed}, open at the end {held}")
 
 
-def slow(port, count, seconds, addrs=0):
-    """Trickled bodies: to /openstack and /v1/decide from FROM, or (addrs > 0) to /validate from
-    127.0.0.2 onwards, connection i from the (i % addrs)-th address."""
+def slow(port, count, seconds):
     end = time.monotonic() + seconds
     counts = {}
     lock = threading.Lock()
@@ -115,13 +114,10 @@ def slow(port, count, seconds, addrs=0):
             counts[what] = counts.get(what, 0) + 1
 
     def one(i):
-        if addrs:
-            path, source = "/validate", f"127.0.0.{2 + i % addrs}"
-        else:
-            path, source = ("/openstack" if i % 2 == 0 else "/v1/decide"), FROM
+        path = "/openstack" if i % 2 == 0 else "/v1/decide"
         while time.monotonic() < end:
             try:
-                sock = tls(port, source)
+                sock = tls(port)
                 sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                              "Content-Length: 100000\r\n\r\n{".encode())
                 sock.settimeout(1)
@@ -144,13 +140,55 @@ def slow(port, count, seconds, addrs=0):
         t.start()
     for t in threads:
         t.join()
-    if addrs:
-        print(f"trickle: {count} trickled /validate bodies from {addrs} addresses (127.0.0.2-"
-              f"127.0.0.{1 + addrs}) for {seconds} s: "
-              + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=str)))
-    else:
-        print(f"slow: {count} trickled bodies from {FROM} for {seconds} s: "
-              + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=str)))
+    print(f"slow: {count} trickled bodies from {FROM} for {seconds} s: "
+          + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=str)))
+
+
+def trickle(port, count, seconds, addrs):
+    """Trickled /validate bodies from `addrs` addresses, in one thread (asyncio): the attacker
+    takes one thread's share of the machine, not one per connection."""
+    counts = {}
+
+    def note(what):
+        counts[what] = counts.get(what, 0) + 1
+
+    async def one(i, end):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        source = f"127.0.0.{2 + i % addrs}"
+        while time.monotonic() < end:
+            writer = None
+            try:
+                reader, writer = await asyncio.wait_for(asyncio.open_connection(
+                    HOST, port, ssl=context, server_hostname="localhost",
+                    local_addr=(source, 0)), timeout=10)
+                writer.write(b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: 100000\r\n\r\n{")
+                answered = None
+                while time.monotonic() < end and answered is None:
+                    try:
+                        line = await asyncio.wait_for(reader.readline(), timeout=1)
+                        answered = int(line.split(b" ")[1]) if line else "closed"
+                    except asyncio.TimeoutError:
+                        writer.write(b" ")
+                        await writer.drain()
+                note(answered if answered is not None else "still trickling at the end")
+            except (OSError, asyncio.TimeoutError, ssl.SSLError, IndexError, ValueError) as e:
+                note(type(e).__name__)
+                await asyncio.sleep(0.01)
+            finally:
+                if writer is not None:
+                    writer.close()
+
+    async def main():
+        end = time.monotonic() + seconds
+        await asyncio.gather(*(one(i, end) for i in range(count)))
+
+    asyncio.run(main())
+    print(f"trickle: {count} trickled /validate bodies from {addrs} addresses (127.0.0.2-"
+          f"127.0.0.{1 + addrs}), one thread, for {seconds} s: "
+          + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=str)))
 
 
 def large(port, count, seconds, body_file):
@@ -207,6 +245,6 @@ if __name__ == "__main__":
     elif mode == "trickle":
         addrs = int(sys.argv[5]) if len(sys.argv) > 5 else 8
         assert 1 <= addrs <= 250, "addresses 127.0.0.2 onwards, at most 250"
-        slow(port, count, seconds, addrs)
+        trickle(port, count, seconds, addrs)
     else:
         sys.exit(f"unknown attack `{mode}`: idle, slow, large or trickle")
