@@ -4,23 +4,23 @@
 //! - At most `--max-connections` connections are open at once (TLS handshakes included), and at
 //!   most `--max-connections-per-peer` from one IP address, so file descriptors stay available
 //!   for the ones being served (and for `/healthz`) whatever slow clients do.
-//! - A peer at its limit is refused (closed when accepted: no TLS handshake, so a greedy peer costs
-//!   little). Past the total limit, a connection that is not serving a request (still in its TLS
-//!   handshake, sending its headers, or idle between requests) holds its place only until someone
-//!   needs it: the new connection closes the oldest idle one of the peer holding the most
+//! - A peer at its limit is refused (closed when accepted: no TLS handshake, so a greedy peer
+//!   costs little). Past the total limit, a connection that is not serving a request (still in
+//!   its TLS handshake, sending its headers, or idle between requests) holds its place only until
+//!   someone needs it: the new connection closes the oldest idle one of the peer holding the most
 //!   connections instead of being refused (one of its own peer's, or of a peer holding more than
-//!   its own: a peer's kept-alive connections do not give way to a greedier peer's). So sockets that send nothing keep nobody out (not the
-//!   API server, whose address differs from an attacking pod's), and no capacity has to be set
-//!   aside for one front end: before its request arrives a connection cannot be told apart anyway
-//!   (the front end is in the path), and a reserve or a second listener would be reachable by the
-//!   same attacker. A request whose body is still arriving gives way too (answered 503, its
-//!   connection closed), if its peer holds more than the new connection's will: the peer holding
-//!   the most gives way first, an idle connection of it before one receiving a body, the longest
-//!   idle or receiving first. So peers that each
-//!   stay within their share but together hold every place with bodies they trickle (on
-//!   `/validate`, where no per-peer body rate applies) keep out no peer holding fewer: the
-//!   API server's review, whose body arrives in milliseconds, is served. A connection is refused
-//!   only when its peer holds its share, or when every place serves a request whose body is here
+//!   its own: a peer's kept-alive connections do not give way to a greedier peer's). So sockets
+//!   that send nothing keep nobody out (not the API server, whose address differs from an
+//!   attacking pod's), and no capacity has to be set aside for one front end: before its request
+//!   arrives a connection cannot be told apart anyway (the front end is in the path), and a
+//!   reserve or a second listener would be reachable by the same attacker. A request whose body
+//!   is still arriving gives way too (answered 503, its connection closed), if its peer holds
+//!   more than the new connection's will: the peer holding the most gives way first, an idle
+//!   connection of it before one receiving a body, the longest idle or receiving first. So peers
+//!   that each stay within their share but together hold every place with bodies they trickle (on
+//!   `/validate`, where no per-peer body rate applies) keep out no peer holding fewer: the API
+//!   server's review, whose body arrives in milliseconds, is served. A connection is refused only
+//!   when its peer holds its share, or when every place serves a request whose body is here
 //!   (being decided and answered) or belongs to a peer holding no more than the new one's will.
 //!   Refusals, closings and cuts are logged at most once per [`LOG_EVERY`], with how many there
 //!   were; the 408 and 503 answers are counted in `yungui_answers_total`.

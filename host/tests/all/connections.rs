@@ -609,3 +609,31 @@ fn a_slow_body_above_the_floor_is_served_and_one_below_it_is_cut() {
     assert!(answer.contains("arrived too slowly"), "{answer}");
     assert!(took < Duration::from_secs(5), "{took:?}");
 }
+
+/// Headers trickled a line at a time do not earn time: `--header-timeout-secs` bounds the whole
+/// head, however steadily it arrives (hyper's header read timeout is a deadline, not an idle
+/// timeout between reads).
+#[test]
+fn trickled_headers_are_cut_at_the_header_timeout() {
+    let addr = server("64");
+    let mut stream = connect(addr);
+    stream.write_all(b"GET /healthz HTTP/1.1\r\n").unwrap();
+    let started = Instant::now();
+    for i in 0..50 {
+        std::thread::sleep(Duration::from_millis(100));
+        if stream
+            .write_all(format!("X-Trickle-{i}: x\r\n").as_bytes())
+            .is_err()
+            || seen(&stream) != Seen::Waiting
+        {
+            break;
+        }
+    }
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(3),
+        "a head trickled a line every 100 ms was still read after {took:?} (timeout 1 s)"
+    );
+    let answer = read_until_closed(&mut stream);
+    assert!(!answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
