@@ -101,8 +101,8 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = server::conn::DEFAULT_BODY_MIN_KIB_PER_SEC, value_name = "KIB")]
     pub body_min_kib_per_sec: u64,
 
-    /// Seconds no body gets past, whatever its rate (408). The default is the longest an API
-    /// server waits for a webhook.
+    /// Seconds no body gets past, whatever its rate (408; taken as `--body-timeout-secs` if
+    /// lower). The default is the longest an API server waits for a webhook.
     #[arg(long, default_value_t = server::conn::DEFAULT_BODY_MAX_SECS, value_name = "SECONDS")]
     pub body_max_secs: u64,
 
