@@ -23,7 +23,7 @@
 //!   when its peer holds its share, or when every place serves a request whose body is here
 //!   (being decided and answered) or belongs to a peer holding no more than the new one's will.
 //!   Refusals, closings and cuts are logged at most once per [`LOG_EVERY`], with how many there
-//!   were; the 408 and 503 answers are counted in `yungui_answers_total`.
+//!   were, and each is counted in `yungui_connection_cutoffs_total` by reason.
 //! - A client has `--header-timeout-secs` to finish the TLS handshake, and as long to send a
 //!   request's headers, counted from the moment the connection is ready or the previous response
 //!   was sent: this bounds both a trickled head and an idle keep-alive connection (hyper's header
@@ -75,6 +75,7 @@ pub struct Table {
     refused: Throttle,
     closed: Throttle,
     preempted: Throttle,
+    metrics: std::sync::OnceLock<Arc<super::metrics::Metrics>>,
 }
 
 #[derive(Debug, Default)]
@@ -134,6 +135,19 @@ impl Table {
             refused: Throttle::new(LOG_EVERY),
             closed: Throttle::new(LOG_EVERY),
             preempted: Throttle::new(LOG_EVERY),
+            metrics: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Counts its refusals and cuts in `metrics` (`yungui_connection_cutoffs_total`) from now
+    /// on (the first call only).
+    pub fn count_in(&self, metrics: Arc<super::metrics::Metrics>) {
+        let _ = self.metrics.set(metrics);
+    }
+
+    fn count(&self, reason: &str) {
+        if let Some(metrics) = self.metrics.get() {
+            metrics.cutoff(reason);
         }
     }
 
@@ -153,6 +167,7 @@ impl Table {
                     if let Some(conn) = open.remove(receiving) {
                         conn.cut.cut();
                     }
+                    self.count("body_gave_way");
                     self.preempted.hit(now).inspect(|n| {
                         tracing::warn!(
                             "answered 503 to {n} request(s) whose body was still arriving, to make room for connections of peers holding fewer, since the last such line (one at most every {} s; the latest from {}; limits: {} connections, {} per peer)",
@@ -172,6 +187,7 @@ impl Table {
             if let Some(conn) = open.remove(victim) {
                 conn.close.close();
             }
+            self.count("idle_gave_way");
             self.closed.hit(now).inspect(|n| {
                 tracing::info!(
                     "closed {n} idle connection(s) to make room for new ones since the last such line (one at most every {} s; limits: {} connections, {} per peer)",
@@ -213,6 +229,10 @@ impl Table {
     }
 
     fn refuse(&self, peer: SocketAddr, why: Refused) {
+        self.count(match why {
+            Refused::Peer => "refused_peer_limit",
+            Refused::Full => "refused_full",
+        });
         if let Some(n) = self.refused.hit(Instant::now()) {
             let why = match why {
                 Refused::Peer => format!(
@@ -723,16 +743,19 @@ pub struct Reading {
     limit: usize,
     slow: Throttle,
     refused: Throttle,
+    metrics: Arc<super::metrics::Metrics>,
 }
 
 impl Reading {
-    /// Bodies of at most `limit` bytes, in `times`.
-    pub fn new(times: BodyTimes, limit: usize) -> Arc<Self> {
+    /// Bodies of at most `limit` bytes, in `times`; those cut for their slowness counted in
+    /// `metrics`.
+    pub fn new(times: BodyTimes, limit: usize, metrics: Arc<super::metrics::Metrics>) -> Arc<Self> {
         Arc::new(Self {
             times,
             limit,
             slow: Throttle::new(LOG_EVERY),
             refused: Throttle::new(LOG_EVERY),
+            metrics,
         })
     }
 }
@@ -817,6 +840,7 @@ pub async fn read_body(
                 times.min_rate,
                 times.max.as_secs()
             );
+            reading.metrics.cutoff("body_too_slow");
             if let Some(n) = reading.slow.hit(Instant::now()) {
                 tracing::warn!(
                     "answered 408 to {n} request(s) whose body arrived too slowly since the last such line (one at most every {} s); the latest: {message}",

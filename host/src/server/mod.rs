@@ -451,7 +451,7 @@ pub fn router_with(state: AppState, body_times: conn::BodyTimes) -> Router {
         .merge(openstack::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(
-            conn::Reading::new(body_times, MAX_BODY),
+            conn::Reading::new(body_times, MAX_BODY, state.metrics.clone()),
             conn::read_body,
         ))
         // Outermost, so that the answers of the layers inside (a body too slow: 408) count too.
@@ -597,6 +597,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         (config.workers / 2).max(1),
         config.peer_body_rate,
     ));
+    table.count_in(state.metrics.clone());
     let body_times = conn::BodyTimes {
         grace: config.body_timeout,
         min_rate: config.body_min_rate,

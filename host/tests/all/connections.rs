@@ -539,14 +539,37 @@ fn bodies_trickled_from_many_addresses_do_not_keep_the_api_server_out() {
         "{} of 16 trickled bodies were cut: {states:?}",
         cut.len()
     );
-    for i in cut {
-        let answer = read_until_closed(&mut slow[i]);
+    for i in &cut {
+        let answer = read_until_closed(&mut slow[*i]);
         assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
         assert!(
             answer.contains("gives way to a peer holding fewer"),
             "{answer}"
         );
     }
+    // Counted, by reason.
+    let metrics = cutoffs(addr);
+    assert!(
+        metrics.contains(&format!(
+            "yungui_connection_cutoffs_total{{reason=\"body_gave_way\"}} {}",
+            cut.len()
+        )),
+        "{metrics}"
+    );
+}
+
+/// The `yungui_connection_cutoffs_total` lines of the server's metrics.
+fn cutoffs(addr: SocketAddr) -> String {
+    let answer = send_whole(
+        addr,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"",
+    );
+    answer
+        .lines()
+        .filter(|line| line.starts_with("yungui_connection_cutoffs_total"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A body that keeps arriving at the floor (`--body-min-kib-per-sec`) or faster is read whole
@@ -608,6 +631,11 @@ fn a_slow_body_above_the_floor_is_served_and_one_below_it_is_cut() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("arrived too slowly"), "{answer}");
     assert!(took < Duration::from_secs(5), "{took:?}");
+    let metrics = cutoffs(addr);
+    assert!(
+        metrics.contains("yungui_connection_cutoffs_total{reason=\"body_too_slow\"} 1"),
+        "{metrics}"
+    );
 }
 
 /// Headers trickled a line at a time do not earn time: `--header-timeout-secs` bounds the whole
