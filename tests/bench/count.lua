@@ -24,10 +24,11 @@ function report(summary, latency)
   for name, n in pairs(totals) do table.insert(parts, name .. "=" .. n) end
   table.sort(parts)
   io.write(string.format(
-    "answered %d in %.1f s (%.0f/s)  p50 %.2f ms  p99 %.2f ms  max %.2f ms  socket errors %d  %s\n",
+    "answered %d in %.1f s (%.0f/s)  p50 %.2f ms  p99 %.2f ms  max %.2f ms  socket errors %d (connect %d, read %d, write %d, timeout %d)  %s\n",
     summary.requests, summary.duration / 1e6, summary.requests / (summary.duration / 1e6),
     latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.max / 1000,
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.connect, summary.errors.read, summary.errors.write, summary.errors.timeout,
     table.concat(parts, " ")))
 end
 

@@ -4,24 +4,34 @@
 //! - At most `--max-connections` connections are open at once (TLS handshakes included), and at
 //!   most `--max-connections-per-peer` from one IP address, so file descriptors stay available
 //!   for the ones being served (and for `/healthz`) whatever slow clients do.
-//! - A peer at its limit is refused (closed when accepted: no TLS handshake, so a greedy peer costs
-//!   little). Past the total limit, a connection that is not serving a request (still in its TLS
-//!   handshake, sending its headers, or idle between requests) holds its place only until someone
-//!   needs it: the new connection closes the oldest idle one of the peer holding the most
-//!   connections instead of being refused. So sockets that send nothing keep nobody out (not the
-//!   API server, whose address differs from an attacking pod's), and no capacity has to be set
-//!   aside for one front end: before its request arrives a connection cannot be told apart anyway
-//!   (the front end is in the path), and a reserve or a second listener would be reachable by the
-//!   same attacker. A connection is refused only when its peer holds its share, or when every
-//!   place serves a request, with one peer holding at most `--max-connections-per-peer` of those
-//!   (each bounded by the header and body timeouts).
-//!   Refusals and closings are logged at most once per [`LOG_EVERY`], with how many there were.
+//! - A peer at its limit is refused (closed when accepted: no TLS handshake, so a greedy peer
+//!   costs little). Past the total limit, a connection that is not serving a request (still in
+//!   its TLS handshake, sending its headers, or idle between requests) holds its place only until
+//!   someone needs it: the new connection closes the oldest idle one of the peer holding the most
+//!   connections instead of being refused (one of its own peer's, or of a peer holding more than
+//!   its own: a peer's kept-alive connections do not give way to a greedier peer's). So sockets
+//!   that send nothing keep nobody out (not the API server, whose address differs from an
+//!   attacking pod's), and no capacity has to be set aside for one front end: before its request
+//!   arrives a connection cannot be told apart anyway (the front end is in the path), and a
+//!   reserve or a second listener would be reachable by the same attacker. A request whose body
+//!   is still arriving gives way too (answered 503, its connection closed), if its peer holds
+//!   more than the new connection's will: the peer holding the most gives way first, an idle
+//!   connection of it before one receiving a body, the longest idle or receiving first. So peers
+//!   that each stay within their share but together hold every place with bodies they trickle (on
+//!   `/validate`, where no per-peer body rate applies) keep out no peer holding fewer: the API
+//!   server's review, whose body arrives in milliseconds, is served. A connection is refused only
+//!   when its peer holds its share, or when every place serves a request whose body is here
+//!   (being decided and answered) or belongs to a peer holding no more than the new one's will.
+//!   Refusals, closings and cuts are logged at most once per [`LOG_EVERY`], with how many there
+//!   were, and each is counted in `yungui_connection_cutoffs_total` by reason.
 //! - A client has `--header-timeout-secs` to finish the TLS handshake, and as long to send a
 //!   request's headers, counted from the moment the connection is ready or the previous response
 //!   was sent: this bounds both a trickled head and an idle keep-alive connection (hyper's header
 //!   read timeout).
-//! - A request's body must arrive within `--body-timeout-secs` (a trickled or stalled chunked
-//!   body gets 408 and the connection closes); a body over [`super::MAX_BODY`] gets 413, after the
+//! - A request's body must arrive within its [`BodyTimes`]: `--body-timeout-secs` whatever its
+//!   rate, one second more per `--body-min-kib-per-sec` KiB received, never past
+//!   `--body-max-secs` (a trickled or stalled body gets 408 and the connection closes, freeing
+//!   its place); a body over [`super::MAX_BODY`] gets 413, after the
 //!   rest of it is read and discarded (up to [`DRAIN_PAST_LIMIT`]) so that the client reads it.
 //!   A body is read before any decision permit is taken, so a slow body costs its sender and not
 //!   anyone's decision: the raw API's and OpenStack's bodies are read at most
@@ -64,6 +74,8 @@ pub struct Table {
     open: Mutex<Open>,
     refused: Throttle,
     closed: Throttle,
+    preempted: Throttle,
+    metrics: std::sync::OnceLock<Arc<super::metrics::Metrics>>,
 }
 
 #[derive(Debug, Default)]
@@ -84,7 +96,20 @@ struct Conn {
     serving: usize,
     /// Since when it has served nothing (its start, or the end of its last request).
     idle_since: Instant,
+    /// Since when the body of its request has been arriving (`None`: no request, or its body is
+    /// here and the request is being decided and answered).
+    receiving_since: Option<Instant>,
     close: Arc<Close>,
+    cut: Arc<Cut>,
+}
+
+/// Which connection gives way to a new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GiveWay {
+    /// One serving no request: closed.
+    Idle(SocketAddr),
+    /// One whose request's body is still arriving: the request is answered 503.
+    Receiving(SocketAddr),
 }
 
 /// Why a connection was refused.
@@ -109,10 +134,25 @@ impl Table {
             open: Mutex::new(Open::default()),
             refused: Throttle::new(LOG_EVERY),
             closed: Throttle::new(LOG_EVERY),
+            preempted: Throttle::new(LOG_EVERY),
+            metrics: std::sync::OnceLock::new(),
         }
     }
 
-    /// A place for a connection from `peer`, taking an idle connection's if need be.
+    /// Counts its refusals and cuts in `metrics` (`yungui_connection_cutoffs_total`) from now
+    /// on (the first call only).
+    pub fn count_in(&self, metrics: Arc<super::metrics::Metrics>) {
+        let _ = self.metrics.set(metrics);
+    }
+
+    fn count(&self, reason: &str) {
+        if let Some(metrics) = self.metrics.get() {
+            metrics.cutoff(reason);
+        }
+    }
+
+    /// A place for a connection from `peer`, taking an idle connection's if need be, or else
+    /// that of a connection still receiving its body from a peer holding more.
     fn admit(self: &Arc<Self>, peer: SocketAddr) -> Result<Slot, Refused> {
         let ip = peer.ip().to_canonical();
         let now = Instant::now();
@@ -121,7 +161,25 @@ impl Table {
         let victim = if of_peer >= self.per_peer {
             return Err(Refused::Peer);
         } else if open.conns.len() >= self.max {
-            Some(open.idlest(|_| true).ok_or(Refused::Full)?)
+            match open.give_way(ip, of_peer).ok_or(Refused::Full)? {
+                GiveWay::Idle(idle) => Some(idle),
+                GiveWay::Receiving(receiving) => {
+                    if let Some(conn) = open.remove(receiving) {
+                        conn.cut.cut();
+                    }
+                    self.count("body_gave_way");
+                    self.preempted.hit(now).inspect(|n| {
+                        tracing::warn!(
+                            "answered 503 to {n} request(s) whose body was still arriving, to make room for connections of peers holding fewer, since the last such line (one at most every {} s; the latest from {}; limits: {} connections, {} per peer)",
+                            LOG_EVERY.as_secs(),
+                            receiving.ip(),
+                            self.max,
+                            self.per_peer
+                        );
+                    });
+                    None
+                }
+            }
         } else {
             None
         };
@@ -129,6 +187,7 @@ impl Table {
             if let Some(conn) = open.remove(victim) {
                 conn.close.close();
             }
+            self.count("idle_gave_way");
             self.closed.hit(now).inspect(|n| {
                 tracing::info!(
                     "closed {n} idle connection(s) to make room for new ones since the last such line (one at most every {} s; limits: {} connections, {} per peer)",
@@ -151,7 +210,9 @@ impl Table {
                 id,
                 serving: 0,
                 idle_since: now,
+                receiving_since: None,
                 close: close.clone(),
+                cut: Arc::new(Cut::default()),
             },
         );
         *open.peers.entry(ip).or_insert(0) += 1;
@@ -168,6 +229,10 @@ impl Table {
     }
 
     fn refuse(&self, peer: SocketAddr, why: Refused) {
+        self.count(match why {
+            Refused::Peer => "refused_peer_limit",
+            Refused::Full => "refused_full",
+        });
         if let Some(n) = self.refused.hit(Instant::now()) {
             let why = match why {
                 Refused::Peer => format!(
@@ -176,7 +241,7 @@ impl Table {
                     self.per_peer
                 ),
                 Refused::Full => format!(
-                    "all {} connections serve requests (--max-connections)",
+                    "all {} connections are taken, by requests being decided or by peers holding no more than this one's (--max-connections)",
                     self.max
                 ),
             };
@@ -187,13 +252,20 @@ impl Table {
         }
     }
 
-    /// Marks the connection from `peer` as serving a request until the guard is dropped; with
-    /// the peer's body reading places.
-    pub fn serving(self: &Arc<Self>, peer: SocketAddr) -> Option<(Serving, PeerBodies)> {
+    /// Marks the connection from `peer` as serving a request until the guard is dropped, and
+    /// as receiving its body until [`Receiving::received`]; with the peer's body reading places.
+    pub fn serving(self: &Arc<Self>, peer: SocketAddr) -> Option<(Serving, PeerBodies, Receiving)> {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let bodies = open.bodies.get(&peer.ip().to_canonical())?.clone();
         let conn = open.conns.get_mut(&peer)?;
         conn.serving = conn.serving.saturating_add(1);
+        conn.receiving_since = Some(Instant::now());
+        let receiving = Receiving {
+            table: self.clone(),
+            peer,
+            id: conn.id,
+            cut: conn.cut.clone(),
+        };
         Some((
             Serving {
                 table: self.clone(),
@@ -201,6 +273,7 @@ impl Table {
                 id: conn.id,
             },
             bodies,
+            receiving,
         ))
     }
 
@@ -220,25 +293,44 @@ impl Table {
 }
 
 impl Open {
-    /// The connection to close for a new one: among the idle ones that `eligible` admits, one of
-    /// the peer holding the most connections, the longest idle (the oldest of those).
-    fn idlest(&self, eligible: impl Fn(&SocketAddr) -> bool) -> Option<SocketAddr> {
+    /// The connection that gives way to a new one from `ip`, whose peer holds `of_peer`: of the
+    /// peer holding the most, an idle one (the longest idle) or else one still receiving its
+    /// body (the longest receiving). An idle connection gives way to its own peer's or to a
+    /// peer holding fewer (a request may be on its way on it); a body still arriving, to a peer
+    /// holding fewer than its own will once it gave way (so that shares even out and never swap
+    /// back and forth). A request whose body is here never gives way.
+    fn give_way(&self, ip: IpAddr, of_peer: usize) -> Option<GiveWay> {
         self.conns
             .iter()
-            .filter(|(addr, conn)| conn.serving == 0 && eligible(addr))
-            .max_by_key(|(addr, conn)| {
+            .filter_map(|(addr, conn)| {
                 let held = self
                     .peers
                     .get(&addr.ip().to_canonical())
                     .copied()
                     .unwrap_or(0);
-                (
+                let (idle, since) = if conn.serving == 0 {
+                    let eligible = addr.ip().to_canonical() == ip || held > of_peer;
+                    (true, eligible.then_some(conn.idle_since)?)
+                } else {
+                    let eligible = held > of_peer.saturating_add(1);
+                    (false, conn.receiving_since.filter(|_| eligible)?)
+                };
+                Some((
                     held,
-                    std::cmp::Reverse(conn.idle_since),
+                    idle,
+                    std::cmp::Reverse(since),
                     std::cmp::Reverse(conn.id),
-                )
+                    *addr,
+                ))
             })
-            .map(|(addr, _)| *addr)
+            .max()
+            .map(|(_, idle, .., addr)| {
+                if idle {
+                    GiveWay::Idle(addr)
+                } else {
+                    GiveWay::Receiving(addr)
+                }
+            })
     }
 
     fn remove(&mut self, peer: SocketAddr) -> Option<Conn> {
@@ -296,9 +388,65 @@ impl Drop for Serving {
             && conn.id == self.id
         {
             conn.serving = conn.serving.saturating_sub(1);
+            conn.receiving_since = None;
             if conn.serving == 0 {
                 conn.idle_since = Instant::now();
             }
+        }
+    }
+}
+
+/// A request whose body is arriving: its connection may be cut to make room (see
+/// [`Table::admit`]) until the body is here.
+#[derive(Debug, Clone)]
+pub struct Receiving {
+    table: Arc<Table>,
+    peer: SocketAddr,
+    id: u64,
+    cut: Arc<Cut>,
+}
+
+impl Receiving {
+    /// The body is here: the connection keeps its place while the request is decided. `false`
+    /// if it was cut (and no longer holds a place) before.
+    fn received(&self) -> bool {
+        let mut open = self
+            .table
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match open.conns.get_mut(&self.peer) {
+            Some(conn) if conn.id == self.id && !self.cut.is_cut() => {
+                conn.receiving_since = None;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Tells a request still receiving its body that its connection gave way: it is answered 503 and
+/// the connection closed.
+#[derive(Debug, Default)]
+struct Cut {
+    cut: AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl Cut {
+    fn cut(&self) {
+        self.cut.store(true, Ordering::Release);
+        self.notify.notify_one();
+    }
+
+    fn is_cut(&self) -> bool {
+        self.cut.load(Ordering::Acquire)
+    }
+
+    /// Returns once cut.
+    async fn wait(&self) {
+        while !self.is_cut() {
+            self.notify.notified().await;
         }
     }
 }
@@ -362,8 +510,9 @@ pub async fn serving(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .and_then(|ConnectInfo(peer)| table.serving(*peer));
-    let guard = guard.map(|(serving, bodies)| {
+    let guard = guard.map(|(serving, bodies, receiving)| {
         request.extensions_mut().insert(bodies);
+        request.extensions_mut().insert(receiving);
         serving
     });
     let response = next.run(request).await;
@@ -536,14 +685,91 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<T> {
 /// should not get more of the server's reading time than a caller sending allowed ones.
 pub const DRAIN_PAST_LIMIT: usize = 4 << 20;
 
-/// Reads the whole body within `timeout` and at most `limit` bytes, before any handler runs and
-/// before any decision permit is taken: the front ends take a permit for the decision only, once
-/// the body is here, so a body that trickles costs its sender and not a decision slot that others
-/// wait for. The raw API's and OpenStack's bodies are read under one of their peer's places
-/// ([`PeerBodies`]): a peer's many large bodies wait for one another, not for anyone else's (the
-/// wait counts against the timeout).
+/// How long a request's body may take to arrive, in the manner of Apache's `mod_reqtimeout`
+/// (`body=10-30,MinRate=8192`): every body has `grace`, each `min_rate` bytes received earn it one
+/// second more, and none gets past `max`. A body arriving at `min_rate` or faster is therefore
+/// never cut before `max`, nor is one that arrives whole within `grace`, however slowly; one that
+/// trickles below the floor is answered 408 soon after `grace`, and its connection closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyTimes {
+    /// Time every body has, whatever its rate (`--body-timeout-secs`).
+    pub grace: Duration,
+    /// Bytes a second: each this many bytes received earn one second (`--body-min-kib-per-sec`).
+    pub min_rate: u64,
+    /// Time no body gets past (`--body-max-secs`).
+    pub max: Duration,
+}
+
+/// The default floor (KiB a second) of a body's rate once its grace is spent: 64 kbit/s, far
+/// below any link between an API server and its webhooks. With the defaults (10 s, 8 KiB/s,
+/// 30 s), a body whole within 10 s is never cut, whatever its size (as before the floor), and one
+/// arriving at 8 KiB/s or faster is never cut before 30 s, when the API server stops waiting
+/// anyway (`timeoutSeconds` is at most 30, 10 by default): the largest review it sends, 3 MiB,
+/// must arrive at 105 KB/s or faster to be answered in time at all, thirteen times the floor. An
+/// attacker holding a connection past 10 s must send it 8 KiB a second, and gets 30 s at most.
+pub const DEFAULT_BODY_MIN_KIB_PER_SEC: u64 = 8;
+
+/// The default time (seconds) no body gets past: the longest an API server waits for a webhook
+/// (`timeoutSeconds` is at most 30), so no review it still waits for is cut.
+pub const DEFAULT_BODY_MAX_SECS: u64 = 30;
+
+impl BodyTimes {
+    /// `grace` with the default floor and maximum (never below `grace`).
+    pub fn with_grace(grace: Duration) -> Self {
+        Self {
+            grace,
+            min_rate: DEFAULT_BODY_MIN_KIB_PER_SEC << 10,
+            max: Duration::from_secs(DEFAULT_BODY_MAX_SECS).max(grace),
+        }
+    }
+
+    /// The time a body that has brought `received` bytes may take in all.
+    fn allowed(&self, received: usize) -> Duration {
+        #[allow(
+            clippy::cast_precision_loss,
+            reason = "byte counts and rates far below 2^52"
+        )]
+        let earned = received as f64 / self.min_rate.max(1) as f64;
+        let earned = Duration::try_from_secs_f64(earned).unwrap_or(self.max);
+        self.grace.saturating_add(earned).min(self.max)
+    }
+}
+
+/// The bodies' time limits, and the throttled logs of the bodies refused (too slow, too large,
+/// unreadable: one line per [`LOG_EVERY`] each, with the count, however many a client sends).
+#[derive(Debug)]
+pub struct Reading {
+    times: BodyTimes,
+    limit: usize,
+    slow: Throttle,
+    refused: Throttle,
+    metrics: Arc<super::metrics::Metrics>,
+}
+
+impl Reading {
+    /// Bodies of at most `limit` bytes, in `times`; those cut for their slowness counted in
+    /// `metrics`.
+    pub fn new(times: BodyTimes, limit: usize, metrics: Arc<super::metrics::Metrics>) -> Arc<Self> {
+        Arc::new(Self {
+            times,
+            limit,
+            slow: Throttle::new(LOG_EVERY),
+            refused: Throttle::new(LOG_EVERY),
+            metrics,
+        })
+    }
+}
+
+/// Reads the whole body in its [`BodyTimes`] and at most `limit` bytes, before any handler runs
+/// and before any decision permit is taken: the front ends take a permit for the decision only,
+/// once the body is here, so a body that trickles costs its sender and not a decision slot that
+/// others wait for. The raw API's and OpenStack's bodies are read under one of their peer's
+/// places ([`PeerBodies`]): a peer's many large bodies wait for one another, not for anyone
+/// else's (the wait for a place counts against the body's time, the wait imposed by the peer's
+/// byte rate does not). While the body arrives the connection may be cut to make room for
+/// another peer's ([`Table::admit`]): the request is then answered 503.
 pub async fn read_body(
-    State((timeout, limit)): State<(Duration, usize)>,
+    State(reading): State<Arc<Reading>>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -552,33 +778,81 @@ pub async fn read_body(
         Some("api" | "openstack") => parts.extensions.get::<PeerBodies>().cloned(),
         _ => None,
     };
-    let read = tokio::time::timeout(timeout, async move {
+    let receiving = parts.extensions.get::<Receiving>().cloned();
+    let limit = reading.limit;
+    let times = reading.times;
+    let started = tokio::time::Instant::now();
+    let read = async move {
         let _place = match &bodies {
-            Some(bodies) => bodies.places.clone().acquire_owned().await.ok(),
+            Some(bodies) => tokio::time::timeout_at(
+                started + times.grace,
+                bodies.places.clone().acquire_owned(),
+            )
+            .await
+            .map_err(|_| Collect::TooSlow(0))?
+            .ok(),
             None => None,
         };
-        collect(body, limit, bodies.as_ref().map(|b| &*b.rate)).await
-    })
-    .await;
+        collect(
+            body,
+            limit,
+            bodies.as_ref().map(|b| &*b.rate),
+            times,
+            started,
+        )
+        .await
+    };
+    let cut = async {
+        match &receiving {
+            Some(receiving) => receiving.cut.wait().await,
+            None => std::future::pending().await,
+        }
+    };
+    let read = tokio::select! {
+        read = read => read,
+        () = cut => Err(Collect::Cut),
+    };
+    let read = match read {
+        Ok(bytes) if receiving.as_ref().is_some_and(|r| !r.received()) => {
+            drop(bytes);
+            Err(Collect::Cut)
+        }
+        read => read,
+    };
     match read {
-        Ok(Ok(bytes)) => {
+        Ok(bytes) => {
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
-        Ok(Err(Collect::TooLarge)) => refuse(
+        Err(Collect::TooLarge) => reading.refuse(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("the body is larger than {limit} bytes"),
         ),
-        Ok(Err(Collect::Unreadable(err))) => refuse(
+        Err(Collect::Unreadable(err)) => reading.refuse(
             StatusCode::BAD_REQUEST,
             format!("the body could not be read: {err}"),
         ),
-        Err(_) => refuse(
-            StatusCode::REQUEST_TIMEOUT,
-            format!(
-                "the body did not arrive within {} s: send it whole",
-                timeout.as_secs()
-            ),
+        Err(Collect::TooSlow(received)) => {
+            let message = format!(
+                "the body arrived too slowly: {received} bytes in {:.1} s (a body has {} s, one more per {} bytes received, at most {} s): send it whole",
+                started.elapsed().as_secs_f64(),
+                times.grace.as_secs(),
+                times.min_rate,
+                times.max.as_secs()
+            );
+            reading.metrics.cutoff("body_too_slow");
+            if let Some(n) = reading.slow.hit(Instant::now()) {
+                tracing::warn!(
+                    "answered 408 to {n} request(s) whose body arrived too slowly since the last such line (one at most every {} s); the latest: {message}",
+                    LOG_EVERY.as_secs()
+                );
+            }
+            answer(StatusCode::REQUEST_TIMEOUT, message)
+        }
+        // Logged (throttled) where the connection was cut.
+        Err(Collect::Cut) => answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is at its connection limit and this body was still arriving: the connection gives way to a peer holding fewer; send the body whole, or from fewer connections".to_owned(),
         ),
     }
 }
@@ -590,11 +864,22 @@ enum Collect {
     TooLarge,
     /// The connection failed or the body was malformed (a bad chunk).
     Unreadable(axum::Error),
+    /// The body was not whole in its [`BodyTimes`] (the bytes received so far).
+    TooSlow(usize),
+    /// The connection gave way to another peer's while the body was arriving.
+    Cut,
 }
 
-/// The body's bytes, if it holds at most `limit`. A body announcing more than the limit plus
-/// [`DRAIN_PAST_LIMIT`] in its `Content-Length` is refused without reading it.
-async fn collect(body: Body, limit: usize, rate: Option<&Rate>) -> Result<bytes::Bytes, Collect> {
+/// The body's bytes, if it holds at most `limit` and arrives in `times` from `started`. A body
+/// announcing more than the limit plus [`DRAIN_PAST_LIMIT`] in its `Content-Length` is refused
+/// without reading it.
+async fn collect(
+    body: Body,
+    limit: usize,
+    rate: Option<&Rate>,
+    times: BodyTimes,
+    started: tokio::time::Instant,
+) -> Result<bytes::Bytes, Collect> {
     use axum::body::HttpBody as _;
     use http_body_util::BodyExt as _;
 
@@ -610,7 +895,16 @@ async fn collect(body: Body, limit: usize, rate: Option<&Rate>) -> Result<bytes:
     let expected = usize::try_from(body.size_hint().lower()).unwrap_or(limit);
     let mut kept = bytes::BytesMut::with_capacity(expected.min(limit));
     let mut seen = 0usize;
-    while let Some(frame) = body.frame().await {
+    // The time the server itself made the body wait (the peer's byte rate), not counted.
+    let mut held_back = Duration::ZERO;
+    loop {
+        let deadline = started + held_back + times.allowed(seen);
+        let Some(frame) = tokio::time::timeout_at(deadline, body.frame())
+            .await
+            .map_err(|_| Collect::TooSlow(seen))?
+        else {
+            break;
+        };
         let frame = frame.map_err(Collect::Unreadable)?;
         let Ok(data) = frame.into_data() else {
             continue; // trailers
@@ -620,6 +914,7 @@ async fn collect(body: Body, limit: usize, rate: Option<&Rate>) -> Result<bytes:
             let wait = rate.take(data.len(), Instant::now());
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;
+                held_back = held_back.saturating_add(wait);
             }
         }
         if seen <= limit {
@@ -635,8 +930,21 @@ async fn collect(body: Body, limit: usize, rate: Option<&Rate>) -> Result<bytes:
     }
 }
 
-fn refuse(status: StatusCode, message: String) -> Response {
-    tracing::warn!("refusing a request: {message}");
+impl Reading {
+    /// Refuses a request for its body, logged at most once per [`LOG_EVERY`].
+    fn refuse(&self, status: StatusCode, message: String) -> Response {
+        if let Some(n) = self.refused.hit(Instant::now()) {
+            tracing::warn!(
+                "refused {n} request(s) for their body since the last such line (one at most every {} s); the latest: {message}",
+                LOG_EVERY.as_secs()
+            );
+        }
+        answer(status, message)
+    }
+}
+
+/// An answer that closes the connection.
+fn answer(status: StatusCode, message: String) -> Response {
     (
         status,
         [(header::CONNECTION, "close")],
@@ -707,6 +1015,8 @@ mod tests {
         let b = table.admit(addr([127, 0, 0, 2], 2)).unwrap();
         let serving_a = table.serving(a.peer).unwrap();
         let serving_b = table.serving(b.peer).unwrap();
+        // Their bodies are here: they are being decided.
+        assert!(serving_a.2.received() && serving_b.2.received());
         // The peer is at its limit and both serve: refused, the peer's own limit first.
         assert_eq!(
             table.admit(addr([127, 0, 0, 2], 3)).unwrap_err(),
@@ -721,6 +1031,89 @@ mod tests {
         let c = table.admit(addr([127, 0, 0, 1], 1)).unwrap();
         assert!(b.close.is_closed() && !a.close.is_closed() && !c.close.is_closed());
         drop(serving_a);
+    }
+
+    #[test]
+    fn a_body_still_arriving_gives_way_only_to_a_peer_holding_fewer() {
+        let table = Arc::new(Table::new(4, 3, 1, 1 << 20));
+        let a: Vec<Slot> = (1..=3)
+            .map(|port| table.admit(addr([127, 0, 0, 2], port)).unwrap())
+            .collect();
+        let honest = table.admit(addr([127, 0, 0, 1], 1)).unwrap();
+        let mut serving: Vec<_> = a
+            .iter()
+            .chain([&honest])
+            .map(|slot| table.serving(slot.peer).unwrap())
+            .collect();
+        // Every connection receives a body. A new peer takes the longest-receiving connection of
+        // the peer holding the most (3 > 0 + 1), which is answered 503; not the honest one.
+        let newcomer = table.admit(addr([127, 0, 0, 3], 1)).unwrap();
+        assert!(serving[0].2.cut.is_cut() && !serving[0].2.received());
+        assert!(serving[1..].iter().all(|(.., r)| !r.cut.is_cut()));
+        assert!(a.iter().chain([&honest]).all(|s| !s.close.is_closed()));
+        assert_eq!(table.len(), 4);
+        // Once here, a body keeps its place while its request is decided.
+        let newcomer = table.serving(newcomer.peer).unwrap();
+        assert!(newcomer.2.received());
+        // 127.0.0.2 holds 2, more than a new peer will (1): it gives way once more, then every
+        // peer holds 1 and a new one is refused.
+        let fourth = table.admit(addr([127, 0, 0, 4], 1)).unwrap();
+        assert!(serving[1].2.cut.is_cut() && !serving[2].2.cut.is_cut());
+        let fourth = table.serving(fourth.peer).unwrap();
+        assert!(fourth.2.received());
+        assert!(!serving[3].2.cut.is_cut());
+        assert_eq!(
+            table.admit(addr([127, 0, 0, 5], 1)).unwrap_err(),
+            Refused::Full
+        );
+        assert!(!serving[2].2.cut.is_cut() && serving[2].2.received());
+        serving.clear();
+    }
+
+    #[test]
+    fn a_body_earns_time_at_the_floor_rate_up_to_the_maximum() {
+        let times = BodyTimes {
+            grace: Duration::from_secs(10),
+            min_rate: 8 << 10,
+            max: Duration::from_secs(30),
+        };
+        assert_eq!(times.allowed(0), Duration::from_secs(10));
+        assert_eq!(times.allowed(80 << 10), Duration::from_secs(20));
+        assert_eq!(times.allowed(3 << 20), Duration::from_secs(30));
+        // A body arriving at the floor after its grace always has time left.
+        for secs in 10..30 {
+            let received = (secs - 10) * (8 << 10);
+            assert!(times.allowed(received) >= Duration::from_secs(secs as u64));
+        }
+    }
+
+    #[test]
+    fn an_idle_connection_gives_way_to_its_own_peer_or_to_a_peer_holding_fewer() {
+        let table = Arc::new(Table::new(4, 4, 1, 1 << 20));
+        let greedy: Vec<Slot> = (1..=3)
+            .map(|port| table.admit(addr([127, 0, 0, 2], port)).unwrap())
+            .collect();
+        let serving: Vec<_> = greedy
+            .iter()
+            .map(|slot| table.serving(slot.peer).unwrap())
+            .collect();
+        let honest = table.admit(addr([127, 0, 0, 1], 1)).unwrap();
+        // The honest peer's kept-alive connection is idle; the greedy peer's fourth does not
+        // close it (its three are receiving, none from a peer holding more than 4).
+        assert_eq!(
+            table.admit(addr([127, 0, 0, 2], 4)).unwrap_err(),
+            Refused::Full
+        );
+        assert!(!honest.close.is_closed());
+        // Its own peer's new connection cuts the greedy peer's longest-receiving body (3 > 1 + 1)
+        // rather than close its own peer's idle one.
+        let second = table.admit(addr([127, 0, 0, 1], 2)).unwrap();
+        assert!(serving[0].2.cut.is_cut() && !honest.close.is_closed());
+        // Once no peer holds more, its own idle connection gives way to it.
+        assert!(serving[1..].iter().all(|(.., r)| r.received()));
+        let _second = table.serving(second.peer).unwrap();
+        let _third = table.admit(addr([127, 0, 0, 1], 3)).unwrap();
+        assert!(honest.close.is_closed());
     }
 
     #[test]

@@ -67,8 +67,13 @@ pub struct Config {
     /// Time a client has to send a request's headers (also the TLS handshake and keep-alive
     /// idle time).
     pub header_timeout: Duration,
-    /// Time a client has to send a request's body (408 after that).
+    /// Time a client has to send a request's body whatever its rate (408 after that, but for
+    /// a body arriving at `body_min_rate` or faster: see [`conn::BodyTimes`]).
     pub body_timeout: Duration,
+    /// Bytes a second a body must keep arriving at to get time past `body_timeout`.
+    pub body_min_rate: u64,
+    /// Time no body gets past, whatever its rate.
+    pub body_max: Duration,
     /// The policy component.
     pub plugin: PluginSource,
     /// Refuse any component whose sha256 (hex) is not this, at start and at every reload.
@@ -118,6 +123,8 @@ impl Config {
             peer_body_rate: DEFAULT_PEER_BODY_MIB_PER_SEC << 20,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
+            body_min_rate: conn::DEFAULT_BODY_MIN_KIB_PER_SEC << 10,
+            body_max: Duration::from_secs(conn::DEFAULT_BODY_MAX_SECS),
             plugin,
             plugin_sha256: None,
             plugin_watch: None,
@@ -142,6 +149,11 @@ impl Config {
         }
         if self.header_timeout.is_zero() || self.body_timeout.is_zero() {
             anyhow::bail!("a timeout of 0 would refuse every request: give clients some time");
+        }
+        if self.body_min_rate == 0 || self.body_max < self.body_timeout {
+            anyhow::bail!(
+                "a body's minimum rate must be positive and its maximum time no shorter than its timeout"
+            );
         }
         if [self.plugin_watch, self.registry_watch]
             .iter()
@@ -426,11 +438,11 @@ impl AppState {
 
 /// The whole application: every front end and the health endpoints.
 pub fn router(state: AppState) -> Router {
-    router_with(state, Duration::from_secs(10))
+    router_with(state, conn::BodyTimes::with_grace(Duration::from_secs(10)))
 }
 
 /// [`router`], with the time a body has to arrive.
-pub fn router_with(state: AppState, body_timeout: Duration) -> Router {
+pub fn router_with(state: AppState, body_times: conn::BodyTimes) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -440,7 +452,7 @@ pub fn router_with(state: AppState, body_timeout: Duration) -> Router {
         .merge(openstack::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(
-            (body_timeout, MAX_BODY),
+            conn::Reading::new(body_times, MAX_BODY, state.metrics.clone()),
             conn::read_body,
         ))
         // Outermost, so that the answers of the layers inside (a body too slow: 408) count too.
@@ -586,7 +598,13 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         (config.workers / 2).max(1),
         config.peer_body_rate,
     ));
-    let app = router_with(state.clone(), config.body_timeout)
+    table.count_in(state.metrics.clone());
+    let body_times = conn::BodyTimes {
+        grace: config.body_timeout,
+        min_rate: config.body_min_rate,
+        max: config.body_max,
+    };
+    let app = router_with(state.clone(), body_times)
         .layer(axum::middleware::from_fn_with_state(
             table.clone(),
             conn::serving,

@@ -56,6 +56,11 @@ struct ResultLabels {
     result: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CutoffLabels {
+    reason: String,
+}
+
 /// What `yungui_build_info` says: the version, and what was loaded (filled in when known).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BuildInfo {
@@ -140,6 +145,7 @@ pub struct Metrics {
     component_loads: Family<ResultLabels, Counter>,
     instantiations: Gauge,
     registry_source: super::registry_metrics::RegistryMetrics,
+    cutoffs: Family<CutoffLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -219,6 +225,12 @@ impl Metrics {
         );
         let registry_source = super::registry_metrics::RegistryMetrics::default();
         registry_source.register(&mut registry);
+        let cutoffs = Family::<CutoffLabels, Counter>::default();
+        registry.register(
+            "connection_cutoffs",
+            "Connections refused or closed, and requests cut, so that no client holds a place while slow (see server::conn), by reason: refused_peer_limit, refused_full, idle_gave_way, body_gave_way (503), body_too_slow (408)",
+            cutoffs.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             decisions,
@@ -231,7 +243,17 @@ impl Metrics {
             component_loads,
             instantiations,
             registry_source,
+            cutoffs,
         }
+    }
+
+    /// Counts one connection refused or closed, or request cut, for `reason`.
+    pub fn cutoff(&self, reason: &str) {
+        self.cutoffs
+            .get_or_create(&CutoffLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
     }
 
     /// Reads the registry's metrics (at scrape time): the engine's lookups, and the database's

@@ -93,9 +93,20 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub header_timeout_secs: u64,
 
-    /// Seconds a client has to send a request's body (408 after that).
+    /// Seconds a client has to send a request's body whatever its rate (408 after that), more
+    /// for a body arriving at `--body-min-kib-per-sec` or faster.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub body_timeout_secs: u64,
+
+    /// A body earns one second past `--body-timeout-secs` per this many KiB received: one
+    /// arriving slower is answered 408 and its connection closed, freeing its place.
+    #[arg(long, default_value_t = server::conn::DEFAULT_BODY_MIN_KIB_PER_SEC, value_name = "KIB")]
+    pub body_min_kib_per_sec: u64,
+
+    /// Seconds no body gets past, whatever its rate (408; taken as `--body-timeout-secs` if
+    /// lower). The default is the longest an API server waits for a webhook.
+    #[arg(long, default_value_t = server::conn::DEFAULT_BODY_MAX_SECS, value_name = "SECONDS")]
+    pub body_max_secs: u64,
 
     /// Log one JSON object per line (decision log included).
     #[arg(long)]
@@ -142,6 +153,9 @@ impl ServeArgs {
                 anyhow::bail!("`{flag}` is 0: give clients some time, e.g. 10");
             }
         }
+        if self.body_min_kib_per_sec == 0 {
+            anyhow::bail!("`--body-min-kib-per-sec` is 0: no body would earn time, e.g. 8");
+        }
         if self.workers == 0 {
             anyhow::bail!("`--workers` is 0: a server needs at least one, e.g. 8");
         }
@@ -177,6 +191,9 @@ impl ServeArgs {
             peer_body_rate: self.peer_body_mib_per_sec.saturating_mul(1 << 20),
             header_timeout: Duration::from_secs(self.header_timeout_secs),
             body_timeout: Duration::from_secs(self.body_timeout_secs),
+            body_min_rate: self.body_min_kib_per_sec.saturating_mul(1 << 10),
+            // Never shorter than the timeout, so that raising the timeout alone does what it says.
+            body_max: Duration::from_secs(self.body_max_secs.max(self.body_timeout_secs)),
             plugin: self.engine.source(),
             plugin_sha256: self.plugin_sha256.clone(),
             plugin_watch: every(self.plugin_watch_secs),

@@ -200,9 +200,14 @@ impl Attacker {
 
     /// A TCP connection from 127.0.0.2 that sends nothing yet.
     fn connect(&self, addr: SocketAddr) -> TcpStream {
+        self.connect_from([127, 0, 0, 2], addr)
+    }
+
+    /// A TCP connection from `from` (another loopback address) that sends nothing yet.
+    fn connect_from(&self, from: [u8; 4], addr: SocketAddr) -> TcpStream {
         let stream = self.runtime.block_on(async {
             let socket = tokio::net::TcpSocket::new_v4().unwrap();
-            socket.bind(([127, 0, 0, 2], 0).into()).unwrap();
+            socket.bind((from, 0).into()).unwrap();
             socket.connect(addr).await.unwrap()
         });
         let stream = stream.into_std().unwrap();
@@ -483,4 +488,180 @@ fn sockets_that_never_start_their_tls_handshake_do_not_keep_reviews_out() {
     );
     let open = idle.iter().filter(|s| seen(s) == Seen::Waiting).count();
     assert!(open >= 15, "only {open} of 16 idle sockets are open");
+}
+
+/// Several attacking addresses, each within its share of connections, together hold every
+/// connection with admission bodies that never finish (on `/validate` no per-peer body rate
+/// applies: the API server is one peer). The API server's reviews, each on a new connection, are
+/// still answered: a connection still receiving its body gives way, 503, to a peer holding fewer.
+#[test]
+fn bodies_trickled_from_many_addresses_do_not_keep_the_api_server_out() {
+    let addr = attacked_server(&[
+        "--max-connections",
+        "16",
+        "--max-connections-per-peer",
+        "4",
+        "--header-timeout-secs",
+        "30",
+        "--body-timeout-secs",
+        "30",
+    ]);
+    let attacker = Attacker::new();
+    let mut slow = Vec::new();
+    for from in 2..=5 {
+        for _ in 0..4 {
+            let mut stream = attacker.connect_from([127, 0, 0, from], addr);
+            stream
+                .write_all(b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 3000\r\n\r\n{\"kind\"")
+                .unwrap();
+            slow.push(stream);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let states: Vec<Seen> = slow.iter().map(seen).collect();
+    assert!(states.iter().all(|s| *s == Seen::Waiting), "{states:?}");
+
+    for round in 0..3 {
+        let answer = honest_review(addr);
+        assert!(
+            answer.starts_with("HTTP/1.1 200") && answer.contains("\"allowed\":true"),
+            "review {round} with 16 trickled bodies holding every connection: {answer:?}"
+        );
+    }
+    // Each review took one place at most (the first found the server full; the others, the place
+    // the one before left).
+    let states: Vec<Seen> = slow.iter().map(seen).collect();
+    let cut: Vec<usize> = (0..slow.len())
+        .filter(|i| states[*i] != Seen::Waiting)
+        .collect();
+    assert!(
+        (1..=3).contains(&cut.len()),
+        "{} of 16 trickled bodies were cut: {states:?}",
+        cut.len()
+    );
+    for i in &cut {
+        let answer = read_until_closed(&mut slow[*i]);
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+        assert!(
+            answer.contains("gives way to a peer holding fewer"),
+            "{answer}"
+        );
+    }
+    // Counted, by reason.
+    let metrics = cutoffs(addr);
+    assert!(
+        metrics.contains(&format!(
+            "yungui_connection_cutoffs_total{{reason=\"body_gave_way\"}} {}",
+            cut.len()
+        )),
+        "{metrics}"
+    );
+}
+
+/// The `yungui_connection_cutoffs_total` lines of the server's metrics.
+fn cutoffs(addr: SocketAddr) -> String {
+    let answer = send_whole(
+        addr,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"",
+    );
+    answer
+        .lines()
+        .filter(|line| line.starts_with("yungui_connection_cutoffs_total"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A body that keeps arriving at the floor (`--body-min-kib-per-sec`) or faster is read whole
+/// past `--body-timeout-secs`, as an API server's large review over a slow link; one slower is
+/// answered 408 soon after, and its connection closed.
+#[test]
+fn a_slow_body_above_the_floor_is_served_and_one_below_it_is_cut() {
+    let addr = attacked_server(&[
+        "--header-timeout-secs",
+        "30",
+        "--body-timeout-secs",
+        "1",
+        "--body-min-kib-per-sec",
+        "1",
+        "--body-max-secs",
+        "20",
+    ]);
+    let review = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/kubernetes/deployment-allow.json"
+    ))
+    .unwrap();
+
+    // Trickled at `per_tick` bytes every 100 ms, from 127.0.0.1, until sent or cut.
+    let trickle = |per_tick: usize| {
+        let mut stream = connect(addr);
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        stream
+            .write_all(
+                format!(
+                    "POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    review.len()
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+        let started = Instant::now();
+        for piece in review.chunks(per_tick) {
+            std::thread::sleep(Duration::from_millis(100));
+            if stream.write_all(piece).is_err() || seen(&stream) != Seen::Waiting {
+                break;
+            }
+        }
+        (read_until_closed(&mut stream), started.elapsed())
+    };
+
+    // 1.5 KB/s: the 2.8 KB review takes ~1.9 s, nearly twice the body timeout.
+    let (answer, took) = trickle(150);
+    assert!(took > Duration::from_millis(1500), "{took:?}");
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.contains("\"allowed\":true"),
+        "{answer:?}"
+    );
+
+    // 100 bytes a second: cut once the second is spent and the few bytes' credit with it.
+    let (answer, took) = trickle(10);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("arrived too slowly"), "{answer}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    let metrics = cutoffs(addr);
+    assert!(
+        metrics.contains("yungui_connection_cutoffs_total{reason=\"body_too_slow\"} 1"),
+        "{metrics}"
+    );
+}
+
+/// Headers trickled a line at a time do not earn time: `--header-timeout-secs` bounds the whole
+/// head, however steadily it arrives (hyper's header read timeout is a deadline, not an idle
+/// timeout between reads).
+#[test]
+fn trickled_headers_are_cut_at_the_header_timeout() {
+    let addr = server("64");
+    let mut stream = connect(addr);
+    stream.write_all(b"GET /healthz HTTP/1.1\r\n").unwrap();
+    let started = Instant::now();
+    for i in 0..50 {
+        std::thread::sleep(Duration::from_millis(100));
+        if stream
+            .write_all(format!("X-Trickle-{i}: x\r\n").as_bytes())
+            .is_err()
+            || seen(&stream) != Seen::Waiting
+        {
+            break;
+        }
+    }
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(3),
+        "a head trickled a line every 100 ms was still read after {took:?} (timeout 1 s)"
+    );
+    let answer = read_until_closed(&mut stream);
+    assert!(!answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
