@@ -589,7 +589,7 @@ fn a_slow_body_above_the_floor_is_served_and_one_below_it_is_cut() {
     ]);
     let review = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../tests/kubernetes/deployment-allow.json"
+        "/../../tests/kubernetes/deployment-allow.json"
     ))
     .unwrap();
 
