@@ -1,0 +1,222 @@
+//! What every handler shares ([`AppState`]: the engine in force, the permits of each front end,
+//! the metrics, the front ends' settings) and the one way a decision is run: under a permit of
+//! its front end, on the blocking pool, checked against [`yungui::limits`] first.
+
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Instant;
+
+use tokio::sync::Semaphore;
+
+use yungui::bindings::types;
+use yungui::engine::Engine;
+
+use crate::error::ServeError;
+use crate::{kubernetes, metrics, openstack};
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) engine: Arc<RwLock<Option<Arc<Engine>>>>,
+    /// Why the last component reload was refused, if it was (cleared by a successful one).
+    reload_failure: Arc<RwLock<Option<String>>>,
+    /// Why the last registry reload was refused, if it was (cleared by a successful one).
+    registry_failure: Arc<RwLock<Option<String>>>,
+    /// Serialises registry and component swaps.
+    pub(crate) swapping: Arc<tokio::sync::Mutex<()>>,
+    permits: Arc<Permits>,
+    /// Counters and histograms for `/metrics`.
+    pub metrics: Arc<metrics::Metrics>,
+    /// The Kubernetes front end's settings.
+    pub kubernetes: Arc<kubernetes::Config>,
+    /// The OpenStack front end's settings.
+    pub openstack: Arc<openstack::Config>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("ready", &self.engine().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The permits of each front end: decisions of one front end never wait for another's.
+#[derive(Debug)]
+pub(crate) struct Permits {
+    api: Arc<Semaphore>,
+    kubernetes: Arc<Semaphore>,
+    openstack: Arc<Semaphore>,
+}
+
+impl Permits {
+    fn new(workers: usize) -> Self {
+        let workers = workers.max(1);
+        let half = (workers / 2).max(1);
+        Self {
+            api: Arc::new(Semaphore::new(half)),
+            kubernetes: Arc::new(Semaphore::new(workers)),
+            openstack: Arc::new(Semaphore::new(half)),
+        }
+    }
+
+    /// The calls that may run at once over every front end.
+    pub(crate) fn total(workers: usize) -> usize {
+        let workers = workers.max(1);
+        workers + 2 * (workers / 2).max(1)
+    }
+
+    fn of(&self, front: &str) -> &Arc<Semaphore> {
+        match front {
+            "kubernetes" => &self.kubernetes,
+            "openstack" => &self.openstack,
+            _ => &self.api,
+        }
+    }
+}
+
+/// What to decide.
+#[derive(Debug)]
+pub enum Decide {
+    /// A typed request (the adapters build these).
+    Typed(types::Request),
+    /// A request in the JSON request format.
+    Json(String),
+}
+
+impl AppState {
+    /// A state whose engine is loaded later with [`AppState::set_engine`].
+    pub fn new(
+        workers: usize,
+        kubernetes: kubernetes::Config,
+        openstack: openstack::Config,
+    ) -> Self {
+        Self {
+            engine: Arc::new(RwLock::new(None)),
+            reload_failure: Arc::new(RwLock::new(None)),
+            registry_failure: Arc::new(RwLock::new(None)),
+            swapping: Arc::new(tokio::sync::Mutex::new(())),
+            permits: Arc::new(Permits::new(workers)),
+            metrics: Arc::new(metrics::Metrics::new()),
+            kubernetes: Arc::new(kubernetes),
+            openstack: Arc::new(openstack),
+        }
+    }
+
+    /// Makes the engine available (or replaces the one in force: decisions in flight finish on
+    /// the old one); the server is ready from then on.
+    pub fn set_engine(&self, engine: Arc<Engine>) {
+        *self.engine.write().unwrap_or_else(PoisonError::into_inner) = Some(engine);
+    }
+
+    /// The engine in force, once loaded.
+    pub fn engine(&self) -> Option<Arc<Engine>> {
+        self.engine
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Puts a loaded component in force: decisions switch to it, `yungui_build_info` and the
+    /// logs name it.
+    pub(crate) fn swap_in(&self, engine: Engine) {
+        tracing::info!(
+            component_sha256 = engine.sha256(),
+            policy_digest = engine.policy_digest(),
+            "policy component in force"
+        );
+        self.metrics.set_build(&metrics::BuildInfo {
+            component_sha256: engine.sha256().to_owned(),
+            policy_digest: engine.policy_digest().to_owned(),
+            ..metrics::BuildInfo::default()
+        });
+        self.set_engine(Arc::new(engine));
+        self.metrics.component_load(true);
+    }
+
+    /// Why the last component reload was refused, while no later one succeeded.
+    pub fn reload_failure(&self) -> Option<String> {
+        self.reload_failure
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Why the last registry reload was refused, while no later one succeeded.
+    pub fn registry_failure(&self) -> Option<String> {
+        self.registry_failure
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn set_registry_failure(&self, why: Option<String>) {
+        *self
+            .registry_failure
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = why;
+    }
+
+    pub(crate) fn set_reload_failure(&self, why: Option<String>) {
+        *self
+            .reload_failure
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = why;
+    }
+
+    /// Decides on the blocking pool, bounded by the front end's permits, and records the metrics.
+    /// The request is checked against [`yungui::limits`] first.
+    pub async fn decide(
+        &self,
+        front: &'static str,
+        request: Decide,
+    ) -> Result<types::Decision, ServeError> {
+        let started = Instant::now();
+        let result = self
+            .run(front, move |engine| {
+                // A registry in PostgreSQL cannot hold a NUL: such an id is the caller's error,
+                // not a fault of the database.
+                let database = engine.registry().database().is_some();
+                let nul = |err: yungui::limits::HoldsNul| ServeError::BadRequest(err.to_string());
+                match request {
+                    Decide::Typed(request) => {
+                        yungui::limits::check_typed(&request)?;
+                        if database {
+                            yungui::limits::refuse_nul_typed(&request).map_err(nul)?;
+                        }
+                        Ok(engine.decide(&request)?)
+                    }
+                    Decide::Json(request) => {
+                        let value =
+                            yungui::limits::read_json(&request).map_err(ServeError::BadRequest)?;
+                        if database {
+                            yungui::limits::refuse_nul_json(&value).map_err(nul)?;
+                        }
+                        Ok(engine.decide_json(&request)?)
+                    }
+                }
+            })
+            .await
+            .and_then(|result| result);
+        self.metrics.record(front, &result, started.elapsed());
+        result
+    }
+
+    /// Runs `f` with the engine on the blocking pool, holding one of the front end's permits.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        front: &'static str,
+        f: impl FnOnce(&Engine) -> T + Send + 'static,
+    ) -> Result<T, ServeError> {
+        let engine = self.engine().ok_or(ServeError::NotReady)?;
+        let _permit = self
+            .permits
+            .of(front)
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| ServeError::Task(e.to_string()))?;
+        tokio::task::spawn_blocking(move || f(&engine))
+            .await
+            .map_err(|e| ServeError::Task(e.to_string()))
+    }
+}
