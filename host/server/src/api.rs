@@ -30,7 +30,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::metrics::Answer;
-use super::{AppState, ServeError, log_decision};
+use super::{AppState, Front, ServeError, log_decision};
 use yungui::report::{ErrorReport, Outcome, Report};
 use yungui::request::{now_secs, server_now};
 
@@ -122,7 +122,7 @@ async fn decide_one(state: &AppState, uid: &str, body: String) -> Report {
     // Reading the body, bounding it and deciding all run under one of the API's permits, off the
     // async runtime: a large body costs its caller's permit, not everyone's runtime threads.
     let ran = state
-        .run("api", move |engine| {
+        .run(Front::Api, move |engine| {
             match prepare(&body, server_secs, engine.registry().database().is_some()) {
                 Ok(prepared) => {
                     let result = engine
@@ -136,7 +136,7 @@ async fn decide_one(state: &AppState, uid: &str, body: String) -> Report {
         .await;
     let (tenant, action, result) =
         ran.unwrap_or_else(|err| (String::new(), String::new(), Err(err)));
-    state.metrics.record("api", &result, started.elapsed());
+    state.metrics.record(Front::Api, &result, started.elapsed());
     state.metrics.record_controls(&result);
     log_decision(
         state,

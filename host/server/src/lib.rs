@@ -17,6 +17,7 @@ mod config;
 pub mod conn;
 mod decision_log;
 mod error;
+mod front;
 pub mod kubernetes;
 mod listen;
 pub mod logging;
@@ -35,7 +36,12 @@ pub use config::{
 };
 pub use decision_log::{distinct_controls, log_decision};
 pub use error::ServeError;
+pub use front::Front;
 pub use listen::{Running, start};
-use router::front_of;
+
+/// The name of the front end a request path belongs to ([`Front::of_path`]), as [`conn`] reads it.
+fn front_of(path: &str) -> Option<&'static str> {
+    Front::of_path(path).map(Front::name)
+}
 pub use router::{MAX_BODY, router, router_with};
 pub use state::{AppState, Decide};

@@ -10,6 +10,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use crate::front::Front;
 use crate::state::AppState;
 use crate::{api, conn, kubernetes, metrics, openstack};
 
@@ -43,23 +44,10 @@ pub fn router_with(state: AppState, body_timeout: Duration) -> Router {
         .with_state(state)
 }
 
-/// The front end a path belongs to, if any.
-pub(crate) fn front_of(path: &str) -> Option<&'static str> {
-    if path.starts_with("/v1/") {
-        Some("api")
-    } else if path == "/validate" || path.starts_with("/validate/") {
-        Some("kubernetes")
-    } else if path == "/openstack" || path.starts_with("/openstack/") {
-        Some("openstack")
-    } else {
-        None
-    }
-}
-
 /// Counts every answer of every front end (`yungui_answers_total`), whatever happened to the
 /// request: decided, refused before the engine (malformed, unmapped, too large), or faulted.
 async fn count_answers(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let front = front_of(request.uri().path());
+    let front = Front::of_path(request.uri().path());
     let response = next.run(request).await;
     if let Some(front) = front {
         let status = response.status();

@@ -11,6 +11,7 @@ use yungui::bindings::types;
 use yungui::engine::Engine;
 
 use crate::error::ServeError;
+use crate::front::Front;
 use crate::{kubernetes, metrics, openstack};
 
 /// Shared by every handler.
@@ -65,11 +66,11 @@ impl Permits {
         workers + 2 * (workers / 2).max(1)
     }
 
-    fn of(&self, front: &str) -> &Arc<Semaphore> {
+    fn of(&self, front: Front) -> &Arc<Semaphore> {
         match front {
-            "kubernetes" => &self.kubernetes,
-            "openstack" => &self.openstack,
-            _ => &self.api,
+            Front::Api => &self.api,
+            Front::Kubernetes => &self.kubernetes,
+            Front::OpenStack => &self.openstack,
         }
     }
 }
@@ -167,7 +168,7 @@ impl AppState {
     /// The request is checked against [`yungui::limits`] first.
     pub async fn decide(
         &self,
-        front: &'static str,
+        front: Front,
         request: Decide,
     ) -> Result<types::Decision, ServeError> {
         let started = Instant::now();
@@ -204,7 +205,7 @@ impl AppState {
     /// Runs `f` with the engine on the blocking pool, holding one of the front end's permits.
     pub async fn run<T: Send + 'static>(
         &self,
-        front: &'static str,
+        front: Front,
         f: impl FnOnce(&Engine) -> T + Send + 'static,
     ) -> Result<T, ServeError> {
         let engine = self.engine().ok_or(ServeError::NotReady)?;

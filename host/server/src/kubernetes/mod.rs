@@ -44,7 +44,7 @@ use kube_core::admission::{
 };
 
 use super::metrics::Answer;
-use super::{AppState, Decide, ServeError, log_decision};
+use super::{AppState, Decide, Front, ServeError, log_decision};
 use yungui::bindings::types;
 use yungui::engine::Error;
 
@@ -471,7 +471,7 @@ async fn decide_all(state: &AppState, items: Vec<mapping::Item>) -> Outcome {
         let mut decided = Vec::with_capacity(items.len());
         for item in items {
             match state
-                .decide("kubernetes", Decide::Typed(item.request))
+                .decide(Front::Kubernetes, Decide::Typed(item.request))
                 .await
             {
                 Ok(decision) => decided.push((item.subject, decision)),
