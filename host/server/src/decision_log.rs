@@ -7,24 +7,44 @@ use std::time::Duration;
 use yungui::bindings::types;
 
 use crate::error::ServeError;
+use crate::front::Front;
 use crate::state::AppState;
 
+/// What a line of the decision log says of an answer besides its decision, as its front end read
+/// the request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Entry<'a> {
+    /// The front end that answered.
+    pub front: Front,
+    /// The caller's id of the request (an AdmissionReview's `uid`, `X-Request-Id`,
+    /// `X-Openstack-Request-Id`), empty when none.
+    pub uid: &'a str,
+    /// The tenant decided for, empty when none.
+    pub tenant: &'a str,
+    /// What was reviewed (a Kubernetes kind, an oslo.policy rule), empty for the raw API.
+    pub kind: &'a str,
+    /// The action decided.
+    pub action: &'a str,
+    /// A Kubernetes `dryRun` review.
+    pub dry_run: bool,
+}
+
 /// Logs one decision as one line (JSON with `--log-json`), under the target `yungui::decision`.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "one call site per front end, each field a column of the decision log"
-)]
-pub fn log_decision(
+pub(crate) fn log_decision(
     state: &AppState,
-    front: &str,
-    uid: &str,
-    tenant: &str,
-    kind: &str,
-    action: &str,
+    entry: &Entry<'_>,
     result: &Result<types::Decision, ServeError>,
     latency: Duration,
-    dry_run: bool,
 ) {
+    let Entry {
+        front,
+        uid,
+        tenant,
+        kind,
+        action,
+        dry_run,
+    } = *entry;
+    let front = front.name();
     let (decision, controls, error) = match result {
         Ok(d) => (
             if d.allowed { "allow" } else { "deny" },
@@ -57,7 +77,7 @@ pub fn log_decision(
 }
 
 /// The controls a decision lists (denials, then warnings), each once, in order.
-pub fn distinct_controls(decision: &types::Decision) -> Vec<&str> {
+pub(crate) fn distinct_controls(decision: &types::Decision) -> Vec<&str> {
     let mut ids: Vec<&str> = Vec::new();
     for f in decision.denials.iter().chain(&decision.warnings) {
         if !ids.contains(&f.control.as_str()) {

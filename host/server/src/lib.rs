@@ -23,6 +23,7 @@ mod listen;
 pub mod logging;
 pub mod metrics;
 pub mod openstack;
+mod pipeline;
 pub mod region_map;
 mod registry_metrics;
 mod reload;
@@ -34,7 +35,6 @@ pub use config::{
     Config, DEFAULT_MAX_CONNECTIONS_PER_PEER, DEFAULT_PEER_BODY_MIB_PER_SEC, Transport,
     default_workers,
 };
-pub use decision_log::{distinct_controls, log_decision};
 pub use error::ServeError;
 pub use front::Front;
 pub use listen::{Running, start};
@@ -43,5 +43,7 @@ pub use listen::{Running, start};
 fn front_of(path: &str) -> Option<&'static str> {
     Front::of_path(path).map(Front::name)
 }
+use decision_log::Entry;
+pub use pipeline::Decide;
 pub use router::{MAX_BODY, router, router_with};
-pub use state::{AppState, Decide};
+pub use state::AppState;

@@ -1,30 +1,27 @@
-//! What every handler shares ([`AppState`]: the engine in force, the permits of each front end,
-//! the metrics, the front ends' settings) and the one way a decision is run: under a permit of
-//! its front end, on the blocking pool, checked against [`yungui::limits`] first.
+//! What every handler shares ([`AppState`]): the engine in force, the permits of each front end,
+//! the metrics, the front ends' settings, and why the last reloads were refused. Decisions are
+//! run by the pipeline ([`crate::pipeline`]).
 
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Instant;
 
 use tokio::sync::Semaphore;
 
-use yungui::bindings::types;
 use yungui::engine::Engine;
 
-use crate::error::ServeError;
 use crate::front::Front;
 use crate::{kubernetes, metrics, openstack};
 
 /// Shared by every handler.
 #[derive(Clone)]
 pub struct AppState {
-    pub(crate) engine: Arc<RwLock<Option<Arc<Engine>>>>,
+    engine: Arc<RwLock<Option<Arc<Engine>>>>,
     /// Why the last component reload was refused, if it was (cleared by a successful one).
     reload_failure: Arc<RwLock<Option<String>>>,
     /// Why the last registry reload was refused, if it was (cleared by a successful one).
     registry_failure: Arc<RwLock<Option<String>>>,
     /// Serialises registry and component swaps.
     pub(crate) swapping: Arc<tokio::sync::Mutex<()>>,
-    permits: Arc<Permits>,
+    pub(crate) permits: Arc<Permits>,
     /// Counters and histograms for `/metrics`.
     pub metrics: Arc<metrics::Metrics>,
     /// The Kubernetes front end's settings.
@@ -66,22 +63,13 @@ impl Permits {
         workers + 2 * (workers / 2).max(1)
     }
 
-    fn of(&self, front: Front) -> &Arc<Semaphore> {
+    pub(crate) fn of(&self, front: Front) -> &Arc<Semaphore> {
         match front {
             Front::Api => &self.api,
             Front::Kubernetes => &self.kubernetes,
             Front::OpenStack => &self.openstack,
         }
     }
-}
-
-/// What to decide.
-#[derive(Debug)]
-pub enum Decide {
-    /// A typed request (the adapters build these).
-    Typed(types::Request),
-    /// A request in the JSON request format.
-    Json(String),
 }
 
 impl AppState {
@@ -162,62 +150,5 @@ impl AppState {
             .reload_failure
             .write()
             .unwrap_or_else(PoisonError::into_inner) = why;
-    }
-
-    /// Decides on the blocking pool, bounded by the front end's permits, and records the metrics.
-    /// The request is checked against [`yungui::limits`] first.
-    pub async fn decide(
-        &self,
-        front: Front,
-        request: Decide,
-    ) -> Result<types::Decision, ServeError> {
-        let started = Instant::now();
-        let result = self
-            .run(front, move |engine| {
-                // A registry in PostgreSQL cannot hold a NUL: such an id is the caller's error,
-                // not a fault of the database.
-                let database = engine.registry().database().is_some();
-                let nul = |err: yungui::limits::HoldsNul| ServeError::BadRequest(err.to_string());
-                match request {
-                    Decide::Typed(request) => {
-                        yungui::limits::check_typed(&request)?;
-                        if database {
-                            yungui::limits::refuse_nul_typed(&request).map_err(nul)?;
-                        }
-                        Ok(engine.decide(&request)?)
-                    }
-                    Decide::Json(request) => {
-                        let value =
-                            yungui::limits::read_json(&request).map_err(ServeError::BadRequest)?;
-                        if database {
-                            yungui::limits::refuse_nul_json(&value).map_err(nul)?;
-                        }
-                        Ok(engine.decide_json(&request)?)
-                    }
-                }
-            })
-            .await
-            .and_then(|result| result);
-        self.metrics.record(front, &result, started.elapsed());
-        result
-    }
-
-    /// Runs `f` with the engine on the blocking pool, holding one of the front end's permits.
-    pub async fn run<T: Send + 'static>(
-        &self,
-        front: Front,
-        f: impl FnOnce(&Engine) -> T + Send + 'static,
-    ) -> Result<T, ServeError> {
-        let engine = self.engine().ok_or(ServeError::NotReady)?;
-        let _permit = self
-            .permits
-            .of(front)
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|e| ServeError::Task(e.to_string()))?;
-        tokio::task::spawn_blocking(move || f(&engine))
-            .await
-            .map_err(|e| ServeError::Task(e.to_string()))
     }
 }

@@ -44,7 +44,7 @@ use kube_core::admission::{
 };
 
 use super::metrics::Answer;
-use super::{AppState, Decide, Front, ServeError, log_decision};
+use super::{AppState, Decide, Entry, Front, ServeError};
 use yungui::bindings::types;
 use yungui::engine::Error;
 
@@ -284,18 +284,15 @@ fn finish(
         _ => "refuse",
     });
     let merged = for_log(outcome);
-    state.metrics.record_controls(&merged);
-    log_decision(
-        state,
-        "kubernetes",
-        &request.uid,
+    let entry = Entry {
+        front: Front::Kubernetes,
+        uid: &request.uid,
         tenant,
-        &request.kind.kind,
+        kind: &request.kind.kind,
         action,
-        &merged,
-        started.elapsed(),
-        request.dry_run,
-    );
+        dry_run: request.dry_run,
+    };
+    state.answered(&entry, &merged, started);
     (Extension(answer), Json(response.into_review())).into_response()
 }
 
