@@ -8,6 +8,7 @@ use std::time::Duration;
 use yungui::engine::{EngineConfig, PluginSource};
 use yungui::registry::RegistrySource;
 
+use crate::error::ConfigError;
 use crate::{kubernetes, openstack};
 
 /// How a server is set up: what `yungui serve`'s options describe, as plain data, for an
@@ -96,25 +97,25 @@ impl Config {
     }
 
     /// What is wrong with this configuration, if anything.
-    pub(crate) fn check(&self) -> anyhow::Result<()> {
+    pub(crate) fn check(&self) -> Result<(), ConfigError> {
         if self.workers == 0 {
-            anyhow::bail!("no workers: a server needs at least one to decide");
+            return Err(ConfigError::NoWorkers);
         }
         if self.max_connections == 0
             || self.max_connections_per_peer == 0
             || self.peer_body_rate == 0
         {
-            anyhow::bail!("a connection limit of 0 would refuse every client");
+            return Err(ConfigError::NoConnections);
         }
         if self.header_timeout.is_zero() || self.body_timeout.is_zero() {
-            anyhow::bail!("a timeout of 0 would refuse every request: give clients some time");
+            return Err(ConfigError::NoTime);
         }
         if [self.plugin_watch, self.registry_watch]
             .iter()
             .flatten()
             .any(Duration::is_zero)
         {
-            anyhow::bail!("a watch interval of 0: use `None` for never, or a positive interval");
+            return Err(ConfigError::ZeroWatch);
         }
         Ok(())
     }

@@ -35,7 +35,7 @@ pub use config::{
     Config, DEFAULT_MAX_CONNECTIONS_PER_PEER, DEFAULT_PEER_BODY_MIB_PER_SEC, Transport,
     default_workers,
 };
-pub use error::ServeError;
+pub use error::{ConfigError, ServeError, StartError};
 pub use front::Front;
 pub use listen::{Running, start};
 

@@ -9,6 +9,7 @@ use yungui::engine::{EngineConfig, PluginSource};
 use yungui::registry::RegistrySource;
 
 use crate::config::{Config, Transport};
+use crate::error::{Chain, StartError};
 use crate::reload::{Watcher, watch_plugin, watch_registry};
 use crate::router::router_with;
 use crate::state::{AppState, Permits};
@@ -43,7 +44,7 @@ impl Running {
 }
 
 /// Starts the server: binds, serves, and loads the component in the background.
-pub async fn start(config: &Config) -> anyhow::Result<Running> {
+pub async fn start(config: &Config) -> Result<Running, StartError> {
     config.check()?;
     let state = AppState::new(
         config.workers,
@@ -96,7 +97,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     let addr = handle
         .listening()
         .await
-        .ok_or_else(|| anyhow::anyhow!("cannot listen on `{}`", config.listen))?;
+        .ok_or(StartError::Listen(config.listen))?;
 
     let (registry, files) = match &config.registry {
         Some(RegistrySource::File(path)) => {
@@ -137,7 +138,10 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         }
         Err(err) => {
             watcher.state.metrics.component_load(false);
-            tracing::error!("the policy component did not load: {err:#}; every decision is denied")
+            tracing::error!(
+                "the policy component did not load: {}; every decision is denied",
+                Chain(&err)
+            )
         }
     });
     Ok(Running {

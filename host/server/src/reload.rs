@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use yungui::engine::{Engine, EngineConfig, PluginSource};
 
+use crate::error::{Chain, LoadError};
 use crate::state::AppState;
 
 /// Loads components for the server: the first one and every reload, each checked the same way.
@@ -29,7 +30,7 @@ impl Watcher {
         &self,
         registry: yungui::registry::Registry,
         smoke_test: bool,
-    ) -> anyhow::Result<Engine> {
+    ) -> Result<Engine, LoadError> {
         // A server runs a policy folder built (pre-initialised, as `yungui build` writes it), so
         // every new instance starts with the policy set parsed.
         let engine = match &self.source {
@@ -45,9 +46,10 @@ impl Watcher {
                 if let Some(pin) = &self.pin {
                     let sha256 = yungui::builder::sha256_hex(&bytes);
                     if !pin.eq_ignore_ascii_case(&sha256) {
-                        anyhow::bail!(
-                            "the component's sha256 is {sha256}, not the pinned `{pin}` (--plugin-sha256)"
-                        );
+                        return Err(LoadError::Pinned {
+                            actual: sha256,
+                            pinned: pin.clone(),
+                        });
                     }
                 }
                 Engine::from_bytes(
@@ -62,10 +64,10 @@ impl Watcher {
         if let Some(pin) = &self.pin
             && !pin.eq_ignore_ascii_case(engine.sha256())
         {
-            anyhow::bail!(
-                "the component's sha256 is {}, not the pinned `{pin}` (--plugin-sha256)",
-                engine.sha256()
-            );
+            return Err(LoadError::Pinned {
+                actual: engine.sha256().to_owned(),
+                pinned: pin.clone(),
+            });
         }
         engine.warm(self.workers.min(engine.config().max_idle))?;
         if smoke_test {
@@ -77,15 +79,15 @@ impl Watcher {
 
 /// A component about to serve must list its controls and answer a request with a decision or a
 /// bad request, not a fault.
-fn smoke(engine: &Engine) -> anyhow::Result<()> {
+fn smoke(engine: &Engine) -> Result<(), LoadError> {
     let controls = engine.controls()?;
     if controls.is_empty() {
-        anyhow::bail!("the component lists no controls: it holds no policy set");
+        return Err(LoadError::NoControls);
     }
     match engine.decide_json("{}") {
         Ok(_) => Ok(()),
         Err(err) if err.is_bad_request() => Ok(()),
-        Err(err) => anyhow::bail!("the smoke decision failed: {err}"),
+        Err(err) => Err(LoadError::Smoke(err)),
     }
 }
 
@@ -217,10 +219,10 @@ pub(crate) async fn watch_plugin(watcher: Watcher, path: PathBuf, every: Duratio
         let loaded = tokio::task::spawn_blocking(move || {
             let engine = loader.load(yungui::registry::Registry::empty(), true)?;
             engine.share_registry(current.registry());
-            Ok::<_, anyhow::Error>(engine)
+            Ok::<_, LoadError>(engine)
         })
         .await
-        .map_err(anyhow::Error::from)
+        .map_err(LoadError::from)
         .and_then(|r| r);
         match loaded {
             Ok(engine) => {
@@ -231,9 +233,12 @@ pub(crate) async fn watch_plugin(watcher: Watcher, path: PathBuf, every: Duratio
             Err(err) => {
                 tracing::warn!(
                     component = %path.display(),
-                    "the changed component is refused, keeping the one in force: {err:#}"
+                    "the changed component is refused, keeping the one in force: {}",
+                    Chain(&err)
                 );
-                watcher.state.set_reload_failure(Some(format!("{err:#}")));
+                watcher
+                    .state
+                    .set_reload_failure(Some(Chain(&err).to_string()));
                 watcher.state.metrics.component_load(false);
             }
         }
