@@ -15,6 +15,7 @@ use crate::{kubernetes, openstack};
 /// application that embeds the server without the command line ([`Config::new`] gives the
 /// command's defaults).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// The address to listen on (port 0 picks a free one: [`Running::addr`](crate::Running::addr) says which).
     pub listen: SocketAddr,
@@ -58,6 +59,7 @@ pub struct Config {
 
 /// How a server talks to its clients.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Transport {
     /// HTTPS; the certificate and key are reloaded when their files change.
     Tls {

@@ -11,9 +11,28 @@
 //! whose callers are less trusted, half as many each. A request is checked against the bounds of
 //! [`yungui::limits`] before the component sees it. The component loads in the background; until it
 //! has, `/readyz` answers 503 and every decision fails closed.
+//!
+//! An application embeds the server with a [`Config`] (plain data, no command-line types) and
+//! [`start`], or mounts [`router`] over an [`AppState`] in an application of its own. The
+//! front ends' settings are [`kubernetes::Config`] and [`openstack::Config`];
+//! [`logging::init`] sets up the logs and the decision log.
+//!
+//! Inside, one module per concern: `config` (what a server is set up with), `state` (what
+//! handlers share, the permits of each [`Front`]), `pipeline` (decide, count, log: the one path
+//! of every front end's decisions), `router` (routes, health, answer counts), `listen` (bind,
+//! serve, stop), `reload` (the component and registry watchers), `decision_log`, `error`, and
+//! the front ends (`api`, [`kubernetes`], [`openstack`]), which only parse, map and render.
+//!
+//! This crate depends on the engine (`yungui`) and on HTTP, TLS and Kubernetes crates; the engine
+//! never depends on it, and it takes no command-line types (the `yungui` command, `yungui-cli`,
+//! turns its options into a [`Config`]).
 
-pub mod api;
+#![deny(missing_docs)]
+
+mod api;
 mod config;
+// Hidden rather than private: `conn::Table::len` and `is_empty` have no user in the crate.
+#[doc(hidden)]
 pub mod conn;
 mod decision_log;
 mod error;
@@ -21,15 +40,15 @@ mod front;
 pub mod kubernetes;
 mod listen;
 pub mod logging;
-pub mod metrics;
+mod metrics;
 pub mod openstack;
 mod pipeline;
-pub mod region_map;
+mod region_map;
 mod registry_metrics;
 mod reload;
 mod router;
 mod state;
-pub mod tls;
+mod tls;
 
 pub use config::{
     Config, DEFAULT_MAX_CONNECTIONS_PER_PEER, DEFAULT_PEER_BODY_MIB_PER_SEC, Transport,
@@ -38,12 +57,15 @@ pub use config::{
 pub use error::{ConfigError, ServeError, StartError};
 pub use front::Front;
 pub use listen::{Running, start};
+#[doc(hidden)]
+pub use pipeline::Decide;
+pub use router::{MAX_BODY, router, router_with};
+pub use state::AppState;
+pub use tls::TlsError;
+
+use decision_log::Entry;
 
 /// The name of the front end a request path belongs to ([`Front::of_path`]), as [`conn`] reads it.
 fn front_of(path: &str) -> Option<&'static str> {
     Front::of_path(path).map(Front::name)
 }
-use decision_log::Entry;
-pub use pipeline::Decide;
-pub use router::{MAX_BODY, router, router_with};
-pub use state::AppState;

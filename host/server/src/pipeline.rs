@@ -20,6 +20,7 @@ use crate::state::AppState;
 
 /// What to decide.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Decide {
     /// A typed request (the adapters build these).
     Typed(types::Request),

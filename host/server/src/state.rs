@@ -23,11 +23,11 @@ pub struct AppState {
     pub(crate) swapping: Arc<tokio::sync::Mutex<()>>,
     pub(crate) permits: Arc<Permits>,
     /// Counters and histograms for `/metrics`.
-    pub metrics: Arc<metrics::Metrics>,
+    pub(crate) metrics: Arc<metrics::Metrics>,
     /// The Kubernetes front end's settings.
-    pub kubernetes: Arc<kubernetes::Config>,
+    pub(crate) kubernetes: Arc<kubernetes::Config>,
     /// The OpenStack front end's settings.
-    pub openstack: Arc<openstack::Config>,
+    pub(crate) openstack: Arc<openstack::Config>,
 }
 
 impl std::fmt::Debug for AppState {
