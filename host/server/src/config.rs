@@ -17,7 +17,8 @@ use crate::{kubernetes, openstack};
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Config {
-    /// The address to listen on (port 0 picks a free one: [`Running::addr`](crate::Running::addr) says which).
+    /// The address to listen on (port 0 picks a free one:
+    /// [`Running::addr`](crate::Running::addr) says which).
     pub listen: SocketAddr,
     /// HTTPS with a certificate, or plain HTTP.
     pub transport: Transport,
