@@ -18,7 +18,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use super::ServeError;
+use crate::ServeError;
+use crate::front::Front;
 use yungui::bindings::types;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -277,10 +278,10 @@ impl Metrics {
     }
 
     /// Counts one answer of a front end.
-    pub fn answer(&self, front: &str, code: u16, answer: &str) {
+    pub fn answer(&self, front: Front, code: u16, answer: &str) {
         self.answers
             .get_or_create(&AnswerLabels {
-                front: front.to_owned(),
+                front: front.name().to_owned(),
                 code: code.to_string(),
                 answer: answer.to_owned(),
             })
@@ -327,7 +328,7 @@ impl Metrics {
     /// ([`Metrics::record_controls`]).
     pub fn record(
         &self,
-        front: &str,
+        front: Front,
         result: &Result<types::Decision, ServeError>,
         elapsed: Duration,
     ) {
@@ -338,21 +339,21 @@ impl Metrics {
         };
         self.decisions
             .get_or_create(&DecisionLabels {
-                front: front.to_owned(),
+                front: front.name().to_owned(),
                 decision: decision.to_owned(),
             })
             .inc();
         if let Err(e) = result {
             self.faults
                 .get_or_create(&FaultLabels {
-                    front: front.to_owned(),
+                    front: front.name().to_owned(),
                     kind: e.kind().to_owned(),
                 })
                 .inc();
         }
         self.latency
             .get_or_create(&FrontLabels {
-                front: front.to_owned(),
+                front: front.name().to_owned(),
             })
             .observe(elapsed.as_secs_f64());
     }
@@ -453,7 +454,7 @@ mod tests {
     #[test]
     fn prometheus_text_names_counters_by_their_samples() {
         let metrics = Metrics::new();
-        metrics.answer("openstack", 400, "refuse");
+        metrics.answer(Front::OpenStack, 400, "refuse");
         metrics.registry_reload(false);
         let open = metrics.encode_as(Format::OpenMetrics);
         assert!(open.ends_with("# EOF\n"), "{open}");

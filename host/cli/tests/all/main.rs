@@ -1269,7 +1269,9 @@ mod serve {
                 let state = state.clone();
                 busy.push(tokio::spawn(async move {
                     state
-                        .run("api", |_| std::thread::sleep(Duration::from_secs(3)))
+                        .run(yungui_server::Front::Api, |_| {
+                            std::thread::sleep(Duration::from_secs(3))
+                        })
                         .await
                 }));
             }
@@ -1277,7 +1279,7 @@ mod serve {
             let started = std::time::Instant::now();
             let decision = state
                 .decide(
-                    "kubernetes",
+                    yungui_server::Front::Kubernetes,
                     yungui_server::Decide::Typed(typed_workload("shop-example", "cn-north-1")),
                 )
                 .await

@@ -44,7 +44,7 @@ use kube_core::admission::{
 };
 
 use super::metrics::Answer;
-use super::{AppState, Decide, ServeError, log_decision};
+use super::{AppState, Decide, Entry, Front, ServeError};
 use yungui::bindings::types;
 use yungui::engine::Error;
 
@@ -284,18 +284,15 @@ fn finish(
         _ => "refuse",
     });
     let merged = for_log(outcome);
-    state.metrics.record_controls(&merged);
-    log_decision(
-        state,
-        "kubernetes",
-        &request.uid,
+    let entry = Entry {
+        front: Front::Kubernetes,
+        uid: &request.uid,
         tenant,
-        &request.kind.kind,
+        kind: &request.kind.kind,
         action,
-        &merged,
-        started.elapsed(),
-        request.dry_run,
-    );
+        dry_run: request.dry_run,
+    };
+    state.answered(&entry, &merged, started);
     (Extension(answer), Json(response.into_review())).into_response()
 }
 
@@ -471,7 +468,7 @@ async fn decide_all(state: &AppState, items: Vec<mapping::Item>) -> Outcome {
         let mut decided = Vec::with_capacity(items.len());
         for item in items {
             match state
-                .decide("kubernetes", Decide::Typed(item.request))
+                .decide(Front::Kubernetes, Decide::Typed(item.request))
                 .await
             {
                 Ok(decision) => decided.push((item.subject, decision)),

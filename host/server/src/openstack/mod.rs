@@ -28,7 +28,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::metrics::Answer;
-use super::{AppState, Decide, log_decision};
+use super::{AppState, Decide, Entry, Front};
 pub use rules::{Refusal, RuleMap};
 use yungui::request::now_utc;
 
@@ -176,20 +176,17 @@ async fn check(state: AppState, path: String, headers: HeaderMap, body: Bytes) -
     let tenant = built.tenant;
     let action = built.action;
     let result = state
-        .decide("openstack", Decide::Typed(built.request))
+        .decide(Front::OpenStack, Decide::Typed(built.request))
         .await;
-    state.metrics.record_controls(&result);
-    log_decision(
-        &state,
-        "openstack",
-        &uid,
-        &tenant,
-        &rule,
-        &action,
-        &result,
-        started.elapsed(),
-        false,
-    );
+    let entry = Entry {
+        front: Front::OpenStack,
+        uid: &uid,
+        tenant: &tenant,
+        kind: &rule,
+        action: &action,
+        dry_run: false,
+    };
+    state.answered(&entry, &result, started);
     match &result {
         Ok(decision) if decision.allowed => {
             if !decision.warnings.is_empty() {

@@ -6,9 +6,8 @@
 //! identical. `--openstack-rules FILE` replaces it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -145,31 +144,92 @@ impl Defaults {
         }
     }
 
-    fn check(&self, at: &str) -> anyhow::Result<()> {
+    fn check(&self, at: &str) -> Result<(), RuleMapError> {
         if self.purpose.is_empty() {
-            anyhow::bail!("{at}: `purpose` is empty: name the purpose Nova servers are for");
+            return Err(RuleMapError::invalid(
+                at,
+                "`purpose` is empty: name the purpose Nova servers are for".to_owned(),
+            ));
         }
         if self.carrier.is_empty() {
-            anyhow::bail!("{at}: `carrier` is empty: name the carrier of public addresses");
+            return Err(RuleMapError::invalid(
+                at,
+                "`carrier` is empty: name the carrier of public addresses".to_owned(),
+            ));
         }
         if !LINK_KINDS.contains(&self.link_kind.as_str()) {
-            anyhow::bail!(
-                "{at}: `link_kind` is `{}`: use one of {}",
-                self.link_kind,
-                LINK_KINDS.join(", ")
-            );
+            return Err(RuleMapError::invalid(
+                at,
+                format!(
+                    "`link_kind` is `{}`: use one of {}",
+                    self.link_kind,
+                    LINK_KINDS.join(", ")
+                ),
+            ));
         }
         if let Some(class) = self
             .data_classes
             .iter()
             .find(|c| !DATA_CLASSES.contains(&c.as_str()))
         {
-            anyhow::bail!(
-                "{at}: data class `{class}` is unknown: use {}",
-                DATA_CLASSES.join(", ")
-            );
+            return Err(RuleMapError::invalid(
+                at,
+                format!(
+                    "data class `{class}` is unknown: use {}",
+                    DATA_CLASSES.join(", ")
+                ),
+            ));
         }
         Ok(())
+    }
+}
+
+/// Why a rule map is refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuleMapError {
+    /// The file cannot be read.
+    #[error("cannot read the OpenStack rule map `{}`", .path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The text is not a rule map (not JSON, an unknown field, a value of the wrong type).
+    #[error("the OpenStack rule map {map} is not valid")]
+    Json {
+        /// The map, as errors name it.
+        map: String,
+        /// What serde found.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A rule names no action.
+    #[error("the OpenStack rule map {map}: rule `{rule}` has an empty action")]
+    EmptyAction {
+        /// The map, as errors name it.
+        map: String,
+        /// The rule.
+        rule: String,
+    },
+    /// A rule, or the defaults, hold a value the data contract does not know, or none.
+    #[error("{at}: {problem}")]
+    Invalid {
+        /// The map and the rule (or `defaults`).
+        at: String,
+        /// What is wrong, and what to do.
+        problem: String,
+    },
+}
+
+impl RuleMapError {
+    fn invalid(at: &str, problem: String) -> Self {
+        Self::Invalid {
+            at: at.to_owned(),
+            problem,
+        }
     }
 }
 
@@ -207,26 +267,33 @@ pub struct Built {
 
 impl RuleMap {
     /// The shipped map.
-    pub fn shipped() -> anyhow::Result<Self> {
+    pub fn shipped() -> Result<Self, RuleMapError> {
         Self::parse(SHIPPED, "the shipped `deploy/openstack/rules.json`")
     }
 
     /// A map from its file.
-    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the OpenStack rule map `{}`", path.display()))?;
+    pub fn from_file(path: &Path) -> Result<Self, RuleMapError> {
+        let text = std::fs::read_to_string(path).map_err(|source| RuleMapError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::parse(&text, &format!("`{}`", path.display()))
     }
 
     /// A map from its text; `source` names it in errors.
-    pub fn parse(text: &str, source: &str) -> anyhow::Result<Self> {
-        let map: Self = serde_json::from_str(text)
-            .with_context(|| format!("the OpenStack rule map {source} is not valid"))?;
+    pub fn parse(text: &str, source: &str) -> Result<Self, RuleMapError> {
+        let map: Self = serde_json::from_str(text).map_err(|err| RuleMapError::Json {
+            map: source.to_owned(),
+            source: err,
+        })?;
         map.defaults
             .check(&format!("the OpenStack rule map {source}: `defaults`"))?;
         for (name, rule) in &map.rules {
             if rule.action.is_empty() {
-                anyhow::bail!("the OpenStack rule map {source}: rule `{name}` has an empty action");
+                return Err(RuleMapError::EmptyAction {
+                    map: source.to_owned(),
+                    rule: name.clone(),
+                });
             }
             map.defaults
                 .with(&rule.defaults)
@@ -409,6 +476,7 @@ fn text<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Chain;
 
     #[test]
     fn the_deployment_copy_is_the_shipped_map() {
@@ -445,13 +513,13 @@ mod tests {
     #[test]
     fn unknown_fields_and_bad_values_are_named() {
         let text = SHIPPED.replacen("\"purpose\"", "\"porpose\"", 1);
-        let err = format!("{:#}", RuleMap::parse(&text, "`x`").unwrap_err());
+        let err = Chain(&RuleMap::parse(&text, "`x`").unwrap_err()).to_string();
         assert!(err.contains("porpose"), "{err}");
         let text = SHIPPED.replacen("\"link_kind\": \"vpn\"", "\"link_kind\": \"tunnel\"", 1);
-        let err = format!("{:#}", RuleMap::parse(&text, "`x`").unwrap_err());
+        let err = Chain(&RuleMap::parse(&text, "`x`").unwrap_err()).to_string();
         assert!(err.contains("`tunnel`"), "{err}");
         let text = SHIPPED.replacen("\"resource\": \"workload\"", "\"resource\": \"vm\"", 1);
-        let err = format!("{:#}", RuleMap::parse(&text, "`x`").unwrap_err());
+        let err = Chain(&RuleMap::parse(&text, "`x`").unwrap_err()).to_string();
         assert!(err.contains("vm"), "{err}");
     }
 
