@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 
 use clap::{CommandFactory as _, Parser, Subcommand};
+use yungui::SourceError;
 use yungui::builder::BuildError;
-use yungui::engine::SourceError;
 use yungui_cli::commands::{
     Format, build::BuildCommand, cert::CertCommand, decide::DecideCommand, exit,
     inspect::InspectCommand, report::ReportCommand, serve::ServeCommand, test::TestCommand,

@@ -9,12 +9,17 @@ pub mod builder;
 mod cache;
 pub mod cases;
 pub mod engine;
+mod error;
+mod identity;
 pub mod limits;
 pub mod registry;
 pub mod report;
 pub mod request;
+mod runtime;
+mod source;
 
 pub use bindings::types;
-pub use engine::{Engine, EngineConfig, Error, PluginSource};
+pub use engine::{Engine, EngineConfig, Error};
 pub use registry::Registry;
 pub use report::Report;
+pub use source::{PluginSource, SourceError};

@@ -36,8 +36,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::sync::Semaphore;
 
+use yungui::PluginSource;
 use yungui::bindings::types;
-use yungui::engine::{Engine, EngineConfig, Error, PluginSource};
+use yungui::engine::{Engine, EngineConfig, Error};
 use yungui::registry::RegistrySource;
 
 /// Request bodies larger than this are refused with 413 (the Kubernetes API server sends at most
@@ -648,7 +649,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     let registry_watch = files.zip(config.registry_watch);
     let plugin_watch = match &config.plugin {
         PluginSource::File(path) => Some(path.clone()).zip(config.plugin_watch),
-        PluginSource::Policies(_) | PluginSource::Shipped => None,
+        _ => None,
     };
     let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || match watcher.load(registry, false) {

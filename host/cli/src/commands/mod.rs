@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use clap::Args;
 
-use yungui::engine::{Engine, EngineConfig, PluginSource};
+use yungui::PluginSource;
+use yungui::engine::{Engine, EngineConfig};
 use yungui::registry::Registry;
 
 /// The exit codes of the `yungui` command, one meaning each (README, "Exit codes"). A usage error
