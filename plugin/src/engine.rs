@@ -1,53 +1,46 @@
 //! The decision core: a request and the registry in, a decision or a failure out.
 //!
 //! Independent of the component boundary (the registry is a trait) so it can be tested natively.
+//!
+//! Here: the [`Engine`] (policy set, schema and registry cache of one instance) and the decision
+//! path. Beside it, one concern each: `instance` (the instance's engine, loaded by `init`),
+//! `request` (requests read into Cedar's terms), `entities` (entities built, and the facts the
+//! engine computes put in), `cache` (the registry entities an instance keeps, and what a request
+//! reaches), `slices` (the policy set sliced per action and types), `findings` (what a decision
+//! says), `errors`, and the notice's `calendar` and `domain` names.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
-use std::str::FromStr;
 
 use cedar_policy::{
-    Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityTypeName, EntityUid,
-    EvalResult, PolicyId, PolicySet, Request as CedarRequest, Response, RestrictedExpression,
-    Schema,
+    Authorizer, Decision as CedarDecision, Entities, Entity, EntityTypeName, EntityUid, PolicyId,
+    PolicySet, Request as CedarRequest, Schema,
 };
-use serde_json::Value as Json;
-use yungui_policies::{AttrType, AttrTypes, CONTEXT, Finding, Severity, Validate, Vocabularies};
+use yungui_policies::{AttrTypes, CONTEXT, Finding, Severity, Validate, Vocabularies};
 
+mod cache;
 mod calendar;
 mod domain;
+mod entities;
+mod errors;
+mod findings;
+mod instance;
+mod request;
+mod slices;
+
+pub use errors::LoadError;
+pub use findings::{DEFAULT_DENY, REGISTRY_MISSING};
+pub use instance::{init_from_stdin, with_engine};
 
 use crate::bindings::yungui::policy::types as wit;
 use crate::value;
-
-/// The control id of a denial for an entity the registry does not hold.
-pub const REGISTRY_MISSING: &str = "registry-missing";
-/// The control id of a denial because no policy permits the request.
-pub const DEFAULT_DENY: &str = "default-deny";
-
-/// Registry entities cached per instance before the cache starts over.
-const CACHE_CAPACITY: usize = 16_384;
-/// Working sets (see [`Cache`]) kept per instance before they start over.
-const SETS_CAPACITY: usize = 4_096;
-/// Registry entities one request may reach before it is refused.
-const MAX_REACHED: usize = 256;
-
-/// The entity type whose `suffixes` the engine computes from its `name` (art. 8(1)).
-const DOMAIN_TYPE: &str = "Cloud::Domain";
-/// The entity type whose `complaint_channel` the engine trims of white space (art. 5).
-const OFFERING_TYPE: &str = "Cloud::Offering";
-/// The registry entity type whose `icp_domains` the engine normalises like a domain's name.
-const TENANT_TYPE: &str = "Cloud::Tenant";
-/// The entity type whose notice months the engine computes from their dates (art. 9(6)).
-const SERVICE_TYPE: &str = "Cloud::Service";
-/// The registry's calendar months.
-const MONTH_TYPE: &str = "Cloud::Month";
-/// A `Service`'s notice dates and the month attribute each one's month goes in.
-const NOTICE_MONTHS: [(&str, &str); 2] = [
-    ("regulator_reported_at", "regulator_reported_month"),
-    ("users_announced_at", "users_announced_month"),
-];
+use cache::{Cache, Cached};
+use entities::EntityTypes;
+use errors::{bad, cedar_message};
+use findings::missing_finding;
+use request::Prepared;
+use slices::{ByAction, ByTypes, names_action};
 
 /// Where registry entities come from.
 pub trait Registry {
@@ -61,115 +54,6 @@ pub trait Registry {
     fn changed_since(&self, generation: u64) -> Option<Vec<wit::EntityUid>>;
 }
 
-thread_local! {
-    /// The instance's engine, set by `init` (at build time, before the snapshot).
-    static ENGINE: RefCell<Option<Result<Rc<Engine>, String>>> = const { RefCell::new(None) };
-}
-
-/// A policy set as `yungui build` hands it to `init`.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PolicySources {
-    schema: SourceFile,
-    policies: Vec<SourceFile>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SourceFile {
-    name: String,
-    text: String,
-}
-
-/// Loads the policy set from standard input into this instance; nothing on standard input leaves
-/// it without one. Called once, by `yungui build`, before the instance is snapshotted.
-pub fn init_from_stdin() {
-    use std::io::Read as _;
-    let mut text = String::new();
-    let loaded = match std::io::stdin().read_to_string(&mut text) {
-        Ok(0) => return,
-        Ok(_) => serde_json::from_str::<PolicySources>(&text)
-            .map_err(|err| format!("the policy set handed to `init` is not valid: {err}"))
-            .and_then(|sources| {
-                Engine::new(
-                    (&sources.schema.name, &sources.schema.text),
-                    sources
-                        .policies
-                        .iter()
-                        .map(|f| (f.name.as_str(), f.text.as_str())),
-                )
-            })
-            .map(Rc::new),
-        Err(err) => Err(format!("cannot read the policy set: {err}")),
-    };
-    ENGINE.with(|cell| *cell.borrow_mut() = Some(loaded));
-}
-
-/// Runs `f` with this instance's engine.
-pub fn with_engine<T>(
-    f: impl FnOnce(&Engine) -> Result<T, wit::Failure>,
-) -> Result<T, wit::Failure> {
-    let engine = ENGINE.with(|cell| cell.borrow().clone());
-    match engine {
-        Some(Ok(engine)) => f(&engine),
-        Some(Err(message)) => Err(wit::Failure::PluginFault(message)),
-        None => Err(wit::Failure::PluginFault(
-            "this is yungui's engine component, which holds no policy set: build a policy component with `yungui build`".to_owned(),
-        )),
-    }
-}
-
-/// A registry entity, parsed and checked against the schema once.
-#[derive(Debug)]
-struct Cached {
-    entity: Entity,
-    refs: Vec<EntityUid>,
-}
-
-#[derive(Debug, Default)]
-struct Cache {
-    generation: Option<u64>,
-    entries: HashMap<EntityUid, Option<Rc<Cached>>>,
-    /// Working sets: the action, then the registry entities a request reached (sorted), to
-    /// those entities and the action entities as one transitively closed [`Entities`]. Built
-    /// from `entries`, so whatever forgets an entry must forget the sets holding it.
-    sets: HashMap<Vec<EntityUid>, Entities>,
-}
-
-impl Cache {
-    /// Forgets what the registry changed: the one place entries and working sets are invalidated.
-    /// Only the entities changed since the cached generation are dropped, with the working sets
-    /// holding them; everything is when the host cannot say which changed (or the cache is full).
-    fn refresh(&mut self, types: &value::TypeNames, registry: &dyn Registry) {
-        let generation = registry.generation();
-        if self.generation != Some(generation) {
-            match self.generation.and_then(|g| registry.changed_since(g)) {
-                Some(changed) => {
-                    // A uid of no known type cannot be cached: nothing to drop for it.
-                    let changed: HashSet<EntityUid> = changed
-                        .iter()
-                        .filter_map(|uid| value::uid(types, uid).ok())
-                        .collect();
-                    if !changed.is_empty() {
-                        self.entries.retain(|uid, _| !changed.contains(uid));
-                        self.sets
-                            .retain(|key, _| !key.iter().any(|uid| changed.contains(uid)));
-                    }
-                }
-                None => {
-                    self.entries.clear();
-                    self.sets.clear();
-                }
-            }
-            self.generation = Some(generation);
-        }
-        if self.entries.len() >= CACHE_CAPACITY {
-            self.entries.clear();
-            self.sets.clear();
-        }
-    }
-}
-
 /// Policies, schema and the registry cache of one instance.
 #[derive(Debug)]
 pub struct Engine {
@@ -179,10 +63,10 @@ pub struct Engine {
     /// Warn-severity forbids: these only warn.
     warning: PolicySet,
     /// `deciding` and `warning` sliced per action: only the policies whose scope can match.
-    by_action: HashMap<EntityUid, (PolicySet, PolicySet)>,
+    by_action: ByAction,
     /// The action's slices sliced again per principal and resource type the schema allows for
     /// the action: only the policies whose principal and resource scope can match those types.
-    by_types: HashMap<EntityUid, Vec<TypedSlice>>,
+    by_types: ByTypes,
     findings: BTreeMap<PolicyId, Finding>,
     /// Action id (`provision_workload`) to its uid.
     actions: HashMap<String, EntityUid>,
@@ -194,11 +78,8 @@ pub struct Engine {
     /// entity, and working sets hold them all; otherwise only the request's action is looked up
     /// (as `action`), since no attribute can hold an action (the schema types them all).
     all_actions: bool,
-    /// `Cloud::Domain`, `Cloud::Offering`, `Cloud::Service` and `Cloud::Tenant`, parsed once.
-    domain_type: EntityTypeName,
-    offering_type: EntityTypeName,
-    service_type: EntityTypeName,
-    tenant_type: EntityTypeName,
+    /// The entity types the engine computes facts for, parsed once.
+    entity_types: EntityTypes,
     /// Types the registry alone provides (`@registry` in the schema).
     registry_types: BTreeSet<EntityTypeName>,
     /// Closed vocabularies (`@one_of` in the schema): entity type or context → attribute → values.
@@ -209,50 +90,14 @@ pub struct Engine {
     cache: RefCell<Cache>,
 }
 
-/// The policies of one action that can apply to a principal type and a resource type.
-#[derive(Debug)]
-struct TypedSlice {
-    principal: EntityTypeName,
-    resource: EntityTypeName,
-    deciding: PolicySet,
-    warning: PolicySet,
-}
-
-/// A request in Cedar's terms, before the registry is consulted.
-struct Prepared {
-    principal: EntityUid,
-    action: EntityUid,
-    resource: Entity,
-    context: Context,
-    extra: Vec<Entity>,
-    refs: Vec<EntityUid>,
-}
-
-/// The JSON request format.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct JsonRequest {
-    principal: Json,
-    action: Json,
-    resource: Json,
-    #[serde(default)]
-    context: Option<Json>,
-    #[serde(default)]
-    entities: Vec<Json>,
-}
-
-fn bad(message: impl Into<String>) -> wit::Failure {
-    wit::Failure::BadRequest(message.into())
-}
-
 impl Engine {
     /// An engine over the given schema and policy files (validated strictly by `yungui build`).
     pub fn new<'a>(
         schema: (&str, &str),
         files: impl IntoIterator<Item = (&'a str, &'a str)>,
-    ) -> Result<Self, String> {
-        let compiled = yungui_policies::compile(schema, files, Validate::No)
-            .map_err(|problems| format!("the policy set does not load: {problems}"))?;
+    ) -> Result<Self, LoadError> {
+        let compiled =
+            yungui_policies::compile(schema, files, Validate::No).map_err(LoadError::Compile)?;
         let mut deciding = PolicySet::new();
         let mut warning = PolicySet::new();
         for policy in compiled.policies.policies() {
@@ -261,42 +106,11 @@ impl Engine {
                 .get(policy.id())
                 .is_some_and(|f| f.severity == Severity::Warn);
             let set = if warn { &mut warning } else { &mut deciding };
-            set.add(policy.clone()).map_err(|err| err.to_string())?;
+            set.add(policy.clone())
+                .map_err(|err| LoadError::Prepare(err.to_string()))?;
         }
-        let deciding_slices = yungui_policies::slice_by_action(&deciding, &compiled.schema)?;
-        let mut warning_slices = yungui_policies::slice_by_action(&warning, &compiled.schema)?;
-        let by_action: HashMap<EntityUid, (PolicySet, PolicySet)> = deciding_slices
-            .into_iter()
-            .map(|(action, d)| {
-                let w = warning_slices.remove(&action).unwrap_or_default();
-                (action, (d, w))
-            })
-            .collect();
-        let mut by_types: HashMap<EntityUid, Vec<TypedSlice>> = HashMap::new();
-        for (action, (deciding, warning)) in &by_action {
-            let principals: Vec<EntityTypeName> = compiled
-                .schema
-                .principals_for_action(action)
-                .map(|t| t.cloned().collect())
-                .unwrap_or_default();
-            let resources: Vec<EntityTypeName> = compiled
-                .schema
-                .resources_for_action(action)
-                .map(|t| t.cloned().collect())
-                .unwrap_or_default();
-            let mut slices = Vec::new();
-            for principal in &principals {
-                for resource in &resources {
-                    slices.push(TypedSlice {
-                        principal: principal.clone(),
-                        resource: resource.clone(),
-                        deciding: yungui_policies::slice_by_types(deciding, principal, resource)?,
-                        warning: yungui_policies::slice_by_types(warning, principal, resource)?,
-                    });
-                }
-            }
-            by_types.insert(action.clone(), slices);
-        }
+        let (by_action, by_types) =
+            slices::slice(&deciding, &warning, &compiled.schema).map_err(LoadError::Prepare)?;
         let actions = compiled
             .schema
             .actions()
@@ -311,7 +125,7 @@ impl Engine {
         let action_entities: Vec<Entity> = compiled
             .schema
             .action_entities()
-            .map_err(|err| err.to_string())?
+            .map_err(|err| LoadError::Prepare(err.to_string()))?
             .iter()
             .cloned()
             .collect();
@@ -324,15 +138,11 @@ impl Engine {
                 .to_json()
                 .map_or(true, |json| names_action(&json, &action_type))
         });
-        let type_name = |name: &str| EntityTypeName::from_str(name).map_err(|err| err.to_string());
         Ok(Self {
             types,
             action_entities,
             all_actions,
-            domain_type: type_name(DOMAIN_TYPE)?,
-            offering_type: type_name(OFFERING_TYPE)?,
-            service_type: type_name(SERVICE_TYPE)?,
-            tenant_type: type_name(TENANT_TYPE)?,
+            entity_types: EntityTypes::new().map_err(LoadError::Prepare)?,
             schema: compiled.schema,
             deciding,
             warning,
@@ -348,103 +158,14 @@ impl Engine {
         })
     }
 
-    /// Every control, one entry per control id.
-    pub fn controls(&self) -> Vec<wit::Control> {
-        let mut seen: BTreeMap<&str, &Finding> = BTreeMap::new();
-        for finding in self.findings.values() {
-            seen.entry(finding.control.as_str()).or_insert(finding);
-        }
-        seen.into_values()
-            .map(|f| wit::Control {
-                control: f.control.clone(),
-                article: f.article.clone(),
-                reason: f.reason.clone(),
-                reason_zh: f.reason_zh.clone(),
-                severity: severity(f.severity),
-                file: f.file.clone(),
-            })
-            .collect()
-    }
-
-    fn action(&self, id: &str) -> Result<EntityUid, wit::Failure> {
-        // The bare id, as callers write it: no need to try it as a uid first (a parse error is
-        // costly to build).
-        if let Some(uid) = self.actions.get(id) {
-            return Ok(uid.clone());
-        }
-        // Accept the bare id and the full `Cloud::Action::"id"` form, in no other namespace.
-        let key = match EntityUid::from_str(id) {
-            Ok(uid) => self.action_id(&uid)?,
-            Err(_) => id.to_owned(),
-        };
-        self.known_action(&key, id)
-    }
-
-    /// The action of this id, or a bad request listing the known ones.
-    fn known_action(&self, key: &str, id: &str) -> Result<EntityUid, wit::Failure> {
-        self.actions.get(key).cloned().ok_or_else(|| {
-            let mut known: Vec<&str> = self.actions.keys().map(String::as_str).collect();
-            known.sort_unstable();
-            bad(format!(
-                "unknown action `{id}`: expected one of {}",
-                known.join(", ")
-            ))
-        })
-    }
-
-    /// The id of an action given as a uid, which must be of type `Cloud::Action`.
-    fn action_id(&self, uid: &EntityUid) -> Result<String, wit::Failure> {
-        let expected = self
-            .actions
-            .values()
-            .next()
-            .map(|a| a.type_name().to_string())
-            .unwrap_or_default();
-        if uid.type_name().to_string() != expected {
-            return Err(bad(format!(
-                "action `{uid}` is not of type `{expected}`: write the action id alone, e.g. \"provision_workload\""
-            )));
-        }
-        Ok(uid.id().unescaped().to_owned())
-    }
-
     /// Decides a typed request.
     pub fn decide(
         &self,
         request: wit::Request,
         registry: &dyn Registry,
     ) -> Result<wit::Decision, wit::Failure> {
-        let action = self.action(&request.action)?;
-        let principal = value::uid(&self.types, &request.principal)
-            .map_err(|e| bad(format!("principal: {e}")))?;
-        let mut refs = vec![principal.clone()];
-        let resource = typed_entity(&self.types, &request.resource, &mut refs)
-            .map_err(|e| bad(format!("resource: {e}")))?;
-        let mut pairs = Vec::with_capacity(request.context.len());
-        for attribute in &request.context {
-            let expr = value::expression(&self.types, &attribute.value, &mut refs)
-                .map_err(|e| bad(format!("context attribute `{}`: {e}", attribute.name)))?;
-            pairs.push((attribute.name.clone(), expr));
-        }
-        let context = Context::from_pairs(pairs).map_err(|e| bad(format!("context: {e}")))?;
-        let mut extra = Vec::with_capacity(request.entities.len());
-        for entity in &request.entities {
-            extra.push(
-                typed_entity(&self.types, entity, &mut refs)
-                    .map_err(|e| bad(format!("entities: {e}")))?,
-            );
-        }
-        self.decide_prepared(
-            Prepared {
-                principal,
-                action,
-                resource,
-                context,
-                extra,
-                refs,
-            },
-            registry,
-        )
+        let prepared = self.typed_prepared(&request)?;
+        self.decide_prepared(prepared, registry)
     }
 
     /// Decides a request in the JSON format.
@@ -453,18 +174,7 @@ impl Engine {
         request: &str,
         registry: &dyn Registry,
     ) -> Result<wit::Decision, wit::Failure> {
-        let request: JsonRequest = yungui_policies::json::from_str(request)
-            .and_then(serde_json::from_value)
-            .map_err(|err| bad(format!("the request is not valid: {err}")))?;
-        let action = match &request.action {
-            Json::String(id) => self.action(id)?,
-            other => EntityUid::from_json(other.clone())
-                .map_err(|err| bad(format!("`action`: {err}")))
-                .and_then(|uid| {
-                    let key = self.action_id(&uid)?;
-                    self.known_action(&key, &uid.to_string())
-                })?,
-        };
+        let (request, action) = self.read_json(request)?;
         // The request read against the schema's attribute types, as Cedar's schema-directed JSON
         // parser reads it, without the parser's cost (most of a JSON decision's before). Whatever
         // this reading leaves to the parser, and any bad request it leads to, goes the parser's
@@ -475,110 +185,8 @@ impl Engine {
                 decided => return decided,
             }
         }
-        let principal = EntityUid::from_json(request.principal).map_err(|err| {
-            bad(format!(
-                "`principal`: {err}: write {{\"type\": \"Cloud::Tenant\", \"id\": \"…\"}}"
-            ))
-        })?;
-        let mut refs = vec![principal.clone()];
-        let resource = Entity::from_json_value(request.resource, Some(&self.schema))
-            .map_err(|err| bad(format!("`resource`: {}", cedar_message(&err))))?;
-        value::entity_refs(&resource, &mut refs);
-        let context_json = request
-            .context
-            .unwrap_or_else(|| Json::Object(serde_json::Map::new()));
-        value::json_refs(&context_json, true, &mut refs);
-        let context = Context::from_json_value(context_json, Some((&self.schema, &action)))
-            .map_err(|err| bad(format!("`context`: {}", cedar_message(&err))))?;
-        let mut extra = Vec::with_capacity(request.entities.len());
-        for (index, json) in request.entities.into_iter().enumerate() {
-            let entity = Entity::from_json_value(json, Some(&self.schema))
-                .map_err(|err| bad(format!("`entities[{index}]`: {}", cedar_message(&err))))?;
-            value::entity_refs(&entity, &mut refs);
-            extra.push(entity);
-        }
-        self.decide_prepared(
-            Prepared {
-                principal,
-                action,
-                resource,
-                context,
-                extra,
-                refs,
-            },
-            registry,
-        )
-    }
-
-    /// A JSON request prepared without Cedar's JSON parser (see [`value::from_typed_json`]), its
-    /// context checked against the schema; `None` for anything left to the parser.
-    fn json_prepared(&self, request: &JsonRequest, action: &EntityUid) -> Option<Prepared> {
-        let principal = value::json_uid(&self.types, &request.principal)?;
-        let mut refs = vec![principal.clone()];
-        let resource = self.json_entity(&request.resource, &mut refs)?;
-        let declared = self.attribute_types.contexts.get(action.id().unescaped())?;
-        let context = match &request.context {
-            None => Context::empty(),
-            Some(Json::Object(map)) => {
-                let mut pairs = Vec::with_capacity(map.len());
-                for (name, json) in map {
-                    let ty = declared.get(name)?;
-                    let expr = value::from_typed_json(&self.types, json, Some(ty), &mut refs)?;
-                    pairs.push((name.clone(), expr));
-                }
-                Context::from_pairs(pairs).ok()?
-            }
-            Some(_) => return None,
-        };
-        // The parser checks the context against the schema as it reads it: before the registry
-        // is consulted (a request with a bad context is a bad request, whatever it reaches).
-        context.validate(&self.schema, action).ok()?;
-        let mut extra = Vec::with_capacity(request.entities.len());
-        for json in &request.entities {
-            extra.push(self.json_entity(json, &mut refs)?);
-        }
-        Some(Prepared {
-            principal,
-            action: action.clone(),
-            resource,
-            context,
-            extra,
-            refs,
-        })
-    }
-
-    /// An entity in Cedar's JSON entity format (`uid`, `attrs`, `parents`), its attributes read
-    /// against the types the schema declares for its type; references go to `refs`. `None` for
-    /// anything left to the parser (tags, a key it does not know).
-    fn json_entity(&self, json: &Json, refs: &mut Vec<EntityUid>) -> Option<Entity> {
-        let map = json.as_object()?;
-        if map
-            .keys()
-            .any(|key| !matches!(key.as_str(), "uid" | "attrs" | "parents"))
-        {
-            return None;
-        }
-        let uid_json = map.get("uid")?;
-        let uid = value::json_uid(&self.types, uid_json)?;
-        let declared = self
-            .attribute_types
-            .entities
-            .get(uid.type_name().to_string().as_str());
-        let mut attrs = HashMap::new();
-        for (name, json) in map.get("attrs")?.as_object()? {
-            let ty: Option<&AttrType> = declared.and_then(|d| d.get(name));
-            attrs.insert(
-                name.clone(),
-                value::from_typed_json(&self.types, json, ty, refs)?,
-            );
-        }
-        let mut parents = HashSet::new();
-        for parent in map.get("parents")?.as_array()? {
-            let parent = value::json_uid(&self.types, parent)?;
-            refs.push(parent.clone());
-            parents.insert(parent);
-        }
-        Entity::new(uid, attrs, parents).ok()
+        let prepared = self.parsed_prepared(request, action)?;
+        self.decide_prepared(prepared, registry)
     }
 
     fn decide_prepared(
@@ -721,38 +329,6 @@ impl Engine {
         self.entities_unprepared(&reached, request_entities)
     }
 
-    /// The working set of registry entities `reached` and the action entities decisions on
-    /// `action` may look up, transitively closed: built on first use and kept with the parsed
-    /// entities (and forgotten with them). `None` if it does not build (a hierarchy cycle): the
-    /// unprepared path names the problem.
-    fn working_set(&self, action: &EntityUid, reached: &[Rc<Cached>]) -> Option<Entities> {
-        let mut key: Vec<EntityUid> = Vec::with_capacity(reached.len() + 1);
-        key.push(action.clone());
-        key.extend(reached.iter().map(|c| c.entity.uid()));
-        if let Some(rest) = key.get_mut(1..) {
-            rest.sort_unstable();
-        }
-        let mut cache = self.cache.borrow_mut();
-        if let Some(set) = cache.sets.get(&key) {
-            return Some(set.clone());
-        }
-        let actions = self
-            .action_entities
-            .iter()
-            .filter(|e| self.all_actions || &e.uid() == action)
-            .cloned();
-        let set = Entities::from_entities(
-            reached.iter().map(|c| c.entity.clone()).chain(actions),
-            None,
-        )
-        .ok()?;
-        if cache.sets.len() >= SETS_CAPACITY {
-            cache.sets.clear();
-        }
-        cache.sets.insert(key, set.clone());
-        Some(set)
-    }
-
     /// The entities a decision sees, built as they were before working sets: the request's
     /// entities checked against the schema (with the schema's action entities), then the
     /// registry's added.
@@ -764,560 +340,5 @@ impl Engine {
         self.checked(request_entities)?
             .add_entities(reached.iter().map(|c| c.entity.clone()), None)
             .map_err(|err| wit::Failure::BadEntityData(cedar_message(&err)))
-    }
-
-    /// The registry entities the request reaches (following references from the principal,
-    /// the resource and the context), and the uids the registry does not hold.
-    fn reach(
-        &self,
-        mut pending: Vec<EntityUid>,
-        brought: &HashSet<EntityUid>,
-        registry: &dyn Registry,
-    ) -> Result<(Vec<Rc<Cached>>, Vec<EntityUid>), wit::Failure> {
-        let mut cache = self.cache.borrow_mut();
-        cache.refresh(&self.types, registry);
-        let mut seen = HashSet::new();
-        let mut reached = Vec::new();
-        let mut missing = Vec::new();
-        while let Some(uid) = pending.pop() {
-            if brought.contains(&uid) || self.by_action.contains_key(&uid) || seen.contains(&uid) {
-                continue;
-            }
-            if reached.len() >= MAX_REACHED {
-                return Err(wit::Failure::BadEntityData(format!(
-                    "the request reaches more than {MAX_REACHED} registry entities: check the registry for reference chains"
-                )));
-            }
-            let cached = match cache.entries.get(&uid) {
-                Some(cached) => cached.clone(),
-                None => {
-                    let loaded = self.load(&uid, registry)?;
-                    cache.entries.insert(uid.clone(), loaded.clone());
-                    loaded
-                }
-            };
-            match cached {
-                Some(cached) => {
-                    pending.extend(cached.refs.iter().cloned());
-                    reached.push(cached);
-                }
-                None => missing.push(uid.clone()),
-            }
-            seen.insert(uid);
-        }
-        missing.sort_by_key(ToString::to_string);
-        Ok((reached, missing))
-    }
-
-    fn load(
-        &self,
-        uid: &EntityUid,
-        registry: &dyn Registry,
-    ) -> Result<Option<Rc<Cached>>, wit::Failure> {
-        let key = wit::EntityUid {
-            type_name: uid.type_name().to_string(),
-            id: uid.id().unescaped().to_owned(),
-        };
-        let Some(text) = registry.lookup(&key).map_err(|err| {
-            wit::Failure::PluginFault(format!(
-                "the host could not read registry entity `{uid}`: {err}"
-            ))
-        })?
-        else {
-            return Ok(None);
-        };
-        let json: Json = serde_json::from_str(&text).map_err(|err| {
-            wit::Failure::BadEntityData(format!("registry entity `{uid}` is not JSON: {err}"))
-        })?;
-        // Read against the schema's attribute types and checked against the schema, as Cedar's
-        // parser reads and checks it (a tenant never seen costs 27% fewer instructions, see
-        // BENCHMARKS.md); anything else, and any problem, the parser reads and names.
-        let entity = match self.json_entity(&json, &mut Vec::new()) {
-            Some(entity)
-                if Entities::empty()
-                    .add_entities([entity.clone()], Some(&self.schema))
-                    .is_ok() =>
-            {
-                entity
-            }
-            _ => Entity::from_json_value(json, Some(&self.schema)).map_err(|err| {
-                wit::Failure::BadEntityData(format!(
-                    "registry entity `{uid}`: {}",
-                    cedar_message(&err)
-                ))
-            })?,
-        };
-        if &entity.uid() != uid {
-            return Err(wit::Failure::BadEntityData(format!(
-                "the registry answered `{}` when asked for `{uid}`",
-                entity.uid()
-            )));
-        }
-        let entity = self
-            .registry_entity(entity)
-            .map_err(|e| wit::Failure::BadEntityData(format!("registry entity `{uid}`: {e}")))?;
-        let mut refs = Vec::new();
-        value::entity_refs(&entity, &mut refs);
-        Ok(Some(Rc::new(Cached { entity, refs })))
-    }
-
-    /// A request entity with the facts the engine computes put in (a domain's normalised name and
-    /// its suffixes, a service's notice months, an offering's complaint channel without the white
-    /// space around it, whatever the caller sent), and its closed vocabularies checked; with the
-    /// references the engine put in (the months).
-    fn request_entity(&self, entity: Entity) -> Result<(Entity, Vec<EntityUid>), String> {
-        let type_name = entity.uid().type_name().clone();
-        let (entity, added) = if type_name == self.service_type {
-            notice_months(entity)?
-        } else if type_name == self.offering_type {
-            (trimmed_channel(entity)?, Vec::new())
-        } else {
-            (entity, Vec::new())
-        };
-        let entity = if type_name == self.domain_type {
-            let name = match entity.attr("name") {
-                Some(Ok(EvalResult::String(name))) => name,
-                // The schema requires a string name; Cedar names the problem when it checks.
-                _ => return Ok((entity, added)),
-            };
-            let normalised = domain::normalise(&name).map_err(|e| format!("`name`: {e}"))?;
-            let suffixes = domain::suffixes(&normalised);
-            let (uid, mut attrs, parents) = entity.into_inner();
-            attrs.insert(
-                "name".to_owned(),
-                RestrictedExpression::new_string(normalised),
-            );
-            attrs.insert(
-                "suffixes".to_owned(),
-                RestrictedExpression::new_set(
-                    suffixes.into_iter().map(RestrictedExpression::new_string),
-                ),
-            );
-            Entity::new(uid, attrs, parents).map_err(|err| cedar_message(&err))?
-        } else {
-            entity
-        };
-        self.check_vocabularies(&entity)?;
-        Ok((entity, added))
-    }
-
-    /// A registry entity with its vocabularies checked and a tenant's filed domains normalised
-    /// the way a domain's name is, so that `Shop.Example.CN.` in the registry files
-    /// `www.shop.example.cn`.
-    fn registry_entity(&self, entity: Entity) -> Result<Entity, String> {
-        self.check_vocabularies(&entity)?;
-        if entity.uid().type_name() != &self.tenant_type {
-            return Ok(entity);
-        }
-        let filed = match entity.attr("icp_domains") {
-            Some(Ok(EvalResult::Set(set))) => set,
-            _ => return Ok(entity),
-        };
-        let mut normalised = Vec::with_capacity(filed.len());
-        for value in filed.iter() {
-            if let EvalResult::String(name) = value {
-                normalised
-                    .push(domain::normalise(name).map_err(|e| format!("`icp_domains`: {e}"))?);
-            }
-        }
-        let (uid, mut attrs, parents) = entity.into_inner();
-        attrs.insert(
-            "icp_domains".to_owned(),
-            RestrictedExpression::new_set(
-                normalised.into_iter().map(RestrictedExpression::new_string),
-            ),
-        );
-        Entity::new(uid, attrs, parents).map_err(|err| cedar_message(&err))
-    }
-
-    /// Every `@one_of` attribute of the entity's type holds a value of its vocabulary.
-    fn check_vocabularies(&self, entity: &Entity) -> Result<(), String> {
-        yungui_policies::check_vocabularies(&self.vocabularies, entity)
-    }
-
-    /// The findings of the forbid policies that fired or could not be evaluated, sorted.
-    fn fired(&self, response: &Response) -> Vec<wit::Finding> {
-        let diagnostics = response.diagnostics();
-        let mut out: Vec<wit::Finding> = diagnostics
-            .reason()
-            .filter_map(|id| self.findings.get(id))
-            .map(|f| finding(f, None))
-            .collect();
-        for err in diagnostics.errors() {
-            let cedar_policy::AuthorizationError::PolicyEvaluationError(err) = err;
-            if let Some(f) = self.findings.get(err.policy_id()) {
-                out.push(finding(f, Some(&err.inner().to_string())));
-            }
-        }
-        out.sort_by(|a, b| (&a.control, &a.reason).cmp(&(&b.control, &b.reason)));
-        out.dedup_by(|a, b| a.control == b.control && a.reason == b.reason);
-        out
-    }
-
-    fn default_deny(&self, response: &Response) -> wit::Finding {
-        let errors: Vec<String> = response
-            .diagnostics()
-            .errors()
-            .map(ToString::to_string)
-            .collect();
-        let (reason, reason_zh) = if errors.is_empty() {
-            (
-                "no policy permits this request".to_owned(),
-                "没有任何策略允许此请求".to_owned(),
-            )
-        } else {
-            (
-                format!("no policy permits this request ({})", errors.join("; ")),
-                "没有任何策略允许此请求（策略求值出错）".to_owned(),
-            )
-        };
-        wit::Finding {
-            control: DEFAULT_DENY.to_owned(),
-            article: String::new(),
-            reason,
-            reason_zh,
-            obligations: Vec::new(),
-            severity: wit::Severity::Deny,
-        }
-    }
-}
-
-fn typed_entity(
-    types: &value::TypeNames,
-    entity: &wit::Entity,
-    refs: &mut Vec<EntityUid>,
-) -> Result<Entity, String> {
-    let uid = value::uid(types, &entity.uid)?;
-    let mut attrs = HashMap::with_capacity(entity.attrs.len());
-    for attribute in &entity.attrs {
-        let expr = value::expression(types, &attribute.value, refs)
-            .map_err(|e| format!("attribute `{}`: {e}", attribute.name))?;
-        if attrs.insert(attribute.name.clone(), expr).is_some() {
-            return Err(format!("attribute `{}` is given twice", attribute.name));
-        }
-    }
-    let mut parents = HashSet::with_capacity(entity.parents.len());
-    for parent in &entity.parents {
-        let parent = value::uid(types, parent)?;
-        refs.push(parent.clone());
-        parents.insert(parent);
-    }
-    Entity::new(uid, attrs, parents).map_err(|err| cedar_message(&err))
-}
-
-/// A service with the Beijing month of each notice date it carries, in place of any month the
-/// caller named; and the months' uids.
-fn notice_months(entity: Entity) -> Result<(Entity, Vec<EntityUid>), String> {
-    let mut months = Vec::new();
-    for (date, month) in NOTICE_MONTHS {
-        if let Some(Ok(EvalResult::ExtensionValue(repr))) = entity.attr(date) {
-            let id = calendar::beijing_month(&repr).map_err(|e| format!("`{date}`: {e}"))?;
-            let uid = EntityUid::from_str(&format!("{MONTH_TYPE}::\"{id}\""))
-                .map_err(|err| format!("`{month}`: {err}"))?;
-            months.push((month, uid));
-        }
-    }
-    if months.is_empty() {
-        return Ok((entity, Vec::new()));
-    }
-    let uids = months.iter().map(|(_, uid)| uid.clone()).collect();
-    let (uid, mut attrs, parents) = entity.into_inner();
-    for (month, uid) in months {
-        attrs.insert(month.to_owned(), RestrictedExpression::new_entity_uid(uid));
-    }
-    let entity = Entity::new(uid, attrs, parents).map_err(|err| cedar_message(&err))?;
-    Ok((entity, uids))
-}
-
-/// The offering with its `complaint_channel` trimmed of white space (Unicode `White_Space`, the
-/// ideographic space U+3000 included), so that a channel of blanks is the empty channel art. 5's
-/// control warns about, not a channel.
-fn trimmed_channel(entity: Entity) -> Result<Entity, String> {
-    let channel = match entity.attr("complaint_channel") {
-        Some(Ok(EvalResult::String(channel))) => channel,
-        // Absent, or not a string: the schema check names the problem.
-        _ => return Ok(entity),
-    };
-    let trimmed = channel.trim();
-    if trimmed.len() == channel.len() {
-        return Ok(entity);
-    }
-    let trimmed = trimmed.to_owned();
-    let (uid, mut attrs, parents) = entity.into_inner();
-    attrs.insert(
-        "complaint_channel".to_owned(),
-        RestrictedExpression::new_string(trimmed),
-    );
-    Entity::new(uid, attrs, parents).map_err(|err| cedar_message(&err))
-}
-
-/// Whether a policy's conditions (its JSON form's `conditions`; not its scope, whose action
-/// constraint only compares the request's action) may look up an action entity other than the
-/// request's: whether they hold an entity literal of the action type anywhere but as the right
-/// operand of `action in …` or `action == …` (Cedar looks up the left operand's ancestors there,
-/// never the right's).
-fn names_action(policy: &Json, action_type: &str) -> bool {
-    fn is_literal(json: &Json) -> bool {
-        json.get("Value").and_then(|v| v.get("__entity")).is_some()
-    }
-    fn holds(json: &Json, action_type: &str) -> bool {
-        match json {
-            Json::Object(map) => {
-                let is_action = map
-                    .get("__entity")
-                    .and_then(|e| e.get("type"))
-                    .and_then(Json::as_str)
-                    .is_some_and(|t| t == action_type);
-                if is_action {
-                    return true;
-                }
-                let compares_action = ["in", "=="].iter().find_map(|op| {
-                    map.get(*op)
-                        .filter(|o| o.get("left") == Some(&serde_json::json!({"Var": "action"})))
-                });
-                if let Some(operands) = compares_action {
-                    let right = operands.get("right");
-                    let literals = right.is_some_and(|r| {
-                        is_literal(r)
-                            || r.get("Set")
-                                .and_then(Json::as_array)
-                                .is_some_and(|items| items.iter().all(is_literal))
-                    });
-                    if map.len() == 1 && literals {
-                        return false;
-                    }
-                }
-                map.values().any(|v| holds(v, action_type))
-            }
-            Json::Array(items) => items.iter().any(|v| holds(v, action_type)),
-            _ => false,
-        }
-    }
-    policy
-        .get("conditions")
-        .is_none_or(|conditions| holds(conditions, action_type))
-}
-
-fn severity(severity: Severity) -> wit::Severity {
-    match severity {
-        Severity::Deny => wit::Severity::Deny,
-        Severity::Warn => wit::Severity::Warn,
-    }
-}
-
-fn finding(f: &Finding, error: Option<&str>) -> wit::Finding {
-    let (reason, reason_zh) = match error {
-        None => (f.reason.clone(), f.reason_zh.clone()),
-        Some(error) => (
-            format!(
-                "{} (could not be evaluated, so it counts as fired: {error})",
-                f.reason
-            ),
-            format!("{}（无法求值，按违规处理）", f.reason_zh),
-        ),
-    };
-    wit::Finding {
-        control: f.control.clone(),
-        article: f.article.clone(),
-        reason,
-        reason_zh,
-        obligations: f.obligations.clone(),
-        severity: severity(f.severity),
-    }
-}
-
-fn missing_finding(uid: &EntityUid) -> wit::Finding {
-    wit::Finding {
-        control: REGISTRY_MISSING.to_owned(),
-        article: String::new(),
-        reason: format!("`{uid}` is not in the registry: add it before it can be served"),
-        reason_zh: format!("登记信息中没有 `{uid}`，不得为其提供服务"),
-        obligations: Vec::new(),
-        severity: wit::Severity::Deny,
-    }
-}
-
-/// A Cedar error with its causes and help, on one line.
-fn cedar_message<E: miette::Diagnostic + 'static>(err: &E) -> String {
-    let mut message = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = cause.source();
-    }
-    if let Some(help) = err.help() {
-        message.push_str(&format!(" (help: {help})"));
-    }
-    message
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The shipped policy set.
-    fn shipped() -> Engine {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
-        let schema = std::fs::read_to_string(dir.join("schema.cedarschema")).unwrap();
-        let mut files = Vec::new();
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "cedar") {
-                let name = path.file_name().unwrap().to_string_lossy().into_owned();
-                files.push((name, std::fs::read_to_string(&path).unwrap()));
-            }
-        }
-        Engine::new(
-            ("schema.cedarschema", &schema),
-            files.iter().map(|(n, t)| (n.as_str(), t.as_str())),
-        )
-        .unwrap()
-    }
-
-    fn prepared(engine: &Engine, text: &str) -> Option<Prepared> {
-        let request: JsonRequest = serde_json::from_str(text).unwrap();
-        let action = engine.action(request.action.as_str().unwrap()).ok()?;
-        engine.json_prepared(&request, &action)
-    }
-
-    #[test]
-    fn a_complaint_channel_is_trimmed_of_unicode_white_space() {
-        let trimmed = |channel: &str| {
-            let offering = Entity::from_json_value(
-                serde_json::json!({
-                    "uid": {"type": "Cloud::Offering", "id": "gpu-cloud"},
-                    "attrs": {"brands": [], "security_assessed": true, "complaint_channel": channel},
-                    "parents": []
-                }),
-                None,
-            )
-            .unwrap();
-            match trimmed_channel(offering).unwrap().attr("complaint_channel") {
-                Some(Ok(EvalResult::String(channel))) => channel,
-                other => panic!("{other:?}"),
-            }
-        };
-        assert_eq!(trimmed("\u{3000}\t \u{3000}"), "");
-        assert_eq!(trimmed(" 400-800-0000\n"), "400-800-0000");
-        assert_eq!(trimmed("400 800 0000"), "400 800 0000");
-    }
-
-    #[test]
-    fn json_requests_are_read_against_the_schema_without_cedars_parser() {
-        let engine = shipped();
-        let examples =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/requests");
-        let mut read = 0;
-        for entry in std::fs::read_dir(examples).unwrap() {
-            let path = entry.unwrap().path();
-            let text = std::fs::read_to_string(&path).unwrap();
-            let request: JsonRequest = serde_json::from_str(&text).unwrap();
-            let Ok(action) = engine.action(request.action.as_str().unwrap()) else {
-                continue;
-            };
-            // What the parser builds, and what the schema-directed reading builds, are equal.
-            let Some(fast) = engine.json_prepared(&request, &action) else {
-                panic!("{} was left to Cedar's parser", path.display());
-            };
-            let slow =
-                Entity::from_json_value(request.resource.clone(), Some(&engine.schema)).unwrap();
-            assert_eq!(
-                fast.resource.to_json_value().unwrap(),
-                slow.to_json_value().unwrap()
-            );
-            let mut slow_refs = vec![fast.principal.clone()];
-            value::entity_refs(&slow, &mut slow_refs);
-            if let Some(context) = &request.context {
-                value::json_refs(context, true, &mut slow_refs);
-            }
-            for (json, fast) in request.entities.iter().zip(&fast.extra) {
-                let slow = Entity::from_json_value(json.clone(), Some(&engine.schema)).unwrap();
-                assert_eq!(fast.to_json_value().unwrap(), slow.to_json_value().unwrap());
-                value::entity_refs(&slow, &mut slow_refs);
-            }
-            let mut fast_refs = fast.refs.clone();
-            fast_refs.sort();
-            slow_refs.sort();
-            assert_eq!(fast_refs, slow_refs, "{}", path.display());
-            read += 1;
-        }
-        assert!(read >= 10, "only {read} examples read");
-
-        // Left to the parser: a context attribute the schema does not declare, a context the
-        // schema refuses, an extension escape, tags.
-        let base = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../examples/requests/deny-provision.json"),
-        )
-        .unwrap();
-        assert!(prepared(&engine, &base).is_some());
-        for (from, to) in [
-            (r#""context": {"#, r#""context": {"extra": 1, "#),
-            (r#""now": "2026-11-30T08:00:00Z""#, r#""now": 5"#),
-            (
-                r#""now": "2026-11-30T08:00:00Z""#,
-                r#""now": {"__extn": {"fn": "datetime", "arg": "2026-11-30"}}"#,
-            ),
-            (r#""parents": []"#, r#""parents": [], "tags": {}"#),
-        ] {
-            let changed = base.replacen(from, to, 1);
-            assert_ne!(changed, base);
-            assert!(prepared(&engine, &changed).is_none(), "{changed}");
-        }
-    }
-
-    #[test]
-    fn registry_entities_are_read_against_the_schema_as_cedars_parser_reads_them() {
-        let engine = shipped();
-        let text = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/registry.json"),
-        )
-        .unwrap();
-        let entities: Vec<Json> = serde_json::from_str(&text).unwrap();
-        for json in &entities {
-            let mut refs = Vec::new();
-            let fast = engine.json_entity(json, &mut refs).unwrap();
-            let slow = Entity::from_json_value(json.clone(), Some(&engine.schema)).unwrap();
-            assert_eq!(fast.to_json_value().unwrap(), slow.to_json_value().unwrap());
-            let mut slow_refs = Vec::new();
-            value::entity_refs(&slow, &mut slow_refs);
-            refs.sort();
-            slow_refs.sort();
-            assert_eq!(refs, slow_refs);
-        }
-        assert!(entities.len() > 50);
-    }
-
-    fn names(policy: &str) -> bool {
-        let policy = cedar_policy::Policy::from_str(policy).unwrap();
-        names_action(&policy.to_json().unwrap(), "Cloud::Action")
-    }
-
-    #[test]
-    fn an_action_literal_outside_comparisons_of_the_action_is_seen() {
-        // The scope and `action in`/`action ==` compare the request's action only.
-        assert!(!names(
-            r#"forbid (principal, action in [Cloud::Action::"a"], resource) when { principal.x };"#
-        ));
-        assert!(!names(
-            r#"forbid (principal, action, resource) unless { action in Cloud::Action::"g" };"#
-        ));
-        assert!(!names(
-            r#"forbid (principal, action, resource) when { action == Cloud::Action::"a" || action in [Cloud::Action::"b", Cloud::Action::"c"] };"#
-        ));
-        // Anything else may look another action entity up.
-        assert!(names(
-            r#"forbid (principal, action, resource) when { Cloud::Action::"a" in action };"#
-        ));
-        assert!(names(
-            r#"forbid (principal, action, resource) when { context.x == Cloud::Action::"a" };"#
-        ));
-        assert!(names(
-            r#"forbid (principal, action, resource) when { action in [Cloud::Action::"a", context.y] };"#
-        ));
     }
 }

@@ -1,13 +1,9 @@
 //! The `yungui` command: parse, dispatch, exit with the command's code
-//! ([`yungui_cli::commands::exit`]).
-
-use std::process::ExitCode;
+//! ([`yungui_cli::commands::Exit`]).
 
 use clap::{CommandFactory as _, Parser, Subcommand};
-use yungui::SourceError;
-use yungui::builder::BuildError;
 use yungui_cli::commands::{
-    Format, build::BuildCommand, cert::CertCommand, decide::DecideCommand, exit,
+    Exit, Format, build::BuildCommand, cert::CertCommand, decide::DecideCommand,
     inspect::InspectCommand, report::ReportCommand, serve::ServeCommand, test::TestCommand,
     test::TestFormat, validate::ValidateCommand,
 };
@@ -93,7 +89,7 @@ fn asks_for_json(args: &[String]) -> bool {
             .any(|w| matches!(w, [flag, value] if flag == "--format" && value == "json"))
 }
 
-fn main() -> ExitCode {
+fn main() -> Exit {
     let args: Vec<String> = std::env::args().collect();
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
@@ -101,13 +97,13 @@ fn main() -> ExitCode {
             // Help and version go to stdout and succeed; anything else is a usage error.
             if !err.use_stderr() {
                 let _ = err.print();
-                return ExitCode::from(exit::OK);
+                return Exit::Ok;
             }
             if asks_for_json(&args) {
                 print_json_error("usage", err.render().to_string().trim());
             }
             let _ = err.print();
-            return ExitCode::from(exit::USAGE);
+            return Exit::Usage;
         }
     };
     // A server logs its decisions; the other commands speak only when something is wrong.
@@ -133,29 +129,19 @@ fn main() -> ExitCode {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "yungui", &mut script);
             std::io::Write::write_all(&mut std::io::stdout(), &script)
-                .map(|()| exit::OK)
+                .map(|()| Exit::Ok)
                 .map_err(|e| anyhow::anyhow!("cannot write the completion script: {e}"))
         }
     };
     match result {
-        Ok(code) => ExitCode::from(code),
+        Ok(exit) => exit,
         Err(err) => {
             let message = format!("{err:#}");
             if json {
                 print_json_error("cannot_run", &message);
             }
             eprintln!("error: {message}");
-            // Invalid policies (`--policies`) mean no decision and no component.
-            let invalid = matches!(err.downcast_ref(), Some(BuildError::Invalid(_)))
-                || matches!(
-                    err.downcast_ref(),
-                    Some(SourceError::Build(BuildError::Invalid(_)))
-                );
-            ExitCode::from(if invalid {
-                exit::NO_DECISION
-            } else {
-                exit::ERROR
-            })
+            Exit::of_error(&err)
         }
     }
 }

@@ -16,7 +16,6 @@ use std::path::Path;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use serde::{Deserialize, Serialize};
 use wasmtime::component::Instance;
 use wasmtime::{AsContextMut, Store};
 use wasmtime_wizer::{ComponentInstanceState, Wizer};
@@ -51,51 +50,7 @@ pub fn shipped_sources() -> Sources {
     }
 }
 
-/// One source file, as the identity section and `init` carry it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileText {
-    /// The file name.
-    pub name: String,
-    /// Its text.
-    pub text: String,
-}
-
-/// A policy set as the engine component's `init` reads it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PolicySources {
-    /// The schema.
-    pub schema: FileText,
-    /// The policy files, in name order.
-    pub policies: Vec<FileText>,
-}
-
-impl From<&Sources> for PolicySources {
-    fn from(sources: &Sources) -> Self {
-        let file = |f: &SourceFile| FileText {
-            name: f.name.clone(),
-            text: f.text.clone(),
-        };
-        Self {
-            schema: file(&sources.schema),
-            policies: sources.policies.iter().map(file).collect(),
-        }
-    }
-}
-
-impl From<&PolicySources> for Sources {
-    fn from(sources: &PolicySources) -> Self {
-        let file = |f: &FileText| SourceFile {
-            name: f.name.clone(),
-            text: f.text.clone(),
-        };
-        Self {
-            schema: file(&sources.schema),
-            policies: sources.policies.iter().map(file).collect(),
-        }
-    }
-}
+pub use yungui_policies::wire::{FileText, PolicySources};
 
 /// Why `yungui build` wrote nothing.
 #[derive(Debug, thiserror::Error)]

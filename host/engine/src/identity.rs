@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::builder::PolicySources;
+use yungui_policies::wire::PolicySources;
 
 /// yungui's engine component: policy-free; `yungui build` makes policy components from it.
 pub const ENGINE_COMPONENT: &[u8] = include_bytes!(env!("YUNGUI_ENGINE_WASM"));

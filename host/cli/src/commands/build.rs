@@ -5,13 +5,10 @@ use std::time::Instant;
 
 use clap::Args;
 
-use super::Format;
+use super::{Exit, Format};
 use yungui::builder::{BuildError, build};
 use yungui::engine::default_cache_dir;
 use yungui_policies::Sources;
-
-/// Exit code when the policies are invalid (nothing is written).
-pub const EXIT_INVALID: u8 = 3;
 
 /// Check a policy folder in strict mode and write a self-contained policy component.
 #[derive(Debug, Args)]
@@ -34,8 +31,8 @@ pub struct BuildCommand {
 }
 
 impl BuildCommand {
-    /// Runs the command; returns the exit code (0 built, 3 invalid policies).
-    pub fn execute(self) -> anyhow::Result<u8> {
+    /// Runs the command; returns the exit code (0 built, 3 invalid policies: nothing is written).
+    pub fn execute(self) -> anyhow::Result<Exit> {
         let started = Instant::now();
         let sources = Sources::read_dir(&self.policies)?;
         let cache = if self.no_cache {
@@ -59,7 +56,7 @@ impl BuildCommand {
                         })
                     ),
                 }
-                return Ok(EXIT_INVALID);
+                return Ok(Exit::NoDecision);
             }
             Err(err) => return Err(err.into()),
         };
@@ -88,7 +85,7 @@ impl BuildCommand {
                 })
             ),
         }
-        Ok(0)
+        Ok(Exit::Ok)
     }
 }
 

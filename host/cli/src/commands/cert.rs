@@ -44,6 +44,7 @@ pub struct CertCommand {
 }
 
 /// The PEM texts `yungui cert` writes.
+#[doc(hidden)] // Public for the integration tests (the fixtures of the HTTPS tests).
 #[derive(Debug, Clone)]
 pub struct Bundle {
     /// The CA certificate.
@@ -58,7 +59,7 @@ pub struct Bundle {
 
 impl CertCommand {
     /// Runs the command.
-    pub fn execute(self) -> anyhow::Result<u8> {
+    pub fn execute(self) -> anyhow::Result<super::Exit> {
         let bundle = generate(&self.dns, self.days)?;
         write_bundle(&self.out, &bundle, self.force)?;
         eprintln!(
@@ -69,11 +70,12 @@ impl CertCommand {
         );
         eprintln!("caBundle (base64 of ca.crt, for the ValidatingWebhookConfiguration):");
         println!("{}", base64(bundle.ca_cert.as_bytes()));
-        Ok(0)
+        Ok(super::Exit::Ok)
     }
 }
 
 /// A new CA, and a server certificate it signs for `names`, valid `days` from today.
+#[doc(hidden)] // Public for the integration tests (the fixtures of the HTTPS tests).
 pub fn generate(names: &[String], days: u32) -> anyhow::Result<Bundle> {
     if names.is_empty() {
         anyhow::bail!("no `--dns` name: name the webhook Service, e.g. `yungui.yungui-system.svc`");
@@ -174,6 +176,7 @@ fn set_validity(params: &mut CertificateParams, days: u32) -> anyhow::Result<()>
 }
 
 /// Writes the bundle; refuses to overwrite unless `force`.
+#[doc(hidden)] // Public for the integration tests (the fixtures of the HTTPS tests).
 pub fn write_bundle(dir: &Path, bundle: &Bundle, force: bool) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
     let files = [
@@ -217,6 +220,7 @@ fn write_file(path: &Path, text: &str, secret: bool) -> std::io::Result<()> {
 }
 
 /// Standard base64 with padding (RFC 4648), for `caBundle`.
+#[doc(hidden)] // Public for the integration tests (the webhook configuration's `caBundle`).
 pub fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let sextet = |n: u32| char::from(ALPHABET.get((n & 63) as usize).copied().unwrap_or(b'='));

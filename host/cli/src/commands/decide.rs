@@ -6,16 +6,9 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Args;
 
-use super::{EngineArgs, Format};
+use super::{EngineArgs, Exit, Format};
 use yungui::report::{Outcome, Report};
 use yungui::request::{fill_now, now_utc};
-
-/// Exit code when allowed.
-pub const EXIT_ALLOW: u8 = 0;
-/// Exit code when denied by policy.
-pub const EXIT_DENY: u8 = 2;
-/// Exit code when no decision was reached (bad request, fault): callers must deny.
-pub const EXIT_ERROR: u8 = 3;
 
 /// Decide one request.
 #[derive(Debug, Args)]
@@ -32,13 +25,15 @@ pub struct DecideCommand {
     #[arg(long)]
     pub now: Option<String>,
 
+    /// The component and the registry to decide with.
     #[command(flatten)]
     pub engine: EngineArgs,
 }
 
 impl DecideCommand {
-    /// Runs the command; returns the exit code.
-    pub fn execute(self) -> anyhow::Result<u8> {
+    /// Runs the command; the exit code is the decision (no decision, as a bad request or a
+    /// fault: callers must deny).
+    pub fn execute(self) -> anyhow::Result<Exit> {
         let text = match &self.request {
             Some(path) if path.as_os_str() != "-" => std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read the request `{}`", path.display()))?,
@@ -60,9 +55,9 @@ impl DecideCommand {
             Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         }
         Ok(match report.decision {
-            Outcome::Allow => EXIT_ALLOW,
-            Outcome::Deny => EXIT_DENY,
-            Outcome::Error => EXIT_ERROR,
+            Outcome::Allow => Exit::Ok,
+            Outcome::Deny => Exit::Deny,
+            Outcome::Error => Exit::NoDecision,
         })
     }
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::Format;
+use super::{Exit, Format};
 use yungui::builder::{Identity, Outline, sha256_hex};
 
 /// The interface a policy component exports.
@@ -31,7 +31,7 @@ macro_rules! out {
 
 impl InspectCommand {
     /// Runs the command; returns the exit code (0, or 3 when it is not a yungui component).
-    pub fn execute(self) -> anyhow::Result<u8> {
+    pub fn execute(self) -> anyhow::Result<Exit> {
         let wasm = yungui::engine::read_component(&self.component)?;
         let outline = Outline::read(&wasm)?;
         let identity = Identity::read(&wasm)?;
@@ -104,6 +104,10 @@ impl InspectCommand {
             }
             _ => {}
         }
-        Ok(if identity.is_some() { 0 } else { 3 })
+        Ok(if identity.is_some() {
+            Exit::Ok
+        } else {
+            Exit::NoDecision
+        })
     }
 }

@@ -3,6 +3,7 @@
 pub mod build;
 pub mod cert;
 pub mod decide;
+pub mod exit;
 pub mod inspect;
 pub mod registry;
 pub mod report;
@@ -19,23 +20,7 @@ use yungui::PluginSource;
 use yungui::engine::{Engine, EngineConfig};
 use yungui::registry::Registry;
 
-/// The exit codes of the `yungui` command, one meaning each (README, "Exit codes"). A usage error
-/// is never 2, the code of a denial.
-pub mod exit {
-    /// Allowed, valid, every case passed, done.
-    pub const OK: u8 = 0;
-    /// `test`: a case failed, or (with `--coverage`) a control lacks a case.
-    pub const FAILED: u8 = 1;
-    /// `decide`: denied by policy.
-    pub const DENY: u8 = 2;
-    /// `decide`: no decision (a bad request or a fault; callers deny); `validate`: invalid.
-    pub const NO_DECISION: u8 = 3;
-    /// The command could not run: a file missing or unreadable, no case files, the component not
-    /// loading, a bad configuration, a server that could not start.
-    pub const ERROR: u8 = 4;
-    /// The command line is wrong: an unknown option, a missing or bad value (sysexits' EX_USAGE).
-    pub const USAGE: u8 = 64;
-}
+pub use exit::Exit;
 
 /// Where the shipped example registry is, in a source checkout.
 pub const EXAMPLE_REGISTRY: &str =
@@ -69,6 +54,7 @@ pub struct EngineArgs {
     #[arg(long, env = "YUNGUI_REGISTRY", value_name = "JSON|DIR|URL")]
     pub registry: Option<registry::RegistryLocation>,
 
+    /// How to reach a registry in PostgreSQL.
     #[command(flatten)]
     pub database: registry::DatabaseArgs,
 

@@ -75,6 +75,7 @@ impl DatabaseArgs {
 /// Manage a registry in PostgreSQL.
 #[derive(Debug, Args)]
 pub struct RegistryCommand {
+    /// What to do.
     #[command(subcommand)]
     pub action: RegistryAction,
 }
@@ -103,11 +104,11 @@ pub enum RegistryAction {
 
 impl RegistryCommand {
     /// Runs the command; returns the exit code.
-    pub fn execute(self) -> anyhow::Result<u8> {
+    pub fn execute(self) -> anyhow::Result<super::Exit> {
         match self.action {
             RegistryAction::Schema => {
                 print!("{}", postgres::SCHEMA);
-                Ok(super::exit::OK)
+                Ok(super::Exit::Ok)
             }
             RegistryAction::Import {
                 registry,
@@ -148,7 +149,7 @@ impl RegistryCommand {
                     imported.entities,
                     imported.written
                 );
-                Ok(super::exit::OK)
+                Ok(super::Exit::Ok)
             }
         }
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::EngineArgs;
+use super::{EngineArgs, Exit};
 use yungui_server as server;
 use yungui_server::kubernetes::SYSTEM_NAMESPACES;
 use yungui_server::{Transport, default_workers, kubernetes, openstack, start};
@@ -15,13 +15,14 @@ use yungui_server::{Transport, default_workers, kubernetes, openstack, start};
 /// Serve decisions over HTTPS.
 #[derive(Debug, Args)]
 pub struct ServeCommand {
+    /// Its options.
     #[command(flatten)]
     pub args: ServeArgs,
 }
 
 impl ServeCommand {
     /// Runs until SIGINT or SIGTERM, then drains requests in flight.
-    pub fn execute(self) -> anyhow::Result<u8> {
+    pub fn execute(self) -> anyhow::Result<Exit> {
         let config = self.args.config()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -36,7 +37,7 @@ impl ServeCommand {
             shutdown_signal().await;
             tracing::info!("shutting down");
             running.shutdown(Duration::from_secs(10)).await?;
-            Ok(0)
+            Ok(Exit::Ok)
         })
     }
 }
@@ -115,12 +116,15 @@ pub struct ServeArgs {
     #[arg(long, value_name = "HEX")]
     pub plugin_sha256: Option<String>,
 
+    /// The Kubernetes admission front end's options.
     #[command(flatten)]
     pub kubernetes: KubernetesArgs,
 
+    /// The OpenStack policy front end's options.
     #[command(flatten)]
     pub openstack: OpenStackArgs,
 
+    /// The component and the registry to serve.
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -128,6 +132,7 @@ pub struct ServeArgs {
 impl ServeArgs {
     /// The server configuration these options describe; a bad value is an error naming its
     /// option.
+    #[doc(hidden)] // Public for the integration tests, which start servers in process.
     pub fn config(&self) -> anyhow::Result<server::Config> {
         for (value, flag) in [
             (self.header_timeout_secs, "--header-timeout-secs"),

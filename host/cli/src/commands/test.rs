@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 
-use super::EngineArgs;
+use super::{EngineArgs, Exit};
 use yungui::cases::{Runner, coverage, discover};
 
 /// Run golden cases (files or folders of `*.json`).
@@ -24,6 +24,7 @@ pub struct TestCommand {
     #[arg(long, value_enum, default_value_t)]
     pub format: TestFormat,
 
+    /// The component and the registry the cases run on.
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -42,7 +43,7 @@ pub enum TestFormat {
 
 impl TestCommand {
     /// Runs the command; returns the exit code (0 all passed, 1 otherwise).
-    pub fn execute(self) -> anyhow::Result<u8> {
+    pub fn execute(self) -> anyhow::Result<Exit> {
         let paths = if self.cases.is_empty() {
             vec![PathBuf::from("tests/cases")]
         } else {
@@ -171,6 +172,6 @@ impl TestCommand {
                 println!("{}", report.to_string()?.trim_end());
             }
         }
-        Ok(if ok { 0 } else { 1 })
+        Ok(if ok { Exit::Ok } else { Exit::Failed })
     }
 }

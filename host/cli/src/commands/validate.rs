@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{Format, SOURCE_POLICIES};
+use super::{Exit, Format, SOURCE_POLICIES};
 use yungui_policies::{Sources, Validate};
 
 /// Check the policies against the schema (strict mode) and their annotations.
@@ -22,7 +22,7 @@ pub struct ValidateCommand {
 
 impl ValidateCommand {
     /// Runs the command; returns the exit code (0 valid, 3 invalid).
-    pub fn execute(self) -> anyhow::Result<u8> {
+    pub fn execute(self) -> anyhow::Result<Exit> {
         let dir = self
             .policies
             .unwrap_or_else(|| PathBuf::from(SOURCE_POLICIES));
@@ -68,7 +68,11 @@ impl ValidateCommand {
                 );
             }
         }
-        Ok(if problems.is_empty() { 0 } else { 3 })
+        Ok(if problems.is_empty() {
+            Exit::Ok
+        } else {
+            Exit::NoDecision
+        })
     }
 }
 

@@ -18,6 +18,7 @@ use yungui::{Engine, EngineConfig, Error, Registry};
 mod connections;
 mod docs;
 mod kubernetes;
+mod long_files;
 mod openstack;
 mod postgres;
 mod properties;
