@@ -24,8 +24,10 @@ use crate::identity::{Identity, sha256_hex};
 use crate::registry::Registry;
 use crate::runtime::{State, TICK, Ticker, compile_cached, linker, wasmtime_engine};
 
-/// What bounds a call and where compiled code is cached.
-#[derive(Debug, Clone)]
+/// What bounds a call and where compiled code is cached. Start from [`EngineConfig::default`]
+/// and change what differs with the `with_` methods (or the public fields).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EngineConfig {
     /// A call that runs longer is interrupted and fails.
     pub deadline: Duration,
@@ -57,6 +59,62 @@ impl EngineConfig {
     /// run out of memory (a fault that fails the decision).
     pub fn recycle_threshold(&self) -> usize {
         self.recycle_above.min(self.memory_limit / 2)
+    }
+
+    /// With this deadline per call.
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// With this memory limit per instance, in bytes.
+    #[must_use]
+    pub fn with_memory_limit(mut self, bytes: usize) -> Self {
+        self.memory_limit = bytes;
+        self
+    }
+
+    /// With instances dropped after a call once their memory grew past this many bytes.
+    #[must_use]
+    pub fn with_recycle_above(mut self, bytes: usize) -> Self {
+        self.recycle_above = bytes;
+        self
+    }
+
+    /// With this many warm instances kept for reuse.
+    #[must_use]
+    pub fn with_max_idle(mut self, instances: usize) -> Self {
+        self.max_idle = instances;
+        self
+    }
+
+    /// With instances dropped after this many calls.
+    #[must_use]
+    pub fn with_max_reuse(mut self, calls: u64) -> Self {
+        self.max_reuse = calls;
+        self
+    }
+
+    /// With JSON requests larger than this many bytes refused.
+    #[must_use]
+    pub fn with_max_request_bytes(mut self, bytes: usize) -> Self {
+        self.max_request_bytes = bytes;
+        self
+    }
+
+    /// With compiled components cached in this folder, or (`None`) compiled every time.
+    #[must_use]
+    pub fn with_cache_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.cache_dir = dir;
+        self
+    }
+
+    /// In audit mode or not.
+    #[must_use]
+    pub fn with_audit(mut self, audit: bool) -> Self {
+        self.audit = audit;
+        self
     }
 }
 

@@ -639,10 +639,10 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         state: state.clone(),
         source: config.plugin.clone(),
         // One warm instance per permit: every call that may run at once finds one.
-        config: EngineConfig {
-            max_idle: Permits::total(config.workers),
-            ..config.engine.clone()
-        },
+        config: config
+            .engine
+            .clone()
+            .with_max_idle(Permits::total(config.workers)),
         workers: config.workers,
         pin: config.plugin_sha256.clone(),
     };

@@ -332,10 +332,7 @@ fn engine_at(url: &str, staleness: Duration) -> Engine {
     Engine::load(
         Path::new(shipped_plugin()),
         Registry::from_database(database),
-        EngineConfig {
-            max_idle: 1,
-            ..config()
-        },
+        config().with_max_idle(1),
     )
     .unwrap()
 }
