@@ -1,6 +1,6 @@
 //! The engine: a loaded policy component, its instance pool and the bounds of every call. The
 //! wasmtime plumbing it stands on (configuration, linker, store state, compile cache) is in
-//! [`crate::runtime`]; where a component comes from, in [`crate::source`].
+//! `runtime`; where a component comes from, in `source`.
 //!
 //! The component is compiled once (and the compiled artifact cached on disk, keyed by the
 //! component's sha256 and the engine's compatibility hash, which covers the wasmtime version and
