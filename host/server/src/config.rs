@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use yungui::engine::{EngineConfig, PluginSource};
+use yungui::PluginSource;
+use yungui::engine::EngineConfig;
 use yungui::registry::RegistrySource;
 
 use crate::error::ConfigError;

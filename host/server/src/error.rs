@@ -66,7 +66,7 @@ pub(crate) enum LoadError {
     Build(#[from] yungui::builder::BuildError),
     /// The component cannot be loaded from its source.
     #[error(transparent)]
-    Source(#[from] yungui::engine::SourceError),
+    Source(#[from] yungui::SourceError),
     /// The component cannot be read, loaded or warmed, or lists no controls.
     #[error(transparent)]
     Engine(#[from] Error),

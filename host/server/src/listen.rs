@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use yungui::engine::{EngineConfig, PluginSource};
+use yungui::PluginSource;
 use yungui::registry::RegistrySource;
 
 use crate::config::{Config, Transport};
@@ -117,17 +117,17 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         state: state.clone(),
         source: config.plugin.clone(),
         // One warm instance per permit: every call that may run at once finds one.
-        config: EngineConfig {
-            max_idle: Permits::total(config.workers),
-            ..config.engine.clone()
-        },
+        config: config
+            .engine
+            .clone()
+            .with_max_idle(Permits::total(config.workers)),
         workers: config.workers,
         pin: config.plugin_sha256.clone(),
     };
     let registry_watch = files.zip(config.registry_watch);
     let plugin_watch = match &config.plugin {
         PluginSource::File(path) => Some(path.clone()).zip(config.plugin_watch),
-        PluginSource::Policies(_) | PluginSource::Shipped => None,
+        _ => None,
     };
     let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || match watcher.load(registry, false) {

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use yungui::engine::{Engine, EngineConfig, PluginSource};
+use yungui::PluginSource;
+use yungui::engine::{Engine, EngineConfig};
 
 use crate::error::{Chain, LoadError};
 use crate::state::AppState;

@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use clap::Args;
 
-use yungui::engine::{Engine, EngineConfig, PluginSource};
+use yungui::PluginSource;
+use yungui::engine::{Engine, EngineConfig};
 use yungui::registry::Registry;
 
 pub use exit::Exit;
@@ -114,12 +115,10 @@ impl EngineArgs {
 
     /// The engine configuration these options describe.
     pub fn config(&self) -> EngineConfig {
-        let mut config = EngineConfig {
-            deadline: Duration::from_millis(self.deadline_ms),
-            memory_limit: self.memory_mib.saturating_mul(1 << 20),
-            audit: self.audit,
-            ..EngineConfig::default()
-        };
+        let mut config = EngineConfig::default()
+            .with_deadline(Duration::from_millis(self.deadline_ms))
+            .with_memory_limit(self.memory_mib.saturating_mul(1 << 20))
+            .with_audit(self.audit);
         if self.no_cache {
             config.cache_dir = None;
         }

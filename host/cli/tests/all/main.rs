@@ -29,10 +29,7 @@ fn example_registry() -> Registry {
 }
 
 fn config() -> EngineConfig {
-    EngineConfig {
-        cache_dir: Some(cache_dir()),
-        ..EngineConfig::default()
-    }
+    EngineConfig::default().with_cache_dir(Some(cache_dir()))
 }
 
 /// One compile cache for the whole test binary, so the component is compiled once.
@@ -341,10 +338,7 @@ mod decisions {
         let audit = Engine::load(
             Path::new(shipped_plugin()),
             example_registry(),
-            EngineConfig {
-                audit: true,
-                ..config()
-            },
+            config().with_audit(true),
         )
         .unwrap();
         let request = workload(
@@ -390,10 +384,7 @@ mod decisions {
         let engine = Engine::load(
             Path::new(shipped_plugin()),
             example_registry(),
-            EngineConfig {
-                max_idle: 1,
-                ..config()
-            },
+            config().with_max_idle(1),
         )
         .unwrap();
         let shop = workload("shop-example", "shop-example", "cn-north-1", false).to_string();
@@ -638,10 +629,7 @@ mod faults {
             Engine::load(
                 Path::new(shipped_plugin()),
                 example_registry(),
-                EngineConfig {
-                    max_idle: AT_ONCE,
-                    ..config()
-                },
+                config().with_max_idle(AT_ONCE),
             )
             .unwrap(),
         );
@@ -677,10 +665,7 @@ mod faults {
         let engine = Engine::load(
             Path::new(shipped_plugin()),
             example_registry(),
-            EngineConfig {
-                max_reuse: 3,
-                ..config()
-            },
+            config().with_max_reuse(3),
         )
         .unwrap();
         let request = workload("shop-example", "shop-example", "cn-north-1", false).to_string();
@@ -698,10 +683,7 @@ mod faults {
         let engine = Engine::load(
             Path::new(shipped_plugin()),
             example_registry(),
-            EngineConfig {
-                memory_limit: 64 << 20,
-                ..config()
-            },
+            config().with_memory_limit(64 << 20),
         )
         .unwrap();
         for tenant in ["shop-example", "newsite-example", "shop-example"] {
@@ -715,11 +697,7 @@ mod faults {
         Engine::load(
             Path::new(path),
             Registry::empty(),
-            EngineConfig {
-                deadline,
-                memory_limit: memory,
-                ..config()
-            },
+            config().with_deadline(deadline).with_memory_limit(memory),
         )
         .unwrap()
     }
@@ -760,10 +738,7 @@ mod faults {
     #[test]
     fn compiled_component_is_cached_and_reused() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = EngineConfig {
-            cache_dir: Some(dir.path().to_owned()),
-            ..EngineConfig::default()
-        };
+        let cfg = EngineConfig::default().with_cache_dir(Some(dir.path().to_owned()));
         let path = Path::new(yungui_test_artifacts::RUNAWAY);
         Engine::load(path, Registry::empty(), cfg.clone()).unwrap();
         let cached = compiled_in(dir.path());
@@ -782,10 +757,7 @@ mod faults {
         use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-        let cfg = EngineConfig {
-            cache_dir: Some(dir.path().to_owned()),
-            ..EngineConfig::default()
-        };
+        let cfg = EngineConfig::default().with_cache_dir(Some(dir.path().to_owned()));
         let path = Path::new(yungui_test_artifacts::RUNAWAY);
         let engine = Engine::load(path, Registry::empty(), cfg).unwrap();
         assert!(engine.controls().unwrap().is_empty());
@@ -1735,11 +1707,9 @@ mod serve {
         let dir = tempfile::tempdir().unwrap();
         let edited = dir.path().join("edited.wasm");
         std::fs::write(&edited, edited_component()).unwrap();
-        let cfg = EngineConfig {
-            cache_dir: Some(cache.path().to_owned()),
-            max_idle: 1,
-            ..EngineConfig::default()
-        };
+        let cfg = EngineConfig::default()
+            .with_cache_dir(Some(cache.path().to_owned()))
+            .with_max_idle(1);
         Engine::load(&edited, Registry::empty(), cfg.clone()).unwrap();
         let [edited_entry] = <[PathBuf; 1]>::try_from(compiled_in(cache.path())).unwrap();
         Engine::load(Path::new(shipped_plugin()), Registry::empty(), cfg).unwrap();

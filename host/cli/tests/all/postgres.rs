@@ -332,10 +332,7 @@ fn engine_at(url: &str, staleness: Duration) -> Engine {
     Engine::load(
         Path::new(shipped_plugin()),
         Registry::from_database(database),
-        EngineConfig {
-            max_idle: 1,
-            ..config()
-        },
+        config().with_max_idle(1),
     )
     .unwrap()
 }
@@ -663,7 +660,7 @@ fn a_hung_database_fails_closed_past_the_staleness_bound() {
     let frozen = cluster.freeze();
     eventually("the silence is noticed", || database.status().is_err());
     assert_silent_fault(&engine, &shop);
-    let why = database.status().unwrap_err();
+    let why = database.status().unwrap_err().to_string();
     assert!(why.contains("staleness"), "{why}");
     eventually("the hung connection is given up", || !database.connected());
 

@@ -188,7 +188,7 @@ pub struct Context<'a> {
 }
 
 /// One decision to ask for, and what it is about when one object asks for several.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Item {
     /// E.g. `host www.shop.example.cn` for an Ingress; `None` when the object makes one request.
     pub subject: Option<String>,
