@@ -140,6 +140,8 @@ pub struct Metrics {
     component_loads: Family<ResultLabels, Counter>,
     instantiations: Gauge,
     registry_source: super::registry_metrics::RegistryMetrics,
+    tls_not_after: Gauge,
+    tls_registered: std::sync::Once,
 }
 
 impl Default for Metrics {
@@ -231,7 +233,25 @@ impl Metrics {
             component_loads,
             instantiations,
             registry_source,
+            tls_not_after: Gauge::default(),
+            tls_registered: std::sync::Once::new(),
         }
+    }
+
+    /// The serving certificate's expiry (Unix seconds): set when the TLS configuration loads and
+    /// at each reload. Exported only by a server that serves TLS.
+    pub fn set_tls_not_after(&self, unix_secs: i64) {
+        self.tls_not_after.set(unix_secs);
+        self.tls_registered.call_once(|| {
+            self.registry
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .register(
+                    "tls_not_after_seconds",
+                    "When the serving certificate in force expires (its notAfter), in Unix seconds",
+                    self.tls_not_after.clone(),
+                );
+        });
     }
 
     /// Reads the registry's metrics (at scrape time): the engine's lookups, and the database's

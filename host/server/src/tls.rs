@@ -41,8 +41,14 @@ impl Tls {
         self.config.clone()
     }
 
+    /// When the serving certificate (the first in the file) expires, in Unix seconds.
+    pub fn not_after(&self) -> anyhow::Result<i64> {
+        not_after(&self.cert)
+    }
+
     /// Reloads the configuration whenever a file changes; a bad new file keeps the old one.
-    pub fn watch(&self) {
+    /// `loaded` is called with the new certificate's expiry (Unix seconds) after each reload.
+    pub fn watch(&self, loaded: impl Fn(i64) + Send + 'static) {
         let this = self.clone();
         tokio::spawn(async move {
             let mut seen = this.stamps();
@@ -57,6 +63,13 @@ impl Tls {
                     Ok(server) => {
                         this.config.reload_from_config(Arc::new(server));
                         tracing::info!(cert = %this.cert.display(), "TLS certificate reloaded");
+                        match not_after(&this.cert) {
+                            Ok(secs) => loaded(secs),
+                            Err(err) => tracing::warn!(
+                                cert = %this.cert.display(),
+                                "cannot read the reloaded certificate's expiry: {err:#}"
+                            ),
+                        }
                     }
                     Err(err) => tracing::warn!(
                         cert = %this.cert.display(),
@@ -74,6 +87,18 @@ impl Tls {
             .map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
             .collect()
     }
+}
+
+/// The notAfter of the first certificate in a PEM file, in Unix seconds.
+pub fn not_after(cert: &Path) -> anyhow::Result<i64> {
+    let first = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| anyhow::anyhow!("cannot read certificates from `{}`: {e}", cert.display()))?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("`{}` holds no PEM certificate", cert.display()))?
+        .map_err(|e| anyhow::anyhow!("cannot read certificates from `{}`: {e}", cert.display()))?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(&first)
+        .map_err(|e| anyhow::anyhow!("`{}` is not an X.509 certificate: {e}", cert.display()))?;
+    Ok(parsed.validity().not_after.timestamp())
 }
 
 /// A rustls server configuration (ring provider, HTTP/1.1) from PEM files.
