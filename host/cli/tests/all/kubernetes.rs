@@ -2028,3 +2028,85 @@ fn assert_guarded(response: &Value) {
         "{response}"
     );
 }
+
+/// The serving certificate's expiry is a gauge (Unix seconds), and the production dashboard names
+/// only metrics the server exports.
+#[test]
+fn metrics_export_the_certificate_expiry_and_the_dashboard_names_only_exported_metrics() {
+    // A denial and a malformed review: the decision, control, latency, answer and fault
+    // families have samples once something was decided or refused.
+    let server = shared();
+    assert_denied(
+        &server.review(&fixture("ingress-unfiled-hosts")),
+        &["art8-1-icp-filing"],
+    );
+    assert_eq!(server.post(b"{not json").0, 400);
+    let (status, metrics) = server.get("/metrics");
+    assert_eq!(status, 200);
+    let value = |name: &str| -> Option<f64> {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name} ")))
+            .map(|v| v.trim().parse().unwrap())
+    };
+    // `certs()` issues for 1 day: valid until 00:00 UTC of the day after tomorrow at most.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let not_after = value("yungui_tls_not_after_seconds")
+        .unwrap_or_else(|| panic!("no yungui_tls_not_after_seconds: {metrics}"));
+    assert!(
+        not_after > now && not_after <= now + 2.0 * 86_400.0,
+        "{not_after} against {now}"
+    );
+    assert_eq!(not_after % 86_400.0, 0.0, "at 00:00 UTC: {not_after}");
+
+    // What the scrape exports: each family's samples by its type (OpenMetrics).
+    let mut exported = std::collections::BTreeSet::new();
+    for line in metrics.lines() {
+        let mut words = line.split(' ');
+        if let (Some("#"), Some("TYPE"), Some(name), Some(kind)) =
+            (words.next(), words.next(), words.next(), words.next())
+        {
+            let suffixes: &[&str] = match kind {
+                "counter" => &["_total"],
+                "histogram" => &["_bucket", "_sum", "_count"],
+                "info" => &["_info"],
+                _ => &[""],
+            };
+            exported.extend(suffixes.iter().map(|s| format!("{name}{s}")));
+        }
+    }
+    // Counter families that have samples only after an event this test does not cause (a
+    // registry file reloaded, a fault): registered by the server under these names.
+    let source = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/src/metrics.rs"),
+    )
+    .unwrap();
+    for (family, field) in [
+        (
+            "registry_reloads",
+            "registry_reloads: Family<ResultLabels, Counter>",
+        ),
+        ("faults", "faults: Family<FaultLabels, Counter>"),
+    ] {
+        assert!(
+            source.contains(&format!("\"{family}\",")) && source.contains(field),
+            "metrics.rs no longer registers the counter `{family}`"
+        );
+        assert!(
+            !metrics.contains(&format!("# TYPE yungui_{family} ")),
+            "`yungui_{family}` is in the scrape: take it off this list"
+        );
+        exported.insert(format!("yungui_{family}_total"));
+    }
+    let used = super::deploy::dashboard_metrics();
+    assert!(used.contains("yungui_tls_not_after_seconds"), "{used:?}");
+    assert!(used.contains("yungui_decision_seconds_bucket"), "{used:?}");
+    let unknown: Vec<_> = used.difference(&exported).collect();
+    assert!(
+        unknown.is_empty(),
+        "the dashboard names metrics the server does not export: {unknown:?} (exported: {exported:?})"
+    );
+}
