@@ -417,3 +417,96 @@ pub fn dashboard_metrics() -> BTreeSet<String> {
     }
     names
 }
+
+/// Renewing as the README says: `yungui cert --ca-cert --ca-key` rewrites the server certificate
+/// and key only, under the same CA (so the caBundle printed is the same), and the flags go
+/// together.
+#[test]
+fn cert_renews_under_the_same_ca_through_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    let yungui = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_yungui"))
+            .arg("cert")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out_dir = certs.to_str().unwrap();
+    let first = yungui(&["--out", out_dir, "--days", "10", "--ca-days", "20"]);
+    assert!(first.status.success(), "{first:?}");
+    let ca = std::fs::read(certs.join("ca.crt")).unwrap();
+    let ca_key = std::fs::read(certs.join("ca.key")).unwrap();
+    let old_cert = std::fs::read(certs.join("tls.crt")).unwrap();
+    let ca_cert_path = certs.join("ca.crt");
+    let ca_key_path = certs.join("ca.key");
+    let (ca_cert_arg, ca_key_arg) = (
+        ca_cert_path.to_str().unwrap(),
+        ca_key_path.to_str().unwrap(),
+    );
+
+    // Existing tls.* are not replaced without --force.
+    let refused = yungui(&[
+        "--out",
+        out_dir,
+        "--ca-cert",
+        ca_cert_arg,
+        "--ca-key",
+        ca_key_arg,
+    ]);
+    assert!(!refused.status.success(), "{refused:?}");
+    // A server certificate outliving the CA (20 days) is refused.
+    let too_long = yungui(&[
+        "--out",
+        out_dir,
+        "--ca-cert",
+        ca_cert_arg,
+        "--ca-key",
+        ca_key_arg,
+        "--days",
+        "30",
+        "--force",
+    ]);
+    assert!(!too_long.status.success(), "{too_long:?}");
+    assert!(
+        String::from_utf8_lossy(&too_long.stderr).contains("before the server certificate"),
+        "{too_long:?}"
+    );
+    let renewed = yungui(&[
+        "--out",
+        out_dir,
+        "--ca-cert",
+        ca_cert_arg,
+        "--ca-key",
+        ca_key_arg,
+        "--days",
+        "15",
+        "--force",
+    ]);
+    assert!(renewed.status.success(), "{renewed:?}");
+    assert_eq!(renewed.stdout, first.stdout, "the same caBundle");
+    assert_eq!(std::fs::read(certs.join("ca.crt")).unwrap(), ca);
+    assert_eq!(std::fs::read(certs.join("ca.key")).unwrap(), ca_key);
+    let new_cert = std::fs::read(certs.join("tls.crt")).unwrap();
+    assert_ne!(new_cert, old_cert);
+    verifies(&ca, &new_cert, "yungui.yungui-system.svc").unwrap();
+
+    // The flags go together, and a CA is either reused or made.
+    for args in [
+        &["--out", out_dir, "--ca-cert", ca_cert_arg][..],
+        &["--out", out_dir, "--ca-key", ca_key_arg][..],
+        &[
+            "--out",
+            out_dir,
+            "--ca-cert",
+            ca_cert_arg,
+            "--ca-key",
+            ca_key_arg,
+            "--ca-days",
+            "5",
+        ][..],
+    ] {
+        let out = yungui(args);
+        assert_eq!(out.status.code(), Some(64), "{args:?}: {out:?}");
+    }
+}

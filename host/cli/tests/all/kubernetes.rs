@@ -2110,3 +2110,38 @@ fn metrics_export_the_certificate_expiry_and_the_dashboard_names_only_exported_m
         "the dashboard names metrics the server does not export: {unknown:?} (exported: {exported:?})"
     );
 }
+
+/// The expiry gauge follows a certificate replaced in place (the files are checked every 10 s).
+#[test]
+fn the_certificate_expiry_gauge_follows_a_new_certificate() {
+    let server = serve(&[]);
+    let dir = server._certs.path();
+    let gauge = |agent: &ureq::Agent| -> Option<f64> {
+        let mut response = agent.get(format!("{}/metrics", server.url)).call().ok()?;
+        let metrics = response.body_mut().read_to_string().unwrap();
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix("yungui_tls_not_after_seconds "))
+            .map(|v| v.trim().parse().unwrap())
+    };
+    let before = gauge(&server.agent).unwrap();
+    // A new CA and certificate for 3 days instead of 1; a client that trusts only the new CA
+    // connects once the server serves it.
+    let longer = cert::generate(&["localhost".to_owned(), "127.0.0.1".to_owned()], 3).unwrap();
+    cert::write_bundle(dir, &longer, true).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        // Served with the new certificate, and the gauge set just after the reload.
+        if let Some(now) = gauge(&agent(dir))
+            && now != before
+        {
+            assert_eq!(now - before, 2.0 * 86_400.0, "{before} -> {now}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server never served the new certificate, or the gauge never followed it"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
