@@ -2079,7 +2079,8 @@ fn metrics_export_the_certificate_expiry_and_the_dashboard_names_only_exported_m
         }
     }
     // Counter families that have samples only after an event this test does not cause (a
-    // registry file reloaded, a fault): registered by the server under these names.
+    // registry file reloaded, a fault; other tests on the shared server may have): registered by
+    // the server under these names.
     let source = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/src/metrics.rs"),
     )
@@ -2094,10 +2095,6 @@ fn metrics_export_the_certificate_expiry_and_the_dashboard_names_only_exported_m
         assert!(
             source.contains(&format!("\"{family}\",")) && source.contains(field),
             "metrics.rs no longer registers the counter `{family}`"
-        );
-        assert!(
-            !metrics.contains(&format!("# TYPE yungui_{family} ")),
-            "`yungui_{family}` is in the scrape: take it off this list"
         );
         exported.insert(format!("yungui_{family}_total"));
     }
