@@ -80,7 +80,9 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
             client_ca,
         } => {
             let tls = tls::Tls::load(cert, key, client_ca.as_deref())?;
-            tls.watch();
+            state.metrics.set_tls_not_after(tls.not_after()?);
+            let metrics = state.metrics.clone();
+            tls.watch(move |not_after| metrics.set_tls_not_after(not_after));
             let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls.config())
                 .handshake_timeout(header_timeout)
                 .acceptor(limited);

@@ -147,6 +147,8 @@ pub struct Metrics {
     instantiations: Gauge,
     registry_source: super::registry_metrics::RegistryMetrics,
     cutoffs: Family<CutoffLabels, Counter>,
+    tls_not_after: Gauge,
+    tls_registered: std::sync::Once,
 }
 
 impl Default for Metrics {
@@ -245,6 +247,8 @@ impl Metrics {
             instantiations,
             registry_source,
             cutoffs,
+            tls_not_after: Gauge::default(),
+            tls_registered: std::sync::Once::new(),
         }
     }
 
@@ -255,6 +259,22 @@ impl Metrics {
                 reason: reason.to_owned(),
             })
             .inc();
+    }
+
+    /// The serving certificate's expiry (Unix seconds): set when the TLS configuration loads and
+    /// at each reload. Exported only by a server that serves TLS.
+    pub fn set_tls_not_after(&self, unix_secs: i64) {
+        self.tls_not_after.set(unix_secs);
+        self.tls_registered.call_once(|| {
+            self.registry
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .register(
+                    "tls_not_after_seconds",
+                    "When the serving certificate in force expires (its notAfter), in Unix seconds",
+                    self.tls_not_after.clone(),
+                );
+        });
     }
 
     /// Reads the registry's metrics (at scrape time): the engine's lookups, and the database's

@@ -33,6 +33,14 @@ pub enum TlsError {
     /// The certificate file holds no certificate.
     #[error("`{}` holds no PEM certificate", .0.display())]
     NoCertificate(PathBuf),
+    /// The serving certificate is not an X.509 certificate.
+    #[error("`{}` is not an X.509 certificate: {why}", .path.display())]
+    NotX509 {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        why: String,
+    },
     /// The key file cannot be read as a PEM private key.
     #[error("cannot read a private key from `{}`", .path.display())]
     Key {
@@ -94,8 +102,14 @@ impl Tls {
         self.config.clone()
     }
 
+    /// When the serving certificate (the first in the file) expires, in Unix seconds.
+    pub fn not_after(&self) -> Result<i64, TlsError> {
+        not_after(&self.cert)
+    }
+
     /// Reloads the configuration whenever a file changes; a bad new file keeps the old one.
-    pub fn watch(&self) {
+    /// `loaded` is called with the new certificate's expiry (Unix seconds) after each reload.
+    pub fn watch(&self, loaded: impl Fn(i64) + Send + 'static) {
         let this = self.clone();
         tokio::spawn(async move {
             let mut seen = this.stamps();
@@ -110,6 +124,14 @@ impl Tls {
                     Ok(server) => {
                         this.config.reload_from_config(Arc::new(server));
                         tracing::info!(cert = %this.cert.display(), "TLS certificate reloaded");
+                        match not_after(&this.cert) {
+                            Ok(secs) => loaded(secs),
+                            Err(err) => tracing::warn!(
+                                cert = %this.cert.display(),
+                                "cannot read the reloaded certificate's expiry: {}",
+                                Chain(&err)
+                            ),
+                        }
                     }
                     Err(err) => tracing::warn!(
                         cert = %this.cert.display(),
@@ -128,6 +150,25 @@ impl Tls {
             .map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
             .collect()
     }
+}
+
+/// The notAfter of the first certificate in a PEM file, in Unix seconds.
+pub fn not_after(cert: &Path) -> Result<i64, TlsError> {
+    let unreadable = |source| TlsError::Certificates {
+        path: cert.to_owned(),
+        source,
+    };
+    let first = CertificateDer::pem_file_iter(cert)
+        .map_err(unreadable)?
+        .next()
+        .ok_or_else(|| TlsError::NoCertificate(cert.to_owned()))?
+        .map_err(unreadable)?;
+    let (_, parsed) =
+        x509_parser::parse_x509_certificate(&first).map_err(|e| TlsError::NotX509 {
+            path: cert.to_owned(),
+            why: e.to_string(),
+        })?;
+    Ok(parsed.validity().not_after.timestamp())
 }
 
 /// A rustls server configuration (ring provider, HTTP/1.1) from PEM files.

@@ -16,6 +16,7 @@ use yungui::types::{self, Failure};
 use yungui::{Engine, EngineConfig, Error, Registry};
 
 mod connections;
+mod deploy;
 mod docs;
 mod kubernetes;
 mod long_files;
