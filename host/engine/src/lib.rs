@@ -13,6 +13,7 @@ pub mod limits;
 pub mod registry;
 pub mod report;
 pub mod request;
+pub mod vocabulary;
 
 pub use bindings::types;
 pub use engine::{Engine, EngineConfig, Error, PluginSource};

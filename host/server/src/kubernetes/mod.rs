@@ -47,6 +47,7 @@ use super::metrics::Answer;
 use super::{AppState, Decide, ServeError, log_decision};
 use yungui::bindings::types;
 use yungui::engine::Error;
+use yungui::vocabulary;
 
 /// Kubernetes asks that a warning stay within 120 characters.
 pub const MAX_WARNING: usize = 120;
@@ -650,7 +651,7 @@ fn deny_message(
         subject(request, namespace),
         if count == 1 { "" } else { "s" },
     );
-    let tenant_uid = format!("Cloud::Tenant::\"{tenant}\"");
+    let tenant_uid = vocabulary::uid_text(vocabulary::TENANT, tenant);
     let mut tenant_missing = false;
     for (about, f) in denials {
         let _ = write!(out, "\n- ");
@@ -693,7 +694,8 @@ fn deny_message(
     if tenant_missing && tenant == namespace {
         let _ = write!(
             out,
-            "\nnamespace `{namespace}` is not a tenant in the yungui registry (registry-missing): add `{tenant_uid}`, or a `Cloud::Namespace::\"{namespace}\"` whose parent is the tenant that owns it, to the registry before this namespace is served"
+            "\nnamespace `{namespace}` is not a tenant in the yungui registry (registry-missing): add `{tenant_uid}`, or a `{}` whose parent is the tenant that owns it, to the registry before this namespace is served",
+            vocabulary::uid_text(vocabulary::NAMESPACE, namespace)
         );
     } else if tenant_missing {
         let _ = write!(

@@ -12,8 +12,8 @@ use anyhow::Context as _;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use yungui::bindings::build::{attr, entity, uid};
 use yungui::bindings::types;
+use yungui::vocabulary;
 
 /// The shipped rule map.
 pub const SHIPPED: &str = include_str!("rules.json");
@@ -269,20 +269,16 @@ impl RuleMap {
         let d = self.defaults.with(&mapped.defaults);
         let region = region_of(zone(target))?;
         let id = text(target, "id").unwrap_or("unnamed").to_owned();
-        let owner = || entity("Cloud::Tenant", &tenant);
         let mut entities = Vec::new();
         let resource = match mapped.resource {
-            ResourceKind::Workload => types::Entity {
-                uid: uid("Cloud::Workload", &id),
-                attrs: vec![
-                    attr("region", entity("Cloud::Region", &region)),
-                    attr("purpose", types::Value::String(d.purpose.clone())),
-                    attr("owner", owner()),
-                    attr("privileged", types::Value::Boolean(false)),
-                    attr("host_access", types::Value::Boolean(false)),
-                ],
-                parents: Vec::new(),
-            },
+            ResourceKind::Workload => vocabulary::Workload {
+                region: &region,
+                purpose: Some(&d.purpose),
+                owner: &tenant,
+                privileged: false,
+                host_access: false,
+            }
+            .entity(&id),
             ResourceKind::PublicIp => {
                 let network = text(target, "floating_network_id").or_else(|| {
                     target
@@ -293,69 +289,45 @@ impl RuleMap {
                 let carrier = network
                     .and_then(|n| self.network_carriers.get(n))
                     .unwrap_or(&d.carrier);
-                types::Entity {
-                    uid: uid("Cloud::PublicIp", &id),
-                    attrs: vec![
-                        attr("carrier", entity("Cloud::Carrier", carrier)),
-                        attr("region", entity("Cloud::Region", &region)),
-                    ],
-                    parents: Vec::new(),
+                vocabulary::PublicIp {
+                    carrier: Some(carrier),
+                    region: &region,
                 }
+                .entity(&id)
             }
-            ResourceKind::NetworkLink => types::Entity {
-                uid: uid("Cloud::NetworkLink", &id),
-                attrs: vec![
-                    attr("kind", types::Value::String(d.link_kind.clone())),
-                    attr(
-                        "remote_in_territory",
-                        types::Value::Boolean(d.remote_in_territory),
-                    ),
-                ],
-                parents: Vec::new(),
-            },
-            ResourceKind::Dataset => types::Entity {
-                uid: uid("Cloud::Dataset", &id),
-                attrs: self.dataset_attrs(target, &d, &region, owner()),
-                parents: Vec::new(),
-            },
+            ResourceKind::NetworkLink => vocabulary::NetworkLink {
+                kind: &d.link_kind,
+                remote_in_territory: Some(d.remote_in_territory),
+            }
+            .entity(&id),
+            ResourceKind::Dataset => self.dataset(target, &d, &region, &tenant).entity(&id),
             ResourceKind::Backup => {
                 let volume = text(target, "volume_id").unwrap_or("unnamed");
-                let dataset = uid("Cloud::Dataset", volume);
-                entities.push(types::Entity {
-                    uid: dataset.clone(),
-                    attrs: self.dataset_attrs(target, &d, &region, owner()),
-                    parents: Vec::new(),
-                });
-                types::Entity {
-                    uid: uid("Cloud::Backup", &id),
-                    attrs: vec![
-                        attr("dataset", types::Value::Entity(dataset)),
-                        attr("last_copy", types::Value::Boolean(d.last_copy)),
-                    ],
-                    parents: Vec::new(),
+                entities.push(self.dataset(target, &d, &region, &tenant).entity(volume));
+                vocabulary::Backup {
+                    dataset: volume,
+                    last_copy: d.last_copy,
                 }
+                .entity(&id)
             }
         };
+        let mut request = vocabulary::request(&tenant, &mapped.action, resource, now);
+        request.entities = entities;
         Ok(Built {
-            request: types::Request {
-                principal: uid("Cloud::Tenant", &tenant),
-                action: mapped.action.clone(),
-                resource,
-                context: vec![attr("now", types::Value::Datetime(now.to_owned()))],
-                entities,
-            },
+            request,
             tenant,
             action: mapped.action.clone(),
         })
     }
 
-    fn dataset_attrs(
+    /// The `Cloud::Dataset` of a volume, an image or a backed-up volume.
+    fn dataset<'a>(
         &self,
         target: &Map<String, Value>,
         d: &Defaults,
-        region: &str,
-        owner: types::Value,
-    ) -> Vec<types::Attribute> {
+        region: &'a str,
+        owner: &'a str,
+    ) -> vocabulary::Dataset<'a> {
         let volume_type = text(target, "volume_type").or_else(|| text(target, "volume_type_id"));
         let encrypted = target
             .get("encrypted")
@@ -367,23 +339,17 @@ impl RuleMap {
             })
             .unwrap_or(d.encrypted);
         let public = text(target, "visibility").map_or(d.public, |v| v == "public");
-        vec![
-            attr("region", entity("Cloud::Region", region)),
-            attr("owner", owner),
-            attr(
-                "classes",
-                types::Value::StringSet(d.data_classes.iter().cloned().collect()),
-            ),
-            attr(
-                "subjects_domestic",
-                types::Value::Boolean(d.subjects_domestic),
-            ),
-            attr("encrypted", types::Value::Boolean(encrypted)),
-            attr("backup_enabled", types::Value::Boolean(d.backup_enabled)),
-            attr("public", types::Value::Boolean(public)),
-            attr("review_hold", types::Value::Boolean(d.review_hold)),
-            attr("retention_hold", types::Value::Boolean(d.retention_hold)),
-        ]
+        vocabulary::Dataset {
+            region,
+            owner,
+            classes: Some(d.data_classes.iter().cloned().collect()),
+            subjects_domestic: Some(d.subjects_domestic),
+            encrypted,
+            backup_enabled: d.backup_enabled,
+            public,
+            review_hold: Some(d.review_hold),
+            retention_hold: Some(d.retention_hold),
+        }
     }
 }
 

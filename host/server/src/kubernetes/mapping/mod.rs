@@ -24,7 +24,8 @@
 //! and where each kind keeps it), `workloads` (pods and pod templates), `placement` (the regions a
 //! pod or a claim's data may be in: region, zone, node and storage class keys), `security` (the
 //! Pod Security Standards' baseline as a workload's `privileged` and `host_access`), `network`
-//! (Service, Ingress, Gateway API) and `storage` (claims).
+//! (Service, Ingress, Gateway API) and `storage` (claims). The entities are built by
+//! [`yungui::vocabulary`], as every front end builds them.
 
 mod kinds;
 mod network;
@@ -40,9 +41,9 @@ use std::collections::BTreeMap;
 use kube_core::DynamicObject;
 use serde_json::Value;
 
-use yungui::bindings::build::{attr, uid};
 use yungui::bindings::types;
 use yungui::registry::Registry;
+use yungui::vocabulary;
 
 pub use kinds::{GATEWAY_API, GATEWAY_API_EXPERIMENTAL, KINDS, Kind};
 pub use network::{ANY_HOST, FROM_TO_WWW, HOST_ANNOTATIONS, exposed, hosts, ingress_hosts};
@@ -190,14 +191,9 @@ fn object_id(namespace: &str, object: &DynamicObject) -> String {
     format!("{namespace}/{name}")
 }
 
+/// The tenant's request for `action` on `resource`.
 fn request(cx: &Context<'_>, action: &str, resource: types::Entity) -> types::Request {
-    types::Request {
-        principal: uid("Cloud::Tenant", cx.tenant),
-        action: action.to_owned(),
-        resource,
-        context: vec![attr("now", types::Value::Datetime(cx.now.to_owned()))],
-        entities: Vec::new(),
-    }
+    vocabulary::request(cx.tenant, action, resource, cx.now)
 }
 
 fn label<'a>(labels: Option<&'a BTreeMap<String, String>>, key: &str) -> Option<&'a str> {

@@ -5,8 +5,8 @@
 use kube_core::DynamicObject;
 use serde_json::Value;
 
-use yungui::bindings::build::{attr, entity, uid};
 use yungui::bindings::types;
+use yungui::vocabulary;
 
 use super::{CARRIER, Context, Kind, REGION, annotation, request};
 
@@ -25,21 +25,11 @@ pub fn exposed(object: &DynamicObject) -> bool {
 
 /// A Service of type LoadBalancer: `allocate_public_ip` on a `PublicIp`.
 pub(super) fn public_ip(id: &str, object: &DynamicObject, cx: &Context<'_>) -> types::Request {
-    let mut attrs = Vec::with_capacity(2);
-    if let Some(carrier) = annotation(object, CARRIER) {
-        attrs.push(attr("carrier", entity("Cloud::Carrier", carrier)));
-    }
-    let region = annotation(object, REGION).unwrap_or(cx.cluster_region);
-    attrs.push(attr("region", entity("Cloud::Region", region)));
-    request(
-        cx,
-        "allocate_public_ip",
-        types::Entity {
-            uid: uid("Cloud::PublicIp", id),
-            attrs,
-            parents: Vec::new(),
-        },
-    )
+    let address = vocabulary::PublicIp {
+        carrier: annotation(object, CARRIER),
+        region: annotation(object, REGION).unwrap_or(cx.cluster_region),
+    };
+    request(cx, "allocate_public_ip", address.entity(id))
 }
 
 /// The name an Ingress serves when a rule has no `host` or it has a `defaultBackend`: every name
@@ -229,16 +219,9 @@ fn route_hosts(object: &DynamicObject) -> Vec<String> {
 /// An Ingress rule host: `bind_domain` on a `Domain` (the component computes its suffixes from
 /// its name).
 pub(super) fn domain(host: &str, cx: &Context<'_>) -> types::Request {
-    request(
-        cx,
-        "bind_domain",
-        types::Entity {
-            uid: uid("Cloud::Domain", host),
-            attrs: vec![
-                attr("name", types::Value::String(host.to_owned())),
-                attr("owner", entity("Cloud::Tenant", cx.tenant)),
-            ],
-            parents: Vec::new(),
-        },
-    )
+    let domain = vocabulary::Domain {
+        name: host,
+        owner: cx.tenant,
+    };
+    request(cx, "bind_domain", domain.entity())
 }

@@ -5,9 +5,9 @@
 use kube_core::DynamicObject;
 use serde_json::Value;
 
-use yungui::bindings::build::{attr, entity, uid};
 use yungui::bindings::types;
 use yungui::registry::Registry;
+use yungui::vocabulary;
 
 use super::{
     BACKUP, Context, DATA_CLASS, ENCRYPTED, SUBJECTS_DOMESTIC, annotation, label, request,
@@ -37,7 +37,7 @@ fn data_classes(object: &DynamicObject) -> Option<Vec<String>> {
 
 /// The tenant's `serves_domestic_users` in the registry, if it is there.
 pub fn serves_domestic_users(registry: &Registry, tenant: &str) -> Option<bool> {
-    let text = registry.get("Cloud::Tenant", tenant)?;
+    let text = registry.get(vocabulary::TENANT, tenant)?;
     let entity: Value = serde_json::from_str(text).ok()?;
     entity.pointer("/attrs/serves_domestic_users")?.as_bool()
 }
@@ -50,13 +50,6 @@ pub(super) fn dataset(
     cx: &Context<'_>,
 ) -> types::Request {
     let flag = |key: &str| annotation(object, key) == Some("true");
-    let mut attrs = vec![
-        attr("region", entity("Cloud::Region", region)),
-        attr("owner", entity("Cloud::Tenant", cx.tenant)),
-    ];
-    if let Some(classes) = data_classes(object) {
-        attrs.push(attr("classes", types::Value::StringSet(classes)));
-    }
     let subjects_domestic = match annotation(object, SUBJECTS_DOMESTIC) {
         Some("true") => Some(true),
         Some("false") => Some(false),
@@ -64,19 +57,16 @@ pub(super) fn dataset(
             .registry
             .and_then(|r| serves_domestic_users(r, cx.tenant)),
     };
-    if let Some(domestic) = subjects_domestic {
-        attrs.push(attr("subjects_domestic", types::Value::Boolean(domestic)));
-    }
-    attrs.push(attr("encrypted", types::Value::Boolean(flag(ENCRYPTED))));
-    attrs.push(attr("backup_enabled", types::Value::Boolean(flag(BACKUP))));
-    attrs.push(attr("public", types::Value::Boolean(false)));
-    request(
-        cx,
-        "place_data",
-        types::Entity {
-            uid: uid("Cloud::Dataset", id),
-            attrs,
-            parents: Vec::new(),
-        },
-    )
+    let dataset = vocabulary::Dataset {
+        region,
+        owner: cx.tenant,
+        classes: data_classes(object),
+        subjects_domestic,
+        encrypted: flag(ENCRYPTED),
+        backup_enabled: flag(BACKUP),
+        public: false,
+        review_hold: None,
+        retention_hold: None,
+    };
+    request(cx, "place_data", dataset.entity(id))
 }

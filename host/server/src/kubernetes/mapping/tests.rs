@@ -1,4 +1,5 @@
 use serde_json::json;
+use yungui::bindings::build::uid;
 
 use super::*;
 

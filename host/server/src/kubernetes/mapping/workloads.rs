@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use yungui::bindings::build::{attr, entity, uid};
 use yungui::bindings::types;
+use yungui::vocabulary;
 
 use super::placement::{region_subject, regions};
 use super::security::Violation;
@@ -61,26 +61,12 @@ fn workload(
         .and_then(|l| l.get(PURPOSE))
         .and_then(Value::as_str)
         .or_else(|| label(object_labels, PURPOSE));
-    let mut attrs = vec![attr("region", entity("Cloud::Region", region))];
-    if let Some(purpose) = purpose {
-        attrs.push(attr("purpose", types::Value::String(purpose.to_owned())));
-    }
-    attrs.push(attr("owner", entity("Cloud::Tenant", cx.tenant)));
-    attrs.push(attr(
-        "privileged",
-        types::Value::Boolean(security.privileged),
-    ));
-    attrs.push(attr(
-        "host_access",
-        types::Value::Boolean(security.host_access),
-    ));
-    request(
-        cx,
-        "provision_workload",
-        types::Entity {
-            uid: uid("Cloud::Workload", id),
-            attrs,
-            parents: Vec::new(),
-        },
-    )
+    let workload = vocabulary::Workload {
+        region,
+        purpose,
+        owner: cx.tenant,
+        privileged: security.privileged,
+        host_access: security.host_access,
+    };
+    request(cx, "provision_workload", workload.entity(id))
 }
