@@ -68,8 +68,10 @@ pub fn change(
     Change::New
 }
 
-/// The requests are the same, attribute for attribute (the WIT types have no `PartialEq`; their
-/// debug forms are complete and ordered as built).
+/// The requests are the same, attribute for attribute. The generated WIT types derive no
+/// `PartialEq` yet, so the requests are compared by their debug forms, which are complete and
+/// ordered as built; once the engine's `bindgen!` derives `PartialEq` (`additional_derives`),
+/// this is `before == after`.
 fn same_requests(before: &[Item], after: &[Item]) -> bool {
     before.len() == after.len()
         && before

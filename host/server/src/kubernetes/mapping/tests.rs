@@ -1,3 +1,8 @@
+//! The mapping's unit tests.
+//!
+//! Long file: the unit tests of every concern of the mapping, sharing their fixtures (objects, the
+//! mapping's context, a two-region topology); tests, not code.
+
 use serde_json::json;
 use yungui::bindings::build::uid;
 
