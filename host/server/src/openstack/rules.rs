@@ -6,9 +6,8 @@
 //! identical. `--openstack-rules FILE` replaces it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -145,32 +144,89 @@ impl Defaults {
         }
     }
 
-    fn check(&self, at: &str) -> anyhow::Result<()> {
+    /// `at` names the map and the rule (or its `defaults`) in the error.
+    fn check(&self, at: &str) -> Result<(), RuleMapError> {
+        let bad = |problem: BadDefault| RuleMapError::Default {
+            at: at.to_owned(),
+            problem,
+        };
         if self.purpose.is_empty() {
-            anyhow::bail!("{at}: `purpose` is empty: name the purpose Nova servers are for");
+            return Err(bad(BadDefault::NoPurpose));
         }
         if self.carrier.is_empty() {
-            anyhow::bail!("{at}: `carrier` is empty: name the carrier of public addresses");
+            return Err(bad(BadDefault::NoCarrier));
         }
         if !LINK_KINDS.contains(&self.link_kind.as_str()) {
-            anyhow::bail!(
-                "{at}: `link_kind` is `{}`: use one of {}",
-                self.link_kind,
-                LINK_KINDS.join(", ")
-            );
+            return Err(bad(BadDefault::LinkKind(self.link_kind.clone())));
         }
         if let Some(class) = self
             .data_classes
             .iter()
             .find(|c| !DATA_CLASSES.contains(&c.as_str()))
         {
-            anyhow::bail!(
-                "{at}: data class `{class}` is unknown: use {}",
-                DATA_CLASSES.join(", ")
-            );
+            return Err(bad(BadDefault::DataClass(class.clone())));
         }
         Ok(())
     }
+}
+
+/// Why a rule map cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuleMapError {
+    /// The file cannot be read.
+    #[error("cannot read the OpenStack rule map `{}`", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not JSON, or not a rule map: an unknown field, a missing one, a value of the wrong type.
+    #[error("the OpenStack rule map {map} is not valid")]
+    Invalid {
+        /// The map, as errors name it (its file, or the shipped map).
+        map: String,
+        /// Where, and what.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A rule whose action is empty.
+    #[error("the OpenStack rule map {map}: rule `{rule}` has an empty action")]
+    EmptyAction {
+        /// The map, as errors name it.
+        map: String,
+        /// The rule.
+        rule: String,
+    },
+    /// A default (of the map, or of one rule) that is empty or outside the data contract.
+    #[error("{at}")]
+    Default {
+        /// The map and the rule, or the map's `defaults`.
+        at: String,
+        /// What is wrong with it.
+        #[source]
+        problem: BadDefault,
+    },
+}
+
+/// What is wrong with a default.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BadDefault {
+    /// `purpose` is empty.
+    #[error("`purpose` is empty: name the purpose Nova servers are for")]
+    NoPurpose,
+    /// `carrier` is empty.
+    #[error("`carrier` is empty: name the carrier of public addresses")]
+    NoCarrier,
+    /// `link_kind` is none of [`LINK_KINDS`].
+    #[error("`link_kind` is `{0}`: use one of {kinds}", kinds = LINK_KINDS.join(", "))]
+    LinkKind(String),
+    /// A data class outside [`DATA_CLASSES`].
+    #[error("data class `{0}` is unknown: use {classes}", classes = DATA_CLASSES.join(", "))]
+    DataClass(String),
 }
 
 /// Why a check was answered `False` without asking the policies.
@@ -207,26 +263,33 @@ pub struct Built {
 
 impl RuleMap {
     /// The shipped map.
-    pub fn shipped() -> anyhow::Result<Self> {
+    pub fn shipped() -> Result<Self, RuleMapError> {
         Self::parse(SHIPPED, "the shipped `deploy/openstack/rules.json`")
     }
 
     /// A map from its file.
-    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the OpenStack rule map `{}`", path.display()))?;
+    pub fn from_file(path: &Path) -> Result<Self, RuleMapError> {
+        let text = std::fs::read_to_string(path).map_err(|source| RuleMapError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::parse(&text, &format!("`{}`", path.display()))
     }
 
     /// A map from its text; `source` names it in errors.
-    pub fn parse(text: &str, source: &str) -> anyhow::Result<Self> {
-        let map: Self = serde_json::from_str(text)
-            .with_context(|| format!("the OpenStack rule map {source} is not valid"))?;
+    pub fn parse(text: &str, source: &str) -> Result<Self, RuleMapError> {
+        let map: Self = serde_json::from_str(text).map_err(|err| RuleMapError::Invalid {
+            map: source.to_owned(),
+            source: err,
+        })?;
         map.defaults
             .check(&format!("the OpenStack rule map {source}: `defaults`"))?;
         for (name, rule) in &map.rules {
             if rule.action.is_empty() {
-                anyhow::bail!("the OpenStack rule map {source}: rule `{name}` has an empty action");
+                return Err(RuleMapError::EmptyAction {
+                    map: source.to_owned(),
+                    rule: name.clone(),
+                });
             }
             map.defaults
                 .with(&rule.defaults)
@@ -408,16 +471,31 @@ mod tests {
         }
     }
 
+    /// The error and its sources, as the command prints them.
+    fn chain(err: RuleMapError) -> String {
+        format!("{:#}", anyhow::Error::from(err))
+    }
+
     #[test]
     fn unknown_fields_and_bad_values_are_named() {
         let text = SHIPPED.replacen("\"purpose\"", "\"porpose\"", 1);
-        let err = format!("{:#}", RuleMap::parse(&text, "`x`").unwrap_err());
+        let err = chain(RuleMap::parse(&text, "`x`").unwrap_err());
         assert!(err.contains("porpose"), "{err}");
         let text = SHIPPED.replacen("\"link_kind\": \"vpn\"", "\"link_kind\": \"tunnel\"", 1);
-        let err = format!("{:#}", RuleMap::parse(&text, "`x`").unwrap_err());
-        assert!(err.contains("`tunnel`"), "{err}");
+        let typed = RuleMap::parse(&text, "`x`").unwrap_err();
+        assert!(
+            matches!(&typed, RuleMapError::Default { problem: BadDefault::LinkKind(kind), .. } if kind == "tunnel"),
+            "{typed:?}"
+        );
+        let err = chain(typed);
+        assert!(
+            err.contains(
+                ": `link_kind` is `tunnel`: use one of vpn, dedicated_line, peering, gateway"
+            ),
+            "{err}"
+        );
         let text = SHIPPED.replacen("\"resource\": \"workload\"", "\"resource\": \"vm\"", 1);
-        let err = format!("{:#}", RuleMap::parse(&text, "`x`").unwrap_err());
+        let err = chain(RuleMap::parse(&text, "`x`").unwrap_err());
         assert!(err.contains("vm"), "{err}");
     }
 
