@@ -96,19 +96,22 @@ impl Mode {
         }
     }
 
-    /// The mode a path segment names.
-    pub fn parse(segment: &str) -> Result<Self, String> {
+    /// The mode a path segment (or a `yungui.io/mode` label value) names.
+    pub fn parse(segment: &str) -> Result<Self, UnknownMode> {
         Self::ALL
             .iter()
             .find(|(name, _)| *name == segment)
             .map(|(_, mode)| *mode)
-            .ok_or_else(|| {
-                format!(
-                    "unknown mode `{segment}` in the webhook path: use `/validate/enforce`, `/validate/warn` or `/validate/audit`"
-                )
-            })
+            .ok_or_else(|| UnknownMode(segment.to_owned()))
     }
 }
+
+/// A webhook path segment that names no [`Mode`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown mode `{0}` in the webhook path: use `/validate/enforce`, `/validate/warn` or `/validate/audit`"
+)]
+pub struct UnknownMode(pub String);
 
 /// The Kubernetes front end's configuration.
 #[derive(Debug, Clone)]
@@ -167,7 +170,7 @@ async fn validate_in_mode(
     } else {
         match Mode::parse(&segment) {
             Ok(mode) => Route::Mode(mode),
-            Err(message) => return malformed(message),
+            Err(err) => return malformed(err.to_string()),
         }
     };
     validate(&state, route, &body).await
@@ -472,5 +475,24 @@ async fn decide_all(state: &AppState, items: Vec<mapping::Item>) -> Outcome {
                 deadline.as_millis()
             ),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_read_as_they_are_spelled_and_an_unknown_one_is_named() {
+        for (name, mode) in Mode::ALL {
+            assert_eq!(Mode::parse(name), Ok(mode));
+            assert_eq!(mode.as_str(), name);
+        }
+        let err = Mode::parse("enforcing").unwrap_err();
+        assert_eq!(err, UnknownMode("enforcing".to_owned()));
+        assert_eq!(
+            err.to_string(),
+            "unknown mode `enforcing` in the webhook path: use `/validate/enforce`, `/validate/warn` or `/validate/audit`"
+        );
     }
 }
