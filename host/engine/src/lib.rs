@@ -55,6 +55,7 @@ pub mod report;
 pub mod request;
 mod runtime;
 mod source;
+pub mod vocabulary;
 
 pub use bindings::types;
 pub use builder::BuildError;
