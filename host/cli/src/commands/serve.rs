@@ -24,6 +24,10 @@ impl ServeCommand {
     /// Runs until SIGINT or SIGTERM, then drains requests in flight.
     pub fn execute(self) -> anyhow::Result<Exit> {
         let config = self.args.config()?;
+        // Plain logs only: with `--log-json`, standard error carries JSON lines alone.
+        if !self.args.log_json {
+            self.args.engine.announce();
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;

@@ -24,6 +24,14 @@ mod openstack;
 mod postgres;
 mod properties;
 
+/// The example registry's path, for commands run where no registry is found by default.
+fn example_registry_path() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/registry.json")
+        .display()
+        .to_string()
+}
+
 fn example_registry() -> Registry {
     Registry::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/registry.json"))
         .unwrap()
@@ -986,12 +994,20 @@ mod cli {
 
     #[test]
     fn decide_exit_code_is_the_decision() {
-        let allow = yungui(&["decide", &example("allow-provision.json")]);
+        let registry = example_registry_path();
+        let allow = yungui(&[
+            "decide",
+            "--registry",
+            &registry,
+            &example("allow-provision.json"),
+        ]);
         assert_eq!(allow.status.code(), Some(0), "{allow:?}");
         assert!(String::from_utf8_lossy(&allow.stdout).starts_with("ALLOW"));
 
         let deny = yungui(&[
             "decide",
+            "--registry",
+            &registry,
             "--format",
             "json",
             &example("deny-provision.json"),
@@ -1160,11 +1176,182 @@ mod cli {
             page.starts_with("<!DOCTYPE html>") && !page.contains("<link"),
             "self-contained"
         );
+        // The header names when, from which commit, which policies and which component; run
+        // here, where there is no `policies/`, the report is of the shipped set.
+        let header = |name: &str| {
+            let row = format!("<tr><th>{name} <span lang=\"zh\">");
+            let rest = page.split_once(&row).map(|(_, rest)| rest).unwrap();
+            let value = rest.split_once("<td><code>").unwrap().1;
+            value.split_once("</code>").unwrap().0.to_owned()
+        };
+        let generated = header("Generated");
+        assert!(
+            generated.len() == 20 && generated.starts_with("20") && generated.ends_with('Z'),
+            "{generated}"
+        );
+        let commit = header("Commit");
+        assert!(
+            commit == "unknown"
+                || commit
+                    .get(..40)
+                    .is_some_and(|h| h.chars().all(|c| c.is_ascii_hexdigit())),
+            "{commit}"
+        );
+        assert_eq!(
+            header("Policy digest"),
+            yungui::builder::SHIPPED_POLICY_DIGEST
+        );
+        let shipped = yungui::builder::sha256_hex(&std::fs::read(shipped_plugin()).unwrap());
+        assert_eq!(header("Component sha256"), shipped);
+        // Each policy's text is in the page, and the page links to it, not to a file.
+        let art2 = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/art02-licence.cedar"),
+        )
+        .unwrap();
+        let first = art2
+            .split("\n\n")
+            .find(|block| block.contains("@id(\"art2-licence.tenant-operator-scope\")"))
+            .unwrap();
+        let first = first
+            .lines()
+            .skip_while(|line| !line.starts_with("@id("))
+            .collect::<Vec<_>>()
+            .join("\n")
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;");
+        assert!(
+            page.contains(
+                "<figure id=\"policy-art2-licence-tenant-operator-scope\" class=\"policy\">"
+            ) && page.contains(first.trim_end()),
+            "the policy's text is not in the page:\n{first}"
+        );
+        assert!(page.contains("href=\"#policy-art2-licence-tenant-operator-scope\""));
+        assert!(!page.contains(".cedar#L"), "links to policy files");
+        // Case links are relative to the report's folder.
+        assert!(!page.contains("href=\"/"), "absolute links");
+        assert!(page.contains("@media print{") && page.contains("<nav>"));
+
         assert_eq!(run(true).status.code(), Some(0));
+        // The generation time and the commit are not compared; the policy digest is.
+        std::fs::write(&md, text.replace(&generated, "2000-01-01T00:00:00Z")).unwrap();
+        assert_eq!(run(true).status.code(), Some(0));
+        std::fs::write(
+            &md,
+            text.replace(yungui::builder::SHIPPED_POLICY_DIGEST, "sha256:0"),
+        )
+        .unwrap();
+        assert_eq!(run(true).status.code(), Some(1));
         std::fs::write(&md, text.replace("art8-1-icp-filing", "art8-1-icp")).unwrap();
         let stale = run(true);
         assert_eq!(stale.status.code(), Some(1), "{stale:?}");
         assert!(String::from_utf8_lossy(&stale.stdout).contains("out of date"));
+    }
+
+    /// The binary run in `dir` with no registry or component from the environment.
+    fn yungui_in(dir: &Path, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_yungui"))
+            .args(args)
+            .current_dir(dir)
+            .env("YUNGUI_CACHE_DIR", cache_dir())
+            .env_remove("YUNGUI_REGISTRY")
+            .env_remove("YUNGUI_PLUGIN")
+            .output()
+            .unwrap()
+    }
+
+    fn stderr(out: &Output) -> String {
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    #[test]
+    fn from_an_empty_folder_the_shipped_set_and_no_registry_are_used_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let valid = yungui_in(dir.path(), &["validate"]);
+        assert_eq!(valid.status.code(), Some(0), "{valid:?}");
+        assert!(
+            stderr(&valid).contains("policies: the shipped set"),
+            "{valid:?}"
+        );
+
+        // No registry here: it says so, and the tenant is unknown, which denies.
+        let request = example("allow-provision.json");
+        let decided = yungui_in(dir.path(), &["decide", "--format", "json", &request]);
+        assert_eq!(decided.status.code(), Some(2), "{decided:?}");
+        let text = stderr(&decided);
+        assert!(
+            text.contains("policies: the shipped set") && text.contains("registry: none (empty)"),
+            "{text}"
+        );
+        let report: Value = serde_json::from_slice(&decided.stdout).unwrap();
+        let fired = fired_controls(&report);
+        assert!(
+            !fired.is_empty() && fired.iter().all(|c| c == "registry-missing"),
+            "{report}"
+        );
+
+        // A `registry.json` of its own is used, and named.
+        std::fs::copy(example_registry_path(), dir.path().join("registry.json")).unwrap();
+        let decided = yungui_in(dir.path(), &["decide", &request]);
+        assert_eq!(decided.status.code(), Some(0), "{decided:?}");
+        assert!(
+            stderr(&decided).contains("registry: registry.json"),
+            "{decided:?}"
+        );
+
+        // `build` writes the shipped set, the very component the shipped engine runs.
+        let built = yungui_in(dir.path(), &["build", "-o", "shipped.wasm"]);
+        assert_eq!(built.status.code(), Some(0), "{built:?}");
+        assert_eq!(
+            std::fs::read(dir.path().join("shipped.wasm")).unwrap(),
+            std::fs::read(shipped_plugin()).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_broken_policy_in_the_folder_fails_every_command_run_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let policies = copy_of_policies();
+        let own = dir.path().join("policies");
+        std::fs::create_dir(&own).unwrap();
+        for entry in std::fs::read_dir(policies.path()).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, own.join(path.file_name().unwrap())).unwrap();
+        }
+        // Valid as copied: the folder's policies are the ones used, and named.
+        let valid = yungui_in(dir.path(), &["validate"]);
+        assert_eq!(valid.status.code(), Some(0), "{valid:?}");
+        assert!(stderr(&valid).contains("policies: policies"), "{valid:?}");
+
+        std::fs::write(
+            dir.path().join("policies/zz-broken.cedar"),
+            "@id(\"x.one\")\n@control(\"x\")\n@article(\"1\")\n@reason(\"r\")\n@reason_zh(\"r\")\nforbid (principal, action, resource)\nwhen { principal.no_such_attribute };\n",
+        )
+        .unwrap();
+        let invalid = yungui_in(dir.path(), &["validate"]);
+        assert_eq!(invalid.status.code(), Some(3), "{invalid:?}");
+        assert!(
+            String::from_utf8_lossy(&invalid.stdout).contains("zz-broken.cedar:7:"),
+            "{invalid:?}"
+        );
+        let built = yungui_in(dir.path(), &["build", "-o", "x.wasm"]);
+        assert_eq!(built.status.code(), Some(3), "{built:?}");
+        assert!(!dir.path().join("x.wasm").exists());
+        let decided = yungui_in(dir.path(), &["decide", &example("allow-provision.json")]);
+        assert_eq!(decided.status.code(), Some(3), "{decided:?}");
+        assert!(
+            stderr(&decided).contains("zz-broken.cedar:7:"),
+            "{decided:?}"
+        );
+        let tested = yungui_in(dir.path(), &["test", &edit("cases")]);
+        assert_eq!(tested.status.code(), Some(3), "{tested:?}");
+        let reported = yungui_in(dir.path(), &["report", &edit("cases")]);
+        assert_ne!(reported.status.code(), Some(0), "{reported:?}");
+        assert!(
+            stderr(&reported).contains("zz-broken.cedar:7:"),
+            "{reported:?}"
+        );
     }
 
     #[test]
@@ -1592,6 +1779,8 @@ mod serve {
         let addr = serve_in_background(serve_args(&[
             "--listen",
             "127.0.0.1:0",
+            "--registry",
+            &example_registry_path(),
             "--plain-http",
             "--workers",
             "2",
@@ -1689,6 +1878,8 @@ mod serve {
         let addr = serve_in_background(serve_args(&[
             "--listen",
             "127.0.0.1:0",
+            "--registry",
+            &example_registry_path(),
             "--plain-http",
             "--workers",
             "1",
@@ -1724,6 +1915,8 @@ mod serve {
         let mut config = serve_args(&[
             "--listen",
             "127.0.0.1:0",
+            "--registry",
+            &example_registry_path(),
             "--plain-http",
             "--workers",
             "1",
@@ -1755,6 +1948,8 @@ mod serve {
         let addr = serve_in_background(serve_args(&[
             "--listen",
             "127.0.0.1:0",
+            "--registry",
+            &example_registry_path(),
             "--plain-http",
             "--workers",
             "1",
@@ -1802,6 +1997,8 @@ mod serve {
         let mut config = serve_args(&[
             "--listen",
             "127.0.0.1:0",
+            "--registry",
+            &example_registry_path(),
             "--plain-http",
             "--workers",
             "1",
