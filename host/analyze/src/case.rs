@@ -86,12 +86,13 @@ fn extension_text(object: &Map<String, Value>) -> Option<String> {
         };
     }
     let args = extn.get("args")?.as_array()?;
+    let text = |arg: &Value| match arg {
+        Value::String(text) => Some(text.clone()),
+        Value::Object(inner) => extension_text(inner),
+        _ => None,
+    };
     match (function, args.as_slice()) {
-        ("offset", [base, by]) => {
-            let base = extension_text(base.as_object()?)?;
-            let by = extension_text(by.as_object()?)?;
-            offset_text(&base, &by)
-        }
+        ("offset", [base, by]) => offset_text(&text(base)?, &text(by)?),
         _ => None,
     }
 }
@@ -294,6 +295,26 @@ mod tests {
             Some("2026-12-01T10:00:00Z")
         );
         assert_eq!(offset_text("1970-01-01", "9999999999999999ms"), None);
+    }
+
+    #[test]
+    fn extension_values_become_strings() {
+        let mut names = Names::default();
+        let mut value = json!({
+            "now": {"__extn": {"fn": "offset", "args": ["1970-01-01", "1d"]}},
+            "at": {"__extn": {"fn": "offset", "args": [
+                {"__extn": {"fn": "datetime", "arg": "1970-01-01"}},
+                {"__extn": {"fn": "duration", "arg": "2h"}}
+            ]}},
+            "far": {"__extn": {"fn": "offset", "args": ["1970-01-01", "9223372036825980927ms"]}},
+            "three_months": {"__extn": {"fn": "duration", "arg": "90d"}},
+        });
+        names.rewrite(&mut value);
+        assert_eq!(value["now"], "1970-01-02T00:00:00Z");
+        assert_eq!(value["at"], "1970-01-01T02:00:00Z");
+        assert_eq!(value["three_months"], "90d");
+        // Beyond year 9999 RFC 3339 has no form: Cedar's own stays.
+        assert_eq!(value["far"]["__extn"]["fn"], "offset");
     }
 
     #[test]

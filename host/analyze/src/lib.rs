@@ -48,6 +48,9 @@ mod case;
 pub const PROPERTIES_DIR: &str = "properties";
 /// The accepted health findings, inside the properties' folder.
 pub const KNOWN_FILE: &str = "known.json";
+/// The notice, sub-item by sub-item, inside the policy folder: each sub-item lists its
+/// `properties`.
+pub const NOTICE_FILE: &str = "notice.json";
 /// The solver's time limit for one query, in milliseconds (cvc5's `--tlimit-per`).
 pub const QUERY_TIME_LIMIT_MS: u32 = 60_000;
 /// The Debian package that provides the solver.
@@ -269,6 +272,16 @@ impl Input {
                 input.known = read_known(&known_path, &text, &input)?;
             }
         }
+        let notice_path = dir.join(NOTICE_FILE);
+        if notice_path.is_file() {
+            let text = std::fs::read_to_string(&notice_path).map_err(|error| {
+                yungui_policies::ReadError {
+                    path: notice_path.clone(),
+                    error,
+                }
+            })?;
+            check_notice(&notice_path, &text, &input.properties)?;
+        }
         Ok(input)
     }
 
@@ -440,6 +453,66 @@ fn read_properties(schema: &Schema, files: &[(String, String)]) -> Result<Vec<Pr
     Ok(properties)
 }
 
+/// Every property is listed under the sub-item of its `@article` in `notice.json`, and every
+/// property listed there exists.
+fn check_notice(path: &Path, text: &str, properties: &[Property]) -> Result<(), Error> {
+    let invalid = |message: String| Error::InvalidProperty {
+        file: path.display().to_string(),
+        message,
+    };
+    let notice: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
+    let mut listed: BTreeMap<String, String> = BTreeMap::new();
+    let articles = notice
+        .get("articles")
+        .and_then(serde_json::Value::as_array)
+        .ok_or_else(|| invalid("no `articles` list".to_owned()))?;
+    for item in articles
+        .iter()
+        .filter_map(|a| a.get("items").and_then(serde_json::Value::as_array))
+        .flatten()
+    {
+        let name = item
+            .get("item")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default();
+        for id in item
+            .get("properties")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(serde_json::Value::as_str)
+        {
+            if listed.insert(id.to_owned(), name.to_owned()).is_some() {
+                return Err(invalid(format!("property `{id}` is listed twice")));
+            }
+        }
+    }
+    for property in properties {
+        match listed.remove(&property.id) {
+            Some(item) if item == property.article => {}
+            Some(item) => {
+                return Err(invalid(format!(
+                    "property `{}` states article {} (`@article`) but is listed under item {item}",
+                    property.id, property.article
+                )));
+            }
+            None => {
+                return Err(invalid(format!(
+                    "property `{}` ({}, `{}`) is not listed under item {} in `properties`",
+                    property.id, property.file, property.id, property.article
+                )));
+            }
+        }
+    }
+    if let Some((id, item)) = listed.into_iter().next() {
+        return Err(invalid(format!(
+            "item {item} lists property `{id}`, which no file of `{PROPERTIES_DIR}/` defines"
+        )));
+    }
+    Ok(())
+}
+
 fn read_known(path: &Path, text: &str, input: &Input) -> Result<Vec<Known>, Error> {
     let invalid = |message: String| Error::InvalidKnown {
         path: path.to_owned(),
@@ -453,11 +526,9 @@ fn read_known(path: &Path, text: &str, input: &Input) -> Result<Vec<Known>, Erro
             ));
         }
         match (known.check, &known.policy, &known.action) {
-            (Check::MayError | Check::NeverFires, Some(policy), None) => {
-                if !input.forbids.iter().any(|(id, _)| id == policy) {
-                    return Err(invalid(format!("no forbid has the id `{policy}`")));
-                }
-            }
+            // A policy that is gone makes the entry stale (reported), not the file invalid: an
+            // edited policy set is still analysed.
+            (Check::MayError | Check::NeverFires, Some(_), None) => {}
             (Check::AlwaysDenies, None, Some(action)) => {
                 if !input
                     .environments()
@@ -493,6 +564,8 @@ pub struct Options {
     pub threads: usize,
     /// The solver binary; `None`: `$CVC5`, else `cvc5` on `PATH`.
     pub solver: Option<PathBuf>,
+    /// Prove only the properties with these ids; empty: every property.
+    pub only: BTreeSet<String>,
 }
 
 /// The solver binary: `explicit`, else `$CVC5`, else `cvc5` on `PATH`.
@@ -748,17 +821,23 @@ impl Shared {
 async fn analyze_environment(
     input: &Input,
     env: &RequestEnv,
+    options: &Options,
     solver: &Path,
     properties_only: bool,
     shared: &Shared,
 ) -> Result<EnvResult, Error> {
+    let chosen = |p: &&Property| options.only.is_empty() || options.only.contains(&p.id);
+    let in_scope = |p: &&Property| input.in_scope(&p.policy, env);
+    if properties_only && !input.properties.iter().filter(chosen).any(|p| in_scope(&p)) {
+        return Ok(EnvResult::default());
+    }
     let mut symcc = start_solver(solver)?;
     let schema = &input.schema;
     let mut result = EnvResult::default();
     let policies = CompiledPolicySet::compile(&input.deciding, env, schema)
         .map_err(check_error(env, "compiling the policies"))?;
 
-    for property in &input.properties {
+    for property in input.properties.iter().filter(chosen) {
         if !input.in_scope(&property.policy, env) {
             continue;
         }
@@ -1031,6 +1110,7 @@ fn run(input: &Input, options: &Options, properties_only: bool) -> Result<Report
         block_on(analyze_environment(
             input,
             env,
+            options,
             &solver,
             properties_only,
             &shared,
@@ -1040,6 +1120,7 @@ fn run(input: &Input, options: &Options, properties_only: bool) -> Result<Report
     let mut properties: Vec<PropertyOutcome> = input
         .properties
         .iter()
+        .filter(|p| options.only.is_empty() || options.only.contains(&p.id))
         .map(|p| PropertyOutcome {
             id: p.id.clone(),
             article: p.article.clone(),

@@ -1,8 +1,10 @@
 //! The subcommands of the `yungui` binary, one module each; `main` parses and dispatches.
 
+pub mod analyze;
 pub mod build;
 pub mod cert;
 pub mod decide;
+pub mod diff;
 pub mod inspect;
 pub mod registry;
 pub mod report;
