@@ -196,8 +196,43 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// Values outside a closed vocabulary (which the solver does not see, and the engine refuses as a
+/// bad request) brought into it: a string becomes the vocabulary's first value, a set keeps only
+/// the values in it.
+fn fit(attrs: Option<&mut Value>, vocabulary: Option<&BTreeMap<String, Vec<String>>>) {
+    let (Some(Value::Object(attrs)), Some(vocabulary)) = (attrs, vocabulary) else {
+        return;
+    };
+    for (attr, allowed) in vocabulary {
+        let known = |v: &Value| v.as_str().is_some_and(|s| allowed.iter().any(|a| a == s));
+        match attrs.get_mut(attr) {
+            Some(Value::String(text)) if !allowed.contains(text) => {
+                if let Some(first) = allowed.first() {
+                    *text = first.clone();
+                }
+            }
+            Some(Value::Array(items)) => items.retain(known),
+            _ => {}
+        }
+    }
+}
+
+fn fit_entity(entity: &mut Value, vocabularies: &yungui_policies::Vocabularies) {
+    let ty = entity
+        .get("uid")
+        .and_then(|uid| uid.get("type"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    fit(entity.get_mut("attrs"), vocabularies.get(&ty));
+}
+
 /// The request (as the engine reads it) and the registry entities of a counterexample.
-pub(crate) fn request_json(found: &Env, registry_types: &BTreeSet<String>) -> (Value, Value) {
+pub(crate) fn request_json(
+    found: &Env,
+    registry_types: &BTreeSet<String>,
+    vocabularies: &yungui_policies::Vocabularies,
+) -> (Value, Value) {
     let mut names = Names::default();
     let entity_json = found
         .entities
@@ -253,6 +288,21 @@ pub(crate) fn request_json(found: &Env, registry_types: &BTreeSet<String>) -> (V
         "context": context,
         "entities": scoped,
     });
+    for entity in &mut registry {
+        fit_entity(entity, vocabularies);
+    }
+    if let Some(resource) = request.get_mut("resource") {
+        fit_entity(resource, vocabularies);
+    }
+    if let Some(Value::Array(scoped)) = request.get_mut("entities") {
+        for entity in scoped {
+            fit_entity(entity, vocabularies);
+        }
+    }
+    fit(
+        request.get_mut("context"),
+        vocabularies.get(yungui_policies::CONTEXT),
+    );
     let mut registry = Value::Array(registry);
     names.rewrite(&mut request);
     names.rewrite(&mut registry);
@@ -315,6 +365,30 @@ mod tests {
         assert_eq!(value["three_months"], "90d");
         // Beyond year 9999 RFC 3339 has no form: Cedar's own stays.
         assert_eq!(value["far"]["__extn"]["fn"], "offset");
+    }
+
+    #[test]
+    fn values_outside_a_vocabulary_are_brought_into_it() {
+        let vocabularies: yungui_policies::Vocabularies = [(
+            "Cloud::Tenant".to_owned(),
+            [(
+                "status".to_owned(),
+                vec!["active".to_owned(), "terminated".to_owned()],
+            )]
+            .into(),
+        )]
+        .into();
+        let mut entity =
+            json!({"uid": {"type": "Cloud::Tenant", "id": ""}, "attrs": {"status": "A"}});
+        fit_entity(&mut entity, &vocabularies);
+        assert_eq!(entity["attrs"]["status"], "active");
+        let mut entity =
+            json!({"uid": {"type": "Cloud::Tenant", "id": ""}, "attrs": {"status": "terminated"}});
+        fit_entity(&mut entity, &vocabularies);
+        assert_eq!(entity["attrs"]["status"], "terminated");
+        let mut context = json!({"status": ["", "active", "B"]});
+        fit(Some(&mut context), vocabularies.get("Cloud::Tenant"));
+        assert_eq!(context["status"], json!(["active"]));
     }
 
     #[test]

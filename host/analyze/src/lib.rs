@@ -213,6 +213,8 @@ pub struct Input {
     actions: Entities,
     /// The entity types that come from the registry (`@registry`), never with a request.
     registry_types: BTreeSet<String>,
+    /// The closed vocabularies (`@one_of`), which the solver does not see.
+    vocabularies: yungui_policies::Vocabularies,
     /// The properties, in file order.
     pub properties: Vec<Property>,
     /// The accepted findings.
@@ -318,6 +320,7 @@ impl Input {
             deciding,
             forbids,
             actions,
+            vocabularies: compiled.vocabularies.clone(),
             registry_types: compiled
                 .registry_types
                 .iter()
@@ -631,7 +634,8 @@ impl Counterexample {
         description: String,
         allowed: bool,
     ) -> Self {
-        let (request, registry) = case::request_json(found, &input.registry_types);
+        let (request, registry) =
+            case::request_json(found, &input.registry_types, &input.vocabularies);
         Self {
             environment: environment_name(env),
             description,
@@ -643,7 +647,8 @@ impl Counterexample {
 
     /// The counterexample as a golden case file (see `tests/cases/README.md`): the decision it
     /// must get once fixed is `expect.decision`; the controls that should deny are left for the
-    /// author to fill in.
+    /// author to fill in. Values the solver invented outside a closed vocabulary are brought into
+    /// it (the engine refuses them as a bad request), which can change the decision: run the case.
     pub fn case(&self) -> serde_json::Value {
         case::case_json(self)
     }

@@ -115,7 +115,7 @@ fn tenant_isolation_is_needed() {
 
 #[test]
 fn licence_is_needed() {
-    needed("art2-licence", "p2.tenant-operator-licensed");
+    needed("art2-licence", "p2.tenant-operator-scope");
 }
 
 #[test]

@@ -761,6 +761,7 @@ mod tests {
                     zh: "二、……".to_owned(),
                     en: "Two".to_owned(),
                     controls: controls.iter().map(|c| (*c).to_owned()).collect(),
+                    properties: Vec::new(),
                     undecidable: if undecidable {
                         vec![Undecidable {
                             duty: "d".to_owned(),
