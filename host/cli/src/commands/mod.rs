@@ -1,8 +1,10 @@
 //! The subcommands of the `yungui` binary, one module each; `main` parses and dispatches.
 
+pub mod analyze;
 pub mod build;
 pub mod cert;
 pub mod decide;
+pub mod diff;
 pub mod exit;
 pub mod inspect;
 pub mod registry;
@@ -135,6 +137,7 @@ impl EngineArgs {
             PluginSource::File(path) => eprintln!("component: {}", path.display()),
             PluginSource::Policies(dir) => announce_policies(&dir.display().to_string()),
             PluginSource::Shipped => announce_policies(SHIPPED_POLICIES),
+            other => eprintln!("component: {other:?}"),
         }
         self.announce_registry();
     }
