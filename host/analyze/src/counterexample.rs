@@ -6,11 +6,60 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use cedar_policy::EntityUid;
+use cedar_policy::{EntityUid, RequestEnv};
 use cedar_policy_symcc::Env;
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::{Counterexample, uid_json};
+use crate::input::{Input, environment_name};
+
+/// A request and entities the solver found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Counterexample {
+    /// The request environment.
+    pub environment: String,
+    /// What it shows.
+    pub description: String,
+    /// The request, as yungui's engine reads it (`principal`, `action`, `resource` with its
+    /// attributes, `context`, `entities`), with the registry entities beside it.
+    pub request: serde_json::Value,
+    /// The registry entities the request reaches.
+    pub registry: serde_json::Value,
+    /// Whether Cedar allows the request with the policies.
+    pub allowed: bool,
+}
+
+impl Counterexample {
+    pub(crate) fn from_env(
+        input: &Input,
+        env: &RequestEnv,
+        found: &Env,
+        description: String,
+        allowed: bool,
+    ) -> Self {
+        let (request, registry) = request_json(found, &input.registry_types, &input.vocabularies);
+        Self {
+            environment: environment_name(env),
+            description,
+            request,
+            registry,
+            allowed,
+        }
+    }
+
+    /// The counterexample as a golden case file (see `tests/cases/README.md`): the decision it
+    /// must get once fixed is `expect.decision`; the controls that should deny are left for the
+    /// author to fill in. Values the solver invented outside a closed vocabulary are brought into
+    /// it (the engine refuses them as a bad request), which can change the decision: run the case.
+    pub fn case(&self) -> serde_json::Value {
+        case_json(self)
+    }
+}
+
+/// The uid of an entity as the case files write it.
+fn uid_json(uid: &EntityUid) -> serde_json::Value {
+    serde_json::json!({"type": uid.type_name().to_string(), "id": uid.id().unescaped()})
+}
 
 /// Renames entity ids: (type, old id) → readable id, given in order of first sight.
 #[derive(Debug, Default)]
