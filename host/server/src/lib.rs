@@ -59,6 +59,7 @@ pub use front::Front;
 pub use listen::{Running, start};
 #[doc(hidden)]
 pub use pipeline::Decide;
+pub use region_map::RegionMapError;
 pub use router::{MAX_BODY, router, router_with};
 pub use state::AppState;
 pub use tls::TlsError;

@@ -358,11 +358,11 @@ impl OpenStackArgs {
         if self.openstack_region.trim().is_empty() {
             anyhow::bail!("`--openstack-region` is empty: name the region of this OpenStack");
         }
-        openstack::Config::load(
+        Ok(openstack::Config::load(
             &self.openstack_region,
             self.openstack_rules.as_deref(),
             self.openstack_zone_map.as_deref(),
-        )
+        )?)
     }
 }
 

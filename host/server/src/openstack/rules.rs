@@ -473,7 +473,7 @@ mod tests {
 
     /// The error and its sources, as the command prints them.
     fn chain(err: RuleMapError) -> String {
-        format!("{:#}", anyhow::Error::from(err))
+        crate::error::Chain(&err).to_string()
     }
 
     #[test]

@@ -66,7 +66,7 @@ impl Topology {
         zones: Option<&std::path::Path>,
         nodes: Option<&std::path::Path>,
         storage_classes: Option<&std::path::Path>,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, crate::RegionMapError> {
         use crate::region_map::read;
         let map = |path: Option<&std::path::Path>, what: &str, flag: &str| {
             path.map_or_else(|| Ok(BTreeMap::new()), |p| read(p, what, flag))
