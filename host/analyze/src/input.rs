@@ -21,7 +21,7 @@ pub const PROPERTIES_DIR: &str = "properties";
 pub const KNOWN_FILE: &str = "known.json";
 /// The notice, sub-item by sub-item, inside the policy folder: each sub-item lists its
 /// `properties`.
-pub const NOTICE_FILE: &str = "notice.json";
+pub use yungui_policies::NOTICE_FILE;
 
 /// Whether a property speaks of every allowed request or of every request it describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

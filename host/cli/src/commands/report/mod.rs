@@ -29,7 +29,7 @@ use yungui::Engine;
 use yungui::cases::{CaseResult, Runner, discover};
 
 /// The notice's file, inside the policy folder.
-pub const NOTICE_FILE: &str = "notice.json";
+pub use yungui_policies::NOTICE_FILE;
 
 /// Write (or check) the trace report: notice → controls → policies → cases.
 #[derive(Debug, Args)]
@@ -71,7 +71,7 @@ impl ReportCommand {
             }
             None => (
                 yungui::builder::shipped_sources(),
-                SHIPPED_NOTICE.to_owned(),
+                yungui_policies::SHIPPED_NOTICE.to_owned(),
                 format!("{NOTICE_FILE} of {SHIPPED_POLICIES}"),
             ),
         };
@@ -226,9 +226,6 @@ impl ReportCommand {
         Ok(code)
     }
 }
-
-/// The shipped policy set's notice, for a report run where there is no policy folder.
-const SHIPPED_NOTICE: &str = include_str!("../../../../../policies/notice.json");
 
 /// The commit the report's inputs come from: `git rev-parse HEAD` in the working directory,
 /// marked when the policy folder or the cases have uncommitted changes; `unknown` without git
