@@ -329,10 +329,17 @@ fn engine_at(url: &str, staleness: Duration) -> Engine {
         ..PgConfig::new(url)
     })
     .unwrap();
+    // These tests are about the database, not the per-call deadline: a decision that reads
+    // the registry over the wire, or right after a reconnect, on a CI machine running the whole
+    // suite at once, may take longer than the default 200 ms, which failed them now and then
+    // with `Timeout`. A fault past the staleness bound comes from the client, never from the
+    // deadline, so a generous one changes nothing they assert.
     Engine::load(
         Path::new(shipped_plugin()),
         Registry::from_database(database),
-        config().with_max_idle(1),
+        config()
+            .with_max_idle(1)
+            .with_deadline(Duration::from_secs(10)),
     )
     .unwrap()
 }
