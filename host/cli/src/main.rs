@@ -4,8 +4,9 @@
 use clap::{CommandFactory as _, Parser, Subcommand};
 use yungui_cli::commands::{
     Exit, Format, analyze::AnalyzeCommand, build::BuildCommand, cert::CertCommand,
-    decide::DecideCommand, diff::DiffCommand, inspect::InspectCommand, report::ReportCommand,
-    serve::ServeCommand, test::TestCommand, test::TestFormat, validate::ValidateCommand,
+    check::CheckCommand, decide::DecideCommand, diff::DiffCommand, inspect::InspectCommand,
+    report::ReportCommand, serve::ServeCommand, test::TestCommand, test::TestFormat,
+    validate::ValidateCommand,
 };
 
 /// `yungui --version`: the version, the engine component and the shipped policy set.
@@ -34,6 +35,9 @@ struct Cli {
 enum Command {
     /// Decide one request; exit 0 allow, 2 deny, 3 no decision (bad request or fault).
     Decide(DecideCommand),
+    /// Decide Kubernetes manifests as the admission webhook would, without a cluster; exit 0
+    /// allowed, 2 denied, 3 an object unreadable or not decided.
+    Check(CheckCommand),
     /// Check the policies against the schema in strict mode; exit 3 when invalid.
     Validate(ValidateCommand),
     /// Build a pre-initialised policy component from a policy folder; exit 3 when invalid.
@@ -73,6 +77,7 @@ impl Command {
             Self::Build(cmd) => cmd.format == Format::Json,
             Self::Inspect(cmd) => cmd.format == Format::Json,
             Self::Test(cmd) => cmd.format == TestFormat::Json,
+            Self::Check(cmd) => cmd.format == yungui_cli::commands::check::CheckFormat::Json,
             Self::Analyze(cmd) => cmd.format == Format::Json,
             Self::Diff(cmd) => cmd.format == Format::Json,
             _ => false,
@@ -122,6 +127,7 @@ fn main() -> Exit {
     yungui_server::logging::init(default_filter, json_logs);
     let json = cli.command.json();
     let result = match cli.command {
+        Command::Check(cmd) => cmd.execute(),
         Command::Decide(cmd) => cmd.execute(),
         Command::Validate(cmd) => cmd.execute(),
         Command::Build(cmd) => cmd.execute(),

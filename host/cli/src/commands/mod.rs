@@ -3,6 +3,7 @@
 pub mod analyze;
 pub mod build;
 pub mod cert;
+pub mod check;
 pub mod decide;
 pub mod diff;
 pub mod exit;

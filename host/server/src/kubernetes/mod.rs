@@ -211,65 +211,128 @@ async fn validate(state: &AppState, route: Route, body: &[u8]) -> Response {
     {
         return validate_namespace(state, &request, started);
     }
-    let namespace = namespace(&request).to_owned();
-    let exempt = state.kubernetes.exempt_namespaces.contains(&namespace);
-    // The tenant that owns the namespace, from the registry in force; under the `registry`
-    // tenancy a namespace it does not list has none (decided as the namespace, then denied).
     let registry = state.engine().map(|e| e.registry());
-    let listed = registry.as_deref().map(|r| {
-        r.listed_tenant_of_namespace(&namespace)
-            .map(|t| t.into_owned())
-    });
-    let unlisted = state.kubernetes.namespaces.tenancy == namespaces::Tenancy::Registry
-        && matches!(listed, Some(None));
-    let tenant = listed.flatten().unwrap_or_else(|| namespace.clone());
-    let planned = if exempt {
-        Ok(None)
-    } else {
-        plan(state, &request, &namespace, &tenant)
+    let mislabelled = matches!(route, Route::Mislabelled);
+    let assessment = match assess(
+        &state.kubernetes,
+        registry.as_deref(),
+        &request,
+        mislabelled,
+    ) {
+        Ok(assessment) => assessment,
+        Err(message) => return malformed(message),
     };
     let mode = match route {
         Route::Mode(mode) => mode,
         Route::Mislabelled => Mode::Enforce,
     };
+    let outcome = match assessment.pending {
+        Pending::Skipped => Outcome::Skipped,
+        Pending::Mislabelled => Outcome::Mislabelled,
+        Pending::Refused(control, reason, reason_zh) => refusal(control, reason, reason_zh),
+        Pending::Decide(items) => decide_all(state, items).await,
+    };
+    finish(
+        state,
+        &request,
+        &assessment.namespace,
+        &assessment.tenant,
+        (assessment.action, outcome),
+        mode,
+        started,
+    )
+}
+
+/// What the webhook makes of a review of any kind but Namespace before a policy runs: the
+/// namespace, its tenant, the action, and what is left to do. `yungui check` asks the same of
+/// each object of a manifest, so a manifest is decided as the webhook decides it.
+#[derive(Debug)]
+pub struct Assessment {
+    /// The object's namespace (the review's, else the object's).
+    pub namespace: String,
+    /// The tenant that owns the namespace; empty when the registry lists none under
+    /// [`namespaces::Tenancy::Registry`].
+    pub tenant: String,
+    /// The action the review asks for (`provision_workload`, …), `none` when nothing runs.
+    pub action: &'static str,
+    /// What is left to do.
+    pub pending: Pending,
+}
+
+/// What is left to do for a review once it is [`assess`]ed.
+#[derive(Debug)]
+pub enum Pending {
+    /// No policy runs: DELETE or CONNECT, a kind with no mapping, a status update, an exempt
+    /// namespace, an object that asks for nothing (a ClusterIP Service).
+    Skipped,
+    /// The namespace's `yungui.io/mode` label has a value of no [`Mode`]: refused.
+    Mislabelled,
+    /// Denied by the front end itself, no policy run: the control id, the reason in English and
+    /// in Chinese (a namespace the registry does not list, a pod bound by someone other than a
+    /// scheduler).
+    Refused(&'static str, String, String),
+    /// These requests are to be decided by the policies.
+    Decide(Vec<mapping::Item>),
+}
+
+/// Reads a review of any kind but Namespace (those are [`namespaces::decide`]d) as the webhook
+/// does: the namespace and its tenant through `registry` as `config.namespaces.tenancy` says,
+/// exemptions, the binding guard, and the object mapped to requests ([`mapping::requests`], with
+/// an UPDATE decided by what it changes). `mislabelled`: the review came through the entry of a
+/// namespace whose `yungui.io/mode` label has no known value. `Err` names what makes the review
+/// malformed (HTTP 400).
+pub fn assess(
+    config: &Config,
+    registry: Option<&yungui::registry::Registry>,
+    request: &AdmissionRequest<DynamicObject>,
+    mislabelled: bool,
+) -> Result<Assessment, String> {
+    let namespace = namespace(request).to_owned();
+    let exempt = config.exempt_namespaces.contains(&namespace);
+    // The tenant that owns the namespace, from the registry in force; under the `registry`
+    // tenancy a namespace it does not list has none (decided as the namespace, then denied).
+    let listed = registry.map(|r| {
+        r.listed_tenant_of_namespace(&namespace)
+            .map(|t| t.into_owned())
+    });
+    let unlisted =
+        config.namespaces.tenancy == namespaces::Tenancy::Registry && matches!(listed, Some(None));
+    let tenant = listed.flatten().unwrap_or_else(|| namespace.clone());
+    let planned = if exempt {
+        None
+    } else {
+        plan(config, registry, request, &namespace, &tenant)?
+    };
     // A pod placed on a node by someone other than a scheduler, in a cluster spanning regions.
     let refused_binding = (!exempt
         && mapping::Kind::of(&request.kind.group, &request.kind.kind)
             == Some(mapping::Kind::Binding))
-    .then(|| {
-        binding::decide(
-            &state.kubernetes.topology,
-            &state.kubernetes.binders,
-            &request,
-        )
-    })
+    .then(|| binding::decide(&config.topology, &config.binders, request))
     .flatten();
-    let (action, outcome) = match (planned, refused_binding) {
-        (Err(message), _) => return malformed(message),
-        (Ok(_), Some((reason, reason_zh))) => {
-            ("bind_pod", refusal(binding::GUARD, reason, reason_zh))
-        }
-        (Ok(None), None) => ("none", Outcome::Skipped),
-        (Ok(Some((action, _))), None) if matches!(route, Route::Mislabelled) => {
-            (action, Outcome::Mislabelled)
-        }
-        (Ok(Some((action, _))), None) if unlisted => {
+    let (action, pending) = match (planned, refused_binding) {
+        (_, Some((reason, reason_zh))) => (
+            "bind_pod",
+            Pending::Refused(binding::GUARD, reason, reason_zh),
+        ),
+        (None, None) => ("none", Pending::Skipped),
+        (Some((action, _)), None) if mislabelled => (action, Pending::Mislabelled),
+        (Some((action, _)), None) if unlisted => {
             let (reason, reason_zh) = namespaces::unlisted(&namespace);
-            (action, refusal(namespaces::UNLISTED, reason, reason_zh))
+            (
+                action,
+                Pending::Refused(namespaces::UNLISTED, reason, reason_zh),
+            )
         }
-        (Ok(Some((action, items))), None) => (action, decide_all(state, items).await),
+        (Some((action, items)), None) => (action, Pending::Decide(items)),
     };
     // A namespace no entity maps has no tenant.
-    let tenant = if unlisted { "" } else { &tenant };
-    finish(
-        state,
-        &request,
-        &namespace,
+    let tenant = if unlisted { String::new() } else { tenant };
+    Ok(Assessment {
+        namespace,
         tenant,
-        (action, outcome),
-        mode,
-        started,
-    )
+        action,
+        pending,
+    })
 }
 
 /// The answer to a review, counted and logged: one place for every outcome of the front end.
@@ -375,7 +438,8 @@ type Plan = Option<(&'static str, Vec<mapping::Item>)>;
 
 /// The requests a review asks for; `None` when no policy runs; `Err` for a malformed review.
 fn plan(
-    state: &AppState,
+    config: &Config,
+    registry: Option<&yungui::registry::Registry>,
     request: &AdmissionRequest<DynamicObject>,
     namespace: &str,
     tenant: &str,
@@ -410,15 +474,14 @@ fn plan(
             request.kind.kind
         ));
     }
-    let registry = state.engine().map(|e| e.registry());
     let now = yungui::request::now_utc();
     let cx = mapping::Context {
         namespace,
         tenant,
-        cluster_region: &state.kubernetes.cluster_region,
-        topology: &state.kubernetes.topology,
+        cluster_region: &config.cluster_region,
+        topology: &config.topology,
         now: &now,
-        registry: registry.as_deref(),
+        registry,
     };
     let mut items = mapping::requests(kind, object, &cx);
     let mut action = kind.action();
