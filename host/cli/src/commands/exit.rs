@@ -15,9 +15,10 @@ pub enum Exit {
     /// `test`: a case failed, or (with `--coverage`) a control lacks a case; `report`: a case
     /// failed, or (with `--check`) a file is out of date.
     Failed = 1,
-    /// `decide`: denied by policy.
+    /// `decide`, `check`: denied by policy.
     Deny = 2,
-    /// `decide`: no decision (a bad request or a fault; callers deny); `validate`, `build` and
+    /// `decide`: no decision (a bad request or a fault; callers deny); `check`: an object
+    /// unreadable or not decided; `validate`, `build` and
     /// `--policies`: invalid policies; `inspect`: not a component `yungui build` made.
     NoDecision = 3,
     /// The command could not run: a file missing or unreadable, no case files, the component not

@@ -123,12 +123,22 @@ pub fn parse(file: &str, text: &str, json: bool) -> Vec<Document> {
     } else {
         let mut values = Vec::new();
         for document in serde_norway::Deserializer::from_str(text) {
-            match Value::deserialize(document) {
+            // Through the YAML value, which refuses a key given twice as kubectl does (read
+            // straight into JSON, the last would win).
+            let value = serde_norway::Value::deserialize(document)
+                .map_err(|e| format!("not YAML: {e}"))
+                .and_then(|v| {
+                    serde_json::to_value(v).map_err(|e| format!("not a Kubernetes object: {e}"))
+                });
+            match value {
                 Ok(value) => values.push(Ok(value)),
-                Err(err) => {
+                Err(why) => {
                     // The parser cannot find the next document after a syntax error.
-                    values.push(Err(format!("not YAML: {err}")));
-                    break;
+                    let syntax = why.starts_with("not YAML") && !why.contains("duplicate");
+                    values.push(Err(why));
+                    if syntax {
+                        break;
+                    }
                 }
             }
         }
@@ -229,10 +239,11 @@ mod tests {
         assert_eq!(
             seen,
             [
-                ("m.yaml:2".to_owned(), true),
-                ("m.yaml:4 items[0]".to_owned(), true),
-                ("m.yaml:4 items[1]".to_owned(), false),
-                ("m.yaml:5".to_owned(), false),
+                // A comment before the first `---` is no document; an empty one is counted.
+                ("m.yaml:1".to_owned(), true),
+                ("m.yaml:3 items[0]".to_owned(), true),
+                ("m.yaml:3 items[1]".to_owned(), false),
+                ("m.yaml:4".to_owned(), false),
             ]
         );
         assert!(
@@ -261,7 +272,18 @@ mod tests {
             true,
         );
         assert!(docs[0].object.as_ref().unwrap_err().contains("duplicate"));
-        let docs = parse("m.yaml", "kind: Pod\nkind: Pod\n", false);
-        assert!(docs[0].object.as_ref().unwrap_err().contains("duplicate"));
+        let docs = parse("m.yaml", "kind: Pod\nkind: Pod\n---\nkind: Pod\n", false);
+        assert!(
+            docs[0].object.as_ref().unwrap_err().contains("duplicate"),
+            "{docs:?}"
+        );
+        // The next document is still read.
+        assert!(
+            docs[1]
+                .object
+                .as_ref()
+                .unwrap_err()
+                .contains("no `apiVersion`")
+        );
     }
 }

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use super::serve::KubernetesArgs;
 use super::{EngineArgs, Exit};
-use manifests::{Document, Origin};
+use manifests::Document;
 use yungui::bindings::types;
 use yungui::engine::Engine;
 use yungui_server::kubernetes::{self, MODE_LABEL, Mode, Pending, mapping};
@@ -289,7 +289,7 @@ pub fn check(
             },
             Some(mapping::Kind::Namespace) => namespace_verdict(&checked.name, &modes),
             Some(_) => {
-                let request = match review(&object, &checked, &document.origin, n) {
+                let request = match review(&object, &checked, n) {
                     Ok(request) => request,
                     Err(reason) => {
                         out.push(Checked {
@@ -370,7 +370,7 @@ fn namespace_verdict(name: &str, modes: &BTreeMap<String, String>) -> Verdict {
 }
 
 /// The CREATE review the API server would send for the object, read by the webhook's reader.
-fn review(object: &Value, checked: &Checked, origin: &Origin, n: usize) -> Result<Request, String> {
+fn review(object: &Value, checked: &Checked, n: usize) -> Result<Request, String> {
     let (group, version) = checked
         .api_version
         .rsplit_once('/')
@@ -410,7 +410,7 @@ fn review(object: &Value, checked: &Checked, origin: &Origin, n: usize) -> Resul
     let body = serde_json::to_vec(&review).map_err(|e| e.to_string())?;
     kubernetes::parse(&body).map_err(|e| {
         format!(
-            "{origin}: the {} cannot be read as the API server would send it: {e}",
+            "the {} cannot be read as the API server would send it: {e}",
             checked.kind
         )
     })
