@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use clap::Args;
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 
+use super::check::cases as manifest_cases;
 use super::{EngineArgs, Exit};
 use yungui::cases::{Runner, coverage, discover};
 
-/// Run golden cases (files or folders of `*.json`).
+/// Run golden cases (files or folders of `*.json`, and of manifests `*.yaml`).
 #[derive(Debug, Args)]
 pub struct TestCommand {
     /// Case files or folders. Default: `tests/cases`.
@@ -49,24 +50,31 @@ impl TestCommand {
         } else {
             self.cases.clone()
         };
-        let files = discover(&paths).map_err(anyhow::Error::msg)?;
+        let mut files = discover(&paths).map_err(anyhow::Error::msg)?;
+        files.extend(manifest_cases::discover(&paths).map_err(anyhow::Error::msg)?);
+        files.sort();
         if files.is_empty() {
             let names: Vec<String> = paths.iter().map(|p| format!("`{}`", p.display())).collect();
             anyhow::bail!(
-                "no case files (`*.json`) in {}: nothing was tested",
+                "no case files (`*.json`, or manifests `*.yaml`) in {}: nothing was tested",
                 names.join(", ")
             );
         }
         self.engine.announce();
         let engine = self.engine.engine()?;
         let runner = Runner::new(&engine);
+        let rules = super::check::Rules::of(&engine);
         let text = self.format == TestFormat::Text;
         let mut results = Vec::with_capacity(files.len());
         let mut durations = Vec::with_capacity(files.len());
         let (mut passed, mut failed) = (0, 0);
         for file in &files {
             let started = std::time::Instant::now();
-            let result = runner.run(file);
+            let result = if manifest_cases::is_manifest_case(file) {
+                manifest_cases::run(&engine, &rules, file)
+            } else {
+                runner.run(file)
+            };
             durations.push(started.elapsed());
             match &result.failure {
                 None => {

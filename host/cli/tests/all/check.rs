@@ -525,3 +525,42 @@ fn the_policy_report_is_valid_against_the_crd() {
     assert_eq!(cluster["results"][0]["result"], "error");
     assert_eq!(cluster["results"][0]["resources"][0]["name"], "shop-twin");
 }
+
+/// Golden cases written as manifests run with `yungui test`, beside the JSON ones; one whose
+/// expectation is wrong fails, naming what differs.
+#[test]
+fn manifest_cases_run_with_yungui_test() {
+    let cases = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/cases/manifests");
+    let run = |path: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_yungui"))
+            .args(["test", "--plugin", shipped_plugin(), "--format", "json"])
+            .arg(path)
+            .env("YUNGUI_CACHE_DIR", cache_dir())
+            .env_remove("YUNGUI_REGISTRY")
+            .output()
+            .unwrap()
+    };
+    let out = run(&cases);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["passed"].as_u64().unwrap() >= 5, "{report}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(cases.join("deny-privileged-deployment.yaml"))
+        .unwrap()
+        .replace(
+            "registry: ../../../examples/registry.json",
+            &format!("registry: {}", example_registry_path()),
+        )
+        .replace("- art12-host-security", "- art7-in-territory");
+    let wrong = dir.path().join("wrong.yaml");
+    std::fs::write(&wrong, text).unwrap();
+    let out = run(&wrong);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let failure = report["cases"][0]["failure"].as_str().unwrap();
+    assert_eq!(
+        failure,
+        "expected denials [art7-in-territory], got [art12-host-security]"
+    );
+}

@@ -4,11 +4,13 @@
 //! component, and prints one line per object and control, JSON, JUnit XML or PolicyReports
 //! ([`policy_report`]).
 
+pub mod cases;
 pub mod manifests;
 pub mod policy_report;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::Args;
 use kube_core::DynamicObject;
@@ -22,6 +24,7 @@ use super::{EngineArgs, Exit};
 use manifests::Document;
 use yungui::bindings::types;
 use yungui::engine::Engine;
+use yungui::registry::Registry;
 use yungui_server::kubernetes::{self, MODE_LABEL, Mode, Pending, mapping};
 
 /// Decide Kubernetes manifests as the admission webhook would, without a cluster.
@@ -248,9 +251,29 @@ impl Rules {
     }
 }
 
-/// Decides every document: each object as the webhook decides its CREATE.
+/// Decides every document: each object as the webhook decides its CREATE, with the registry in
+/// force.
 pub fn check(
     engine: &Engine,
+    config: &kubernetes::Config,
+    rules: &Rules,
+    namespace: Option<&str>,
+    documents: Vec<Document>,
+) -> Vec<Checked> {
+    check_with(
+        engine,
+        &engine.registry(),
+        config,
+        rules,
+        namespace,
+        documents,
+    )
+}
+
+/// [`check`] against `registry` (a golden case's).
+pub fn check_with(
+    engine: &Engine,
+    registry: &Arc<Registry>,
     config: &kubernetes::Config,
     rules: &Rules,
     namespace: Option<&str>,
@@ -267,7 +290,6 @@ pub fn check(
             Some((name.to_owned(), mode.to_owned()))
         })
         .collect();
-    let registry = engine.registry();
     let mut out = Vec::with_capacity(documents.len());
     for (n, document) in documents.into_iter().enumerate() {
         let source = document.origin.to_string();
@@ -301,7 +323,7 @@ pub fn check(
                 };
                 let ns = checked.namespace.as_deref().unwrap_or_default();
                 let route = modes.get(ns).map(|m| Mode::parse(m));
-                decide(engine, config, &registry, rules, &request, route)
+                decide(engine, config, registry, rules, &request, route)
             }
         };
         out.push(checked);
@@ -425,7 +447,7 @@ type Request = AdmissionRequest<DynamicObject>;
 fn decide(
     engine: &Engine,
     config: &kubernetes::Config,
-    registry: &yungui::registry::Registry,
+    registry: &Arc<Registry>,
     rules: &Rules,
     request: &Request,
     route: Option<Result<Mode, kubernetes::UnknownMode>>,
@@ -435,7 +457,8 @@ fn decide(
         Some(Ok(mode)) => mode,
         _ => Mode::Enforce,
     };
-    let assessment = match kubernetes::assess(config, Some(registry), request, mislabelled) {
+    let assessment = match kubernetes::assess(config, Some(registry.as_ref()), request, mislabelled)
+    {
         Ok(assessment) => assessment,
         Err(reason) => return Verdict::Error { reason },
     };
@@ -485,7 +508,7 @@ fn decide(
         Pending::Decide(items) => {
             let mut findings = Vec::new();
             for item in items {
-                let decision = match engine.decide(&item.request) {
+                let decision = match engine.decide_with(&item.request, registry.clone()) {
                     Ok(decision) => decision,
                     Err(err) if err.is_bad_request() => {
                         return Verdict::Error {
