@@ -263,6 +263,15 @@ mod tests {
     }
 
     #[test]
+    fn helm_template_output_reads_document_by_document() {
+        let text = "---\n# Source: shop/templates/service.yaml\napiVersion: v1\nkind: Service\nmetadata:\n  name: shop\n---\n# Source: shop/templates/deployment.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: shop\n";
+        let docs = parse("-", text, false);
+        let seen: Vec<String> = docs.iter().map(|d| d.origin.to_string()).collect();
+        assert_eq!(seen, ["-:1", "-:2"]);
+        assert_eq!(docs[1].object.as_ref().unwrap()["kind"], "Deployment");
+    }
+
+    #[test]
     fn a_syntax_error_and_a_key_twice_are_named() {
         let docs = parse("m.yaml", "a: [\n", false);
         assert!(docs[0].object.as_ref().unwrap_err().starts_with("not YAML"));
