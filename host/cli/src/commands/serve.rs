@@ -26,7 +26,7 @@ impl ServeCommand {
         let config = self.args.config()?;
         // Plain logs only: with `--log-json`, standard error carries JSON lines alone.
         if !self.args.log_json {
-            self.args.engine.announce();
+            self.args.engine.announce_server();
         }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -186,7 +186,7 @@ impl ServeArgs {
             ),
         };
         let every = |secs: u64| (secs > 0).then(|| Duration::from_secs(secs));
-        let mut config = server::Config::new(self.listen, transport, self.engine.source());
+        let mut config = server::Config::new(self.listen, transport, self.engine.server_source());
         config.workers = self.workers;
         config.max_connections = self.max_connections;
         config.max_connections_per_peer = self.max_connections_per_peer;
@@ -198,7 +198,7 @@ impl ServeArgs {
         config.body_max = Duration::from_secs(self.body_max_secs.max(self.body_timeout_secs));
         config.plugin_sha256.clone_from(&self.plugin_sha256);
         config.plugin_watch = every(self.plugin_watch_secs);
-        config.registry = self.engine.registry_source();
+        config.registry = self.engine.server_registry_source();
         config.registry_watch = every(self.registry_watch_secs);
         config.engine = self.engine.config();
         config.kubernetes = self.kubernetes.config()?;
