@@ -32,6 +32,7 @@ mod error;
 mod health;
 mod input;
 mod prove;
+mod removal;
 mod report;
 mod solver;
 
@@ -41,5 +42,6 @@ pub use error::Error;
 pub use input::{
     Check, Input, KNOWN_FILE, Kind, Known, NOTICE_FILE, PROPERTIES_DIR, Property, environment_name,
 };
+pub use removal::{Caught, Removal, check_removals, controls};
 pub use report::{Finding, PropertyOutcome, Report, analyze, prove};
 pub use solver::{Options, QUERY_TIME_LIMIT_MS, SOLVER_PACKAGE, find_solver};
