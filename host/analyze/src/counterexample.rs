@@ -2,7 +2,10 @@
 //!
 //! The solver names entities with empty or arbitrary ids, and writes datetimes as offsets from
 //! the epoch; both are rewritten here into what a case author reads: ids such as `tenant-1`, and
-//! datetimes as RFC 3339 instants.
+//! datetimes as RFC 3339 instants. A datetime the solver chose outside the years 1970 to 9999 (it
+//! likes extremes, where Cedar's datetime arithmetic overflows) is moved to the nearest of those
+//! bounds, which can change the decision: a counterexample is to be decided again by the engine
+//! before it is trusted (`yungui analyze --save-case` does).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -37,7 +40,15 @@ impl Counterexample {
         description: String,
         allowed: bool,
     ) -> Self {
-        let (request, registry) = request_json(found, &input.registry_types, &input.vocabularies);
+        let (request, registry, clamped) =
+            request_json(found, &input.registry_types, &input.vocabularies);
+        let description = if clamped {
+            format!(
+                "{description} (a datetime the solver chose outside the years 1970 to 9999 was moved to the nearest bound)"
+            )
+        } else {
+            description
+        };
         Self {
             environment: environment_name(env),
             description,
@@ -66,6 +77,8 @@ fn uid_json(uid: &EntityUid) -> serde_json::Value {
 struct Names {
     names: BTreeMap<(String, String), String>,
     per_type: BTreeMap<String, usize>,
+    /// Whether a datetime was moved into the years 1970 to 9999.
+    clamped: bool,
 }
 
 impl Names {
@@ -93,7 +106,7 @@ impl Names {
                     *value = inner;
                     return;
                 }
-                if let Some(text) = extension_text(object) {
+                if let Some(text) = extension_text(object, &mut self.clamped) {
                     *value = Value::String(text);
                     return;
                 }
@@ -124,34 +137,46 @@ impl Names {
 /// An extension value (`{"__extn": {"fn": ..., "arg"/"args": ...}}`) as the string the case
 /// files write: `datetime`, `duration`, `decimal`, `ip` take their argument; `offset(datetime,
 /// duration)` is computed into an RFC 3339 instant.
-fn extension_text(object: &Map<String, Value>) -> Option<String> {
+fn extension_text(object: &Map<String, Value>, clamped: &mut bool) -> Option<String> {
     let extn = object.get("__extn")?.as_object()?;
     let function = extn.get("fn")?.as_str()?;
     if let Some(arg) = extn.get("arg") {
         return match arg {
             Value::String(text) => Some(text.clone()),
-            Value::Object(inner) => extension_text(inner),
+            Value::Object(inner) => extension_text(inner, clamped),
             _ => None,
         };
     }
     let args = extn.get("args")?.as_array()?;
-    let text = |arg: &Value| match arg {
+    let mut text = |arg: &Value| match arg {
         Value::String(text) => Some(text.clone()),
-        Value::Object(inner) => extension_text(inner),
+        Value::Object(inner) => extension_text(inner, clamped),
         _ => None,
     };
     match (function, args.as_slice()) {
-        ("offset", [base, by]) => offset_text(&text(base)?, &text(by)?),
+        ("offset", [base, by]) => {
+            let (base, by) = (text(base)?, text(by)?);
+            let (instant, moved) = offset_text(&base, &by)?;
+            *clamped |= moved;
+            Some(instant)
+        }
         _ => None,
     }
 }
 
+/// 1970-01-01T00:00:00Z, in milliseconds since the epoch.
+const EARLIEST_MS: i64 = 0;
+/// 9999-12-31T23:59:59Z, in milliseconds since the epoch.
+const LATEST_MS: i64 = 253_402_300_799_000;
+
 /// `base` (an RFC 3339 date or instant) moved by `by` (a Cedar duration such as `1d2h3ms`),
-/// as an RFC 3339 instant in UTC.
-fn offset_text(base: &str, by: &str) -> Option<String> {
+/// as an RFC 3339 instant in UTC, brought into the years 1970 to 9999; and whether it had to be.
+fn offset_text(base: &str, by: &str) -> Option<(String, bool)> {
     let base_ms = parse_instant_ms(base)?;
     let by_ms = parse_duration_ms(by)?;
-    format_instant_ms(base_ms.checked_add(by_ms)?)
+    let at = base_ms.saturating_add(by_ms);
+    let clamped = at.clamp(EARLIEST_MS, LATEST_MS);
+    Some((format_instant_ms(clamped)?, clamped != at))
 }
 
 fn parse_instant_ms(text: &str) -> Option<i64> {
@@ -276,12 +301,136 @@ fn fit_entity(entity: &mut Value, vocabularies: &yungui_policies::Vocabularies) 
     fit(entity.get_mut("attrs"), vocabularies.get(&ty));
 }
 
-/// The request (as the engine reads it) and the registry entities of a counterexample.
+/// The attributes that hold domain names, which the engine refuses unless they are host names:
+/// (entity type, attribute).
+const DOMAIN_NAMES: [(&str, &str); 3] = [
+    ("Cloud::Tenant", "icp_domains"),
+    ("Cloud::Domain", "name"),
+    ("Cloud::Domain", "suffixes"),
+];
+
+/// Whether `name` is a host name the engine takes as it is: labels of ASCII letters, digits and
+/// hyphens, none empty or longer than 63, at most 253 in all (a leading `*` label allowed).
+fn is_host_name(name: &str) -> bool {
+    let name = name.strip_prefix("*.").unwrap_or(name);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+/// Strings the solver chose for domain names that are none (it likes the empty string), each
+/// replaced by a host name of its own, the same one wherever it appears, so that equal names stay
+/// equal and different names different.
+#[derive(Debug, Default)]
+struct HostNames(BTreeMap<String, String>);
+
+impl HostNames {
+    fn fit(&mut self, value: &mut Value) {
+        match value {
+            Value::String(name) if !is_host_name(name) => {
+                let next = self.0.len() + 1;
+                *name = self
+                    .0
+                    .entry(name.clone())
+                    .or_insert_with(|| format!("name-{next}.example"))
+                    .clone();
+            }
+            Value::Array(items) => items.iter_mut().for_each(|item| self.fit(item)),
+            _ => {}
+        }
+    }
+
+    fn fit_entity(&mut self, entity: &mut Value) {
+        let ty = entity
+            .get("uid")
+            .and_then(|uid| uid.get("type"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        for (_, attr) in DOMAIN_NAMES.iter().filter(|(t, _)| *t == ty) {
+            if let Some(value) = entity.get_mut("attrs").and_then(|a| a.get_mut(*attr)) {
+                self.fit(value);
+            }
+        }
+    }
+}
+
+/// A service's notice dates and the month attribute the engine computes from each: the month
+/// (China's calendar, UTC+8) is a registry entity whose id is `YYYY-MM`.
+const NOTICE_MONTHS: [(&str, &str); 2] = [
+    ("regulator_reported_at", "regulator_reported_month"),
+    ("users_announced_at", "users_announced_month"),
+];
+const MONTH_TYPE: &str = "Cloud::Month";
+
+/// `YYYY-MM` of the instant `at` in China's calendar (UTC+8).
+fn china_month(at: &str) -> Option<String> {
+    let ms = parse_instant_ms(at)?.checked_add(8 * 3_600_000)?;
+    let (year, month, _) = civil_from_days(ms.div_euclid(86_400_000));
+    (0..=9999)
+        .contains(&year)
+        .then(|| format!("{year:04}-{month:02}"))
+}
+
+/// The months a service's notice dates fall in, named as the engine looks them up (`YYYY-MM`
+/// of the date), so that the registry month the solver chose is the one the engine reads.
+fn name_months(request: &mut Value, registry: &mut Value) {
+    let mut renamed: BTreeMap<String, String> = BTreeMap::new();
+    if let Some(attrs) = request.get("resource").and_then(|r| r.get("attrs")) {
+        for (at, month) in NOTICE_MONTHS {
+            let (Some(Value::String(at)), Some(month)) = (attrs.get(at), attrs.get(month)) else {
+                continue;
+            };
+            let (Some(ty), Some(id)) = (
+                month.get("type").and_then(Value::as_str),
+                month.get("id").and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            if ty == MONTH_TYPE
+                && let Some(name) = china_month(at)
+            {
+                // Two months of the solver's on one calendar month: left as they are.
+                if renamed.values().any(|n| *n == name) && renamed.get(id) != Some(&name) {
+                    return;
+                }
+                renamed.insert(id.to_owned(), name);
+            }
+        }
+    }
+    fn rename(value: &mut Value, renamed: &BTreeMap<String, String>) {
+        match value {
+            Value::Object(object) => {
+                if object.get("type").and_then(Value::as_str) == Some(MONTH_TYPE)
+                    && let Some(new) = object
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .and_then(|id| renamed.get(id))
+                {
+                    object.insert("id".to_owned(), Value::String(new.clone()));
+                    return;
+                }
+                object.values_mut().for_each(|v| rename(v, renamed));
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| rename(v, renamed)),
+            _ => {}
+        }
+    }
+    rename(request, &renamed);
+    rename(registry, &renamed);
+}
+
+/// The request (as the engine reads it) and the registry entities of a counterexample, and whether
+/// a datetime was moved into the years 1970 to 9999.
 pub(crate) fn request_json(
     found: &Env,
     registry_types: &BTreeSet<String>,
     vocabularies: &yungui_policies::Vocabularies,
-) -> (Value, Value) {
+) -> (Value, Value, bool) {
     let mut names = Names::default();
     let entity_json = found
         .entities
@@ -337,15 +486,19 @@ pub(crate) fn request_json(
         "context": context,
         "entities": scoped,
     });
+    let mut hosts = HostNames::default();
     for entity in &mut registry {
         fit_entity(entity, vocabularies);
+        hosts.fit_entity(entity);
     }
     if let Some(resource) = request.get_mut("resource") {
         fit_entity(resource, vocabularies);
+        hosts.fit_entity(resource);
     }
     if let Some(Value::Array(scoped)) = request.get_mut("entities") {
         for entity in scoped {
             fit_entity(entity, vocabularies);
+            hosts.fit_entity(entity);
         }
     }
     fit(
@@ -355,7 +508,8 @@ pub(crate) fn request_json(
     let mut registry = Value::Array(registry);
     names.rewrite(&mut request);
     names.rewrite(&mut registry);
-    (request, registry)
+    name_months(&mut request, &mut registry);
+    (request, registry, names.clamped)
 }
 
 /// The counterexample as a golden case.
@@ -381,19 +535,28 @@ mod tests {
 
     #[test]
     fn offsets_become_instants() {
+        let text = |base: &str, by: &str| offset_text(base, by).unwrap();
         assert_eq!(
-            offset_text("1970-01-01", "86400000ms").as_deref(),
-            Some("1970-01-02T00:00:00Z")
+            text("1970-01-01", "86400000ms"),
+            ("1970-01-02T00:00:00Z".to_owned(), false)
         );
         assert_eq!(
-            offset_text("1970-01-01", "-1ms").as_deref(),
-            Some("1969-12-31T23:59:59.999Z")
+            text("2026-11-30T08:00:00Z", "1d2h"),
+            ("2026-12-01T10:00:00Z".to_owned(), false)
+        );
+        // Outside the years 1970 to 9999: the nearest bound.
+        assert_eq!(
+            text("1970-01-01", "-1ms"),
+            ("1970-01-01T00:00:00Z".to_owned(), true)
         );
         assert_eq!(
-            offset_text("2026-11-30T08:00:00Z", "1d2h").as_deref(),
-            Some("2026-12-01T10:00:00Z")
+            text("1970-01-01", "9999999999999999ms"),
+            ("9999-12-31T23:59:59Z".to_owned(), true)
         );
-        assert_eq!(offset_text("1970-01-01", "9999999999999999ms"), None);
+        assert_eq!(
+            text("1970-01-01", "253402300799000ms"),
+            ("9999-12-31T23:59:59Z".to_owned(), false)
+        );
     }
 
     #[test]
@@ -405,15 +568,17 @@ mod tests {
                 {"__extn": {"fn": "datetime", "arg": "1970-01-01"}},
                 {"__extn": {"fn": "duration", "arg": "2h"}}
             ]}},
-            "far": {"__extn": {"fn": "offset", "args": ["1970-01-01", "9223372036825980927ms"]}},
             "three_months": {"__extn": {"fn": "duration", "arg": "90d"}},
         });
         names.rewrite(&mut value);
         assert_eq!(value["now"], "1970-01-02T00:00:00Z");
         assert_eq!(value["at"], "1970-01-01T02:00:00Z");
         assert_eq!(value["three_months"], "90d");
-        // Beyond year 9999 RFC 3339 has no form: Cedar's own stays.
-        assert_eq!(value["far"]["__extn"]["fn"], "offset");
+        assert!(!names.clamped);
+        let mut far = json!({"far": {"__extn": {"fn": "offset", "args": ["1970-01-01", "9223372036825980927ms"]}}});
+        names.rewrite(&mut far);
+        assert_eq!(far["far"], "9999-12-31T23:59:59Z");
+        assert!(names.clamped);
     }
 
     #[test]
@@ -438,6 +603,53 @@ mod tests {
         let mut context = json!({"status": ["", "active", "B"]});
         fit(Some(&mut context), vocabularies.get("Cloud::Tenant"));
         assert_eq!(context["status"], json!(["active"]));
+    }
+
+    #[test]
+    fn strings_that_are_no_domain_names_become_host_names() {
+        let mut hosts = HostNames::default();
+        let mut tenant = json!({"uid": {"type": "Cloud::Tenant", "id": ""},
+            "attrs": {"icp_domains": ["", "shop.example.cn", "a b"]}});
+        let mut domain = json!({"uid": {"type": "Cloud::Domain", "id": ""},
+            "attrs": {"name": "", "suffixes": ["", "shop.example.cn"], "note": ""}});
+        hosts.fit_entity(&mut tenant);
+        hosts.fit_entity(&mut domain);
+        assert_eq!(
+            tenant["attrs"]["icp_domains"],
+            json!(["name-1.example", "shop.example.cn", "name-2.example"])
+        );
+        assert_eq!(domain["attrs"]["name"], "name-1.example");
+        assert_eq!(
+            domain["attrs"]["suffixes"],
+            json!(["name-1.example", "shop.example.cn"])
+        );
+        assert_eq!(domain["attrs"]["note"], "");
+        assert!(is_host_name("*.example.cn"));
+        assert!(!is_host_name("example..cn"));
+    }
+
+    #[test]
+    fn notice_months_are_named_by_their_china_month() {
+        assert_eq!(
+            china_month("2026-01-31T16:00:00Z").as_deref(),
+            Some("2026-02")
+        );
+        assert_eq!(
+            china_month("2026-01-31T15:59:59Z").as_deref(),
+            Some("2026-01")
+        );
+        let month = json!({"type": "Cloud::Month", "id": "month-1"});
+        let mut request = json!({"resource": {"attrs": {
+            "users_announced_at": "1970-01-01T00:00:00Z",
+            "users_announced_month": month.clone(),
+        }}});
+        let mut registry = json!([{"uid": month, "attrs": {}}]);
+        name_months(&mut request, &mut registry);
+        assert_eq!(
+            request["resource"]["attrs"]["users_announced_month"]["id"],
+            "1970-01"
+        );
+        assert_eq!(registry[0]["uid"]["id"], "1970-01");
     }
 
     #[test]

@@ -42,6 +42,6 @@ pub use error::Error;
 pub use input::{
     Check, Input, KNOWN_FILE, Kind, Known, NOTICE_FILE, PROPERTIES_DIR, Property, environment_name,
 };
-pub use removal::{Caught, Removal, check_removals, controls};
+pub use removal::{Caught, Confirm, MAX_REJECTED, Removal, check_removals, controls};
 pub use report::{Finding, PropertyOutcome, Report, analyze, prove};
 pub use solver::{Options, QUERY_TIME_LIMIT_MS, SOLVER_PACKAGE, find_solver};

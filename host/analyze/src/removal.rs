@@ -44,6 +44,9 @@ pub struct Removal {
     pub caught: Option<Caught>,
     /// Checks the solver could not decide (it answered `unknown`): property and environment.
     pub unproven: Vec<(String, String)>,
+    /// Counterexamples the caller's confirmation turned down, and why: property, environment,
+    /// reason. The search went on past each, up to [`MAX_REJECTED`].
+    pub rejected: Vec<(String, String, String)>,
     /// The (property, environment) pairs that could fail, and how many were checked before one
     /// failed.
     pub candidates: usize,
@@ -63,6 +66,9 @@ pub struct Caught {
     /// A request the weakened set allows and the property forbids.
     pub counterexample: Counterexample,
 }
+
+/// The counterexamples turned down per control before its search stops.
+pub const MAX_REJECTED: usize = 4;
 
 /// The controls of the policy set (`@control` of its forbids), sorted.
 pub fn controls(input: &Input) -> Vec<String> {
@@ -151,13 +157,20 @@ impl Shared<'_> {
     }
 }
 
+/// How a caller confirms a counterexample found without a control (e.g. by deciding it with
+/// yungui's engine, which computes facts the solver chooses freely): `Err` says why it does not
+/// hold, and the search goes on.
+pub type Confirm<'a> = &'a (dyn Fn(&str, &Counterexample) -> Result<(), String> + Sync);
+
 /// Removes each of `controls` in turn from the policy set of `input` and looks for a property
-/// that fails without it (see the module documentation for which are checked); the controls run
-/// in parallel over `options.threads`, each with its own solver.
+/// that fails without it (see the module documentation for which are checked), each
+/// counterexample put to `confirm`; the controls run in parallel over `options.threads`, each
+/// with its own solver.
 pub fn check_removals(
     input: &Input,
     controls: &[String],
     options: &Options,
+    confirm: Confirm<'_>,
 ) -> Result<Vec<Removal>, Error> {
     let solver = find_solver(options.solver.as_deref())?;
     let shared = Shared {
@@ -167,7 +180,7 @@ pub fn check_removals(
         properties: Mutex::default(),
     };
     run_parallel(controls, thread_count(options), |control| {
-        block_on(remove(&shared, control, options, &solver))
+        block_on(remove(&shared, control, options, &solver, confirm))
     })
 }
 
@@ -180,6 +193,7 @@ async fn remove(
     control: &str,
     options: &Options,
     solver: &std::path::Path,
+    confirm: Confirm<'_>,
 ) -> Result<Removal, Error> {
     let started = Instant::now();
     let input = shared.input;
@@ -206,6 +220,7 @@ async fn remove(
             .collect(),
         caught: None,
         unproven: Vec::new(),
+        rejected: Vec::new(),
         candidates: 0,
         checked: 0,
         millis: 0,
@@ -282,21 +297,46 @@ async fn remove(
             .await
         {
             Ok(Some(found)) => {
-                removal.caught = Some(Caught {
-                    property: property.id.clone(),
-                    article: property.article.clone(),
-                    counterexample: Counterexample::from_env(
-                        input,
-                        env,
-                        &found,
-                        format!(
-                            "{} ({}): allowed without {control}, but the property does not hold: {}",
-                            property.id, property.article, property.reason_en
-                        ),
-                        true,
+                let counterexample = Counterexample::from_env(
+                    input,
+                    env,
+                    &found,
+                    format!(
+                        "{} ({}): allowed without {control}, but the property does not hold: {}",
+                        property.id, property.article, property.reason_en
                     ),
-                });
-                break;
+                    true,
+                );
+                // On a thread of its own, outside the solver's async runtime: the caller may well
+                // block (yungui's engine does).
+                let confirmed = std::thread::scope(|scope| {
+                    scope
+                        .spawn(|| confirm(control, &counterexample))
+                        .join()
+                        .map_err(|_| {
+                            Error::Thread(format!(
+                                "confirming a counterexample without {control} panicked"
+                            ))
+                        })
+                })?;
+                match confirmed {
+                    Ok(()) => {
+                        removal.caught = Some(Caught {
+                            property: property.id.clone(),
+                            article: property.article.clone(),
+                            counterexample,
+                        });
+                        break;
+                    }
+                    Err(why) => {
+                        removal
+                            .rejected
+                            .push((property.id.clone(), environment_name(env), why));
+                        if removal.rejected.len() >= MAX_REJECTED {
+                            break;
+                        }
+                    }
+                }
             }
             Ok(None) => {}
             Err(e) if is_unknown(&e) => removal
