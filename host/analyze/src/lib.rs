@@ -29,6 +29,7 @@
 mod counterexample;
 mod diff;
 mod error;
+mod fit;
 mod health;
 mod input;
 mod prove;
