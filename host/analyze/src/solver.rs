@@ -19,7 +19,8 @@ pub const SOLVER_PACKAGE: &str = "cvc5";
 /// How to run an analysis.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// Environments proven at once (each with its own solver process). 0: the available cores.
+    /// Environments (for [`check_removals`](crate::check_removals), controls) proven at once, each
+    /// with its own solver process. 0: the available cores.
     pub threads: usize,
     /// The solver binary; `None`: `$CVC5`, else `cvc5` on `PATH`.
     pub solver: Option<PathBuf>,
