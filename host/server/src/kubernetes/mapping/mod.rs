@@ -186,13 +186,6 @@ fn domains(hosts: Vec<String>, cx: &Context<'_>) -> Vec<Item> {
         .collect()
 }
 
-fn one(request: types::Request) -> Item {
-    Item {
-        subject: None,
-        request,
-    }
-}
-
 /// `namespace/name`; a pod named by its controller has only a `generateName`.
 fn object_id(namespace: &str, object: &DynamicObject) -> String {
     let name = object
