@@ -53,12 +53,15 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     );
     let header_timeout = config.header_timeout;
     // A peer's raw API or OpenStack bodies are read as many at a time as that front end decides.
-    let table = Arc::new(conn::Table::new(
-        config.max_connections,
-        config.max_connections_per_peer,
-        (config.workers / 2).max(1),
-        config.peer_body_rate,
-    ));
+    let table = Arc::new(
+        conn::Table::new(
+            config.max_connections,
+            config.max_connections_per_peer,
+            (config.workers / 2).max(1),
+            config.peer_body_rate,
+        )
+        .with_floor(config.body_min_rate),
+    );
     table.count_in(state.metrics.clone());
     let body_times = conn::BodyTimes {
         grace: config.body_timeout,

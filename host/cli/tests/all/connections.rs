@@ -493,7 +493,8 @@ fn sockets_that_never_start_their_tls_handshake_do_not_keep_reviews_out() {
 /// Several attacking addresses, each within its share of connections, together hold every
 /// connection with admission bodies that never finish (on `/validate` no per-peer body rate
 /// applies: the API server is one peer). The API server's reviews, each on a new connection, are
-/// still answered: a connection still receiving its body gives way, 503, to a peer holding fewer.
+/// still answered: a connection still receiving a body fallen behind the floor rate gives way,
+/// 503, to a peer holding fewer.
 #[test]
 fn bodies_trickled_from_many_addresses_do_not_keep_the_api_server_out() {
     let addr = attacked_server(&[
@@ -517,7 +518,8 @@ fn bodies_trickled_from_many_addresses_do_not_keep_the_api_server_out() {
             slow.push(stream);
         }
     }
-    std::thread::sleep(Duration::from_millis(300));
+    // Long enough for the bodies to fall behind the floor rate (half a second).
+    std::thread::sleep(Duration::from_millis(800));
     let states: Vec<Seen> = slow.iter().map(seen).collect();
     assert!(states.iter().all(|s| *s == Seen::Waiting), "{states:?}");
 
@@ -554,6 +556,115 @@ fn bodies_trickled_from_many_addresses_do_not_keep_the_api_server_out() {
             "yungui_connection_cutoffs_total{{reason=\"body_gave_way\"}} {}",
             cut.len()
         )),
+        "{metrics}"
+    );
+}
+
+/// A review sent from 127.0.0.1 on its own connection, its body trickled at `per_tick` bytes
+/// every 100 ms (an API server's large review over a slow link): the answer, read to the end.
+fn review_over_a_slow_link(addr: SocketAddr, per_tick: usize) -> String {
+    let review = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/kubernetes/deployment-allow.json"
+    ))
+    .unwrap();
+    let mut stream = connect(addr);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream
+        .write_all(
+            format!(
+                "POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                review.len()
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    for piece in review.chunks(per_tick) {
+        std::thread::sleep(Duration::from_millis(100));
+        if stream.write_all(piece).is_err() || seen(&stream) != Seen::Waiting {
+            break;
+        }
+    }
+    read_until_closed(&mut stream)
+}
+
+/// Eight attacking addresses (127.0.0.2 to 127.0.0.9) trickle admission bodies while the API
+/// server (127.0.0.1) holds more connections than any of them, its reviews arriving over a slow
+/// link but above the floor rate. The attackers' new connections take the places of their own
+/// trickled bodies, never of a review arriving at the floor or faster: every review is allowed.
+/// (Before, the peer holding the most gave way first, whatever its bodies' rate: the API
+/// server's review was cut, 503.)
+#[test]
+fn trickled_bodies_from_eight_addresses_never_cut_a_review_arriving_above_the_floor() {
+    let addr = attacked_server(&[
+        "--max-connections",
+        "16",
+        "--max-connections-per-peer",
+        "4",
+        "--header-timeout-secs",
+        "30",
+        "--body-timeout-secs",
+        "30",
+        "--body-min-kib-per-sec",
+        "1",
+        "--body-max-secs",
+        "60",
+    ]);
+    // Three reviews at ~1.5 KB/s (the 2.8 KB review takes ~2 s; the floor is 1 KiB/s).
+    let reviews: Vec<_> = (0..3)
+        .map(|_| std::thread::spawn(move || review_over_a_slow_link(addr, 150)))
+        .collect();
+    std::thread::sleep(Duration::from_millis(150));
+    // Seven addresses fill the other 13 places with bodies that stop after a few bytes.
+    let attacker = Attacker::new();
+    let trickle = |from: u8| {
+        let mut stream = attacker.connect_from([127, 0, 0, from], addr);
+        stream
+            .write_all(b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 3000\r\n\r\n{\"kind\"")
+            .unwrap();
+        stream
+    };
+    let mut slow: Vec<TcpStream> = (2..=7)
+        .flat_map(|from| [trickle(from), trickle(from)])
+        .collect();
+    slow.push(trickle(8));
+    // Once they have fallen behind the floor, the eighth address opens four connections, each
+    // from a peer holding fewer than the API server.
+    std::thread::sleep(Duration::from_millis(800));
+    let late: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let stream = trickle(9);
+            std::thread::sleep(Duration::from_millis(50));
+            stream
+        })
+        .collect();
+
+    for (i, review) in reviews.into_iter().enumerate() {
+        let answer = review.join().unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.1 200") && answer.contains("\"allowed\":true"),
+            "review {i} over a slow link, with 8 addresses trickling bodies: {answer:?}"
+        );
+    }
+    // The place the eighth address took was a trickled body's (of an address holding 2, more
+    // than its 1), answered 503; its other three connections were refused.
+    let cut: Vec<usize> = (0..slow.len())
+        .filter(|i| seen(&slow[*i]) != Seen::Waiting)
+        .collect();
+    assert_eq!(cut.len(), 1, "trickled bodies cut: {cut:?}");
+    let answer = read_until_closed(&mut slow[cut[0]]);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    let states: Vec<Seen> = late.iter().map(seen).collect();
+    assert_eq!(
+        states.iter().filter(|s| **s == Seen::Waiting).count(),
+        1,
+        "{states:?}"
+    );
+    let metrics = cutoffs(addr);
+    assert!(
+        metrics.contains("yungui_connection_cutoffs_total{reason=\"body_gave_way\"} 1"),
         "{metrics}"
     );
 }

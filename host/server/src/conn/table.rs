@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
@@ -13,8 +13,17 @@ use axum::response::Response;
 use futures_util::task::AtomicWaker;
 use tokio::sync::Semaphore;
 
-use super::body::{PeerBodies, Rate};
+use super::body::{DEFAULT_BODY_MIN_KIB_PER_SEC, PeerBodies, Rate};
 use super::throttle::{LOG_EVERY, Throttle};
+
+/// How long a body may lag behind the floor rate (`--body-min-kib-per-sec`) before its
+/// connection may give way to another peer's: a body that has brought at least the floor's
+/// bytes for every second past this is never cut to make room. Short, since it only decides
+/// who gives way first when every place is taken (the body's own time limits are
+/// [`BodyTimes`](super::BodyTimes)): an API server's review arrives in milliseconds, and
+/// one over a slow link keeps arriving above the floor, while a trickled body falls behind
+/// within it.
+pub const BEHIND_AFTER: Duration = Duration::from_millis(500);
 
 /// The open connections: by peer address, and whether each is serving a request.
 #[derive(Debug)]
@@ -23,6 +32,8 @@ pub struct Table {
     per_peer: usize,
     bodies_per_peer: usize,
     body_rate: u64,
+    /// Bytes a second below which a body arriving falls behind (see [`BEHIND_AFTER`]).
+    floor: u64,
     open: Mutex<Open>,
     refused: Throttle,
     closed: Throttle,
@@ -51,6 +62,8 @@ struct Conn {
     /// Since when the body of its request has been arriving (`None`: no request, or its body is
     /// here and the request is being decided and answered).
     receiving_since: Option<Instant>,
+    /// Bytes of its request's body received so far.
+    received: Arc<AtomicU64>,
     close: Arc<Close>,
     cut: Arc<Cut>,
 }
@@ -60,7 +73,8 @@ struct Conn {
 enum GiveWay {
     /// One serving no request: closed.
     Idle(SocketAddr),
-    /// One whose request's body is still arriving: the request is answered 503.
+    /// One whose request's body is still arriving and has fallen behind the floor rate: the
+    /// request is answered 503.
     Receiving(SocketAddr),
 }
 
@@ -83,12 +97,22 @@ impl Table {
             per_peer: per_peer.max(1),
             bodies_per_peer: bodies_per_peer.max(1),
             body_rate: body_rate.max(1),
+            floor: DEFAULT_BODY_MIN_KIB_PER_SEC << 10,
             open: Mutex::new(Open::default()),
             refused: Throttle::new(LOG_EVERY),
             closed: Throttle::new(LOG_EVERY),
             preempted: Throttle::new(LOG_EVERY),
             metrics: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Bodies arriving slower than `bytes_per_sec` fall behind (past [`BEHIND_AFTER`]) and may
+    /// give way to another peer's connection; the others never do (`--body-min-kib-per-sec`,
+    /// the default's floor unless set).
+    #[must_use]
+    pub fn with_floor(mut self, bytes_per_sec: u64) -> Self {
+        self.floor = bytes_per_sec.max(1);
+        self
     }
 
     /// Counts its refusals and cuts in `metrics` (`yungui_connection_cutoffs_total`) from now
@@ -103,17 +127,29 @@ impl Table {
         }
     }
 
-    /// A place for a connection from `peer`, taking an idle connection's if need be, or else
-    /// that of a connection still receiving its body from a peer holding more.
+    /// A place for a connection from `peer`, taking that of a connection still receiving a
+    /// body fallen behind the floor rate, of a peer holding more, if need be, or else an idle
+    /// connection's.
     pub(super) fn admit(self: &Arc<Self>, peer: SocketAddr) -> Result<Slot, Refused> {
+        self.admit_at(peer, Instant::now())
+    }
+
+    /// [`Table::admit`] at `now`.
+    pub(super) fn admit_at(
+        self: &Arc<Self>,
+        peer: SocketAddr,
+        now: Instant,
+    ) -> Result<Slot, Refused> {
         let ip = peer.ip().to_canonical();
-        let now = Instant::now();
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let of_peer = open.peers.get(&ip).copied().unwrap_or(0);
         let victim = if of_peer >= self.per_peer {
             return Err(Refused::Peer);
         } else if open.conns.len() >= self.max {
-            match open.give_way(ip, of_peer).ok_or(Refused::Full)? {
+            match open
+                .give_way(ip, of_peer, self.floor, now)
+                .ok_or(Refused::Full)?
+            {
                 GiveWay::Idle(idle) => Some(idle),
                 GiveWay::Receiving(receiving) => {
                     if let Some(conn) = open.remove(receiving) {
@@ -122,7 +158,7 @@ impl Table {
                     self.count("body_gave_way");
                     self.preempted.hit(now).inspect(|n| {
                         tracing::warn!(
-                            "answered 503 to {n} request(s) whose body was still arriving, to make room for connections of peers holding fewer, since the last such line (one at most every {} s; the latest from {}; limits: {} connections, {} per peer)",
+                            "answered 503 to {n} request(s) whose body was still arriving below the floor rate, to make room for connections of peers holding fewer, since the last such line (one at most every {} s; the latest from {}; limits: {} connections, {} per peer)",
                             LOG_EVERY.as_secs(),
                             receiving.ip(),
                             self.max,
@@ -163,6 +199,7 @@ impl Table {
                 serving: 0,
                 idle_since: now,
                 receiving_since: None,
+                received: Arc::new(AtomicU64::new(0)),
                 close: close.clone(),
                 cut: Arc::new(Cut::default()),
             },
@@ -212,11 +249,13 @@ impl Table {
         let conn = open.conns.get_mut(&peer)?;
         conn.serving = conn.serving.saturating_add(1);
         conn.receiving_since = Some(Instant::now());
+        conn.received = Arc::new(AtomicU64::new(0));
         let receiving = Receiving {
             table: self.clone(),
             peer,
             id: conn.id,
             cut: conn.cut.clone(),
+            received: conn.received.clone(),
         };
         Some((
             Serving {
@@ -245,13 +284,16 @@ impl Table {
 }
 
 impl Open {
-    /// The connection that gives way to a new one from `ip`, whose peer holds `of_peer`: of the
-    /// peer holding the most, an idle one (the longest idle) or else one still receiving its
-    /// body (the longest receiving). An idle connection gives way to its own peer's or to a
-    /// peer holding fewer (a request may be on its way on it); a body still arriving, to a peer
-    /// holding fewer than its own will once it gave way (so that shares even out and never swap
-    /// back and forth). A request whose body is here never gives way.
-    fn give_way(&self, ip: IpAddr, of_peer: usize) -> Option<GiveWay> {
+    /// The connection that gives way to a new one from `ip`, whose peer holds `of_peer`, at
+    /// `now`: a body fallen behind `floor` bytes a second (see [`BEHIND_AFTER`]) first, of a
+    /// peer holding more than the new connection's will once it gave way (so that shares even
+    /// out and never swap back and forth); else an idle connection of its own peer or of a peer
+    /// holding more (a request may be on its way on it). Among those, the peer holding the most
+    /// first, then the longest behind or idle. A body arriving at the floor or faster never
+    /// gives way (it is the sender's honest request, as fast as it asked for), nor does a
+    /// request whose body is here (being decided and answered): the slow pay for their
+    /// slowness, nobody else.
+    fn give_way(&self, ip: IpAddr, of_peer: usize, floor: u64, now: Instant) -> Option<GiveWay> {
         self.conns
             .iter()
             .filter_map(|(addr, conn)| {
@@ -260,27 +302,30 @@ impl Open {
                     .get(&addr.ip().to_canonical())
                     .copied()
                     .unwrap_or(0);
-                let (idle, since) = if conn.serving == 0 {
+                let (behind, since) = if conn.serving == 0 {
                     let eligible = addr.ip().to_canonical() == ip || held > of_peer;
-                    (true, eligible.then_some(conn.idle_since)?)
+                    (false, eligible.then_some(conn.idle_since)?)
                 } else {
-                    let eligible = held > of_peer.saturating_add(1);
-                    (false, conn.receiving_since.filter(|_| eligible)?)
+                    let since = conn.receiving_since?;
+                    let received = conn.received.load(Ordering::Acquire);
+                    let eligible =
+                        held > of_peer.saturating_add(1) && is_behind(since, received, floor, now);
+                    (true, eligible.then_some(since)?)
                 };
                 Some((
+                    behind,
                     held,
-                    idle,
                     std::cmp::Reverse(since),
                     std::cmp::Reverse(conn.id),
                     *addr,
                 ))
             })
             .max()
-            .map(|(_, idle, .., addr)| {
-                if idle {
-                    GiveWay::Idle(addr)
-                } else {
+            .map(|(behind, .., addr)| {
+                if behind {
                     GiveWay::Receiving(addr)
+                } else {
+                    GiveWay::Idle(addr)
                 }
             })
     }
@@ -297,6 +342,18 @@ impl Open {
         }
         Some(conn)
     }
+}
+
+/// Whether a body arriving since `since` that has brought `received` bytes by `now` is behind
+/// `floor` bytes a second: more than [`BEHIND_AFTER`] late on what the floor would have brought.
+fn is_behind(since: Instant, received: u64, floor: u64, now: Instant) -> bool {
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "byte counts and rates far below 2^52"
+    )]
+    let earned = received as f64 / floor.max(1) as f64;
+    let earned = Duration::try_from_secs_f64(earned).unwrap_or(Duration::MAX);
+    now.saturating_duration_since(since) > BEHIND_AFTER.saturating_add(earned)
 }
 
 /// A connection's place in the [`Table`], given back when dropped.
@@ -356,9 +413,16 @@ pub struct Receiving {
     peer: SocketAddr,
     id: u64,
     pub(super) cut: Arc<Cut>,
+    received: Arc<AtomicU64>,
 }
 
 impl Receiving {
+    /// Counts `bytes` more of the body received.
+    pub(super) fn add(&self, bytes: usize) {
+        self.received
+            .fetch_add(u64::try_from(bytes).unwrap_or(u64::MAX), Ordering::AcqRel);
+    }
+
     /// The body is here: the connection keeps its place while the request is decided. `false`
     /// if it was cut (and no longer holds a place) before.
     pub(super) fn received(&self) -> bool {

@@ -96,9 +96,11 @@ fn a_body_still_arriving_gives_way_only_to_a_peer_holding_fewer() {
         .chain([&honest])
         .map(|slot| table.serving(slot.peer).unwrap())
         .collect();
-    // Every connection receives a body. A new peer takes the longest-receiving connection of
-    // the peer holding the most (3 > 0 + 1), which is answered 503; not the honest one.
-    let newcomer = table.admit(addr([127, 0, 0, 3], 1)).unwrap();
+    // Every connection receives a body, none of whose bytes arrive. Once they have fallen
+    // behind the floor, a new peer takes the longest-receiving connection of the peer holding
+    // the most (3 > 0 + 1), which is answered 503; not the honest one.
+    let later = Instant::now() + Duration::from_secs(1);
+    let newcomer = table.admit_at(addr([127, 0, 0, 3], 1), later).unwrap();
     assert!(serving[0].2.cut.is_cut() && !serving[0].2.received());
     assert!(serving[1..].iter().all(|(.., r)| !r.cut.is_cut()));
     assert!(a.iter().chain([&honest]).all(|s| !s.close.is_closed()));
@@ -108,17 +110,59 @@ fn a_body_still_arriving_gives_way_only_to_a_peer_holding_fewer() {
     assert!(newcomer.2.received());
     // 127.0.0.2 holds 2, more than a new peer will (1): it gives way once more, then every
     // peer holds 1 and a new one is refused.
-    let fourth = table.admit(addr([127, 0, 0, 4], 1)).unwrap();
+    let fourth = table.admit_at(addr([127, 0, 0, 4], 1), later).unwrap();
     assert!(serving[1].2.cut.is_cut() && !serving[2].2.cut.is_cut());
     let fourth = table.serving(fourth.peer).unwrap();
     assert!(fourth.2.received());
     assert!(!serving[3].2.cut.is_cut());
     assert_eq!(
-        table.admit(addr([127, 0, 0, 5], 1)).unwrap_err(),
+        table.admit_at(addr([127, 0, 0, 5], 1), later).unwrap_err(),
         Refused::Full
     );
     assert!(!serving[2].2.cut.is_cut() && serving[2].2.received());
     serving.clear();
+}
+
+#[test]
+fn a_body_arriving_at_the_floor_never_gives_way_and_one_behind_it_does() {
+    let table = Arc::new(Table::new(3, 3, 1, 1 << 20).with_floor(1000));
+    let start = Instant::now();
+    let honest: Vec<Slot> = (1..=3)
+        .map(|port| table.admit_at(addr([127, 0, 0, 1], port), start).unwrap())
+        .collect();
+    let serving: Vec<_> = honest
+        .iter()
+        .map(|slot| table.serving(slot.peer).unwrap())
+        .collect();
+    // Two bodies have brought 2,000 bytes (two seconds' worth at the floor), one nothing.
+    serving[0].2.add(2000);
+    serving[1].2.add(2000);
+    // Within half a second nothing has fallen behind: nothing gives way.
+    assert_eq!(
+        table
+            .admit_at(addr([127, 0, 0, 2], 1), start + Duration::from_millis(300))
+            .unwrap_err(),
+        Refused::Full
+    );
+    // A second on, the empty body is behind and gives way; the others do not.
+    let second = start + Duration::from_secs(1);
+    let other = table.admit_at(addr([127, 0, 0, 2], 1), second).unwrap();
+    assert!(serving[2].2.cut.is_cut());
+    assert!(!serving[0].2.cut.is_cut() && !serving[1].2.cut.is_cut());
+    let other = table.serving(other.peer).unwrap();
+    assert!(other.2.received());
+    assert_eq!(
+        table.admit_at(addr([127, 0, 0, 3], 1), second).unwrap_err(),
+        Refused::Full
+    );
+    // Past their two seconds and the half second more, they are behind too.
+    let _third = table
+        .admit_at(addr([127, 0, 0, 3], 1), start + Duration::from_secs(3))
+        .unwrap();
+    assert_eq!(
+        serving[..2].iter().filter(|(.., r)| r.cut.is_cut()).count(),
+        1
+    );
 }
 
 #[test]
@@ -158,7 +202,8 @@ fn an_idle_connection_gives_way_to_its_own_peer_or_to_a_peer_holding_fewer() {
     assert!(!honest.close.is_closed());
     // Its own peer's new connection cuts the greedy peer's longest-receiving body (3 > 1 + 1)
     // rather than close its own peer's idle one.
-    let second = table.admit(addr([127, 0, 0, 1], 2)).unwrap();
+    let later = Instant::now() + Duration::from_secs(1);
+    let second = table.admit_at(addr([127, 0, 0, 1], 2), later).unwrap();
     assert!(serving[0].2.cut.is_cut() && !honest.close.is_closed());
     // Once no peer holds more, its own idle connection gives way to it.
     assert!(serving[1..].iter().all(|(.., r)| r.received()));
