@@ -60,7 +60,8 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
             (config.workers / 2).max(1),
             config.peer_body_rate,
         )
-        .with_floor(config.body_min_rate),
+        .with_floor(config.body_min_rate)
+        .with_trusted(config.trusted_peers.clone(), config.trusted_reserve),
     );
     table.count_in(state.metrics.clone());
     let body_times = conn::BodyTimes {

@@ -669,6 +669,69 @@ fn trickled_bodies_from_eight_addresses_never_cut_a_review_arriving_above_the_fl
     );
 }
 
+/// With the API server's address trusted (`--trusted-peer`), eight attacking addresses get
+/// the places outside its reserve only: their bodies, trickled, hold 12 of 16 places at once
+/// and their other connections are refused, while the API server's reviews, four at once (past
+/// the per-peer limit of 2, which a trusted peer is not held to), are answered at once, before
+/// any trickled body has fallen behind the floor and could give way.
+#[test]
+fn a_trusted_api_server_keeps_its_reserve_against_bodies_trickled_from_eight_addresses() {
+    let addr = attacked_server(&[
+        "--max-connections",
+        "16",
+        "--max-connections-per-peer",
+        "2",
+        "--trusted-peer",
+        "127.0.0.1",
+        "--trusted-reserve",
+        "4",
+        "--header-timeout-secs",
+        "30",
+        "--body-timeout-secs",
+        "30",
+    ]);
+    let attacker = Attacker::new();
+    let mut slow = Vec::new();
+    for from in 2..=9 {
+        for _ in 0..2 {
+            let mut stream = attacker.connect_from([127, 0, 0, from], addr);
+            // Refused ones may be closed before the head is written.
+            let _ = stream.write_all(b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 3000\r\n\r\n{\"kind\"");
+            slow.push(stream);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let states: Vec<Seen> = slow.iter().map(seen).collect();
+    assert_eq!(
+        states.iter().filter(|s| **s == Seen::Waiting).count(),
+        12,
+        "{states:?}"
+    );
+
+    let reviews: Vec<_> = (0..4)
+        .map(|_| std::thread::spawn(move || honest_review(addr)))
+        .collect();
+    for (i, review) in reviews.into_iter().enumerate() {
+        let answer = review.join().unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.1 200") && answer.contains("\"allowed\":true"),
+            "review {i} with 8 addresses trickling bodies: {answer:?}"
+        );
+    }
+    // No trickled body gave way: the reviews had their reserve.
+    let states: Vec<Seen> = slow.iter().map(seen).collect();
+    assert_eq!(
+        states.iter().filter(|s| **s == Seen::Waiting).count(),
+        12,
+        "{states:?}"
+    );
+    let metrics = cutoffs(addr);
+    assert!(
+        metrics.contains("yungui_connection_cutoffs_total{reason=\"refused_reserved\"} 4"),
+        "{metrics}"
+    );
+}
+
 /// The `yungui_connection_cutoffs_total` lines of the server's metrics.
 fn cutoffs(addr: SocketAddr) -> String {
     let answer = send_whole(

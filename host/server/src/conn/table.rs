@@ -34,6 +34,10 @@ pub struct Table {
     body_rate: u64,
     /// Bytes a second below which a body arriving falls behind (see [`BEHIND_AFTER`]).
     floor: u64,
+    /// The API server's addresses: never give way to others, not held to `per_peer`.
+    trusted: Vec<ipnet::IpNet>,
+    /// Places only trusted peers may take (0 when none is trusted).
+    reserve: usize,
     open: Mutex<Open>,
     refused: Throttle,
     closed: Throttle,
@@ -48,6 +52,8 @@ struct Open {
     conns: HashMap<SocketAddr, Conn>,
     /// Connections open per peer IP address.
     peers: HashMap<IpAddr, usize>,
+    /// Connections open from peers that are not trusted.
+    untrusted: usize,
     /// How the bodies of the raw API and OpenStack of each peer are read.
     bodies: HashMap<IpAddr, PeerBodies>,
 }
@@ -55,6 +61,8 @@ struct Open {
 #[derive(Debug)]
 struct Conn {
     id: u64,
+    /// From a trusted peer.
+    trusted: bool,
     /// Requests being served (HTTP/1.1 serves one at a time).
     serving: usize,
     /// Since when it has served nothing (its start, or the end of its last request).
@@ -85,6 +93,8 @@ pub(super) enum Refused {
     Peer,
     /// Every connection serves a request.
     Full,
+    /// An untrusted peer's, when the places outside the trusted peers' reserve are taken.
+    Reserved,
 }
 
 impl Table {
@@ -98,6 +108,8 @@ impl Table {
             bodies_per_peer: bodies_per_peer.max(1),
             body_rate: body_rate.max(1),
             floor: DEFAULT_BODY_MIN_KIB_PER_SEC << 10,
+            trusted: Vec::new(),
+            reserve: 0,
             open: Mutex::new(Open::default()),
             refused: Throttle::new(LOG_EVERY),
             closed: Throttle::new(LOG_EVERY),
@@ -113,6 +125,25 @@ impl Table {
     pub fn with_floor(mut self, bytes_per_sec: u64) -> Self {
         self.floor = bytes_per_sec.max(1);
         self
+    }
+
+    /// Connections from `trusted` address ranges (the API server's) never give way to other
+    /// peers' (idle or not), are not held to the per-peer limit, and have `reserve` places that
+    /// other peers cannot take, whatever their number of addresses (at most the limit less one;
+    /// no reserve without trusted ranges).
+    #[must_use]
+    pub fn with_trusted(mut self, trusted: Vec<ipnet::IpNet>, reserve: usize) -> Self {
+        self.reserve = if trusted.is_empty() {
+            0
+        } else {
+            reserve.min(self.max.saturating_sub(1))
+        };
+        self.trusted = trusted;
+        self
+    }
+
+    fn is_trusted(&self, ip: IpAddr) -> bool {
+        self.trusted.iter().any(|net| net.contains(&ip))
     }
 
     /// Counts its refusals and cuts in `metrics` (`yungui_connection_cutoffs_total`) from now
@@ -143,13 +174,20 @@ impl Table {
         let ip = peer.ip().to_canonical();
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let of_peer = open.peers.get(&ip).copied().unwrap_or(0);
-        let victim = if of_peer >= self.per_peer {
+        let trusted = self.is_trusted(ip);
+        // Others hold at most the places outside the trusted peers' reserve.
+        let others_full =
+            !trusted && self.reserve > 0 && open.untrusted >= self.max.saturating_sub(self.reserve);
+        let victim = if !trusted && of_peer >= self.per_peer {
             return Err(Refused::Peer);
-        } else if open.conns.len() >= self.max {
+        } else if open.conns.len() >= self.max || others_full {
             match open
-                .give_way(ip, of_peer, self.floor, now)
-                .ok_or(Refused::Full)?
-            {
+                .give_way(ip, of_peer, trusted, self.floor, now)
+                .ok_or(if others_full {
+                    Refused::Reserved
+                } else {
+                    Refused::Full
+                })? {
                 GiveWay::Idle(idle) => Some(idle),
                 GiveWay::Receiving(receiving) => {
                     if let Some(conn) = open.remove(receiving) {
@@ -196,6 +234,7 @@ impl Table {
             peer,
             Conn {
                 id,
+                trusted,
                 serving: 0,
                 idle_since: now,
                 receiving_since: None,
@@ -205,6 +244,9 @@ impl Table {
             },
         );
         *open.peers.entry(ip).or_insert(0) += 1;
+        if !trusted {
+            open.untrusted = open.untrusted.saturating_add(1);
+        }
         open.bodies.entry(ip).or_insert_with(|| PeerBodies {
             places: Arc::new(Semaphore::new(self.bodies_per_peer)),
             rate: Arc::new(Rate::new(self.body_rate)),
@@ -221,6 +263,7 @@ impl Table {
         self.count(match why {
             Refused::Peer => "refused_peer_limit",
             Refused::Full => "refused_full",
+            Refused::Reserved => "refused_reserved",
         });
         if let Some(n) = self.refused.hit(Instant::now()) {
             let why = match why {
@@ -228,6 +271,11 @@ impl Table {
                     "its peer ({}) holds {} connections (--max-connections-per-peer)",
                     peer.ip(),
                     self.per_peer
+                ),
+                Refused::Reserved => format!(
+                    "the {} places outside the trusted peers' reserve ({}, --trusted-reserve) are taken, by requests being decided or by peers holding no more than this one's",
+                    self.max.saturating_sub(self.reserve),
+                    self.reserve
                 ),
                 Refused::Full => format!(
                     "all {} connections are taken, by requests being decided or by peers holding no more than this one's (--max-connections)",
@@ -285,7 +333,10 @@ impl Table {
 
 impl Open {
     /// The connection that gives way to a new one from `ip`, whose peer holds `of_peer`, at
-    /// `now`: a body fallen behind `floor` bytes a second (see [`BEHIND_AFTER`]) first, of a
+    /// `now`, trusted or not: a connection of a trusted peer never gives way to an untrusted
+    /// one's, and an untrusted one gives way to a trusted one's first, whatever either peer
+    /// holds. Among peers alike: a body fallen behind `floor` bytes a second (see
+    /// [`BEHIND_AFTER`]) first, of a
     /// peer holding more than the new connection's will once it gave way (so that shares even
     /// out and never swap back and forth); else an idle connection of its own peer or of a peer
     /// holding more (a request may be on its way on it). Among those, the peer holding the most
@@ -293,26 +344,39 @@ impl Open {
     /// gives way (it is the sender's honest request, as fast as it asked for), nor does a
     /// request whose body is here (being decided and answered): the slow pay for their
     /// slowness, nobody else.
-    fn give_way(&self, ip: IpAddr, of_peer: usize, floor: u64, now: Instant) -> Option<GiveWay> {
+    fn give_way(
+        &self,
+        ip: IpAddr,
+        of_peer: usize,
+        trusted: bool,
+        floor: u64,
+        now: Instant,
+    ) -> Option<GiveWay> {
         self.conns
             .iter()
             .filter_map(|(addr, conn)| {
+                if conn.trusted && !trusted {
+                    return None;
+                }
+                // An untrusted connection before a trusted peer's: shares do not count.
+                let other = conn.trusted != trusted;
                 let held = self
                     .peers
                     .get(&addr.ip().to_canonical())
                     .copied()
                     .unwrap_or(0);
                 let (behind, since) = if conn.serving == 0 {
-                    let eligible = addr.ip().to_canonical() == ip || held > of_peer;
+                    let eligible = other || addr.ip().to_canonical() == ip || held > of_peer;
                     (false, eligible.then_some(conn.idle_since)?)
                 } else {
                     let since = conn.receiving_since?;
                     let received = conn.received.load(Ordering::Acquire);
-                    let eligible =
-                        held > of_peer.saturating_add(1) && is_behind(since, received, floor, now);
+                    let eligible = (other || held > of_peer.saturating_add(1))
+                        && is_behind(since, received, floor, now);
                     (true, eligible.then_some(since)?)
                 };
                 Some((
+                    other,
                     behind,
                     held,
                     std::cmp::Reverse(since),
@@ -321,7 +385,7 @@ impl Open {
                 ))
             })
             .max()
-            .map(|(behind, .., addr)| {
+            .map(|(_, behind, .., addr)| {
                 if behind {
                     GiveWay::Receiving(addr)
                 } else {
@@ -332,6 +396,9 @@ impl Open {
 
     fn remove(&mut self, peer: SocketAddr) -> Option<Conn> {
         let conn = self.conns.remove(&peer)?;
+        if !conn.trusted {
+            self.untrusted = self.untrusted.saturating_sub(1);
+        }
         let ip = peer.ip().to_canonical();
         if let Some(n) = self.peers.get_mut(&ip) {
             *n = n.saturating_sub(1);

@@ -166,6 +166,50 @@ fn a_body_arriving_at_the_floor_never_gives_way_and_one_behind_it_does() {
 }
 
 #[test]
+fn trusted_peers_have_a_reserve_and_never_give_way_to_others() {
+    let trusted = vec!["127.0.0.1/32".parse().unwrap()];
+    let table = Arc::new(Table::new(5, 2, 1, 1 << 20).with_trusted(trusted, 2));
+    let start = Instant::now();
+    let later = start + Duration::from_secs(1);
+    // Other peers get 3 places together, from however many addresses; their bodies arrive.
+    let others: Vec<Slot> = [2, 3, 4]
+        .iter()
+        .map(|i| table.admit_at(addr([127, 0, 0, *i], 1), start).unwrap())
+        .collect();
+    let receiving: Vec<_> = others
+        .iter()
+        .map(|slot| table.serving(slot.peer).unwrap())
+        .collect();
+    assert_eq!(
+        table.admit_at(addr([127, 0, 0, 5], 1), start).unwrap_err(),
+        Refused::Reserved
+    );
+    // The API server takes the reserve, idle.
+    let api: Vec<Slot> = (1..=2)
+        .map(|port| table.admit_at(addr([127, 0, 0, 1], port), start).unwrap())
+        .collect();
+    // Its idle connections do not give way to a peer holding fewer, nor do the others' bodies
+    // (behind, but of peers holding no more than the new one's will).
+    assert_eq!(
+        table.admit_at(addr([127, 0, 0, 5], 1), later).unwrap_err(),
+        Refused::Reserved
+    );
+    assert!(api.iter().all(|slot| !slot.close.is_closed()));
+    // Past the per-peer limit, the API server takes a body behind the floor, though its peer
+    // holds fewer: an untrusted peer's connection gives way to a trusted one's first.
+    let _third = table.admit_at(addr([127, 0, 0, 1], 3), later).unwrap();
+    assert_eq!(receiving.iter().filter(|(.., r)| r.cut.is_cut()).count(), 1);
+    assert!(api.iter().all(|slot| !slot.close.is_closed()));
+    // The table is full of the API server's three and two others': a new peer is refused, the
+    // API server's idle connections kept.
+    assert_eq!(
+        table.admit_at(addr([127, 0, 0, 6], 1), later).unwrap_err(),
+        Refused::Full
+    );
+    assert!(api.iter().all(|slot| !slot.close.is_closed()));
+}
+
+#[test]
 fn a_body_earns_time_at_the_floor_rate_up_to_the_maximum() {
     let times = BodyTimes {
         grace: Duration::from_secs(10),
