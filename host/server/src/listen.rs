@@ -93,7 +93,8 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
             let mut server = axum_server::bind(config.listen)
                 .acceptor(acceptor)
                 .handle(handle.clone())
-                .first_request_timeout(header_timeout);
+                .first_request_timeout(header_timeout)
+                .http1_only();
             bound_http1(&mut server, header_timeout);
             tokio::spawn(async move { server.serve(app).await })
         }
@@ -101,7 +102,8 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
             let mut server = axum_server::bind(config.listen)
                 .acceptor(limited)
                 .handle(handle.clone())
-                .first_request_timeout(header_timeout);
+                .first_request_timeout(header_timeout)
+                .http1_only();
             bound_http1(&mut server, header_timeout);
             tokio::spawn(async move { server.serve(app).await })
         }
@@ -165,6 +167,11 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
 }
 /// Closes a connection whose request headers do not arrive within `timeout`, counted from the
 /// connection's start or the previous response (so an idle keep-alive connection too).
+///
+/// Both transports are HTTP/1 only (`http1_only` above): the connection table counts a request
+/// in flight as its connection's, which HTTP/2's streams (up to 200 on one connection) would
+/// escape, and hyper's protocol detection would otherwise serve HTTP/2 to a client sending its
+/// preface whatever ALPN chose.
 fn bound_http1<A: axum_server::Address, Acc>(
     server: &mut axum_server::Server<A, Acc>,
     timeout: Duration,

@@ -74,9 +74,11 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = default_workers())]
     pub workers: usize,
 
-    /// Connections open at once. Past it, a new connection takes the place of an idle one (in
-    /// its TLS handshake, sending its headers or kept alive), or is closed when every one serves
-    /// a request. Keep it below the process's file limit (`ulimit -n`).
+    /// Connections open at once. Past it, a new connection takes the place of a request whose
+    /// body has fallen behind `--body-min-kib-per-sec` (503), or else of an idle connection (in
+    /// its TLS handshake, sending its headers or kept alive), of an address holding more; or is
+    /// closed. A body arriving at the floor or faster never gives way. Keep it below the
+    /// process's file limit (`ulimit -n`).
     #[arg(long, default_value_t = 512, value_name = "N")]
     pub max_connections: usize,
 

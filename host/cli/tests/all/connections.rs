@@ -732,6 +732,30 @@ fn a_trusted_api_server_keeps_its_reserve_against_bodies_trickled_from_eight_add
     );
 }
 
+/// A client sending the HTTP/2 preface is not served HTTP/2 (whose streams, many on one
+/// connection, would each escape the per-connection accounting of requests in flight): it gets
+/// an HTTP/1.1 error or a closed connection, never the server's SETTINGS frame.
+#[test]
+fn the_http2_preface_is_not_served() {
+    let addr = server("64");
+    let mut stream = connect(addr);
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .unwrap();
+    let answer = read_until_closed(&mut stream);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 "),
+        "{answer:?}"
+    );
+    // Plain HTTP/1.1 on the same server is served.
+    let answer = send_whole(
+        addr,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"",
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
 /// The `yungui_connection_cutoffs_total` lines of the server's metrics.
 fn cutoffs(addr: SocketAddr) -> String {
     let answer = send_whole(
