@@ -549,12 +549,13 @@ fn bodies_trickled_from_many_addresses_do_not_keep_the_api_server_out() {
             "{answer}"
         );
     }
-    // Counted, by reason.
+    // Counted, by reason (the connection asking for the metrics may have found the server
+    // full too, a closed review's place not yet given back, and cut one more).
     let metrics = cutoffs(addr);
+    let cut = slow.iter().filter(|s| seen(s) != Seen::Waiting).count();
     assert!(
         metrics.contains(&format!(
-            "yungui_connection_cutoffs_total{{reason=\"body_gave_way\"}} {}",
-            cut.len()
+            "yungui_connection_cutoffs_total{{reason=\"body_gave_way\"}} {cut}"
         )),
         "{metrics}"
     );
@@ -725,9 +726,24 @@ fn a_trusted_api_server_keeps_its_reserve_against_bodies_trickled_from_eight_add
         12,
         "{states:?}"
     );
+    // The attackers' four connections past their places were refused, or took the place of a
+    // body just begun (or of a connection whose head had not arrived) of an address holding
+    // more: shares even out among them, never into the reserve.
     let metrics = cutoffs(addr);
-    assert!(
-        metrics.contains("yungui_connection_cutoffs_total{reason=\"refused_reserved\"} 4"),
+    let count = |reason: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|line| {
+                line.strip_prefix(&format!(
+                    "yungui_connection_cutoffs_total{{reason=\"{reason}\"}} "
+                ))
+            })
+            .map_or(0, |n| n.trim().parse().unwrap())
+    };
+    assert!(count("refused_reserved") >= 1, "{metrics}");
+    assert_eq!(
+        count("refused_reserved") + count("body_gave_way") + count("idle_gave_way"),
+        4,
         "{metrics}"
     );
 }

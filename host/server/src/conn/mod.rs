@@ -13,20 +13,22 @@
 //!   that send nothing keep nobody out (not the API server, whose address differs from an
 //!   attacking pod's), and no capacity has to be set aside for one front end: before its request
 //!   arrives a connection cannot be told apart anyway (the front end is in the path), and a
-//!   reserve or a second listener would be reachable by the same attacker, unless the front
-//!   end's addresses are configured (below). A request whose body has fallen behind the floor
-//!   rate (`--body-min-kib-per-sec`) for more than [`BEHIND_AFTER`] gives way too, before any
-//!   idle connection (answered 503, its connection closed), if its peer holds more than the new
-//!   connection's will: the peer holding the most first, the longest behind first. A body
-//!   arriving at the floor or faster never gives way, nor does a request whose body is here (being
-//!   decided and answered): the slow pay for their slowness. So peers that each stay within their
-//!   share but together hold every place with bodies they trickle (on `/validate`, where no
-//!   per-peer body rate applies) keep out no peer holding fewer, and never cut the API server's
-//!   review, which arrives in milliseconds or, over a slow link, above the floor. A connection is
-//!   refused only when its peer holds its share, or when every place serves a request whose body
-//!   is here or arrives at the floor, or belongs to a peer holding no more than the new one's
-//!   will. Refusals, closings and cuts are logged at most once per [`LOG_EVERY`], with how many
-//!   there were, and each is counted in `yungui_connection_cutoffs_total` by reason.
+//!   reserve or a second listener would be reachable by the same attacker, unless the front end's
+//!   addresses are configured (below). A request whose body has fallen behind the floor rate
+//!   (`--body-min-kib-per-sec`) for more than [`BEHIND_AFTER`] gives way too, before any idle
+//!   connection (answered 503, its connection closed), if its peer holds more than the new
+//!   connection's will: the peer holding the most first, the longest behind first; a body begun
+//!   within [`BEHIND_AFTER`] (its rate not yet known) gives way so too, after any idle one. A body
+//!   arriving at the floor or faster past that never gives way, nor does a request whose body is
+//!   here (being decided and answered): the slow pay for their slowness. So peers that each stay
+//!   within their share but together hold every place with bodies they trickle (on `/validate`,
+//!   where no per-peer body rate applies) keep out no peer holding fewer, and cut no review of the
+//!   API server past its first half second (it arrives in milliseconds or, over a slow link, above
+//!   the floor). A connection is refused only when its peer holds its share, or when every place
+//!   serves a request whose body is here or arrives at the floor, or belongs to a peer holding no
+//!   more than the new one's will. Refusals, closings and cuts are logged at most once per
+//!   [`LOG_EVERY`], with how many there were, and each is counted in
+//!   `yungui_connection_cutoffs_total` by reason.
 //! - Trusted peers (`--trusted-peer`, the API server's addresses, see
 //!   [`Table::with_trusted`]) close what shares alone cannot: addresses that keep every place
 //!   with bodies at the floor rate, or many addresses each holding few. Their connections never

@@ -86,6 +86,17 @@ enum GiveWay {
     Receiving(SocketAddr),
 }
 
+/// Which connections give way first (the greatest): a body fallen behind the floor rate, then an
+/// idle connection, then a body arriving for [`BEHIND_AFTER`] at most (whose rate cannot be told
+/// yet: so that bodies an attacker has just opened, all at once, do not keep a new connection out
+/// until they fall behind). A body past that and keeping the floor is none of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Class {
+    Young,
+    Idle,
+    Behind,
+}
+
 /// Why a connection was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Refused {
@@ -336,12 +347,13 @@ impl Open {
     /// `now`, trusted or not: a connection of a trusted peer never gives way to an untrusted
     /// one's, and an untrusted one gives way to a trusted one's first, whatever either peer
     /// holds. Among peers alike: a body fallen behind `floor` bytes a second (see
-    /// [`BEHIND_AFTER`]) first, of a
-    /// peer holding more than the new connection's will once it gave way (so that shares even
-    /// out and never swap back and forth); else an idle connection of its own peer or of a peer
-    /// holding more (a request may be on its way on it). Among those, the peer holding the most
-    /// first, then the longest behind or idle. A body arriving at the floor or faster never
-    /// gives way (it is the sender's honest request, as fast as it asked for), nor does a
+    /// [`BEHIND_AFTER`]) first, of a peer holding more than the new connection's will once it
+    /// gave way (so that shares even out and never swap back and forth); else an idle
+    /// connection of its own peer or of a peer holding more (a request may be on its way on
+    /// it); else a body begun within [`BEHIND_AFTER`], of a peer holding more than the new one's
+    /// will (see [`Class`]). Among those, the peer holding the most first, then the longest
+    /// behind, idle or arriving. A body arriving at the floor or faster past [`BEHIND_AFTER`]
+    /// never gives way (it is the sender's honest request, as fast as it asked for), nor does a
     /// request whose body is here (being decided and answered): the slow pay for their
     /// slowness, nobody else.
     fn give_way(
@@ -365,19 +377,25 @@ impl Open {
                     .get(&addr.ip().to_canonical())
                     .copied()
                     .unwrap_or(0);
-                let (behind, since) = if conn.serving == 0 {
+                let shares = other || held > of_peer.saturating_add(1);
+                let (class, since) = if conn.serving == 0 {
                     let eligible = other || addr.ip().to_canonical() == ip || held > of_peer;
-                    (false, eligible.then_some(conn.idle_since)?)
+                    (Class::Idle, eligible.then_some(conn.idle_since)?)
                 } else {
                     let since = conn.receiving_since?;
                     let received = conn.received.load(Ordering::Acquire);
-                    let eligible = (other || held > of_peer.saturating_add(1))
-                        && is_behind(since, received, floor, now);
-                    (true, eligible.then_some(since)?)
+                    let class = if now.saturating_duration_since(since) <= BEHIND_AFTER {
+                        Class::Young
+                    } else if is_behind(since, received, floor, now) {
+                        Class::Behind
+                    } else {
+                        return None;
+                    };
+                    (class, shares.then_some(since)?)
                 };
                 Some((
                     other,
-                    behind,
+                    class,
                     held,
                     std::cmp::Reverse(since),
                     std::cmp::Reverse(conn.id),
@@ -385,12 +403,9 @@ impl Open {
                 ))
             })
             .max()
-            .map(|(_, behind, .., addr)| {
-                if behind {
-                    GiveWay::Receiving(addr)
-                } else {
-                    GiveWay::Idle(addr)
-                }
+            .map(|(_, class, .., addr)| match class {
+                Class::Idle => GiveWay::Idle(addr),
+                Class::Young | Class::Behind => GiveWay::Receiving(addr),
             })
     }
 

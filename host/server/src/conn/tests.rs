@@ -137,13 +137,6 @@ fn a_body_arriving_at_the_floor_never_gives_way_and_one_behind_it_does() {
     // Two bodies have brought 2,000 bytes (two seconds' worth at the floor), one nothing.
     serving[0].2.add(2000);
     serving[1].2.add(2000);
-    // Within half a second nothing has fallen behind: nothing gives way.
-    assert_eq!(
-        table
-            .admit_at(addr([127, 0, 0, 2], 1), start + Duration::from_millis(300))
-            .unwrap_err(),
-        Refused::Full
-    );
     // A second on, the empty body is behind and gives way; the others do not.
     let second = start + Duration::from_secs(1);
     let other = table.admit_at(addr([127, 0, 0, 2], 1), second).unwrap();
@@ -207,6 +200,37 @@ fn trusted_peers_have_a_reserve_and_never_give_way_to_others() {
         Refused::Full
     );
     assert!(api.iter().all(|slot| !slot.close.is_closed()));
+}
+
+#[test]
+fn bodies_just_begun_give_way_by_shares_after_idle_connections() {
+    let table = Arc::new(Table::new(3, 3, 1, 1 << 20));
+    let start = Instant::now();
+    let greedy: Vec<Slot> = (1..=3)
+        .map(|port| table.admit_at(addr([127, 0, 0, 2], port), start).unwrap())
+        .collect();
+    let receiving: Vec<_> = greedy[..2]
+        .iter()
+        .map(|slot| table.serving(slot.peer).unwrap())
+        .collect();
+    // Two bodies just begun (their rate cannot be told yet) and an idle connection: the idle
+    // one gives way first.
+    let one = table.admit_at(addr([127, 0, 0, 1], 1), start).unwrap();
+    assert!(greedy[2].close.is_closed());
+    assert!(receiving.iter().all(|(.., r)| !r.cut.is_cut()));
+    // Its request's body is here: it is being decided.
+    let one = table.serving(one.peer).unwrap();
+    assert!(one.2.received());
+    // Then a body just begun, of a peer holding more than the new one's will (2 > 0 + 1).
+    let two = table.admit_at(addr([127, 0, 0, 3], 1), start).unwrap();
+    assert_eq!(receiving.iter().filter(|(.., r)| r.cut.is_cut()).count(), 1);
+    let two = table.serving(two.peer).unwrap();
+    assert!(two.2.received());
+    // Every peer now holds one: refused.
+    assert_eq!(
+        table.admit_at(addr([127, 0, 0, 4], 1), start).unwrap_err(),
+        Refused::Full
+    );
 }
 
 #[test]
