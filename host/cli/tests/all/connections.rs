@@ -772,6 +772,62 @@ fn the_http2_preface_is_not_served() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
 
+/// `--trusted-peer` takes a range or one address, and names a value that is neither; a reserve
+/// leaving other peers no place is refused, naming both options.
+#[test]
+fn trusted_peers_and_their_reserve_are_checked() {
+    let args = serve_args(&[
+        "--plain-http",
+        "--trusted-peer",
+        "10.0.0.0/24",
+        "--trusted-peer",
+        "fd00::7",
+    ]);
+    let config = args.config().unwrap();
+    let trusted: Vec<String> = config
+        .trusted_peers
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(trusted, ["10.0.0.0/24", "fd00::7/128"]);
+    assert_eq!(config.trusted_reserve, 128);
+
+    #[derive(clap::Parser, Debug)]
+    struct Serve {
+        #[command(flatten)]
+        _args: yungui_cli::commands::serve::ServeArgs,
+    }
+    let err = <Serve as clap::Parser>::try_parse_from([
+        "serve",
+        "--plain-http",
+        "--trusted-peer",
+        "api-server",
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("`api-server` is not an address range"),
+        "{err}"
+    );
+
+    let err = serve_args(&[
+        "--plain-http",
+        "--max-connections",
+        "16",
+        "--trusted-peer",
+        "10.0.0.1",
+        "--trusted-reserve",
+        "16",
+    ])
+    .config()
+    .unwrap_err();
+    let err = format!("{err:#}");
+    assert!(
+        err.contains("`--trusted-reserve` (16) must be below `--max-connections` (16)"),
+        "{err}"
+    );
+}
+
 /// The `yungui_connection_cutoffs_total` lines of the server's metrics.
 fn cutoffs(addr: SocketAddr) -> String {
     let answer = send_whole(
