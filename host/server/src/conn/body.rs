@@ -239,7 +239,7 @@ pub async fn read_body(
         // Logged (throttled) where the connection was cut.
         Err(Collect::Cut) => answer(
             StatusCode::SERVICE_UNAVAILABLE,
-            "the server is at its connection limit and this body was arriving more slowly than the floor rate: the connection gives way to a peer holding fewer; send the body whole, or from fewer connections".to_owned(),
+            "the server is at its connection limit and this body was still arriving, below the floor rate or just begun: the connection gives way to a peer holding fewer; send the body whole, or from fewer connections".to_owned(),
         ),
     }
 }

@@ -207,7 +207,7 @@ impl Table {
                     self.count("body_gave_way");
                     self.preempted.hit(now).inspect(|n| {
                         tracing::warn!(
-                            "answered 503 to {n} request(s) whose body was still arriving below the floor rate, to make room for connections of peers holding fewer, since the last such line (one at most every {} s; the latest from {}; limits: {} connections, {} per peer)",
+                            "answered 503 to {n} request(s) whose body was still arriving (below the floor rate, or just begun), to make room for connections of peers holding fewer or trusted, since the last such line (one at most every {} s; the latest from {}; limits: {} connections, {} per peer)",
                             LOG_EVERY.as_secs(),
                             receiving.ip(),
                             self.max,
