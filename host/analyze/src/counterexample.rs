@@ -2,7 +2,10 @@
 //!
 //! The solver names entities with empty or arbitrary ids, and writes datetimes as offsets from
 //! the epoch; both are rewritten here into what a case author reads: ids such as `tenant-1`, and
-//! datetimes as RFC 3339 instants.
+//! datetimes as RFC 3339 instants. A datetime the solver chose outside the years 1970 to 9999 (it
+//! likes extremes, where Cedar's datetime arithmetic overflows) is moved to the nearest of those
+//! bounds, which can change the decision: a counterexample is to be decided again by the engine
+//! before it is trusted (`yungui analyze --save-case` does).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,6 +14,7 @@ use cedar_policy_symcc::Env;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use crate::fit::{HostNames, fit, fit_entity, name_months};
 use crate::input::{Input, environment_name};
 
 /// A request and entities the solver found.
@@ -37,7 +41,15 @@ impl Counterexample {
         description: String,
         allowed: bool,
     ) -> Self {
-        let (request, registry) = request_json(found, &input.registry_types, &input.vocabularies);
+        let (request, registry, clamped) =
+            request_json(found, &input.registry_types, &input.vocabularies);
+        let description = if clamped {
+            format!(
+                "{description} (a datetime the solver chose outside the years 1970 to 9999 was moved to the nearest bound)"
+            )
+        } else {
+            description
+        };
         Self {
             environment: environment_name(env),
             description,
@@ -66,6 +78,8 @@ fn uid_json(uid: &EntityUid) -> serde_json::Value {
 struct Names {
     names: BTreeMap<(String, String), String>,
     per_type: BTreeMap<String, usize>,
+    /// Whether a datetime was moved into the years 1970 to 9999.
+    clamped: bool,
 }
 
 impl Names {
@@ -93,7 +107,7 @@ impl Names {
                     *value = inner;
                     return;
                 }
-                if let Some(text) = extension_text(object) {
+                if let Some(text) = extension_text(object, &mut self.clamped) {
                     *value = Value::String(text);
                     return;
                 }
@@ -124,37 +138,49 @@ impl Names {
 /// An extension value (`{"__extn": {"fn": ..., "arg"/"args": ...}}`) as the string the case
 /// files write: `datetime`, `duration`, `decimal`, `ip` take their argument; `offset(datetime,
 /// duration)` is computed into an RFC 3339 instant.
-fn extension_text(object: &Map<String, Value>) -> Option<String> {
+fn extension_text(object: &Map<String, Value>, clamped: &mut bool) -> Option<String> {
     let extn = object.get("__extn")?.as_object()?;
     let function = extn.get("fn")?.as_str()?;
     if let Some(arg) = extn.get("arg") {
         return match arg {
             Value::String(text) => Some(text.clone()),
-            Value::Object(inner) => extension_text(inner),
+            Value::Object(inner) => extension_text(inner, clamped),
             _ => None,
         };
     }
     let args = extn.get("args")?.as_array()?;
-    let text = |arg: &Value| match arg {
+    let mut text = |arg: &Value| match arg {
         Value::String(text) => Some(text.clone()),
-        Value::Object(inner) => extension_text(inner),
+        Value::Object(inner) => extension_text(inner, clamped),
         _ => None,
     };
     match (function, args.as_slice()) {
-        ("offset", [base, by]) => offset_text(&text(base)?, &text(by)?),
+        ("offset", [base, by]) => {
+            let (base, by) = (text(base)?, text(by)?);
+            let (instant, moved) = offset_text(&base, &by)?;
+            *clamped |= moved;
+            Some(instant)
+        }
         _ => None,
     }
 }
 
+/// 1970-01-01T00:00:00Z, in milliseconds since the epoch.
+const EARLIEST_MS: i64 = 0;
+/// 9999-12-31T23:59:59Z, in milliseconds since the epoch.
+const LATEST_MS: i64 = 253_402_300_799_000;
+
 /// `base` (an RFC 3339 date or instant) moved by `by` (a Cedar duration such as `1d2h3ms`),
-/// as an RFC 3339 instant in UTC.
-fn offset_text(base: &str, by: &str) -> Option<String> {
+/// as an RFC 3339 instant in UTC, brought into the years 1970 to 9999; and whether it had to be.
+fn offset_text(base: &str, by: &str) -> Option<(String, bool)> {
     let base_ms = parse_instant_ms(base)?;
     let by_ms = parse_duration_ms(by)?;
-    format_instant_ms(base_ms.checked_add(by_ms)?)
+    let at = base_ms.saturating_add(by_ms);
+    let clamped = at.clamp(EARLIEST_MS, LATEST_MS);
+    Some((format_instant_ms(clamped)?, clamped != at))
 }
 
-fn parse_instant_ms(text: &str) -> Option<i64> {
+pub(crate) fn parse_instant_ms(text: &str) -> Option<i64> {
     // Only the forms the solver writes: a date, or a date and time in UTC.
     let date = text.get(..10)?;
     let mut parts = date.split('-');
@@ -232,7 +258,7 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -245,43 +271,13 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-/// Values outside a closed vocabulary (which the solver does not see, and the engine refuses as a
-/// bad request) brought into it: a string becomes the vocabulary's first value, a set keeps only
-/// the values in it.
-fn fit(attrs: Option<&mut Value>, vocabulary: Option<&BTreeMap<String, Vec<String>>>) {
-    let (Some(Value::Object(attrs)), Some(vocabulary)) = (attrs, vocabulary) else {
-        return;
-    };
-    for (attr, allowed) in vocabulary {
-        let known = |v: &Value| v.as_str().is_some_and(|s| allowed.iter().any(|a| a == s));
-        match attrs.get_mut(attr) {
-            Some(Value::String(text)) if !allowed.contains(text) => {
-                if let Some(first) = allowed.first() {
-                    *text = first.clone();
-                }
-            }
-            Some(Value::Array(items)) => items.retain(known),
-            _ => {}
-        }
-    }
-}
-
-fn fit_entity(entity: &mut Value, vocabularies: &yungui_policies::Vocabularies) {
-    let ty = entity
-        .get("uid")
-        .and_then(|uid| uid.get("type"))
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    fit(entity.get_mut("attrs"), vocabularies.get(&ty));
-}
-
-/// The request (as the engine reads it) and the registry entities of a counterexample.
+/// The request (as the engine reads it) and the registry entities of a counterexample, and whether
+/// a datetime was moved into the years 1970 to 9999.
 pub(crate) fn request_json(
     found: &Env,
     registry_types: &BTreeSet<String>,
     vocabularies: &yungui_policies::Vocabularies,
-) -> (Value, Value) {
+) -> (Value, Value, bool) {
     let mut names = Names::default();
     let entity_json = found
         .entities
@@ -337,15 +333,19 @@ pub(crate) fn request_json(
         "context": context,
         "entities": scoped,
     });
+    let mut hosts = HostNames::default();
     for entity in &mut registry {
         fit_entity(entity, vocabularies);
+        hosts.fit_entity(entity);
     }
     if let Some(resource) = request.get_mut("resource") {
         fit_entity(resource, vocabularies);
+        hosts.fit_entity(resource);
     }
     if let Some(Value::Array(scoped)) = request.get_mut("entities") {
         for entity in scoped {
             fit_entity(entity, vocabularies);
+            hosts.fit_entity(entity);
         }
     }
     fit(
@@ -355,7 +355,8 @@ pub(crate) fn request_json(
     let mut registry = Value::Array(registry);
     names.rewrite(&mut request);
     names.rewrite(&mut registry);
-    (request, registry)
+    name_months(&mut request, &mut registry);
+    (request, registry, names.clamped)
 }
 
 /// The counterexample as a golden case.
@@ -381,19 +382,28 @@ mod tests {
 
     #[test]
     fn offsets_become_instants() {
+        let text = |base: &str, by: &str| offset_text(base, by).unwrap();
         assert_eq!(
-            offset_text("1970-01-01", "86400000ms").as_deref(),
-            Some("1970-01-02T00:00:00Z")
+            text("1970-01-01", "86400000ms"),
+            ("1970-01-02T00:00:00Z".to_owned(), false)
         );
         assert_eq!(
-            offset_text("1970-01-01", "-1ms").as_deref(),
-            Some("1969-12-31T23:59:59.999Z")
+            text("2026-11-30T08:00:00Z", "1d2h"),
+            ("2026-12-01T10:00:00Z".to_owned(), false)
+        );
+        // Outside the years 1970 to 9999: the nearest bound.
+        assert_eq!(
+            text("1970-01-01", "-1ms"),
+            ("1970-01-01T00:00:00Z".to_owned(), true)
         );
         assert_eq!(
-            offset_text("2026-11-30T08:00:00Z", "1d2h").as_deref(),
-            Some("2026-12-01T10:00:00Z")
+            text("1970-01-01", "9999999999999999ms"),
+            ("9999-12-31T23:59:59Z".to_owned(), true)
         );
-        assert_eq!(offset_text("1970-01-01", "9999999999999999ms"), None);
+        assert_eq!(
+            text("1970-01-01", "253402300799000ms"),
+            ("9999-12-31T23:59:59Z".to_owned(), false)
+        );
     }
 
     #[test]
@@ -405,39 +415,17 @@ mod tests {
                 {"__extn": {"fn": "datetime", "arg": "1970-01-01"}},
                 {"__extn": {"fn": "duration", "arg": "2h"}}
             ]}},
-            "far": {"__extn": {"fn": "offset", "args": ["1970-01-01", "9223372036825980927ms"]}},
             "three_months": {"__extn": {"fn": "duration", "arg": "90d"}},
         });
         names.rewrite(&mut value);
         assert_eq!(value["now"], "1970-01-02T00:00:00Z");
         assert_eq!(value["at"], "1970-01-01T02:00:00Z");
         assert_eq!(value["three_months"], "90d");
-        // Beyond year 9999 RFC 3339 has no form: Cedar's own stays.
-        assert_eq!(value["far"]["__extn"]["fn"], "offset");
-    }
-
-    #[test]
-    fn values_outside_a_vocabulary_are_brought_into_it() {
-        let vocabularies: yungui_policies::Vocabularies = [(
-            "Cloud::Tenant".to_owned(),
-            [(
-                "status".to_owned(),
-                vec!["active".to_owned(), "terminated".to_owned()],
-            )]
-            .into(),
-        )]
-        .into();
-        let mut entity =
-            json!({"uid": {"type": "Cloud::Tenant", "id": ""}, "attrs": {"status": "A"}});
-        fit_entity(&mut entity, &vocabularies);
-        assert_eq!(entity["attrs"]["status"], "active");
-        let mut entity =
-            json!({"uid": {"type": "Cloud::Tenant", "id": ""}, "attrs": {"status": "terminated"}});
-        fit_entity(&mut entity, &vocabularies);
-        assert_eq!(entity["attrs"]["status"], "terminated");
-        let mut context = json!({"status": ["", "active", "B"]});
-        fit(Some(&mut context), vocabularies.get("Cloud::Tenant"));
-        assert_eq!(context["status"], json!(["active"]));
+        assert!(!names.clamped);
+        let mut far = json!({"far": {"__extn": {"fn": "offset", "args": ["1970-01-01", "9223372036825980927ms"]}}});
+        names.rewrite(&mut far);
+        assert_eq!(far["far"], "9999-12-31T23:59:59Z");
+        assert!(names.clamped);
     }
 
     #[test]

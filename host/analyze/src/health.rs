@@ -12,7 +12,7 @@ use crate::counterexample::Counterexample;
 use crate::error::Error;
 use crate::input::{Check, Input};
 use crate::report::EnvResult;
-use crate::solver::{Symcc, check_error};
+use crate::solver::{Symcc, check_error, is_unknown};
 
 /// What the environments learn from each other: a forbid that fired in one environment, or an
 /// action allowed in one, needs no further proof of it.
@@ -67,10 +67,16 @@ pub(crate) async fn check_health(
             .map_err(check_error(env, &format!("compiling {id}")))?;
         // One environment where it fires is enough.
         if !shared.has_fired(id) {
-            let fires = !symcc
-                .check_never_matches_opt(&compiled)
-                .await
-                .map_err(check_error(env, &format!("whether {id} can fire")))?;
+            let what = format!("whether {id} can fire");
+            // Unknown: unproven (which fails the analysis), not a false "never fires".
+            let fires = match symcc.check_never_matches_opt(&compiled).await {
+                Ok(never) => !never,
+                Err(e) if is_unknown(&e) => {
+                    result.unproven.push(what);
+                    true
+                }
+                Err(e) => return Err(check_error(env, &what)(e)),
+            };
             if fires {
                 shared.fire(id);
                 result.fires.push(id.clone());
@@ -87,10 +93,18 @@ pub(crate) async fn check_health(
             continue;
         }
         let check_started = Instant::now();
-        let found = symcc
+        let what = format!("whether {id} errors");
+        let found = match symcc
             .check_never_errors_with_counterexample_opt(&compiled)
             .await
-            .map_err(check_error(env, &format!("whether {id} errors")))?;
+        {
+            Ok(found) => found,
+            Err(e) if is_unknown(&e) => {
+                result.unproven.push(what);
+                None
+            }
+            Err(e) => return Err(check_error(env, &what)(e)),
+        };
         note_slow(
             &mut result.slow,
             format!("{id} never errors"),
@@ -111,10 +125,15 @@ pub(crate) async fn check_health(
     let action = env.action().id().unescaped().to_owned();
     if !shared.is_allowed(&action) {
         let check_started = Instant::now();
-        result.always_denies = symcc
-            .check_always_denies_opt(policies)
-            .await
-            .map_err(check_error(env, "whether it always denies"))?;
+        let what = "whether it always denies";
+        result.always_denies = match symcc.check_always_denies_opt(policies).await {
+            Ok(always) => always,
+            Err(e) if is_unknown(&e) => {
+                result.unproven.push(what.to_owned());
+                false
+            }
+            Err(e) => return Err(check_error(env, what)(e)),
+        };
         if !result.always_denies {
             shared.allow(&action);
         }

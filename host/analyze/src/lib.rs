@@ -17,6 +17,11 @@
 //! reason. A failed property comes with the request and entities the solver found, which
 //! [`Counterexample::case`] writes as a golden case.
 //!
+//! [`check_removals`] shows each control is needed: without its forbid policies, some safety
+//! property fails, with a counterexample (only the properties and environments the removal can
+//! change are checked; see `removal.rs`). A solver answer of `unknown` (its time limit ran out)
+//! leaves a check unproven, named in the report, never proven and never an aborted run.
+//!
 //! [`diff`](diff()) compares two policy sets the same way: per environment, whether one allows
 //! something the other does not, with an example request each way.
 //!
@@ -29,9 +34,11 @@
 mod counterexample;
 mod diff;
 mod error;
+mod fit;
 mod health;
 mod input;
 mod prove;
+mod removal;
 mod report;
 mod solver;
 
@@ -41,5 +48,6 @@ pub use error::Error;
 pub use input::{
     Check, Input, KNOWN_FILE, Kind, Known, NOTICE_FILE, PROPERTIES_DIR, Property, environment_name,
 };
+pub use removal::{Caught, Confirm, MAX_REJECTED, Removal, check_removals, controls};
 pub use report::{Finding, PropertyOutcome, Report, analyze, prove};
 pub use solver::{Options, QUERY_TIME_LIMIT_MS, SOLVER_PACKAGE, find_solver};

@@ -8,8 +8,10 @@ use cedar_policy_symcc::{CompiledPolicy, CompiledPolicySet};
 use crate::counterexample::Counterexample;
 use crate::error::Error;
 use crate::input::{Input, Kind, Property, environment_name};
-use crate::report::EnvResult;
-use crate::solver::{Options, Symcc, check_error};
+use crate::report::{EnvResult, Verdict};
+use crate::solver::{Options, Symcc, check_error, is_unknown};
+
+type SymccError = cedar_policy_symcc::err::Error;
 
 /// A copy of `policy` with `conditions` in place of its own, as a permit, without annotations.
 fn with_conditions(
@@ -62,40 +64,52 @@ pub(crate) async fn prove_properties(
             &format!("compiling property {}", property.id),
         ))?;
         let what = format!("property {}", property.id);
+        let mut unknown = false;
+        let mut answer =
+            |outcome: Result<Option<cedar_policy_symcc::Env>, SymccError>| match outcome {
+                Ok(found) => Ok(found),
+                Err(e) if is_unknown(&e) => {
+                    unknown = true;
+                    Ok(None)
+                }
+                Err(e) => Err(check_error(env, &what)(e)),
+            };
         let counterexample = match property.kind {
-            Kind::Safety => symcc
-                .check_implies_with_counterexample_opt(policies, &compiled)
-                .await
-                .map_err(check_error(env, &what))?
+            Kind::Safety => answer(
+                symcc
+                    .check_implies_with_counterexample_opt(policies, &compiled)
+                    .await,
+            )?
+            .map(|found| {
+                Counterexample::from_env(
+                    input,
+                    env,
+                    &found,
+                    format!(
+                        "{} ({}): allowed, but the property does not hold: {}",
+                        property.id, property.article, property.reason_en
+                    ),
+                    true,
+                )
+            }),
+            Kind::Liveness => {
+                let mut counterexample = answer(
+                    symcc
+                        .check_implies_with_counterexample_opt(&compiled, policies)
+                        .await,
+                )?
                 .map(|found| {
                     Counterexample::from_env(
                         input,
                         env,
                         &found,
                         format!(
-                            "{} ({}): allowed, but the property does not hold: {}",
+                            "{} ({}): the property holds, but the request is denied: {}",
                             property.id, property.article, property.reason_en
                         ),
-                        true,
+                        false,
                     )
-                }),
-            Kind::Liveness => {
-                let mut counterexample = symcc
-                    .check_implies_with_counterexample_opt(&compiled, policies)
-                    .await
-                    .map_err(check_error(env, &what))?
-                    .map(|found| {
-                        Counterexample::from_env(
-                            input,
-                            env,
-                            &found,
-                            format!(
-                                "{} ({}): the property holds, but the request is denied: {}",
-                                property.id, property.article, property.reason_en
-                            ),
-                            false,
-                        )
-                    });
+                });
                 // The engine denies on an erroring forbid: none may error where the property
                 // holds.
                 let own =
@@ -129,11 +143,11 @@ pub(crate) async fn prove_properties(
                     })?;
                     let compiled = CompiledPolicy::compile(&guarded, env, schema)
                         .map_err(check_error(env, &what))?;
-                    if let Some(found) = symcc
-                        .check_never_errors_with_counterexample_opt(&compiled)
-                        .await
-                        .map_err(check_error(env, &what))?
-                    {
+                    if let Some(found) = answer(
+                        symcc
+                            .check_never_errors_with_counterexample_opt(&compiled)
+                            .await,
+                    )? {
                         counterexample = Some(Counterexample::from_env(
                             input,
                             env,
@@ -149,9 +163,14 @@ pub(crate) async fn prove_properties(
                 counterexample
             }
         };
+        let verdict = match counterexample {
+            Some(found) => Verdict::Failed(Box::new(found)),
+            None if unknown => Verdict::Unknown,
+            None => Verdict::Proven,
+        };
         result
             .properties
-            .push((property.id.clone(), started.elapsed(), counterexample));
+            .push((property.id.clone(), started.elapsed(), verdict));
     }
     Ok(())
 }

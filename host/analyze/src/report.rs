@@ -32,6 +32,10 @@ pub struct PropertyOutcome {
     pub environments: usize,
     /// Whether it holds in all of them.
     pub proven: bool,
+    /// The environments where the solver could not decide it (it answered `unknown`, e.g. its
+    /// time limit ran out): the property is unproven there, neither proven nor failed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unproven: Vec<String>,
     /// Time spent proving it (solver and compilation, summed over environments).
     pub millis: u64,
     /// The first counterexample found, when it does not hold.
@@ -75,6 +79,10 @@ pub struct Report {
     /// The health checks that took a second or more: (environment, check, milliseconds),
     /// slowest first.
     pub slow_checks: Vec<(String, String, u64)>,
+    /// The health checks the solver could not decide (it answered `unknown`): (environment,
+    /// check).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unproven_checks: Vec<(String, String)>,
 }
 
 impl Report {
@@ -82,20 +90,34 @@ impl Report {
     pub fn passed(&self) -> bool {
         self.properties.iter().all(|p| p.proven)
             && self.findings.iter().all(|f| f.accepted.is_some())
+            && self.unproven_checks.is_empty()
     }
+}
+
+/// What the solver said of a property in one environment.
+#[derive(Debug)]
+pub(crate) enum Verdict {
+    /// It holds.
+    Proven,
+    /// It does not: a request showing it.
+    Failed(Box<Counterexample>),
+    /// The solver answered `unknown` to a check of it, and none failed.
+    Unknown,
 }
 
 /// What one environment found.
 #[derive(Debug, Default)]
 pub(crate) struct EnvResult {
-    /// Property id → (time, counterexample if it fails).
-    pub(crate) properties: Vec<(String, Duration, Option<Counterexample>)>,
+    /// Property id → (time, what the solver said).
+    pub(crate) properties: Vec<(String, Duration, Verdict)>,
     /// Forbids that can match in this environment.
     pub(crate) fires: Vec<String>,
     /// Forbids that may error here, with an example.
     pub(crate) may_error: Vec<(String, Option<Counterexample>)>,
     /// Whether the environment always denies.
     pub(crate) always_denies: bool,
+    /// Health checks the solver could not decide.
+    pub(crate) unproven: Vec<String>,
     /// Time spent on the health checks.
     pub(crate) health: Duration,
     /// Health checks that took a second or more: (check, time).
@@ -172,6 +194,7 @@ fn run(input: &Input, options: &Options, properties_only: bool) -> Result<Report
             reason_en: p.reason_en.clone(),
             environments: 0,
             proven: true,
+            unproven: Vec::new(),
             millis: 0,
             counterexample: None,
         })
@@ -181,19 +204,30 @@ fn run(input: &Input, options: &Options, properties_only: bool) -> Result<Report
     let mut denies_by_action: BTreeMap<String, bool> = BTreeMap::new();
     let mut health_millis = 0;
     let mut slow_checks = Vec::new();
+    let mut unproven_checks = Vec::new();
     for (env, result) in envs.iter().zip(results) {
+        for check in result.unproven {
+            unproven_checks.push((environment_name(env), check));
+        }
         health_millis += millis(result.health);
         for (check, spent) in result.slow {
             slow_checks.push((environment_name(env), check, millis(spent)));
         }
-        for (id, spent, counterexample) in result.properties {
+        for (id, spent, verdict) in result.properties {
             if let Some(outcome) = properties.iter_mut().find(|p| p.id == id) {
                 outcome.environments += 1;
                 outcome.millis += u64::try_from(spent.as_millis()).unwrap_or(u64::MAX);
-                if counterexample.is_some() {
-                    outcome.proven = false;
-                    if outcome.counterexample.is_none() {
-                        outcome.counterexample = counterexample;
+                match verdict {
+                    Verdict::Proven => {}
+                    Verdict::Failed(counterexample) => {
+                        outcome.proven = false;
+                        if outcome.counterexample.is_none() {
+                            outcome.counterexample = Some(*counterexample);
+                        }
+                    }
+                    Verdict::Unknown => {
+                        outcome.proven = false;
+                        outcome.unproven.push(environment_name(env));
                     }
                 }
             }
@@ -294,5 +328,6 @@ fn run(input: &Input, options: &Options, properties_only: bool) -> Result<Report
             slow_checks.sort_by_key(|check| std::cmp::Reverse(check.2));
             slow_checks
         },
+        unproven_checks,
     })
 }

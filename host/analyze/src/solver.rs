@@ -19,7 +19,8 @@ pub const SOLVER_PACKAGE: &str = "cvc5";
 /// How to run an analysis.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// Environments proven at once (each with its own solver process). 0: the available cores.
+    /// Environments (for [`check_removals`](crate::check_removals), controls) proven at once, each
+    /// with its own solver process. 0: the available cores.
     pub threads: usize,
     /// The solver binary; `None`: `$CVC5`, else `cvc5` on `PATH`.
     pub solver: Option<PathBuf>,
@@ -66,6 +67,12 @@ pub(crate) fn check_error(
     }
 }
 
+/// Whether the solver answered `unknown` (its time limit ran out, or the query is outside what it
+/// decides): the check is unproven, not failed, and the analysis goes on.
+pub(crate) fn is_unknown(error: &cedar_policy_symcc::err::Error) -> bool {
+    matches!(error, cedar_policy_symcc::err::Error::SolverUnknown)
+}
+
 pub(crate) fn start_solver(solver: &Path) -> Result<Symcc, Error> {
     let mut command = tokio::process::Command::new(solver);
     command
@@ -82,12 +89,12 @@ pub(crate) fn start_solver(solver: &Path) -> Result<Symcc, Error> {
     })
 }
 
-/// Runs `work` on every environment over `threads` threads, each with its own single-threaded
-/// async runtime; returns the results in environment order.
-pub(crate) fn run_parallel<T: Send>(
-    envs: &[RequestEnv],
+/// Runs `work` on every item (an environment, a control) over `threads` threads; returns the
+/// results in item order.
+pub(crate) fn run_parallel<I: Sync, T: Send>(
+    envs: &[I],
     threads: usize,
-    work: impl Fn(&RequestEnv) -> Result<T, Error> + Sync,
+    work: impl Fn(&I) -> Result<T, Error> + Sync,
 ) -> Result<Vec<T>, Error> {
     let queue: Mutex<VecDeque<usize>> = Mutex::new((0..envs.len()).collect());
     let results: Mutex<BTreeMap<usize, Result<T, Error>>> = Mutex::new(BTreeMap::new());
@@ -123,7 +130,7 @@ pub(crate) fn run_parallel<T: Send>(
     }
     if out.len() != envs.len() {
         return Err(Error::Thread(
-            "a worker thread stopped before its environment was analysed".to_owned(),
+            "a worker thread stopped before its work was done".to_owned(),
         ));
     }
     Ok(out)

@@ -240,7 +240,7 @@ pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, FileError> {
     Ok(bytes)
 }
 
-fn file_kind(kind: &std::fs::FileType) -> FileKind {
+pub(crate) fn file_kind(kind: &std::fs::FileType) -> FileKind {
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileTypeExt as _;

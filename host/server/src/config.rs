@@ -34,6 +34,12 @@ pub struct Config {
     /// Bytes a second at which the raw API's and OpenStack's bodies of one IP address are read,
     /// together.
     pub peer_body_rate: u64,
+    /// The API server's addresses (`--trusted-peer`): their connections never give way to
+    /// others', are not held to `max_connections_per_peer`, and have `trusted_reserve` places
+    /// no one else may take (see [`crate::conn`]). Empty: every peer is treated alike.
+    pub trusted_peers: Vec<ipnet::IpNet>,
+    /// Places only trusted peers may take (when `trusted_peers` is not empty).
+    pub trusted_reserve: usize,
     /// Time a client has to send a request's headers (also the TLS handshake and keep-alive
     /// idle time).
     pub header_timeout: Duration,
@@ -92,6 +98,8 @@ impl Config {
             max_connections: 512,
             max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
             peer_body_rate: DEFAULT_PEER_BODY_MIB_PER_SEC << 20,
+            trusted_peers: Vec::new(),
+            trusted_reserve: DEFAULT_TRUSTED_RESERVE,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
             body_min_rate: crate::conn::DEFAULT_BODY_MIN_KIB_PER_SEC << 10,
@@ -118,6 +126,9 @@ impl Config {
         {
             return Err(ConfigError::NoConnections);
         }
+        if !self.trusted_peers.is_empty() && self.trusted_reserve >= self.max_connections {
+            return Err(ConfigError::TrustedReserve);
+        }
         if self.header_timeout.is_zero() || self.body_timeout.is_zero() {
             return Err(ConfigError::NoTime);
         }
@@ -134,6 +145,11 @@ impl Config {
         Ok(())
     }
 }
+
+/// The default `trusted_reserve`: a quarter of the default connection limit, as many reviews in
+/// flight at once over HTTP/1.1 (one connection each) as a busy API server has, while everyone
+/// else keeps three quarters.
+pub const DEFAULT_TRUSTED_RESERVE: usize = 128;
 
 /// The default `max_connections_per_peer`: an eighth of the default connection limit, so that
 /// eight addresses are needed to hold every connection with requests in progress, while a busy

@@ -50,6 +50,9 @@ pub enum ConfigError {
         "a body's minimum rate must be positive and its maximum time no shorter than its timeout"
     )]
     BodyTimes,
+    /// Trusted peers are set and their reserve leaves no place for anyone else.
+    #[error("the trusted peers' reserve must be smaller than the connection limit")]
+    TrustedReserve,
     /// A watch interval is 0.
     #[error("a watch interval of 0: use `None` for never, or a positive interval")]
     ZeroWatch,

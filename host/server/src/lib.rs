@@ -51,11 +51,13 @@ mod state;
 mod tls;
 
 pub use config::{
-    Config, DEFAULT_MAX_CONNECTIONS_PER_PEER, DEFAULT_PEER_BODY_MIB_PER_SEC, Transport,
-    default_workers,
+    Config, DEFAULT_MAX_CONNECTIONS_PER_PEER, DEFAULT_PEER_BODY_MIB_PER_SEC,
+    DEFAULT_TRUSTED_RESERVE, Transport, default_workers,
 };
 pub use error::{ConfigError, ServeError, StartError};
 pub use front::Front;
+/// An address range (`--trusted-peer`), as [`Config::trusted_peers`] takes it.
+pub use ipnet::IpNet;
 pub use listen::{Running, start};
 #[doc(hidden)]
 pub use pipeline::Decide;

@@ -53,12 +53,16 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     );
     let header_timeout = config.header_timeout;
     // A peer's raw API or OpenStack bodies are read as many at a time as that front end decides.
-    let table = Arc::new(conn::Table::new(
-        config.max_connections,
-        config.max_connections_per_peer,
-        (config.workers / 2).max(1),
-        config.peer_body_rate,
-    ));
+    let table = Arc::new(
+        conn::Table::new(
+            config.max_connections,
+            config.max_connections_per_peer,
+            (config.workers / 2).max(1),
+            config.peer_body_rate,
+        )
+        .with_floor(config.body_min_rate)
+        .with_trusted(config.trusted_peers.clone(), config.trusted_reserve),
+    );
     table.count_in(state.metrics.clone());
     let body_times = conn::BodyTimes {
         grace: config.body_timeout,
@@ -89,7 +93,8 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
             let mut server = axum_server::bind(config.listen)
                 .acceptor(acceptor)
                 .handle(handle.clone())
-                .first_request_timeout(header_timeout);
+                .first_request_timeout(header_timeout)
+                .http1_only();
             bound_http1(&mut server, header_timeout);
             tokio::spawn(async move { server.serve(app).await })
         }
@@ -97,7 +102,8 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
             let mut server = axum_server::bind(config.listen)
                 .acceptor(limited)
                 .handle(handle.clone())
-                .first_request_timeout(header_timeout);
+                .first_request_timeout(header_timeout)
+                .http1_only();
             bound_http1(&mut server, header_timeout);
             tokio::spawn(async move { server.serve(app).await })
         }
@@ -161,6 +167,11 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
 }
 /// Closes a connection whose request headers do not arrive within `timeout`, counted from the
 /// connection's start or the previous response (so an idle keep-alive connection too).
+///
+/// Both transports are HTTP/1 only (`http1_only` above): the connection table counts a request
+/// in flight as its connection's, which HTTP/2's streams (up to 200 on one connection) would
+/// escape, and hyper's protocol detection would otherwise serve HTTP/2 to a client sending its
+/// preface whatever ALPN chose.
 fn bound_http1<A: axum_server::Address, Acc>(
     server: &mut axum_server::Server<A, Acc>,
     timeout: Duration,

@@ -231,7 +231,7 @@ impl Metrics {
         let cutoffs = Family::<CutoffLabels, Counter>::default();
         registry.register(
             "connection_cutoffs",
-            "Connections refused or closed, and requests cut, so that no client holds a place while slow (see server::conn), by reason: refused_peer_limit, refused_full, idle_gave_way, body_gave_way (503), body_too_slow (408)",
+            "Connections refused or closed, and requests cut, so that no client holds a place while slow (see server::conn), by reason: refused_peer_limit, refused_full, refused_reserved (the trusted peers' reserve), idle_gave_way, body_gave_way (503), body_too_slow (408)",
             cutoffs.clone(),
         );
         Self {

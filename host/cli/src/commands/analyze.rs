@@ -5,6 +5,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Args;
+use std::sync::Arc;
+
+use yungui::engine::Engine;
+use yungui::report::{ErrorReport, Outcome};
+use yungui::{EngineConfig, PluginSource, Registry, Report as EngineReport};
 use yungui_analyze::{Counterexample, Input, Options, Report};
 
 use super::{Exit, Format, LOCAL_POLICIES, announce_policies, local_policies};
@@ -67,7 +72,7 @@ impl AnalyzeCommand {
             yungui_analyze::analyze(&input, &options)?
         };
         if let Some(folder) = &self.save_case {
-            save_cases(folder, &report)?;
+            save_cases(folder, &dir, &report)?;
         }
         match self.format {
             Format::Text => print!("{}", text(&report)),
@@ -88,7 +93,13 @@ fn text(report: &Report) -> String {
         let _ = writeln!(
             out,
             "{:<7} {:<44} {:<6} {:<8} {:>2} env {:>7} ms",
-            if p.proven { "proven" } else { "FAILED" },
+            if p.proven {
+                "proven"
+            } else if p.counterexample.is_none() && !p.unproven.is_empty() {
+                "UNPROVEN"
+            } else {
+                "FAILED"
+            },
             p.id,
             p.article,
             p.kind,
@@ -98,6 +109,19 @@ fn text(report: &Report) -> String {
         if let Some(c) = &p.counterexample {
             write_example(&mut out, c);
         }
+        if !p.unproven.is_empty() {
+            let _ = writeln!(
+                out,
+                "        unproven: the solver answered `unknown` (time limit or an undecided query) in {}",
+                p.unproven.join("; ")
+            );
+        }
+    }
+    for (environment, check) in &report.unproven_checks {
+        let _ = writeln!(
+            out,
+            "UNPROVEN health: {check} in {environment}: the solver answered `unknown`"
+        );
     }
     for f in &report.findings {
         let what = f.policy.as_deref().or(f.action.as_deref()).unwrap_or("");
@@ -126,6 +150,11 @@ fn text(report: &Report) -> String {
         );
     }
     let failed = report.properties.iter().filter(|p| !p.proven).count();
+    let unproven = report
+        .properties
+        .iter()
+        .filter(|p| !p.unproven.is_empty())
+        .count();
     let unaccepted = report
         .findings
         .iter()
@@ -133,11 +162,13 @@ fn text(report: &Report) -> String {
         .count();
     let _ = writeln!(
         out,
-        "{}: {} of {} properties proven, {} health findings not accepted; {} environments on {} threads in {:.1} s",
+        "{}: {} of {} properties proven ({} unproven), {} health findings not accepted, {} health checks unproven; {} environments on {} threads in {:.1} s",
         if report.passed() { "proven" } else { "failed" },
         report.properties.len() - failed,
         report.properties.len(),
+        unproven,
         unaccepted,
+        report.unproven_checks.len(),
         report.environments,
         report.threads,
         report.millis as f64 / 1000.0
@@ -152,23 +183,113 @@ fn write_example(out: &mut String, c: &Counterexample) {
     let _ = writeln!(out, "        registry: {}", c.registry);
 }
 
-fn save_cases(folder: &Path, report: &Report) -> anyhow::Result<()> {
+/// Writes each counterexample as a case, once yungui's engine, deciding it with the policies of
+/// `dir`, agrees with what the solver found: the case records the engine's decision. One the
+/// engine decides otherwise (a forbid erroring at an extreme date, a value the engine refuses) is
+/// not saved, and the output says why.
+fn save_cases(folder: &Path, dir: &Path, report: &Report) -> anyhow::Result<()> {
     std::fs::create_dir_all(folder)
         .with_context(|| format!("cannot create `{}`", folder.display()))?;
-    let found = report
+    let found: Vec<(String, &Counterexample)> = report
         .properties
         .iter()
         .filter_map(|p| p.counterexample.as_ref().map(|c| (p.id.clone(), c)))
         .chain(report.findings.iter().filter_map(|f| {
             let c = f.example.as_ref().filter(|_| f.accepted.is_none())?;
             Some((format!("{}-{:?}", f.policy.as_deref()?, f.check), c))
-        }));
+        }))
+        .collect();
+    if found.is_empty() {
+        return Ok(());
+    }
+    let engine = PluginSource::Policies(dir.to_owned())
+        .load(Registry::empty(), EngineConfig::default())
+        .with_context(|| format!("cannot load the policies of `{}`", dir.display()))?;
     for (name, counterexample) in found {
         let path = folder.join(format!("{name}.json"));
-        let text = serde_json::to_string_pretty(&counterexample.case())?;
+        let decided = decide(&engine, counterexample);
+        let expected = if counterexample.allowed {
+            Outcome::Allow
+        } else {
+            Outcome::Deny
+        };
+        let said = outcome_line(&decided);
+        if decided.decision != expected {
+            eprintln!(
+                "yungui: not saved {}: the solver's request is {} by the policies as Cedar reads them, but yungui's engine decides `{said}`{}",
+                path.display(),
+                if counterexample.allowed {
+                    "allowed"
+                } else {
+                    "denied"
+                },
+                decided
+                    .error
+                    .as_ref()
+                    .map(|e| format!(": {}", e.message))
+                    .unwrap_or_default()
+            );
+            continue;
+        }
+        let mut case = counterexample.case();
+        if let Some(description) = case.get_mut("description") {
+            let text = format!(
+                "{} (yungui's engine: {said})",
+                description.as_str().unwrap_or_default()
+            );
+            *description = serde_json::Value::String(text);
+        }
+        let text = serde_json::to_string_pretty(&case)?;
         std::fs::write(&path, text + "\n")
             .with_context(|| format!("cannot write `{}`", path.display()))?;
-        eprintln!("yungui: wrote {}", path.display());
+        eprintln!("yungui: wrote {} (yungui's engine: {said})", path.display());
     }
     Ok(())
+}
+
+/// The engine's decision on a counterexample's request and registry entities.
+fn decide(engine: &Engine, counterexample: &Counterexample) -> EngineReport {
+    let entities: Result<Vec<_>, _> = counterexample
+        .registry
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(serde_json::value::to_raw_value)
+        .collect();
+    let registry = entities
+        .map_err(|e| e.to_string())
+        .and_then(|entities| Registry::empty().with(entities).map_err(|e| e.to_string()));
+    match registry {
+        Ok(registry) => EngineReport::new(
+            &engine.decide_json_with(&counterexample.request.to_string(), Arc::new(registry)),
+        ),
+        Err(message) => EngineReport {
+            decision: Outcome::Error,
+            denials: Vec::new(),
+            warnings: Vec::new(),
+            error: Some(ErrorReport {
+                kind: "bad_request",
+                message: format!("the registry entities: {message}"),
+            }),
+        },
+    }
+}
+
+/// A decision in a few words: `allow`, `deny: art7-in-territory`, `error: bad_request`.
+fn outcome_line(report: &EngineReport) -> String {
+    match report.decision {
+        Outcome::Allow => "allow".to_owned(),
+        Outcome::Deny => format!(
+            "deny: {}",
+            report
+                .denials
+                .iter()
+                .map(|f| f.control.as_str())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Outcome::Error => format!("error: {}", report.error.as_ref().map_or("", |e| e.kind)),
+    }
 }

@@ -60,11 +60,22 @@ pub fn announce_policies(which: &str) {
     eprintln!("policies: {which}");
 }
 
+/// Says on standard error which component is used: `component: FILE` or `policies: ...`.
+fn announce_source(source: &PluginSource) {
+    match source {
+        PluginSource::File(path) => eprintln!("component: {}", path.display()),
+        PluginSource::Policies(dir) => announce_policies(&dir.display().to_string()),
+        PluginSource::Shipped => announce_policies(SHIPPED_POLICIES),
+        other => eprintln!("component: {other:?}"),
+    }
+}
+
 /// Options every command that runs the component takes.
 #[derive(Debug, Clone, Args)]
 pub struct EngineArgs {
     /// The policy component (.wasm), e.g. one `yungui build` wrote. Default: `$YUNGUI_PLUGIN`,
-    /// else the folder `./policies` when present, else the policy set shipped with yungui.
+    /// else the folder `./policies` when present, else the policy set shipped with yungui
+    /// (`serve` never looks in its working directory: the shipped set).
     #[arg(
         long,
         env = "YUNGUI_PLUGIN",
@@ -81,8 +92,8 @@ pub struct EngineArgs {
     /// The registry: a Cedar entities JSON file, a directory of them (every `*.json` file in it), or
     /// a PostgreSQL database (`postgres://…`, see
     /// `yungui registry`). Default: `$YUNGUI_REGISTRY`, else `./registry.json`, else
-    /// `./examples/registry.json` (a yungui checkout), else an empty registry; the registry used
-    /// is named on standard error.
+    /// `./examples/registry.json` (a yungui checkout), else an empty registry (`serve` never
+    /// looks in its working directory: empty); the registry used is named on standard error.
     #[arg(long, env = "YUNGUI_REGISTRY", value_name = "JSON|DIR|URL")]
     pub registry: Option<registry::RegistryLocation>,
 
@@ -111,10 +122,49 @@ impl EngineArgs {
     /// Where the component comes from: the one given, else `./policies` when present, else the
     /// shipped policy set.
     pub fn source(&self) -> PluginSource {
+        self.given_source().unwrap_or_else(|| {
+            local_policies().map_or(PluginSource::Shipped, PluginSource::Policies)
+        })
+    }
+
+    /// The component given by option or environment, if any; nothing found in the working
+    /// directory.
+    fn given_source(&self) -> Option<PluginSource> {
         match (&self.plugin, &self.policies) {
-            (Some(path), _) => PluginSource::File(path.clone()),
-            (None, Some(dir)) => PluginSource::Policies(dir.clone()),
-            (None, None) => local_policies().map_or(PluginSource::Shipped, PluginSource::Policies),
+            (Some(path), _) => Some(PluginSource::File(path.clone())),
+            (None, Some(dir)) => Some(PluginSource::Policies(dir.clone())),
+            (None, None) => None,
+        }
+    }
+
+    /// Where a server's component comes from: the one given by option or environment, else the
+    /// shipped policy set. A server never takes `./policies` from its working directory: a
+    /// folder nobody configured must not decide.
+    pub fn server_source(&self) -> PluginSource {
+        self.given_source().unwrap_or(PluginSource::Shipped)
+    }
+
+    /// Where a server's registry comes from: the one given by option or environment, else none
+    /// (an empty registry). A server never reads `./registry.json` or `./examples/registry.json`
+    /// from its working directory: a file nobody configured must not decide.
+    pub fn server_registry_source(&self) -> Option<yungui::registry::RegistrySource> {
+        self.registry
+            .as_ref()
+            .map(|location| self.database.source(location))
+    }
+
+    /// Says on standard error which component and which registry a server uses, as
+    /// [`EngineArgs::announce`] does for a command.
+    pub fn announce_server(&self) {
+        announce_source(&self.server_source());
+        match &self.registry {
+            Some(registry::RegistryLocation::Database(_)) => {
+                eprintln!("registry: the PostgreSQL database given");
+            }
+            Some(registry::RegistryLocation::File(path)) => {
+                eprintln!("registry: {}", path.display());
+            }
+            None => eprintln!("registry: none (empty; give `--registry` or `$YUNGUI_REGISTRY`)"),
         }
     }
 
@@ -134,12 +184,7 @@ impl EngineArgs {
     /// Says on standard error which component and which registry the command uses:
     /// `policies: ...` and `registry: ...` (`registry: none (empty)` when there is none).
     pub fn announce(&self) {
-        match self.source() {
-            PluginSource::File(path) => eprintln!("component: {}", path.display()),
-            PluginSource::Policies(dir) => announce_policies(&dir.display().to_string()),
-            PluginSource::Shipped => announce_policies(SHIPPED_POLICIES),
-            other => eprintln!("component: {other:?}"),
-        }
+        announce_source(&self.source());
         self.announce_registry();
     }
 

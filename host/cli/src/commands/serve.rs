@@ -26,7 +26,7 @@ impl ServeCommand {
         let config = self.args.config()?;
         // Plain logs only: with `--log-json`, standard error carries JSON lines alone.
         if !self.args.log_json {
-            self.args.engine.announce();
+            self.args.engine.announce_server();
         }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -74,9 +74,11 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = default_workers())]
     pub workers: usize,
 
-    /// Connections open at once. Past it, a new connection takes the place of an idle one (in
-    /// its TLS handshake, sending its headers or kept alive), or is closed when every one serves
-    /// a request. Keep it below the process's file limit (`ulimit -n`).
+    /// Connections open at once. Past it, a new connection takes the place of a request whose
+    /// body has fallen behind `--body-min-kib-per-sec` (503), or else of an idle connection (in
+    /// its TLS handshake, sending its headers or kept alive), of an address holding more; or is
+    /// closed. A body arriving at the floor or faster never gives way. Keep it below the
+    /// process's file limit (`ulimit -n`).
     #[arg(long, default_value_t = 512, value_name = "N")]
     pub max_connections: usize,
 
@@ -85,6 +87,19 @@ pub struct ServeArgs {
     /// has the proxy's address: raise it there.
     #[arg(long, default_value_t = server::DEFAULT_MAX_CONNECTIONS_PER_PEER, value_name = "N")]
     pub max_connections_per_peer: usize,
+
+    /// The API server's address or range (CIDR; repeatable). Its connections never give way
+    /// to other peers', are not held to `--max-connections-per-peer`, and have
+    /// `--trusted-reserve` places no other peer can take: pods attacking from any number of
+    /// addresses cannot keep reviews out. Give the address the webhook's connections come from
+    /// (the API server's, or the proxy's in front of it); without it every peer is alike.
+    #[arg(long = "trusted-peer", value_name = "CIDR", value_parser = parse_cidr)]
+    pub trusted_peers: Vec<server::IpNet>,
+
+    /// Places of `--max-connections` only `--trusted-peer` addresses may take (a review in flight
+    /// over HTTP/1.1 holds one). Ignored without `--trusted-peer`.
+    #[arg(long, default_value_t = server::DEFAULT_TRUSTED_RESERVE, value_name = "N")]
+    pub trusted_reserve: usize,
 
     /// MiB a second at which the raw API's and OpenStack's request bodies from one IP address
     /// are read, together (admission bodies are not bounded so). A flood of large bodies from
@@ -174,6 +189,13 @@ impl ServeArgs {
                 "`--max-connections-per-peer` is 0: it would refuse every client, e.g. 64"
             );
         }
+        if !self.trusted_peers.is_empty() && self.trusted_reserve >= self.max_connections {
+            anyhow::bail!(
+                "`--trusted-reserve` ({}) must be below `--max-connections` ({}): other peers would get no place",
+                self.trusted_reserve,
+                self.max_connections
+            );
+        }
         let transport = match (&self.tls_cert, &self.tls_key) {
             (Some(cert), Some(key)) => Transport::Tls {
                 cert: cert.clone(),
@@ -186,10 +208,12 @@ impl ServeArgs {
             ),
         };
         let every = |secs: u64| (secs > 0).then(|| Duration::from_secs(secs));
-        let mut config = server::Config::new(self.listen, transport, self.engine.source());
+        let mut config = server::Config::new(self.listen, transport, self.engine.server_source());
         config.workers = self.workers;
         config.max_connections = self.max_connections;
         config.max_connections_per_peer = self.max_connections_per_peer;
+        config.trusted_peers.clone_from(&self.trusted_peers);
+        config.trusted_reserve = self.trusted_reserve;
         config.peer_body_rate = self.peer_body_mib_per_sec.saturating_mul(1 << 20);
         config.header_timeout = Duration::from_secs(self.header_timeout_secs);
         config.body_timeout = Duration::from_secs(self.body_timeout_secs);
@@ -198,7 +222,7 @@ impl ServeArgs {
         config.body_max = Duration::from_secs(self.body_max_secs.max(self.body_timeout_secs));
         config.plugin_sha256.clone_from(&self.plugin_sha256);
         config.plugin_watch = every(self.plugin_watch_secs);
-        config.registry = self.engine.registry_source();
+        config.registry = self.engine.server_registry_source();
         config.registry_watch = every(self.registry_watch_secs);
         config.engine = self.engine.config();
         config.kubernetes = self.kubernetes.config()?;
@@ -284,6 +308,14 @@ pub struct KubernetesArgs {
         value_name = "USER"
     )]
     pub binders: Vec<String>,
+}
+
+/// An address range (`10.0.0.0/24`) or one address (`10.0.0.5`, taken as `/32` or `/128`).
+fn parse_cidr(value: &str) -> Result<server::IpNet, String> {
+    value
+        .parse::<server::IpNet>()
+        .or_else(|_| value.parse::<std::net::IpAddr>().map(server::IpNet::from))
+        .map_err(|_| format!("`{value}` is not an address range (e.g. 10.0.0.0/24) or an address"))
 }
 
 fn parse_tenancy(value: &str) -> Result<kubernetes::namespaces::Tenancy, String> {

@@ -1819,6 +1819,45 @@ fn two_region_server() -> &'static Server {
     server
 }
 
+/// A public address is allocated by the cloud's load balancer controller, anywhere the cluster
+/// is: in a cluster spanning a region abroad, a domestic tenant's LoadBalancer or Gateway is
+/// decided there too, and its own `yungui.io/region` annotation cannot bring it home.
+#[test]
+fn a_public_address_is_decided_in_every_region_of_the_cluster_whatever_the_tenant_says() {
+    let one = shared();
+    assert_allowed(&one.review(&fixture("service-lb-allow")));
+    assert_allowed(&one.review(&fixture("gateway-allow")));
+    let two = two_region_server();
+    for name in ["service-lb-allow", "gateway-allow"] {
+        let mut review = fixture(name);
+        let response = two.review(&review);
+        assert_denied(&response, &["art7-in-territory"]);
+        assert!(
+            message(&response).contains("region `eu-west-1`"),
+            "{name}: {response}"
+        );
+        set(
+            &mut review,
+            "/request/object/metadata/annotations/yungui.io~1region",
+            json!("cn-north-1"),
+        );
+        let response = two.review(&review);
+        assert_denied(&response, &["art7-in-territory"]);
+        assert!(
+            message(&response).contains("region `eu-west-1`"),
+            "{name}: {response}"
+        );
+    }
+    // In a one-region cluster the annotation adds its region, it does not replace the cluster's.
+    let mut review = fixture("service-lb-allow");
+    set(
+        &mut review,
+        "/request/object/metadata/annotations/yungui.io~1region",
+        json!("eu-west-1"),
+    );
+    assert_denied(&one.review(&review), &["art7-in-territory"]);
+}
+
 /// In a one-region cluster, only a region label places a pod: the deprecated one too; nodes and
 /// zones (the DaemonSet controller's `matchFields` included) are in the cluster's region.
 #[test]

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use yungui::types::{self, Failure};
 use yungui::{Engine, EngineConfig, Error, Registry};
 
+mod analyze;
 mod check;
 mod connections;
 mod deploy;
@@ -1312,6 +1313,118 @@ mod cli {
             std::fs::read(dir.path().join("shipped.wasm")).unwrap(),
             std::fs::read(shipped_plugin()).unwrap()
         );
+    }
+
+    /// `yungui serve` started in `dir` (plain HTTP on loopback, nothing from the environment),
+    /// its standard error up to the `listening on` line, and its address.
+    fn serve_in(dir: &Path, args: &[&str]) -> (std::process::Child, String, std::net::SocketAddr) {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_yungui"))
+            .args([
+                "serve",
+                "--plain-http",
+                "--listen",
+                "127.0.0.1:0",
+                "--workers",
+                "1",
+            ])
+            .args(args)
+            .current_dir(dir)
+            .env("YUNGUI_CACHE_DIR", cache_dir())
+            .env_remove("YUNGUI_REGISTRY")
+            .env_remove("YUNGUI_PLUGIN")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut said = String::new();
+        let addr = loop {
+            let Some(line) = lines.next().transpose().unwrap() else {
+                let _ = child.kill();
+                panic!("the server stopped before listening:\n{said}");
+            };
+            said.push_str(&line);
+            said.push('\n');
+            if let Some(addr) = line.strip_prefix("yungui: listening on ") {
+                break addr.parse().unwrap();
+            }
+        };
+        // Keep reading, so that the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        (child, said, addr)
+    }
+
+    /// The decision `/v1/decide` gives for the README's example request (a `shop-example`
+    /// provision, allowed with the example registry) and the controls it names.
+    fn decide_over_http(addr: std::net::SocketAddr) -> (String, Vec<String>) {
+        let mut request: Value = serde_json::from_str(
+            &std::fs::read_to_string(example("allow-provision.json")).unwrap(),
+        )
+        .unwrap();
+        // The example carries a fixed `now`, which a server refuses: it takes its own clock.
+        request["context"].as_object_mut().unwrap().remove("now");
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        // The server listens before its component is loaded: wait until it is ready.
+        let started = std::time::Instant::now();
+        while agent
+            .get(format!("http://{addr}/readyz"))
+            .call()
+            .map_or(true, |r| r.status() != 200)
+        {
+            assert!(started.elapsed() < Duration::from_secs(300), "never ready");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let text = agent
+            .post(format!("http://{addr}/v1/decide"))
+            .header("Content-Type", "application/json")
+            .send(request.to_string())
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        let answer: Value = serde_json::from_str(&text).unwrap();
+        let decision = answer["decision"].as_str().unwrap_or_default().to_owned();
+        (decision, fired_controls(&answer))
+    }
+
+    #[test]
+    fn a_server_takes_no_policies_or_registry_planted_in_its_working_folder() {
+        // A folder holding a `policies/` nobody configured (broken: a server using it could not
+        // start) and a `registry.json` that would make the tenant known.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("policies")).unwrap();
+        std::fs::write(dir.path().join("policies/planted.cedar"), "permit (").unwrap();
+        std::fs::copy(example_registry_path(), dir.path().join("registry.json")).unwrap();
+        std::fs::create_dir(dir.path().join("examples")).unwrap();
+        std::fs::copy(
+            example_registry_path(),
+            dir.path().join("examples/registry.json"),
+        )
+        .unwrap();
+
+        let (mut child, said, addr) = serve_in(dir.path(), &[]);
+        let (decision, fired) = decide_over_http(addr);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(said.contains("policies: the shipped set"), "{said}");
+        assert!(said.contains("registry: none (empty"), "{said}");
+        assert_eq!(decision, "deny", "{fired:?}");
+        assert!(
+            !fired.is_empty() && fired.iter().all(|c| c == "registry-missing"),
+            "{fired:?}"
+        );
+
+        // Given by option, the same file is used, and named: the planted one was not.
+        let (mut child, said, addr) = serve_in(dir.path(), &["--registry", "registry.json"]);
+        let (decision, fired) = decide_over_http(addr);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(said.contains("registry: registry.json"), "{said}");
+        assert_eq!(decision, "allow", "{fired:?}");
     }
 
     #[test]

@@ -17,6 +17,26 @@ pub enum RegistryError {
         #[source]
         source: std::io::Error,
     },
+    /// The path is not a regular file (a device, a pipe, a folder): refused before it is read,
+    /// never read without end.
+    #[error(
+        "the registry `{path}` is not a regular file (a {kind}): a registry is read from regular files"
+    )]
+    NotARegularFile {
+        /// The path.
+        path: String,
+        /// What it is.
+        kind: crate::identity::FileKind,
+    },
+    /// The file is larger than [`MAX_REGISTRY_FILE_BYTES`](super::MAX_REGISTRY_FILE_BYTES).
+    #[error(
+        "the registry `{path}` is larger than {} MiB: split it into files of a registry directory, or keep it in PostgreSQL",
+        super::MAX_REGISTRY_FILE_BYTES >> 20
+    )]
+    TooLarge {
+        /// The path.
+        path: String,
+    },
     /// The JSON is not a list of entities.
     #[error("the registry is not a Cedar entities JSON list: {0}")]
     Json(#[source] serde_json::Error),

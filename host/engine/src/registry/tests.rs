@@ -185,3 +185,43 @@ fn namespaces_follow_changes() {
     ));
     assert!(bad.and_then(|d| base.apply(d)).is_err());
 }
+
+#[test]
+fn a_registry_path_that_is_not_a_regular_file_is_refused_before_it_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    // `/dev/zero` would be read without end, a named pipe would wait for a writer.
+    let zero = dir.path().join("zero.json");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    let fifo = dir.path().join("fifo.json");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for (path, kind) in [(&zero, "character device"), (&fifo, "named pipe")] {
+        let err = Registry::from_file(path).unwrap_err();
+        assert!(
+            matches!(err, RegistryError::NotARegularFile { .. }),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains(&path.display().to_string()) && text.contains(kind),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn a_registry_file_past_the_bound_is_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.json");
+    // Sparse: no bytes are written, the length alone is past the bound.
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(MAX_REGISTRY_FILE_BYTES + 1)
+        .unwrap();
+    let err = Registry::from_file(&big).unwrap_err();
+    assert!(matches!(err, RegistryError::TooLarge { .. }), "{err:?}");
+    assert!(err.to_string().contains("larger than 1024 MiB"), "{err}");
+}

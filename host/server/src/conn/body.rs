@@ -167,6 +167,7 @@ pub async fn read_body(
     let limit = reading.limit;
     let times = reading.times;
     let started = tokio::time::Instant::now();
+    let counted = receiving.clone();
     let read = async move {
         let _place = match &bodies {
             Some(bodies) => tokio::time::timeout_at(
@@ -182,6 +183,7 @@ pub async fn read_body(
             body,
             limit,
             bodies.as_ref().map(|b| &*b.rate),
+            counted.as_ref(),
             times,
             started,
         )
@@ -237,7 +239,7 @@ pub async fn read_body(
         // Logged (throttled) where the connection was cut.
         Err(Collect::Cut) => answer(
             StatusCode::SERVICE_UNAVAILABLE,
-            "the server is at its connection limit and this body was still arriving: the connection gives way to a peer holding fewer; send the body whole, or from fewer connections".to_owned(),
+            "the server is at its connection limit and this body was still arriving, below the floor rate or just begun: the connection gives way to a peer holding fewer; send the body whole, or from fewer connections".to_owned(),
         ),
     }
 }
@@ -255,13 +257,14 @@ enum Collect {
     Cut,
 }
 
-/// The body's bytes, if it holds at most `limit` and arrives in `times` from `started`. A body
-/// announcing more than the limit plus [`DRAIN_PAST_LIMIT`] in its `Content-Length` is refused
-/// without reading it.
+/// The body's bytes, if it holds at most `limit` and arrives in `times` from `started`, counted
+/// in `receiving` as they arrive. A body announcing more than the limit plus
+/// [`DRAIN_PAST_LIMIT`] in its `Content-Length` is refused without reading it.
 async fn collect(
     body: Body,
     limit: usize,
     rate: Option<&Rate>,
+    receiving: Option<&Receiving>,
     times: BodyTimes,
     started: tokio::time::Instant,
 ) -> Result<bytes::Bytes, Collect> {
@@ -295,6 +298,9 @@ async fn collect(
             continue; // trailers
         };
         seen = seen.saturating_add(data.len());
+        if let Some(receiving) = receiving {
+            receiving.add(data.len());
+        }
         if let Some(rate) = rate {
             let wait = rate.take(data.len(), Instant::now());
             if !wait.is_zero() {

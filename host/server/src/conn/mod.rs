@@ -13,17 +13,30 @@
 //!   that send nothing keep nobody out (not the API server, whose address differs from an
 //!   attacking pod's), and no capacity has to be set aside for one front end: before its request
 //!   arrives a connection cannot be told apart anyway (the front end is in the path), and a
-//!   reserve or a second listener would be reachable by the same attacker. A request whose body
-//!   is still arriving gives way too (answered 503, its connection closed), if its peer holds
-//!   more than the new connection's will: the peer holding the most gives way first, an idle
-//!   connection of it before one receiving a body, the longest idle or receiving first. So peers
-//!   that each stay within their share but together hold every place with bodies they trickle (on
-//!   `/validate`, where no per-peer body rate applies) keep out no peer holding fewer: the API
-//!   server's review, whose body arrives in milliseconds, is served. A connection is refused only
-//!   when its peer holds its share, or when every place serves a request whose body is here
-//!   (being decided and answered) or belongs to a peer holding no more than the new one's will.
-//!   Refusals, closings and cuts are logged at most once per [`LOG_EVERY`], with how many there
-//!   were, and each is counted in `yungui_connection_cutoffs_total` by reason.
+//!   reserve or a second listener would be reachable by the same attacker, unless the front end's
+//!   addresses are configured (below). A request whose body has fallen behind the floor rate
+//!   (`--body-min-kib-per-sec`) for more than [`BEHIND_AFTER`] gives way too, before any idle
+//!   connection (answered 503, its connection closed), if its peer holds more than the new
+//!   connection's will: the peer holding the most first, the longest behind first; a body begun
+//!   within [`BEHIND_AFTER`] (its rate not yet known) gives way so too, after any idle one. A body
+//!   arriving at the floor or faster past that never gives way, nor does a request whose body is
+//!   here (being decided and answered): the slow pay for their slowness. So peers that each stay
+//!   within their share but together hold every place with bodies they trickle (on `/validate`,
+//!   where no per-peer body rate applies) keep out no peer holding fewer, and cut no review of the
+//!   API server past its first half second (it arrives in milliseconds or, over a slow link, above
+//!   the floor). A connection is refused only when its peer holds its share, or when every place
+//!   serves a request whose body is here or arrives at the floor, or belongs to a peer holding no
+//!   more than the new one's will. Refusals, closings and cuts are logged at most once per
+//!   [`LOG_EVERY`], with how many there were, and each is counted in
+//!   `yungui_connection_cutoffs_total` by reason.
+//! - Trusted peers (`--trusted-peer`, the API server's addresses, see
+//!   [`Table::with_trusted`]) close what shares alone cannot: addresses that keep every place
+//!   with bodies at the floor rate, or many addresses each holding few. Their connections never
+//!   give way to another peer's, are not held to the per-peer limit, take an untrusted idle
+//!   connection's or behind body's place first whatever the shares, and have
+//!   `--trusted-reserve` places no other peer can take.
+//! - Only HTTP/1 is served (ALPN `http/1.1`, and no HTTP/2 preface is answered): a request in
+//!   flight holds its own connection, so the table's count of connections is one of requests.
 //! - A client has `--header-timeout-secs` to finish the TLS handshake, and as long to send a
 //!   request's headers, counted from the moment the connection is ready or the previous response
 //!   was sent: this bounds both a trickled head and an idle keep-alive connection (hyper's header
@@ -53,5 +66,5 @@ pub use body::{
     BodyTimes, DEFAULT_BODY_MAX_SECS, DEFAULT_BODY_MIN_KIB_PER_SEC, DRAIN_PAST_LIMIT, PeerBodies,
     Reading, read_body,
 };
-pub use table::{Receiving, Serving, Table, serving};
+pub use table::{BEHIND_AFTER, Receiving, Serving, Table, serving};
 pub use throttle::{LOG_EVERY, Throttle};

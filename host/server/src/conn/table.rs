@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
@@ -13,8 +13,17 @@ use axum::response::Response;
 use futures_util::task::AtomicWaker;
 use tokio::sync::Semaphore;
 
-use super::body::{PeerBodies, Rate};
+use super::body::{DEFAULT_BODY_MIN_KIB_PER_SEC, PeerBodies, Rate};
 use super::throttle::{LOG_EVERY, Throttle};
+
+/// How long a body may lag behind the floor rate (`--body-min-kib-per-sec`) before its
+/// connection may give way to another peer's: a body that has brought at least the floor's
+/// bytes for every second past this is never cut to make room. Short, since it only decides
+/// who gives way first when every place is taken (the body's own time limits are
+/// [`BodyTimes`](super::BodyTimes)): an API server's review arrives in milliseconds, and
+/// one over a slow link keeps arriving above the floor, while a trickled body falls behind
+/// within it.
+pub const BEHIND_AFTER: Duration = Duration::from_millis(500);
 
 /// The open connections: by peer address, and whether each is serving a request.
 #[derive(Debug)]
@@ -23,6 +32,12 @@ pub struct Table {
     per_peer: usize,
     bodies_per_peer: usize,
     body_rate: u64,
+    /// Bytes a second below which a body arriving falls behind (see [`BEHIND_AFTER`]).
+    floor: u64,
+    /// The API server's addresses: never give way to others, not held to `per_peer`.
+    trusted: Vec<ipnet::IpNet>,
+    /// Places only trusted peers may take (0 when none is trusted).
+    reserve: usize,
     open: Mutex<Open>,
     refused: Throttle,
     closed: Throttle,
@@ -37,6 +52,8 @@ struct Open {
     conns: HashMap<SocketAddr, Conn>,
     /// Connections open per peer IP address.
     peers: HashMap<IpAddr, usize>,
+    /// Connections open from peers that are not trusted.
+    untrusted: usize,
     /// How the bodies of the raw API and OpenStack of each peer are read.
     bodies: HashMap<IpAddr, PeerBodies>,
 }
@@ -44,6 +61,8 @@ struct Open {
 #[derive(Debug)]
 struct Conn {
     id: u64,
+    /// From a trusted peer.
+    trusted: bool,
     /// Requests being served (HTTP/1.1 serves one at a time).
     serving: usize,
     /// Since when it has served nothing (its start, or the end of its last request).
@@ -51,6 +70,8 @@ struct Conn {
     /// Since when the body of its request has been arriving (`None`: no request, or its body is
     /// here and the request is being decided and answered).
     receiving_since: Option<Instant>,
+    /// Bytes of its request's body received so far.
+    received: Arc<AtomicU64>,
     close: Arc<Close>,
     cut: Arc<Cut>,
 }
@@ -60,8 +81,20 @@ struct Conn {
 enum GiveWay {
     /// One serving no request: closed.
     Idle(SocketAddr),
-    /// One whose request's body is still arriving: the request is answered 503.
+    /// One whose request's body is still arriving and has fallen behind the floor rate: the
+    /// request is answered 503.
     Receiving(SocketAddr),
+}
+
+/// Which connections give way first (the greatest): a body fallen behind the floor rate, then an
+/// idle connection, then a body arriving for [`BEHIND_AFTER`] at most (whose rate cannot be told
+/// yet: so that bodies an attacker has just opened, all at once, do not keep a new connection out
+/// until they fall behind). A body past that and keeping the floor is none of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Class {
+    Young,
+    Idle,
+    Behind,
 }
 
 /// Why a connection was refused.
@@ -71,6 +104,8 @@ pub(super) enum Refused {
     Peer,
     /// Every connection serves a request.
     Full,
+    /// An untrusted peer's, when the places outside the trusted peers' reserve are taken.
+    Reserved,
 }
 
 impl Table {
@@ -83,12 +118,43 @@ impl Table {
             per_peer: per_peer.max(1),
             bodies_per_peer: bodies_per_peer.max(1),
             body_rate: body_rate.max(1),
+            floor: DEFAULT_BODY_MIN_KIB_PER_SEC << 10,
+            trusted: Vec::new(),
+            reserve: 0,
             open: Mutex::new(Open::default()),
             refused: Throttle::new(LOG_EVERY),
             closed: Throttle::new(LOG_EVERY),
             preempted: Throttle::new(LOG_EVERY),
             metrics: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Bodies arriving slower than `bytes_per_sec` fall behind (past [`BEHIND_AFTER`]) and may
+    /// give way to another peer's connection; the others never do (`--body-min-kib-per-sec`,
+    /// the default's floor unless set).
+    #[must_use]
+    pub fn with_floor(mut self, bytes_per_sec: u64) -> Self {
+        self.floor = bytes_per_sec.max(1);
+        self
+    }
+
+    /// Connections from `trusted` address ranges (the API server's) never give way to other
+    /// peers' (idle or not), are not held to the per-peer limit, and have `reserve` places that
+    /// other peers cannot take, whatever their number of addresses (at most the limit less one;
+    /// no reserve without trusted ranges).
+    #[must_use]
+    pub fn with_trusted(mut self, trusted: Vec<ipnet::IpNet>, reserve: usize) -> Self {
+        self.reserve = if trusted.is_empty() {
+            0
+        } else {
+            reserve.min(self.max.saturating_sub(1))
+        };
+        self.trusted = trusted;
+        self
+    }
+
+    fn is_trusted(&self, ip: IpAddr) -> bool {
+        self.trusted.iter().any(|net| net.contains(&ip))
     }
 
     /// Counts its refusals and cuts in `metrics` (`yungui_connection_cutoffs_total`) from now
@@ -103,17 +169,36 @@ impl Table {
         }
     }
 
-    /// A place for a connection from `peer`, taking an idle connection's if need be, or else
-    /// that of a connection still receiving its body from a peer holding more.
+    /// A place for a connection from `peer`, taking that of a connection still receiving a
+    /// body fallen behind the floor rate, of a peer holding more, if need be, or else an idle
+    /// connection's.
     pub(super) fn admit(self: &Arc<Self>, peer: SocketAddr) -> Result<Slot, Refused> {
+        self.admit_at(peer, Instant::now())
+    }
+
+    /// [`Table::admit`] at `now`.
+    pub(super) fn admit_at(
+        self: &Arc<Self>,
+        peer: SocketAddr,
+        now: Instant,
+    ) -> Result<Slot, Refused> {
         let ip = peer.ip().to_canonical();
-        let now = Instant::now();
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let of_peer = open.peers.get(&ip).copied().unwrap_or(0);
-        let victim = if of_peer >= self.per_peer {
+        let trusted = self.is_trusted(ip);
+        // Others hold at most the places outside the trusted peers' reserve.
+        let others_full =
+            !trusted && self.reserve > 0 && open.untrusted >= self.max.saturating_sub(self.reserve);
+        let victim = if !trusted && of_peer >= self.per_peer {
             return Err(Refused::Peer);
-        } else if open.conns.len() >= self.max {
-            match open.give_way(ip, of_peer).ok_or(Refused::Full)? {
+        } else if open.conns.len() >= self.max || others_full {
+            match open
+                .give_way(ip, of_peer, trusted, self.floor, now)
+                .ok_or(if others_full {
+                    Refused::Reserved
+                } else {
+                    Refused::Full
+                })? {
                 GiveWay::Idle(idle) => Some(idle),
                 GiveWay::Receiving(receiving) => {
                     if let Some(conn) = open.remove(receiving) {
@@ -122,7 +207,7 @@ impl Table {
                     self.count("body_gave_way");
                     self.preempted.hit(now).inspect(|n| {
                         tracing::warn!(
-                            "answered 503 to {n} request(s) whose body was still arriving, to make room for connections of peers holding fewer, since the last such line (one at most every {} s; the latest from {}; limits: {} connections, {} per peer)",
+                            "answered 503 to {n} request(s) whose body was still arriving (below the floor rate, or just begun), to make room for connections of peers holding fewer or trusted, since the last such line (one at most every {} s; the latest from {}; limits: {} connections, {} per peer)",
                             LOG_EVERY.as_secs(),
                             receiving.ip(),
                             self.max,
@@ -160,14 +245,19 @@ impl Table {
             peer,
             Conn {
                 id,
+                trusted,
                 serving: 0,
                 idle_since: now,
                 receiving_since: None,
+                received: Arc::new(AtomicU64::new(0)),
                 close: close.clone(),
                 cut: Arc::new(Cut::default()),
             },
         );
         *open.peers.entry(ip).or_insert(0) += 1;
+        if !trusted {
+            open.untrusted = open.untrusted.saturating_add(1);
+        }
         open.bodies.entry(ip).or_insert_with(|| PeerBodies {
             places: Arc::new(Semaphore::new(self.bodies_per_peer)),
             rate: Arc::new(Rate::new(self.body_rate)),
@@ -184,6 +274,7 @@ impl Table {
         self.count(match why {
             Refused::Peer => "refused_peer_limit",
             Refused::Full => "refused_full",
+            Refused::Reserved => "refused_reserved",
         });
         if let Some(n) = self.refused.hit(Instant::now()) {
             let why = match why {
@@ -191,6 +282,11 @@ impl Table {
                     "its peer ({}) holds {} connections (--max-connections-per-peer)",
                     peer.ip(),
                     self.per_peer
+                ),
+                Refused::Reserved => format!(
+                    "the {} places outside the trusted peers' reserve ({}, --trusted-reserve) are taken, by requests being decided or by peers holding no more than this one's",
+                    self.max.saturating_sub(self.reserve),
+                    self.reserve
                 ),
                 Refused::Full => format!(
                     "all {} connections are taken, by requests being decided or by peers holding no more than this one's (--max-connections)",
@@ -212,11 +308,13 @@ impl Table {
         let conn = open.conns.get_mut(&peer)?;
         conn.serving = conn.serving.saturating_add(1);
         conn.receiving_since = Some(Instant::now());
+        conn.received = Arc::new(AtomicU64::new(0));
         let receiving = Receiving {
             table: self.clone(),
             peer,
             id: conn.id,
             cut: conn.cut.clone(),
+            received: conn.received.clone(),
         };
         Some((
             Serving {
@@ -245,48 +343,77 @@ impl Table {
 }
 
 impl Open {
-    /// The connection that gives way to a new one from `ip`, whose peer holds `of_peer`: of the
-    /// peer holding the most, an idle one (the longest idle) or else one still receiving its
-    /// body (the longest receiving). An idle connection gives way to its own peer's or to a
-    /// peer holding fewer (a request may be on its way on it); a body still arriving, to a peer
-    /// holding fewer than its own will once it gave way (so that shares even out and never swap
-    /// back and forth). A request whose body is here never gives way.
-    fn give_way(&self, ip: IpAddr, of_peer: usize) -> Option<GiveWay> {
+    /// The connection that gives way to a new one from `ip`, whose peer holds `of_peer`, at
+    /// `now`, trusted or not: a connection of a trusted peer never gives way to an untrusted
+    /// one's, and an untrusted one gives way to a trusted one's first, whatever either peer
+    /// holds. Among peers alike: a body fallen behind `floor` bytes a second (see
+    /// [`BEHIND_AFTER`]) first, of a peer holding more than the new connection's will once it
+    /// gave way (so that shares even out and never swap back and forth); else an idle
+    /// connection of its own peer or of a peer holding more (a request may be on its way on
+    /// it); else a body begun within [`BEHIND_AFTER`], of a peer holding more than the new one's
+    /// will (see [`Class`]). Among those, the peer holding the most first, then the longest
+    /// behind, idle or arriving. A body arriving at the floor or faster past [`BEHIND_AFTER`]
+    /// never gives way (it is the sender's honest request, as fast as it asked for), nor does a
+    /// request whose body is here (being decided and answered): the slow pay for their
+    /// slowness, nobody else.
+    fn give_way(
+        &self,
+        ip: IpAddr,
+        of_peer: usize,
+        trusted: bool,
+        floor: u64,
+        now: Instant,
+    ) -> Option<GiveWay> {
         self.conns
             .iter()
             .filter_map(|(addr, conn)| {
+                if conn.trusted && !trusted {
+                    return None;
+                }
+                // An untrusted connection before a trusted peer's: shares do not count.
+                let other = conn.trusted != trusted;
                 let held = self
                     .peers
                     .get(&addr.ip().to_canonical())
                     .copied()
                     .unwrap_or(0);
-                let (idle, since) = if conn.serving == 0 {
-                    let eligible = addr.ip().to_canonical() == ip || held > of_peer;
-                    (true, eligible.then_some(conn.idle_since)?)
+                let shares = other || held > of_peer.saturating_add(1);
+                let (class, since) = if conn.serving == 0 {
+                    let eligible = other || addr.ip().to_canonical() == ip || held > of_peer;
+                    (Class::Idle, eligible.then_some(conn.idle_since)?)
                 } else {
-                    let eligible = held > of_peer.saturating_add(1);
-                    (false, conn.receiving_since.filter(|_| eligible)?)
+                    let since = conn.receiving_since?;
+                    let received = conn.received.load(Ordering::Acquire);
+                    let class = if now.saturating_duration_since(since) <= BEHIND_AFTER {
+                        Class::Young
+                    } else if is_behind(since, received, floor, now) {
+                        Class::Behind
+                    } else {
+                        return None;
+                    };
+                    (class, shares.then_some(since)?)
                 };
                 Some((
+                    other,
+                    class,
                     held,
-                    idle,
                     std::cmp::Reverse(since),
                     std::cmp::Reverse(conn.id),
                     *addr,
                 ))
             })
             .max()
-            .map(|(_, idle, .., addr)| {
-                if idle {
-                    GiveWay::Idle(addr)
-                } else {
-                    GiveWay::Receiving(addr)
-                }
+            .map(|(_, class, .., addr)| match class {
+                Class::Idle => GiveWay::Idle(addr),
+                Class::Young | Class::Behind => GiveWay::Receiving(addr),
             })
     }
 
     fn remove(&mut self, peer: SocketAddr) -> Option<Conn> {
         let conn = self.conns.remove(&peer)?;
+        if !conn.trusted {
+            self.untrusted = self.untrusted.saturating_sub(1);
+        }
         let ip = peer.ip().to_canonical();
         if let Some(n) = self.peers.get_mut(&ip) {
             *n = n.saturating_sub(1);
@@ -297,6 +424,18 @@ impl Open {
         }
         Some(conn)
     }
+}
+
+/// Whether a body arriving since `since` that has brought `received` bytes by `now` is behind
+/// `floor` bytes a second: more than [`BEHIND_AFTER`] late on what the floor would have brought.
+fn is_behind(since: Instant, received: u64, floor: u64, now: Instant) -> bool {
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "byte counts and rates far below 2^52"
+    )]
+    let earned = received as f64 / floor.max(1) as f64;
+    let earned = Duration::try_from_secs_f64(earned).unwrap_or(Duration::MAX);
+    now.saturating_duration_since(since) > BEHIND_AFTER.saturating_add(earned)
 }
 
 /// A connection's place in the [`Table`], given back when dropped.
@@ -356,9 +495,16 @@ pub struct Receiving {
     peer: SocketAddr,
     id: u64,
     pub(super) cut: Arc<Cut>,
+    received: Arc<AtomicU64>,
 }
 
 impl Receiving {
+    /// Counts `bytes` more of the body received.
+    pub(super) fn add(&self, bytes: usize) {
+        self.received
+            .fetch_add(u64::try_from(bytes).unwrap_or(u64::MAX), Ordering::AcqRel);
+    }
+
     /// The body is here: the connection keeps its place while the request is decided. `false`
     /// if it was cut (and no longer holds a place) before.
     pub(super) fn received(&self) -> bool {

@@ -96,9 +96,11 @@ fn a_body_still_arriving_gives_way_only_to_a_peer_holding_fewer() {
         .chain([&honest])
         .map(|slot| table.serving(slot.peer).unwrap())
         .collect();
-    // Every connection receives a body. A new peer takes the longest-receiving connection of
-    // the peer holding the most (3 > 0 + 1), which is answered 503; not the honest one.
-    let newcomer = table.admit(addr([127, 0, 0, 3], 1)).unwrap();
+    // Every connection receives a body, none of whose bytes arrive. Once they have fallen
+    // behind the floor, a new peer takes the longest-receiving connection of the peer holding
+    // the most (3 > 0 + 1), which is answered 503; not the honest one.
+    let later = Instant::now() + Duration::from_secs(1);
+    let newcomer = table.admit_at(addr([127, 0, 0, 3], 1), later).unwrap();
     assert!(serving[0].2.cut.is_cut() && !serving[0].2.received());
     assert!(serving[1..].iter().all(|(.., r)| !r.cut.is_cut()));
     assert!(a.iter().chain([&honest]).all(|s| !s.close.is_closed()));
@@ -108,17 +110,127 @@ fn a_body_still_arriving_gives_way_only_to_a_peer_holding_fewer() {
     assert!(newcomer.2.received());
     // 127.0.0.2 holds 2, more than a new peer will (1): it gives way once more, then every
     // peer holds 1 and a new one is refused.
-    let fourth = table.admit(addr([127, 0, 0, 4], 1)).unwrap();
+    let fourth = table.admit_at(addr([127, 0, 0, 4], 1), later).unwrap();
     assert!(serving[1].2.cut.is_cut() && !serving[2].2.cut.is_cut());
     let fourth = table.serving(fourth.peer).unwrap();
     assert!(fourth.2.received());
     assert!(!serving[3].2.cut.is_cut());
     assert_eq!(
-        table.admit(addr([127, 0, 0, 5], 1)).unwrap_err(),
+        table.admit_at(addr([127, 0, 0, 5], 1), later).unwrap_err(),
         Refused::Full
     );
     assert!(!serving[2].2.cut.is_cut() && serving[2].2.received());
     serving.clear();
+}
+
+#[test]
+fn a_body_arriving_at_the_floor_never_gives_way_and_one_behind_it_does() {
+    let table = Arc::new(Table::new(3, 3, 1, 1 << 20).with_floor(1000));
+    let start = Instant::now();
+    let honest: Vec<Slot> = (1..=3)
+        .map(|port| table.admit_at(addr([127, 0, 0, 1], port), start).unwrap())
+        .collect();
+    let serving: Vec<_> = honest
+        .iter()
+        .map(|slot| table.serving(slot.peer).unwrap())
+        .collect();
+    // Two bodies have brought 2,000 bytes (two seconds' worth at the floor), one nothing.
+    serving[0].2.add(2000);
+    serving[1].2.add(2000);
+    // A second on, the empty body is behind and gives way; the others do not.
+    let second = start + Duration::from_secs(1);
+    let other = table.admit_at(addr([127, 0, 0, 2], 1), second).unwrap();
+    assert!(serving[2].2.cut.is_cut());
+    assert!(!serving[0].2.cut.is_cut() && !serving[1].2.cut.is_cut());
+    let other = table.serving(other.peer).unwrap();
+    assert!(other.2.received());
+    assert_eq!(
+        table.admit_at(addr([127, 0, 0, 3], 1), second).unwrap_err(),
+        Refused::Full
+    );
+    // Past their two seconds and the half second more, they are behind too.
+    let _third = table
+        .admit_at(addr([127, 0, 0, 3], 1), start + Duration::from_secs(3))
+        .unwrap();
+    assert_eq!(
+        serving[..2].iter().filter(|(.., r)| r.cut.is_cut()).count(),
+        1
+    );
+}
+
+#[test]
+fn trusted_peers_have_a_reserve_and_never_give_way_to_others() {
+    let trusted = vec!["127.0.0.1/32".parse().unwrap()];
+    let table = Arc::new(Table::new(5, 2, 1, 1 << 20).with_trusted(trusted, 2));
+    let start = Instant::now();
+    let later = start + Duration::from_secs(1);
+    // Other peers get 3 places together, from however many addresses; their bodies arrive.
+    let others: Vec<Slot> = [2, 3, 4]
+        .iter()
+        .map(|i| table.admit_at(addr([127, 0, 0, *i], 1), start).unwrap())
+        .collect();
+    let receiving: Vec<_> = others
+        .iter()
+        .map(|slot| table.serving(slot.peer).unwrap())
+        .collect();
+    assert_eq!(
+        table.admit_at(addr([127, 0, 0, 5], 1), start).unwrap_err(),
+        Refused::Reserved
+    );
+    // The API server takes the reserve, idle.
+    let api: Vec<Slot> = (1..=2)
+        .map(|port| table.admit_at(addr([127, 0, 0, 1], port), start).unwrap())
+        .collect();
+    // Its idle connections do not give way to a peer holding fewer, nor do the others' bodies
+    // (behind, but of peers holding no more than the new one's will).
+    assert_eq!(
+        table.admit_at(addr([127, 0, 0, 5], 1), later).unwrap_err(),
+        Refused::Reserved
+    );
+    assert!(api.iter().all(|slot| !slot.close.is_closed()));
+    // Past the per-peer limit, the API server takes a body behind the floor, though its peer
+    // holds fewer: an untrusted peer's connection gives way to a trusted one's first.
+    let _third = table.admit_at(addr([127, 0, 0, 1], 3), later).unwrap();
+    assert_eq!(receiving.iter().filter(|(.., r)| r.cut.is_cut()).count(), 1);
+    assert!(api.iter().all(|slot| !slot.close.is_closed()));
+    // The table is full of the API server's three and two others': a new peer is refused, the
+    // API server's idle connections kept.
+    assert_eq!(
+        table.admit_at(addr([127, 0, 0, 6], 1), later).unwrap_err(),
+        Refused::Full
+    );
+    assert!(api.iter().all(|slot| !slot.close.is_closed()));
+}
+
+#[test]
+fn bodies_just_begun_give_way_by_shares_after_idle_connections() {
+    let table = Arc::new(Table::new(3, 3, 1, 1 << 20));
+    let start = Instant::now();
+    let greedy: Vec<Slot> = (1..=3)
+        .map(|port| table.admit_at(addr([127, 0, 0, 2], port), start).unwrap())
+        .collect();
+    let receiving: Vec<_> = greedy[..2]
+        .iter()
+        .map(|slot| table.serving(slot.peer).unwrap())
+        .collect();
+    // Two bodies just begun (their rate cannot be told yet) and an idle connection: the idle
+    // one gives way first.
+    let one = table.admit_at(addr([127, 0, 0, 1], 1), start).unwrap();
+    assert!(greedy[2].close.is_closed());
+    assert!(receiving.iter().all(|(.., r)| !r.cut.is_cut()));
+    // Its request's body is here: it is being decided.
+    let one = table.serving(one.peer).unwrap();
+    assert!(one.2.received());
+    // Then a body just begun, of a peer holding more than the new one's will (2 > 0 + 1).
+    let two = table.admit_at(addr([127, 0, 0, 3], 1), start).unwrap();
+    assert_eq!(receiving.iter().filter(|(.., r)| r.cut.is_cut()).count(), 1);
+    let two = table.serving(two.peer).unwrap();
+    assert!(two.2.received());
+    // Every peer now holds one: refused.
+    assert_eq!(
+        table.admit_at(addr([127, 0, 0, 4], 1), start).unwrap_err(),
+        Refused::Full
+    );
 }
 
 #[test]
@@ -158,7 +270,8 @@ fn an_idle_connection_gives_way_to_its_own_peer_or_to_a_peer_holding_fewer() {
     assert!(!honest.close.is_closed());
     // Its own peer's new connection cuts the greedy peer's longest-receiving body (3 > 1 + 1)
     // rather than close its own peer's idle one.
-    let second = table.admit(addr([127, 0, 0, 1], 2)).unwrap();
+    let later = Instant::now() + Duration::from_secs(1);
+    let second = table.admit_at(addr([127, 0, 0, 1], 2), later).unwrap();
     assert!(serving[0].2.cut.is_cut() && !honest.close.is_closed());
     // Once no peer holds more, its own idle connection gives way to it.
     assert!(serving[1..].iter().all(|(.., r)| r.received()));

@@ -49,7 +49,7 @@ pub use kinds::{GATEWAY_API, GATEWAY_API_EXPERIMENTAL, KINDS, Kind};
 pub use network::{ANY_HOST, FROM_TO_WWW, HOST_ANNOTATIONS, exposed, hosts, ingress_hosts};
 pub use placement::{
     ANY_REGION, DEPRECATED_REGION, DEPRECATED_ZONE, NODE_HOSTNAME, NODE_NAME_FIELD, NODE_REGION,
-    NODE_ZONE, Topology, UNKNOWN_REGION, claim_regions, regions, unknown_region,
+    NODE_ZONE, Topology, UNKNOWN_REGION, address_regions, claim_regions, regions, unknown_region,
 };
 pub use security::{
     BASELINE, BASELINE_CAPABILITIES, BASELINE_SELINUX_TYPES, BASELINE_SYSCTLS, Violation, baseline,
@@ -132,17 +132,14 @@ pub fn requests(kind: Kind, object: &DynamicObject, cx: &Context<'_>) -> Vec<Ite
         Kind::Service => {
             let mut items = Vec::new();
             if exposed(object) {
-                items.push(one(public_ip(&id, object, cx)));
+                items.extend(addresses(&id, object, None, cx));
             }
             items.extend(domains(hosts(kind, object), cx));
             items
         }
         Kind::Ingress | Kind::Route | Kind::ListenerSet => domains(hosts(kind, object), cx),
         Kind::Gateway => {
-            let mut items = vec![Item {
-                subject: Some("address".to_owned()),
-                request: public_ip(&id, object, cx),
-            }];
+            let mut items = addresses(&id, object, Some("address"), cx);
             items.extend(domains(hosts(kind, object), cx));
             items
         }
@@ -161,6 +158,23 @@ pub fn requests(kind: Kind, object: &DynamicObject, cx: &Context<'_>) -> Vec<Ite
     }
 }
 
+/// One `allocate_public_ip` request per region the address may be in ([`address_regions`]),
+/// each about `what` and, when there are several, its region.
+fn addresses(id: &str, object: &DynamicObject, what: Option<&str>, cx: &Context<'_>) -> Vec<Item> {
+    let regions = address_regions(object, cx);
+    let several = regions.len() > 1;
+    regions
+        .iter()
+        .map(|region| Item {
+            subject: match (what, region_subject(region, several)) {
+                (Some(what), Some(region)) => Some(format!("{what}, {region}")),
+                (what, region) => region.or(what.map(str::to_owned)),
+            },
+            request: public_ip(id, object, region, cx),
+        })
+        .collect()
+}
+
 /// One `bind_domain` request per name, each about its host.
 fn domains(hosts: Vec<String>, cx: &Context<'_>) -> Vec<Item> {
     hosts
@@ -170,13 +184,6 @@ fn domains(hosts: Vec<String>, cx: &Context<'_>) -> Vec<Item> {
             request: domain(&host, cx),
         })
         .collect()
-}
-
-fn one(request: types::Request) -> Item {
-    Item {
-        subject: None,
-        request,
-    }
 }
 
 /// `namespace/name`; a pod named by its controller has only a `generateName`.

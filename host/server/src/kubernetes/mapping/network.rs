@@ -8,7 +8,7 @@ use serde_json::Value;
 use yungui::bindings::types;
 use yungui::vocabulary;
 
-use super::{CARRIER, Context, Kind, REGION, annotation, request};
+use super::{CARRIER, Context, Kind, annotation, request};
 
 /// A Service reachable from outside the cluster: type LoadBalancer or NodePort (a port on every
 /// node's address), or any type with `externalIPs`.
@@ -23,11 +23,17 @@ pub fn exposed(object: &DynamicObject) -> bool {
         .is_some_and(|ips| !ips.is_empty())
 }
 
-/// A Service of type LoadBalancer: `allocate_public_ip` on a `PublicIp`.
-pub(super) fn public_ip(id: &str, object: &DynamicObject, cx: &Context<'_>) -> types::Request {
+/// A public address (an exposed Service's, a Gateway's) in `region` (see
+/// [`address_regions`](super::placement::address_regions)): `allocate_public_ip` on a `PublicIp`.
+pub(super) fn public_ip(
+    id: &str,
+    object: &DynamicObject,
+    region: &str,
+    cx: &Context<'_>,
+) -> types::Request {
     let address = vocabulary::PublicIp {
         carrier: annotation(object, CARRIER),
-        region: annotation(object, REGION).unwrap_or(cx.cluster_region),
+        region,
     };
     request(cx, "allocate_public_ip", address.entity(id))
 }

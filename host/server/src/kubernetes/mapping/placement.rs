@@ -330,6 +330,23 @@ pub fn claim_regions(object: &DynamicObject, cx: &Context<'_>) -> Vec<String> {
     out
 }
 
+/// The regions a public address (a LoadBalancer Service's, a Gateway's) may be allocated in:
+/// every region of the cluster (the cluster's region, in a one-region cluster), since the cloud's
+/// load balancer controller, not the object, picks where.
+///
+/// The tenant's `yungui.io/region` annotation is the tenant's word, not the operator's: it never
+/// narrows that set (a tenant could name a domestic region for an address allocated abroad). A
+/// region it names is decided as well: a tenant that says its address is there is held to it.
+pub fn address_regions(object: &DynamicObject, cx: &Context<'_>) -> Vec<String> {
+    let mut out = cx.topology.regions(cx.cluster_region);
+    if let Some(region) = annotation(object, REGION)
+        && !out.iter().any(|r| r == region)
+    {
+        out.push(region.to_owned());
+    }
+    out
+}
+
 /// What an item is about, when its object makes several or its region is unknown.
 pub(super) fn region_subject(region: &str, several: bool) -> Option<String> {
     if let Some(what) = region.strip_prefix(UNKNOWN_REGION) {
