@@ -558,7 +558,7 @@ fn warn_mode_allows_and_shows_the_denials_as_warnings() {
             warnings.iter().any(|w| w
                 .as_str()
                 .unwrap()
-                .starts_with(&format!("audit: {control} "))),
+                .starts_with(&format!("warn: {control} "))),
             "{control} missing from {warnings:#?}"
         );
         assert!(
@@ -852,6 +852,10 @@ fn binary_serves_tls_with_cert_command_certificates_and_logs_dry_runs() {
     assert_eq!(line["front"], "kubernetes");
     assert_eq!(line["tenant"], "unverified-example");
     assert_eq!(line["kind"], "Deployment");
+    // What an operator greps for: which object, and whether the denial refused it.
+    assert_eq!(line["namespace"], "unverified-example", "{line}");
+    assert_eq!(line["name"], "agent", "{line}");
+    assert_eq!(line["mode"], "enforce", "{line}");
     assert_eq!(line["action"], "provision_workload");
     assert_eq!(line["decision"], "deny");
     assert_eq!(line["dry_run"], true);
@@ -883,6 +887,21 @@ fn binary_serves_tls_with_cert_command_certificates_and_logs_dry_runs() {
         );
     }
     assert!(line["latency_us"].as_u64().is_some(), "{line}");
+
+    // The same object through the warn and audit entries: allowed, and logged in its mode (the
+    // decision is the policies', `deny`; the mode says it was not enforced).
+    for mode in ["warn", "audit"] {
+        let mut review = fixture("deployment-deny-multiple");
+        let uid = format!("0000000{}-0000-4000-8000-000000000000", mode.len());
+        review["request"]["uid"] = json!(uid);
+        let response = server.review_at(&format!("/validate/{mode}"), &review);
+        assert_eq!(response["allowed"], true, "{response}");
+        let line: Value = serde_json::from_str(&next(&uid)).unwrap();
+        assert_eq!(line["mode"], mode, "{line}");
+        assert_eq!(line["decision"], "deny", "{line}");
+        assert_eq!(line["namespace"], "unverified-example", "{line}");
+        assert_eq!(line["name"], "agent", "{line}");
+    }
 
     // The metrics count the front end's decisions.
     let (status, metrics) = server.get("/metrics");
