@@ -20,6 +20,7 @@ mod deploy;
 mod docs;
 mod kubernetes;
 mod long_files;
+mod metrics;
 mod openstack;
 mod postgres;
 mod properties;
