@@ -102,6 +102,14 @@ impl Outline {
     /// Parses the component's top-level sections (nested modules and components are skipped).
     pub fn read(wasm: &[u8]) -> Result<Self, NotAComponent> {
         use wasmparser::{Encoding, Payload};
+        if !wasm.starts_with(b"\0asm") {
+            let head: Vec<String> = wasm.iter().take(8).map(|b| format!("{b:02x}")).collect();
+            return Err(NotAComponent::NoMagic(if head.is_empty() {
+                "it is empty".to_owned()
+            } else {
+                format!("it starts with `{}`", head.join(" "))
+            }));
+        }
         let bad = NotAComponent::Parse;
         let mut outline = Self::default();
         let mut depth = 0usize;
@@ -142,6 +150,11 @@ impl Outline {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum NotAComponent {
+    /// The bytes do not start as wasm does (`\0asm`): what they start with, in hex.
+    #[error(
+        "not a wasm component: it does not start with the wasm magic bytes `00 61 73 6d` ({0})"
+    )]
+    NoMagic(String),
     /// The bytes do not parse as wasm.
     #[error("not a wasm component: {0}")]
     Parse(wasmparser::BinaryReaderError),

@@ -139,6 +139,9 @@ async fn decide_one(state: &AppState, uid: &str, body: String) -> Report {
         uid,
         tenant: &tenant,
         kind: "",
+        namespace: "",
+        name: "",
+        mode: "enforce",
         action: &action,
         dry_run: false,
     };

@@ -23,6 +23,15 @@ pub(crate) struct Entry<'a> {
     pub tenant: &'a str,
     /// What was reviewed (a Kubernetes kind, an oslo.policy rule), empty for the raw API.
     pub kind: &'a str,
+    /// The Kubernetes object's namespace, empty for a cluster-scoped object and other front ends.
+    pub namespace: &'a str,
+    /// The Kubernetes object's name (its `generateName` when it has no name yet), empty for other
+    /// front ends.
+    pub name: &'a str,
+    /// How a denial is served: `enforce` (refused), `warn` (allowed, the denials returned as
+    /// warnings) or `audit` (allowed, the denials recorded only). The server's `--audit` makes
+    /// every decision `audit`.
+    pub mode: &'a str,
     /// The action decided.
     pub action: &'a str,
     /// A Kubernetes `dryRun` review.
@@ -41,6 +50,9 @@ pub(crate) fn log_decision(
         uid,
         tenant,
         kind,
+        namespace,
+        name,
+        mode,
         action,
         dry_run,
     } = *entry;
@@ -56,6 +68,11 @@ pub(crate) fn log_decision(
     // The component in force when the decision is logged: the one that decided, but for a
     // decision that straddles a component swap (logged just after it).
     let engine = state.engine();
+    let mode = if engine.as_ref().is_some_and(|e| e.config().audit) {
+        "audit"
+    } else {
+        mode
+    };
     let component_sha256 = engine.as_ref().map_or("none", |e| e.sha256());
     let policy_digest = engine.as_ref().map_or("none", |e| e.policy_digest());
     tracing::info!(
@@ -64,6 +81,9 @@ pub(crate) fn log_decision(
         uid,
         tenant,
         kind,
+        namespace,
+        name,
+        mode,
         action,
         decision,
         controls = ?crate::logging::Json(serde_json::json!(controls)),

@@ -43,6 +43,7 @@ pub mod logging;
 mod metrics;
 pub mod openstack;
 mod pipeline;
+mod process_metrics;
 mod region_map;
 mod registry_metrics;
 mod reload;

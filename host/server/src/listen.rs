@@ -9,7 +9,7 @@ use yungui::PluginSource;
 use yungui::registry::RegistrySource;
 
 use crate::config::{Config, Transport};
-use crate::error::{Chain, StartError};
+use crate::error::{Refusal, StartError};
 use crate::reload::{Watcher, watch_plugin, watch_registry};
 use crate::router::router_with;
 use crate::state::{AppState, Permits};
@@ -151,11 +151,10 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
             }
         }
         Err(err) => {
+            let refusal = Refusal(&watcher.source, &err).to_string();
             watcher.state.metrics.component_load(false);
-            tracing::error!(
-                "the policy component did not load: {}; every decision is denied",
-                Chain(&err)
-            )
+            tracing::error!("{refusal}; every decision is denied");
+            watcher.state.set_reload_failure(Some(refusal));
         }
     });
     Ok(Running {

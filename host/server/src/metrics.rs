@@ -1,6 +1,6 @@
 //! Prometheus metrics: every answer of every front end, decisions by front end and outcome,
-//! controls that fired (each once per review), faults, latency, build information, and registry
-//! and component loads.
+//! controls that fired (each once per review), faults, latency, build information, registry
+//! and component loads, and the process's own (`process_*`, [`crate::process_metrics`]).
 //!
 //! `/metrics` speaks OpenMetrics, or the Prometheus text format (0.0.4) when the scraper prefers
 //! `text/plain`. prometheus-client writes only OpenMetrics (prometheus/client_rust#51), so the
@@ -149,6 +149,9 @@ pub struct Metrics {
     cutoffs: Family<CutoffLabels, Counter>,
     tls_not_after: Gauge,
     tls_registered: std::sync::Once,
+    database_registered: std::sync::Once,
+    /// The process's metrics (`process_*`, without the `yungui_` prefix).
+    process: Registry,
 }
 
 impl Default for Metrics {
@@ -249,6 +252,8 @@ impl Metrics {
             cutoffs,
             tls_not_after: Gauge::default(),
             tls_registered: std::sync::Once::new(),
+            database_registered: std::sync::Once::new(),
+            process: crate::process_metrics::registry(),
         }
     }
 
@@ -278,11 +283,23 @@ impl Metrics {
     }
 
     /// Reads the registry's metrics (at scrape time): the engine's lookups, and the database's
-    /// counters for a registry in PostgreSQL.
+    /// counters for a registry in PostgreSQL (whose families are exported from the first scrape
+    /// that finds the registry in a database, and never for a registry in files).
     pub fn set_registry(&self, engine: &yungui::engine::Engine) {
         let registry = engine.registry();
+        let database = registry.database();
+        if database.is_some() {
+            self.database_registered.call_once(|| {
+                self.registry_source.register_database(
+                    &mut self
+                        .registry
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner),
+                );
+            });
+        }
         self.registry_source
-            .update(engine.registry_lookups(), registry.database());
+            .update(engine.registry_lookups(), database);
     }
 
     /// Sets `yungui_component_instantiations` (read from the engine at scrape time).
@@ -387,14 +404,19 @@ impl Metrics {
         }
     }
 
-    /// The metrics in the OpenMetrics text format.
+    /// The metrics in the OpenMetrics text format: yungui's, then the process's.
     pub fn encode(&self) -> String {
+        use prometheus_client::encoding::text::{encode_eof, encode_registry};
         let mut out = String::new();
         let registry = self
             .registry
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if prometheus_client::encoding::text::encode(&mut out, &registry).is_err() {
+        if encode_registry(&mut out, &registry)
+            .and_then(|()| encode_registry(&mut out, &self.process))
+            .and_then(|()| encode_eof(&mut out))
+            .is_err()
+        {
             out.clear();
         }
         out

@@ -28,14 +28,19 @@ pub struct RegistryMetrics {
 }
 
 impl RegistryMetrics {
-    /// Registers the families under `registry_`.
+    /// Registers the families every registry has under `registry_`: the lookups.
     pub fn register(&self, registry: &mut Registry) {
-        let r = registry.sub_registry_with_prefix("registry");
-        r.register(
+        registry.sub_registry_with_prefix("registry").register(
             "lookups",
             "Registry entities the component asked for (entities it did not hold parsed)",
             self.lookups.clone(),
         );
+    }
+
+    /// Registers the families of a registry in PostgreSQL under `registry_` (cache, errors,
+    /// connection, staleness): only a server whose registry is a database exports them.
+    pub fn register_database(&self, registry: &mut Registry) {
+        let r = registry.sub_registry_with_prefix("registry");
         r.register(
             "cache_hits",
             "Registry in PostgreSQL: lookups answered from the process's cache",

@@ -10,7 +10,7 @@ use std::time::Duration;
 use yungui::PluginSource;
 use yungui::engine::{Engine, EngineConfig};
 
-use crate::error::{Chain, LoadError};
+use crate::error::{LoadError, Refusal};
 use crate::state::AppState;
 
 /// Loads components for the server: the first one and every reload, each checked the same way.
@@ -232,14 +232,12 @@ pub(crate) async fn watch_plugin(watcher: Watcher, path: PathBuf, every: Duratio
                 tracing::info!(component = %path.display(), "policy component reloaded");
             }
             Err(err) => {
+                let refusal = Refusal(&watcher.source, &err).to_string();
                 tracing::warn!(
                     component = %path.display(),
-                    "the changed component is refused, keeping the one in force: {}",
-                    Chain(&err)
+                    "{refusal}; keeping the one in force"
                 );
-                watcher
-                    .state
-                    .set_reload_failure(Some(Chain(&err).to_string()));
+                watcher.state.set_reload_failure(Some(refusal));
                 watcher.state.metrics.component_load(false);
             }
         }

@@ -94,7 +94,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
                 engine.registry().len(),
                 state
                     .reload_failure()
-                    .map(|why| format!("the last component reload was refused: {why}\n"))
+                    .map(|why| format!("{why}; the component above stays in force\n"))
                     .unwrap_or_default(),
                 state
                     .registry_failure()
@@ -102,9 +102,13 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
                     .unwrap_or_default()
             ),
         ),
+        // The first component refused: no decision until it is fixed (a restart).
         None => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: the policy component is loading\n".to_owned(),
+            match state.reload_failure() {
+                Some(why) => format!("not ready: {why}\n"),
+                None => "not ready: the policy component is loading\n".to_owned(),
+            },
         ),
     }
 }

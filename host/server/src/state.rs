@@ -122,7 +122,8 @@ impl AppState {
         self.metrics.component_load(true);
     }
 
-    /// Why the last component reload was refused, while no later one succeeded.
+    /// Why the last component load (the first, or a reload) was refused, while no later one
+    /// succeeded: one line naming the component.
     pub fn reload_failure(&self) -> Option<String> {
         self.reload_failure
             .read()

@@ -558,7 +558,7 @@ fn warn_mode_allows_and_shows_the_denials_as_warnings() {
             warnings.iter().any(|w| w
                 .as_str()
                 .unwrap()
-                .starts_with(&format!("audit: {control} "))),
+                .starts_with(&format!("warn: {control} "))),
             "{control} missing from {warnings:#?}"
         );
         assert!(
@@ -852,6 +852,10 @@ fn binary_serves_tls_with_cert_command_certificates_and_logs_dry_runs() {
     assert_eq!(line["front"], "kubernetes");
     assert_eq!(line["tenant"], "unverified-example");
     assert_eq!(line["kind"], "Deployment");
+    // What an operator greps for: which object, and whether the denial refused it.
+    assert_eq!(line["namespace"], "unverified-example", "{line}");
+    assert_eq!(line["name"], "agent", "{line}");
+    assert_eq!(line["mode"], "enforce", "{line}");
     assert_eq!(line["action"], "provision_workload");
     assert_eq!(line["decision"], "deny");
     assert_eq!(line["dry_run"], true);
@@ -883,6 +887,21 @@ fn binary_serves_tls_with_cert_command_certificates_and_logs_dry_runs() {
         );
     }
     assert!(line["latency_us"].as_u64().is_some(), "{line}");
+
+    // The same object through the warn and audit entries: allowed, and logged in its mode (the
+    // decision is the policies', `deny`; the mode says it was not enforced).
+    for mode in ["warn", "audit"] {
+        let mut review = fixture("deployment-deny-multiple");
+        let uid = format!("0000000{}-0000-4000-8000-000000000000", mode.len());
+        review["request"]["uid"] = json!(uid);
+        let response = server.review_at(&format!("/validate/{mode}"), &review);
+        assert_eq!(response["allowed"], true, "{response}");
+        let line: Value = serde_json::from_str(&next(&uid)).unwrap();
+        assert_eq!(line["mode"], mode, "{line}");
+        assert_eq!(line["decision"], "deny", "{line}");
+        assert_eq!(line["namespace"], "unverified-example", "{line}");
+        assert_eq!(line["name"], "agent", "{line}");
+    }
 
     // The metrics count the front end's decisions.
     let (status, metrics) = server.get("/metrics");
@@ -2068,8 +2087,9 @@ fn assert_guarded(response: &Value) {
     );
 }
 
-/// The serving certificate's expiry is a gauge (Unix seconds), and the production dashboard names
-/// only metrics the server exports.
+/// The serving certificate's expiry is a gauge (Unix seconds); the scrape is what the README's
+/// metrics table says (the database's families absent with a registry in files, the process's
+/// present), and the production dashboard names only metrics the server exports.
 #[test]
 fn metrics_export_the_certificate_expiry_and_the_dashboard_names_only_exported_metrics() {
     // A denial and a malformed review: the decision, control, latency, answer and fault
@@ -2101,42 +2121,23 @@ fn metrics_export_the_certificate_expiry_and_the_dashboard_names_only_exported_m
     );
     assert_eq!(not_after % 86_400.0, 0.0, "at 00:00 UTC: {not_after}");
 
-    // What the scrape exports: each family's samples by its type (OpenMetrics).
-    let mut exported = std::collections::BTreeSet::new();
-    for line in metrics.lines() {
-        let mut words = line.split(' ');
-        if let (Some("#"), Some("TYPE"), Some(name), Some(kind)) =
-            (words.next(), words.next(), words.next(), words.next())
-        {
-            let suffixes: &[&str] = match kind {
-                "counter" => &["_total"],
-                "histogram" => &["_bucket", "_sum", "_count"],
-                "info" => &["_info"],
-                _ => &[""],
-            };
-            exported.extend(suffixes.iter().map(|s| format!("{name}{s}")));
-        }
-    }
-    // Counter families that have samples only after an event this test does not cause (a
-    // registry file reloaded, a fault; other tests on the shared server may have): registered by
-    // the server under these names.
-    let source = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/src/metrics.rs"),
-    )
-    .unwrap();
-    for (family, field) in [
-        (
-            "registry_reloads",
-            "registry_reloads: Family<ResultLabels, Counter>",
-        ),
-        ("faults", "faults: Family<FaultLabels, Counter>"),
-    ] {
-        assert!(
-            source.contains(&format!("\"{family}\",")) && source.contains(field),
-            "metrics.rs no longer registers the counter `{family}`"
-        );
-        exported.insert(format!("yungui_{family}_total"));
-    }
+    // What the scrape exports against the README's metrics table: every family documented
+    // with its type and labels, every documented one exported, none of the database registry's
+    // (this server's registry is a file), and the process's own with plausible values.
+    super::metrics::check_scrape(&metrics, false, true);
+    super::metrics::check_process(&metrics);
+    let documented = super::metrics::documented();
+    let exported: std::collections::BTreeSet<String> = documented
+        .iter()
+        .filter(|d| !d.database_only)
+        .flat_map(|d| match d.kind.as_str() {
+            "histogram" => ["_bucket", "_sum", "_count"]
+                .iter()
+                .map(|s| format!("{}{s}", d.name))
+                .collect(),
+            _ => vec![d.name.clone()],
+        })
+        .collect();
     let used = super::deploy::dashboard_metrics();
     assert!(used.contains("yungui_tls_not_after_seconds"), "{used:?}");
     assert!(used.contains("yungui_decision_seconds_bucket"), "{used:?}");

@@ -22,6 +22,7 @@ mod deploy;
 mod docs;
 mod kubernetes;
 mod long_files;
+mod metrics;
 mod openstack;
 mod postgres;
 mod properties;
@@ -1964,8 +1965,9 @@ mod serve {
 
         // A corrupt component, and the engine component without a policy set, are refused; the
         // edited one keeps deciding.
+        // Each is named in one line of `/readyz`: the file, and what is wrong with it.
         for (bad, why) in [
-            (b"not wasm".as_slice(), "cannot load"),
+            (b"not wasm".as_slice(), "not a wasm component"),
             (yungui::builder::ENGINE_COMPONENT, "no policy set"),
         ] {
             replace(&plugin, bad);
@@ -1974,6 +1976,13 @@ mod serve {
                 let ready = get(addr, "/readyz");
                 if ready.contains("refused") && ready.contains(why) {
                     assert!(ready.contains(&edited_sha), "{ready}");
+                    let line = ready.lines().find(|l| l.contains("refused")).unwrap();
+                    assert!(
+                        line.starts_with(&format!("component {} refused: ", plugin.display())),
+                        "{ready}"
+                    );
+                    assert!(line.contains(why), "{ready}");
+                    assert_eq!(line.matches("policies.wasm").count(), 1, "{ready}");
                     break;
                 }
                 assert!(std::time::Instant::now() < deadline, "not refused: {ready}");
@@ -2137,8 +2146,14 @@ mod serve {
         loop {
             let ready = get(addr, "/readyz");
             if ready.contains("refused") {
-                assert!(ready.contains("pinned"), "{ready}");
-                assert!(ready.contains(&shipped), "{ready}");
+                let edited = yungui::builder::sha256_hex(&std::fs::read(&plugin).unwrap());
+                assert!(
+                    ready.contains(&format!(
+                        "component {} refused: its sha256 {edited} does not match the pin {shipped} (--plugin-sha256)",
+                        plugin.display()
+                    )),
+                    "{ready}"
+                );
                 break;
             }
             assert!(std::time::Instant::now() < deadline, "not refused: {ready}");
@@ -2146,5 +2161,68 @@ mod serve {
         }
         // Refused before it was compiled: nothing of it in the cache.
         assert_eq!(compiled_in(cache.path()).len(), 1);
+    }
+
+    /// A server whose first component is refused is not ready, and `/readyz` says which file
+    /// and why in one line.
+    #[test]
+    fn a_server_whose_first_component_is_refused_says_why_in_readyz() {
+        let shipped = yungui::builder::sha256_hex(&std::fs::read(shipped_plugin()).unwrap());
+        let pin = "0".repeat(64);
+        let config = serve_args(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--registry",
+            &example_registry_path(),
+            "--plain-http",
+            "--workers",
+            "1",
+            "--plugin-sha256",
+            &pin,
+            "--plugin",
+            shipped_plugin(),
+        ])
+        .config()
+        .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let running = yungui_server::start(&config).await.unwrap();
+                tx.send(running.addr).unwrap();
+                let _ = running.wait().await;
+            });
+        });
+        let addr = rx.recv_timeout(Duration::from_secs(60)).unwrap();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let mut response = agent.get(format!("http://{addr}/readyz")).call().unwrap();
+            assert_eq!(response.status(), 503);
+            let body = response.body_mut().read_to_string().unwrap();
+            if body.contains("refused") {
+                let path = std::path::Path::new(shipped_plugin());
+                assert_eq!(
+                    body,
+                    format!(
+                        "not ready: component {} refused: its sha256 {shipped} does not match the pin {pin} (--plugin-sha256)\n",
+                        path.display()
+                    )
+                );
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "not refused: {body}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            get(addr, "/metrics").contains("yungui_component_loads_total{result=\"failure\"} 1")
+        );
     }
 }

@@ -523,6 +523,57 @@ fn a_database_down_at_start_is_not_ready_and_says_why() {
         !metrics.contains("yungui_registry_source_errors_total 0\n"),
         "{metrics}"
     );
+    // The database's families are exported (a registry in files has none), as documented.
+    super::metrics::check_scrape(&metrics, true, false);
+}
+
+/// A server over a live database exports the database's families, as the README documents
+/// them: connected, and the lookups of a decision counted.
+#[test]
+fn a_server_over_a_database_exports_its_metrics() {
+    let cluster = Cluster::start();
+    import(&cluster);
+    let url = cluster.url();
+    let addr = serve_in_background(serve_args(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--plain-http",
+        "--workers",
+        "1",
+        "--plugin",
+        shipped_plugin(),
+        "--registry",
+        &url,
+    ]));
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let mut request = workload("shop-example", "shop-example", "cn-north-1", false);
+    request["context"] = serde_json::json!({});
+    let mut response = agent
+        .post(format!("http://{addr}/v1/decide"))
+        .send(request.to_string())
+        .unwrap();
+    let body = response.body_mut().read_to_string().unwrap();
+    assert_eq!(response.status(), 200, "{body}");
+    let scrape = || {
+        agent
+            .get(format!("http://{addr}/metrics"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap()
+    };
+    eventually("the database is connected", || {
+        scrape().contains("yungui_registry_connected 1")
+    });
+    let metrics = scrape();
+    super::metrics::check_scrape(&metrics, true, false);
+    let misses = super::metrics::value(&metrics, "yungui_registry_cache_misses_total").unwrap();
+    assert!(misses > 0.0, "{metrics}");
+    super::metrics::check_process(&metrics);
 }
 
 #[test]

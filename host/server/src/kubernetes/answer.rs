@@ -103,10 +103,15 @@ pub(super) fn respond(
                     }
                 }
             }
-            // Warn mode shows the denials it lets through as warnings too.
+            // Warn mode shows the denials it lets through as warnings too, each prefixed `warn:`;
+            // the denials the server's `--audit` turned into warnings are prefixed `audit:`.
             let shown: Vec<_> = match mode {
-                Mode::Enforce => warnings.clone(),
-                Mode::Warn => denials.iter().chain(&warnings).copied().collect(),
+                Mode::Enforce => warnings.iter().copied().map(audited).collect(),
+                Mode::Warn => denials
+                    .iter()
+                    .map(|&(about, f)| ("warn: ", about, f))
+                    .chain(warnings.iter().copied().map(audited))
+                    .collect(),
                 Mode::Audit => Vec::new(),
             };
             if !shown.is_empty() {
@@ -129,7 +134,13 @@ pub(super) fn respond(
 
 /// `Deployment `shop-example/web``.
 fn subject(request: &AdmissionRequest<DynamicObject>, tenant: &str) -> String {
-    let name = request
+    format!("{} `{tenant}/{}`", request.kind.kind, object_name(request))
+}
+
+/// The reviewed object's name: its `generateName` when it has no name yet, the request's name
+/// when there is no object.
+pub(super) fn object_name(request: &AdmissionRequest<DynamicObject>) -> &str {
+    request
         .object
         .as_ref()
         .and_then(|o| {
@@ -139,8 +150,7 @@ fn subject(request: &AdmissionRequest<DynamicObject>, tenant: &str) -> String {
                 .filter(|n| !n.is_empty())
                 .or(o.metadata.generate_name.as_deref())
         })
-        .unwrap_or(&request.name);
-    format!("{} `{tenant}/{name}`", request.kind.kind)
+        .unwrap_or(&request.name)
 }
 
 fn control_ids(findings: &[(Option<&str>, &types::Finding)]) -> String {
@@ -228,20 +238,29 @@ fn deny_message(
     out
 }
 
-/// One English and one Chinese line per finding, each within [`MAX_WARNING`] characters.
-fn warning_lines(warnings: &[(Option<&str>, &types::Finding)]) -> Vec<String> {
+/// A warning as shown: a denial the server's `--audit` let through is prefixed `audit: `.
+fn audited<'a>(
+    (about, f): (Option<&'a str>, &'a types::Finding),
+) -> (&'static str, Option<&'a str>, &'a types::Finding) {
+    let prefix = if f.severity == types::Severity::Deny {
+        "audit: "
+    } else {
+        ""
+    };
+    (prefix, about, f)
+}
+
+/// One English and one Chinese line per finding (the English one after its prefix: `warn: ` for a
+/// denial a warn-mode namespace lets through, `audit: ` for one the server's `--audit` lets
+/// through), each within [`MAX_WARNING`] characters.
+fn warning_lines(warnings: &[(&str, Option<&str>, &types::Finding)]) -> Vec<String> {
     let mut lines = Vec::with_capacity(warnings.len() * 2);
-    for (about, f) in warnings {
-        let audit = if f.severity == types::Severity::Deny {
-            "audit: "
-        } else {
-            ""
-        };
+    for (prefix, about, f) in warnings {
         let about = about.map(|a| format!(" {a}")).unwrap_or_default();
         let head = if f.article.is_empty() {
-            format!("{audit}{}{about}", f.control)
+            format!("{prefix}{}{about}", f.control)
         } else {
-            format!("{audit}{} (art. {}){about}", f.control, f.article)
+            format!("{prefix}{} (art. {}){about}", f.control, f.article)
         };
         lines.push(clip(&format!("{head}: {}", f.reason)));
         lines.push(clip(&format!("{}: {}", f.control, f.reason_zh)));

@@ -3,8 +3,9 @@
 //! The object of a CREATE or UPDATE is mapped to typed requests ([`mapping`]); each is decided on
 //! the blocking pool, and the answer is an AdmissionReview that echoes the request's `uid`:
 //!
-//! - allowed, with `warnings` for every warn-severity control (and every denial in audit mode),
-//!   each at most [`MAX_WARNING`] characters, and `auditAnnotations` naming the controls;
+//! - allowed, with `warnings` for every warn-severity control (and every denial of a warn-mode
+//!   namespace, prefixed `warn:`, or under the server's `--audit`, prefixed `audit:`), each at
+//!   most [`MAX_WARNING`] characters, and `auditAnnotations` naming the controls;
 //! - denied, `status.code` 403, `status.message` naming every control that fired, its article,
 //!   and its reason in English and Chinese (for an Ingress, per host);
 //! - a fault (the component not loaded, trapped, stopped at its deadline, or the review past
@@ -352,11 +353,17 @@ fn finish(
         _ => "refuse",
     });
     let merged = for_log(outcome);
+    // A Namespace is cluster-scoped: its name is the object's name.
+    let is_namespace = mapping::Kind::of(&request.kind.group, &request.kind.kind)
+        == Some(mapping::Kind::Namespace);
     let entry = Entry {
         front: Front::Kubernetes,
         uid: &request.uid,
         tenant,
         kind: &request.kind.kind,
+        namespace: if is_namespace { "" } else { namespace },
+        name: answer::object_name(request),
+        mode: mode.as_str(),
         action,
         dry_run: request.dry_run,
     };

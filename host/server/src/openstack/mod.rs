@@ -198,6 +198,9 @@ async fn check(state: AppState, path: String, headers: HeaderMap, body: Bytes) -
         uid: &uid,
         tenant: &tenant,
         kind: &rule,
+        namespace: "",
+        name: "",
+        mode: "enforce",
         action: &action,
         dry_run: false,
     };
