@@ -20,7 +20,7 @@ use std::time::SystemTime;
 
 use serde_json::value::RawValue;
 
-use super::{Diff, Key, Registry, RegistryError, keyed, namespace_tenant, read_file, same_entity};
+use super::{Diff, Key, Registry, RegistryError, keyed, namespace_tenant, parse, same_entity};
 
 /// What a file looked like when last read: any part changing means it may have changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -399,6 +399,47 @@ fn in_file(path: &Path, error: RegistryError) -> RegistryError {
             error: Box::new(other),
         },
     }
+}
+
+/// A registry file larger than this is refused (a million tenants take about 300 MiB; larger
+/// registries belong in a registry directory's several files, or in PostgreSQL).
+pub const MAX_REGISTRY_FILE_BYTES: u64 = 1 << 30;
+
+/// Reads a Cedar entities JSON file into its entities' texts: a regular file (a link to one is
+/// followed) of at most [`MAX_REGISTRY_FILE_BYTES`]; anything else (a device, a pipe, a folder)
+/// is refused before it is read, never read without end.
+pub(super) fn read_file(path: &Path) -> Result<Vec<Box<RawValue>>, RegistryError> {
+    use std::io::Read as _;
+    let shown = || path.display().to_string();
+    let io = |source| RegistryError::Io {
+        path: shown(),
+        source,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // Opening a named pipe would wait for a writer.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(RegistryError::NotARegularFile {
+            path: shown(),
+            kind: crate::identity::file_kind(&meta.file_type()),
+        });
+    }
+    let too_large = || RegistryError::TooLarge { path: shown() };
+    if meta.len() > MAX_REGISTRY_FILE_BYTES {
+        return Err(too_large());
+    }
+    let mut text = String::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(MAX_REGISTRY_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(io)?;
+    if text.len() as u64 > MAX_REGISTRY_FILE_BYTES {
+        return Err(too_large());
+    }
+    parse(&text)
 }
 
 /// The registry files of a directory, in name order.

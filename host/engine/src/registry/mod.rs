@@ -15,7 +15,9 @@ mod files;
 pub mod postgres;
 
 pub use error::{OpenError, RegistryError, UidError, Unavailable};
-pub use files::{Files, Update, read_entities};
+pub use files::{Files, MAX_REGISTRY_FILE_BYTES, Update, read_entities};
+
+use files::read_file;
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -205,47 +207,6 @@ fn shard_of(key: &Key) -> usize {
     let mut hasher = std::hash::SipHasher::new();
     key.hash(&mut hasher);
     usize::try_from(hasher.finish() % SHARDS as u64).unwrap_or(0)
-}
-
-/// A registry file larger than this is refused (a million tenants take about 300 MiB; larger
-/// registries belong in a registry directory's several files, or in PostgreSQL).
-pub const MAX_REGISTRY_FILE_BYTES: u64 = 1 << 30;
-
-/// Reads a Cedar entities JSON file into its entities' texts: a regular file (a link to one is
-/// followed) of at most [`MAX_REGISTRY_FILE_BYTES`]; anything else (a device, a pipe, a folder)
-/// is refused before it is read, never read without end.
-fn read_file(path: &Path) -> Result<Vec<Box<RawValue>>, RegistryError> {
-    use std::io::Read as _;
-    let shown = || path.display().to_string();
-    let io = |source| RegistryError::Io {
-        path: shown(),
-        source,
-    };
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    // Opening a named pipe would wait for a writer.
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
-    let file = options.open(path).map_err(io)?;
-    let meta = file.metadata().map_err(io)?;
-    if !meta.is_file() {
-        return Err(RegistryError::NotARegularFile {
-            path: shown(),
-            kind: crate::identity::file_kind(&meta.file_type()),
-        });
-    }
-    let too_large = || RegistryError::TooLarge { path: shown() };
-    if meta.len() > MAX_REGISTRY_FILE_BYTES {
-        return Err(too_large());
-    }
-    let mut text = String::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    file.take(MAX_REGISTRY_FILE_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(io)?;
-    if text.len() as u64 > MAX_REGISTRY_FILE_BYTES {
-        return Err(too_large());
-    }
-    parse(&text)
 }
 
 /// Entities' texts from Cedar entities JSON; an object naming a key twice is refused, naming it
