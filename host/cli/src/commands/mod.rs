@@ -5,6 +5,7 @@ pub mod cert;
 pub mod decide;
 pub mod exit;
 pub mod inspect;
+pub mod oci;
 pub mod registry;
 pub mod report;
 pub mod serve;

@@ -19,6 +19,7 @@ mod connections;
 mod docs;
 mod kubernetes;
 mod long_files;
+mod oci;
 mod openstack;
 mod postgres;
 mod properties;

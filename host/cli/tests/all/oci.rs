@@ -1,0 +1,401 @@
+//! `yungui push`, `pull`, `sign` and `verify` against a real OCI registry: Debian's
+//! `docker-registry` (distribution 2.8, no referrers API) started by each test in a temporary
+//! folder on a loopback port, stopped when the test ends, pass or fail.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use super::*;
+
+const REGISTRY_BINARY: &str = "/usr/bin/docker-registry";
+
+/// A registry of its own, with filesystem storage in its folder.
+struct OciRegistry {
+    dir: tempfile::TempDir,
+    child: Child,
+    addr: String,
+}
+
+impl OciRegistry {
+    fn start() -> Self {
+        assert!(
+            Path::new(REGISTRY_BINARY).is_file(),
+            "{REGISTRY_BINARY} is missing: install Debian's `docker-registry` package (apt-get install docker-registry); .ci/run does"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("yungui-oci-")
+            .tempdir()
+            .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new(REGISTRY_BINARY)
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.path().join("registry.log")).unwrap(),
+            ))
+            .spawn()
+            .unwrap();
+        let registry = Self { dir, child, addr };
+        let started = Instant::now();
+        while ureq::get(&format!("http://{}/v2/", registry.addr))
+            .call()
+            .is_err()
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the registry did not answer on {} within 20 s: {}",
+                registry.addr,
+                std::fs::read_to_string(registry.dir.path().join("registry.log"))
+                    .unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        registry
+    }
+
+    /// A reference in this registry.
+    fn reference(&self, rest: &str) -> String {
+        format!("{}/{rest}", self.addr)
+    }
+
+    /// Runs `yungui` with plain HTTP and no credentials (an empty docker config folder).
+    fn yungui(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_yungui"))
+            .args(args)
+            .arg("--plain-http")
+            .env("DOCKER_CONFIG", self.dir.path())
+            .env("YUNGUI_CACHE_DIR", cache_dir())
+            .output()
+            .unwrap()
+    }
+
+    /// Runs `yungui`, expects success, returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.yungui(args);
+        assert!(
+            out.status.success(),
+            "yungui {args:?}: {:?}\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// A manifest, raw, from the registry's HTTP API.
+    fn manifest(&self, repository: &str, reference: &str) -> Vec<u8> {
+        ureq::get(&format!(
+            "http://{}/v2/{repository}/manifests/{reference}",
+            self.addr
+        ))
+        .header("Accept", "application/vnd.oci.image.manifest.v1+json")
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_vec()
+        .unwrap()
+    }
+
+    /// Puts a manifest under a tag, as anyone with push rights can.
+    fn put_manifest(&self, repository: &str, tag: &str, manifest: &[u8]) {
+        ureq::put(&format!(
+            "http://{}/v2/{repository}/manifests/{tag}",
+            self.addr
+        ))
+        .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+        .send(manifest)
+        .unwrap();
+    }
+}
+
+impl Drop for OciRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A P-256 key pair made by `openssl` as cosign's key-based mode uses: (private, public).
+fn key_pair(dir: &Path, name: &str) -> (String, String) {
+    let private = dir.join(format!("{name}.pem"));
+    let public = dir.join(format!("{name}.pub"));
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl ecparam -genkey -name prime256v1 | openssl pkcs8 -topk8 -nocrypt -out {} && openssl pkey -in {} -pubout -out {}",
+            private.display(),
+            private.display(),
+            public.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(status.success(), "openssl could not make a P-256 key");
+    (private.display().to_string(), public.display().to_string())
+}
+
+/// The shipped component with an extra custom section: a valid component, another digest.
+fn tampered_plugin(dir: &Path) -> PathBuf {
+    let mut wasm = std::fs::read(shipped_plugin()).unwrap();
+    let name = b"tampered";
+    let data = b"not what was signed";
+    wasm.push(0); // a custom section
+    wasm.push(u8::try_from(1 + name.len() + data.len()).unwrap());
+    wasm.push(u8::try_from(name.len()).unwrap());
+    wasm.extend_from_slice(name);
+    wasm.extend_from_slice(data);
+    let path = dir.join("tampered.wasm");
+    std::fs::write(&path, wasm).unwrap();
+    path
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn push_then_pull_round_trips_byte_identical_with_the_wasm_layout() {
+    let registry = OciRegistry::start();
+    let reference = registry.reference("yungui/policies:v1");
+    let digest = registry.ok(&["push", shipped_plugin(), &reference]);
+    let digest = digest.trim();
+    assert!(digest.starts_with("sha256:"), "{digest}");
+    // The same component makes the same manifest: pushing it again, anywhere, gives its digest.
+    let again = registry.ok(&[
+        "push",
+        shipped_plugin(),
+        &registry.reference("other/name:x"),
+    ]);
+    assert_eq!(again.trim(), digest);
+
+    let shipped = std::fs::read(shipped_plugin()).unwrap();
+    let out = registry.dir.path().join("pulled.wasm");
+    let pulled_digest = registry.ok(&["pull", &reference, "-o", out.to_str().unwrap()]);
+    assert_eq!(pulled_digest.trim(), digest);
+    assert!(
+        std::fs::read(&out).unwrap() == shipped,
+        "pulled bytes differ"
+    );
+
+    let by_digest = registry.reference(&format!("yungui/policies@{digest}"));
+    std::fs::remove_file(&out).unwrap();
+    registry.ok(&["pull", &by_digest, "-o", out.to_str().unwrap()]);
+    assert!(
+        std::fs::read(&out).unwrap() == shipped,
+        "pulled bytes differ"
+    );
+
+    // The layout and the identity, as the registry stores them.
+    let manifest: Value =
+        serde_json::from_slice(&registry.manifest("yungui/policies", "v1")).unwrap();
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.wasm.config.v0+json"
+    );
+    assert_eq!(manifest["layers"].as_array().unwrap().len(), 1);
+    assert_eq!(manifest["layers"][0]["mediaType"], "application/wasm");
+    let identity = yungui::builder::Identity::read(&shipped).unwrap().unwrap();
+    assert_eq!(
+        manifest["annotations"]["dev.yungui.policy-digest"],
+        identity.policy_digest.as_str()
+    );
+    let controls = manifest["annotations"]["dev.yungui.controls"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        controls.split(',').count(),
+        identity.controls.len(),
+        "{controls}"
+    );
+
+    // A tag that is not there is an error naming it, not an empty file.
+    let missing = registry.reference("yungui/policies:nope");
+    let out2 = registry.dir.path().join("missing.wasm");
+    let failed = registry.yungui(&["pull", &missing, "-o", out2.to_str().unwrap()]);
+    assert_eq!(failed.status.code(), Some(4), "{}", stderr(&failed));
+    assert!(
+        stderr(&failed).contains("not in the registry"),
+        "{}",
+        stderr(&failed)
+    );
+    assert!(!out2.exists());
+}
+
+#[test]
+fn pushing_something_yungui_did_not_build_is_refused() {
+    let registry = OciRegistry::start();
+    let not_ours = registry.dir.path().join("config.yml");
+    let out = registry.yungui(&[
+        "push",
+        not_ours.to_str().unwrap(),
+        &registry.reference("yungui/policies:v1"),
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+}
+
+#[test]
+fn signed_with_the_key_verifies_as_cosign_would() {
+    let registry = OciRegistry::start();
+    let (key, public) = key_pair(registry.dir.path(), "signer");
+    let reference = registry.reference("yungui/policies:v1");
+    let digest = registry.ok(&["push", shipped_plugin(), &reference]);
+    let digest = digest.trim();
+    let signed = registry.ok(&["sign", &reference, "--key", &key]);
+    assert!(signed.contains(digest), "{signed}");
+
+    let verified = registry.ok(&["verify", &reference, "--key", &public]);
+    assert!(verified.contains(digest), "{verified}");
+    registry.ok(&[
+        "verify",
+        &registry.reference(&format!("yungui/policies@{digest}")),
+        "--key",
+        &public,
+    ]);
+
+    // The signature is cosign's: a simple-signing payload under `sha256-<hex>.sig`, whose
+    // base64 annotation is an ECDSA P-256/SHA-256 DER signature `openssl` verifies.
+    let tag = format!("{}.sig", digest.replace(':', "-"));
+    let manifest: Value =
+        serde_json::from_slice(&registry.manifest("yungui/policies", &tag)).unwrap();
+    let layer = &manifest["layers"][0];
+    assert_eq!(
+        layer["mediaType"],
+        "application/vnd.dev.cosign.simplesigning.v1+json"
+    );
+    let payload = ureq::get(&format!(
+        "http://{}/v2/yungui/policies/blobs/{}",
+        registry.addr,
+        layer["digest"].as_str().unwrap()
+    ))
+    .call()
+    .unwrap()
+    .body_mut()
+    .read_to_vec()
+    .unwrap();
+    let payload_json: Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(
+        payload_json["critical"]["image"]["docker-manifest-digest"],
+        digest
+    );
+    assert_eq!(
+        payload_json["critical"]["type"],
+        "cosign container image signature"
+    );
+    let signature = layer["annotations"]["dev.cosignproject.cosign/signature"]
+        .as_str()
+        .unwrap();
+    let dir = registry.dir.path();
+    std::fs::write(dir.join("payload"), &payload).unwrap();
+    std::fs::write(dir.join("signature.b64"), signature).unwrap();
+    let checked = Command::new("sh")
+        .current_dir(dir)
+        .arg("-c")
+        .arg(format!(
+            "base64 -d signature.b64 > signature.der && openssl dgst -sha256 -verify {public} -signature signature.der payload"
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "openssl does not verify the signature: {}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+
+    // Signing again with another key keeps the first signature: both verify.
+    let (key2, public2) = key_pair(dir, "second");
+    registry.ok(&["sign", &reference, "--key", &key2]);
+    registry.ok(&["verify", &reference, "--key", &public]);
+    registry.ok(&["verify", &reference, "--key", &public2]);
+}
+
+#[test]
+fn a_signature_by_another_key_is_refused() {
+    let registry = OciRegistry::start();
+    let (key, _) = key_pair(registry.dir.path(), "signer");
+    let (_, other_public) = key_pair(registry.dir.path(), "other");
+    let reference = registry.reference("yungui/policies:v1");
+    registry.ok(&["push", shipped_plugin(), &reference]);
+    registry.ok(&["sign", &reference, "--key", &key]);
+    let out = registry.yungui(&["verify", &reference, "--key", &other_public]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not by this key"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_component_without_a_signature_is_refused() {
+    let registry = OciRegistry::start();
+    let (_, public) = key_pair(registry.dir.path(), "signer");
+    let reference = registry.reference("yungui/policies:v1");
+    registry.ok(&["push", shipped_plugin(), &reference]);
+    let out = registry.yungui(&["verify", &reference, "--key", &public]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("has no signature"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_tampered_component_pushed_over_a_signed_tag_is_refused() {
+    let registry = OciRegistry::start();
+    let (key, public) = key_pair(registry.dir.path(), "signer");
+    let reference = registry.reference("yungui/policies:v1");
+    let signed = registry.ok(&["push", shipped_plugin(), &reference]);
+    let signed = signed.trim().to_owned();
+    registry.ok(&["sign", &reference, "--key", &key]);
+
+    // Someone with push rights replaces the tag's component.
+    let tampered = tampered_plugin(registry.dir.path());
+    let pushed = registry.ok(&["push", tampered.to_str().unwrap(), &reference]);
+    let pushed = pushed.trim().to_owned();
+    assert_ne!(pushed, signed);
+    let out = registry.yungui(&["verify", &reference, "--key", &public]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("has no signature"),
+        "{}",
+        stderr(&out)
+    );
+
+    // ... and copies the genuine signature beside it: it is for the other digest.
+    let genuine = registry.manifest(
+        "yungui/policies",
+        &format!("{}.sig", signed.replace(':', "-")),
+    );
+    registry.put_manifest(
+        "yungui/policies",
+        &format!("{}.sig", pushed.replace(':', "-")),
+        &genuine,
+    );
+    let out = registry.yungui(&["verify", &reference, "--key", &public]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("is for {signed}, not {pushed}")),
+        "{}",
+        stderr(&out)
+    );
+
+    // The signed component, pinned by digest, still verifies.
+    registry.ok(&[
+        "verify",
+        &registry.reference(&format!("yungui/policies@{signed}")),
+        "--key",
+        &public,
+    ]);
+}
