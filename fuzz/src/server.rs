@@ -41,10 +41,7 @@ fn server() -> &'static Server {
             .unwrap_or_else(|e| panic!("the example registry: {e}"));
         // The deadlines are the server's defaults times ten: a machine busy with other builds
         // must not turn a slow call into a fault. An input that takes that long is a finding.
-        let config = EngineConfig {
-            deadline: Duration::from_secs(2),
-            ..EngineConfig::default()
-        };
+        let config = EngineConfig::default().with_deadline(Duration::from_secs(2));
         // Built outside any runtime: building runs the component's initialisation, which blocks.
         let engine = PluginSource::Shipped
             .load(registry, config)

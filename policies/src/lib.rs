@@ -52,6 +52,13 @@ pub mod wire;
 /// The schema's file name inside the policy folder.
 pub const SCHEMA_FILE: &str = "schema.cedarschema";
 
+/// The notice file beside the shipped policies: article → sub-items → controls, properties and
+/// duties that cannot be decided at request time (`notice.json`, read by `yungui report`).
+pub const NOTICE_FILE: &str = "notice.json";
+
+/// The shipped `notice.json`, for a report made where there is no policy folder.
+pub const SHIPPED_NOTICE: &str = include_str!("../notice.json");
+
 /// Annotation keys every forbid policy carries.
 pub mod annotation {
     /// The policy's own id, unique in the set (Cedar's tools read it as the policy id), e.g.

@@ -342,10 +342,7 @@ fn main() {
     // (c): no idle instances kept, so every call instantiates and parses the policies.
     let cold = load(
         Registry::from_file(&root().join("examples/registry.json")).unwrap(),
-        EngineConfig {
-            max_idle: 0,
-            ..EngineConfig::default()
-        },
+        EngineConfig::default().with_max_idle(0),
     );
     let c = measure(50, |_| {
         cold.decide(&typed).unwrap();
@@ -357,10 +354,7 @@ fn main() {
     let unbuilt = Engine::from_sources_unbuilt(
         &yungui::builder::shipped_sources(),
         Registry::from_file(&root().join("examples/registry.json")).unwrap(),
-        EngineConfig {
-            max_idle: 0,
-            ..EngineConfig::default()
-        },
+        EngineConfig::default().with_max_idle(0),
     )
     .unwrap();
     let cu = measure(50, |_| {
@@ -449,10 +443,7 @@ fn main() {
         &f,
     );
     let cases = yungui::cases::discover(&[root().join("tests/cases")]).unwrap();
-    let config = EngineConfig {
-        cache_dir: Some(cache.clone()),
-        ..EngineConfig::default()
-    };
+    let config = EngineConfig::default().with_cache_dir(Some(cache.clone()));
     let ft = measure(10, |_| {
         let engine =
             Engine::from_sources_unbuilt(&sources, Registry::empty(), config.clone()).unwrap();

@@ -3,9 +3,9 @@
 
 use clap::{CommandFactory as _, Parser, Subcommand};
 use yungui_cli::commands::{
-    Exit, Format, build::BuildCommand, cert::CertCommand, decide::DecideCommand,
-    inspect::InspectCommand, report::ReportCommand, serve::ServeCommand, test::TestCommand,
-    test::TestFormat, validate::ValidateCommand,
+    Exit, Format, analyze::AnalyzeCommand, build::BuildCommand, cert::CertCommand,
+    decide::DecideCommand, diff::DiffCommand, inspect::InspectCommand, report::ReportCommand,
+    serve::ServeCommand, test::TestCommand, test::TestFormat, validate::ValidateCommand,
 };
 
 /// `yungui --version`: the version, the engine component and the shipped policy set.
@@ -58,6 +58,12 @@ enum Command {
     Verify(yungui_cli::commands::oci::VerifyCommand),
     /// Write the trace report (notice → controls → policies → cases); `--check` for CI.
     Report(ReportCommand),
+    /// Prove the notice's properties for every request, and the policy set's health, with the SMT
+    /// solver cvc5; exit 1 when one fails, 3 when the policies are invalid.
+    Analyze(AnalyzeCommand),
+    /// Compare two policy folders for every request: equivalent, more or less permissive, with an
+    /// example each way; exit 1 when they differ.
+    Diff(DiffCommand),
     /// Print a shell completion script, e.g. `yungui completions bash > /etc/bash_completion.d/yungui`.
     Completions {
         /// The shell.
@@ -75,6 +81,8 @@ impl Command {
             Self::Build(cmd) => cmd.format == Format::Json,
             Self::Inspect(cmd) => cmd.format == Format::Json,
             Self::Test(cmd) => cmd.format == TestFormat::Json,
+            Self::Analyze(cmd) => cmd.format == Format::Json,
+            Self::Diff(cmd) => cmd.format == Format::Json,
             _ => false,
         }
     }
@@ -127,6 +135,8 @@ fn main() -> Exit {
         Command::Build(cmd) => cmd.execute(),
         Command::Inspect(cmd) => cmd.execute(),
         Command::Report(cmd) => cmd.execute(),
+        Command::Analyze(cmd) => cmd.execute(),
+        Command::Diff(cmd) => cmd.execute(),
         Command::Test(cmd) => cmd.execute(),
         Command::Serve(cmd) => cmd.execute(),
         Command::Cert(cmd) => cmd.execute(),

@@ -142,10 +142,7 @@ fn one_instance(wasm: &[u8], registry: Registry) -> Engine {
         wasm,
         "shipped",
         registry,
-        EngineConfig {
-            max_idle: 1,
-            ..EngineConfig::default()
-        },
+        EngineConfig::default().with_max_idle(1),
     )
     .unwrap()
 }
@@ -208,10 +205,7 @@ fn timed(engine: &Engine, requests: &[String], rounds: usize) -> Vec<Duration> {
 /// Warm decisions over the file registry of 1,000 tenants, then (with a database) cold and warm
 /// ones over the database.
 fn database(url: &str, wasm: &[u8]) {
-    let config = EngineConfig {
-        max_idle: 1,
-        ..EngineConfig::default()
-    };
+    let config = EngineConfig::default().with_max_idle(1);
     let file = Engine::from_bytes(
         wasm,
         "shipped",

@@ -1,8 +1,15 @@
-//! The host side of the WIT interface in `wit/`: the only place `bindgen!` is called.
+//! The host side of the WIT interface in `wit/`: the only place `bindgen!` is called. The
+//! generated records and variants compare with `==` (`additional_derives`), so callers compare
+//! requests and decisions directly.
+#![allow(
+    missing_docs,
+    reason = "generated from wit/; the WIT files document every type and field"
+)]
 
 wasmtime::component::bindgen!({
     path: "../../wit",
     world: "plugin",
+    additional_derives: [PartialEq, Eq],
 });
 
 pub use self::exports::yungui::policy::decide;

@@ -16,26 +16,19 @@ use std::path::Path;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use wasmtime::component::Instance;
 use wasmtime::{AsContextMut, Store};
 use wasmtime_wizer::{ComponentInstanceState, Wizer};
 use yungui_policies::{Problems, SourceFile, Sources, Validate};
 
-use crate::engine::{self, State};
-
-/// yungui's engine component: policy-free; `yungui build` makes policy components from it.
-pub const ENGINE_COMPONENT: &[u8] = include_bytes!(env!("YUNGUI_ENGINE_WASM"));
-
-/// The sha256 of [`ENGINE_COMPONENT`], hex.
-pub const ENGINE_SHA256: &str = env!("YUNGUI_ENGINE_SHA256");
+pub use crate::identity::{
+    ENGINE_COMPONENT, ENGINE_SHA256, IDENTITY_SECTION, Identity, IdentityControl, NotAComponent,
+    Outline, sha256_hex,
+};
+use crate::runtime::{self, State};
 
 /// The digest of the shipped policy set (as `yungui inspect` prints it).
 pub const SHIPPED_POLICY_DIGEST: &str = env!("YUNGUI_SHIPPED_POLICY_DIGEST");
-
-/// The name of the custom section that holds a built component's [`Identity`].
-pub const IDENTITY_SECTION: &str = "yungui:policy-set";
 
 /// The seed the instance's hash maps get during `init`: fixed, so builds are reproducible.
 const BUILD_SEED: u128 = 0x7975_6e67_7569_2d62_7569_6c64_2d73_6565;
@@ -57,133 +50,92 @@ pub fn shipped_sources() -> Sources {
     }
 }
 
-/// The sha256 of some bytes, hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 pub use yungui_policies::wire::{FileText, PolicySources};
-
-/// A control, as a built component's identity lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IdentityControl {
-    /// The control id.
-    pub control: String,
-    /// The article of the notice.
-    pub article: String,
-    /// `deny` or `warn`.
-    pub severity: String,
-    /// The policy file it lives in.
-    pub file: String,
-}
-
-/// What a built component says of itself, in its `yungui:policy-set` custom section.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Identity {
-    /// The digest of the policy set it holds ([`Sources::digest`]).
-    pub policy_digest: String,
-    /// The sha256 of the engine component it was built from.
-    pub engine_sha256: String,
-    /// The yungui version that built it.
-    pub built_by: String,
-    /// Every control of the policy set, in control order.
-    pub controls: Vec<IdentityControl>,
-    /// The policy set itself.
-    pub sources: PolicySources,
-}
-
-impl Identity {
-    /// Reads the identity section of a component, without running it. `Ok(None)` when it has
-    /// none (a component not made by `yungui build`).
-    pub fn read(wasm: &[u8]) -> Result<Option<Self>, BuildError> {
-        let outline = Outline::read(wasm)?;
-        outline
-            .custom
-            .iter()
-            .find(|(name, _)| name == IDENTITY_SECTION)
-            .map(|(_, data)| {
-                serde_json::from_slice(data).map_err(|e| {
-                    BuildError::NotAComponent(format!(
-                        "its `{IDENTITY_SECTION}` section is not valid: {e}"
-                    ))
-                })
-            })
-            .transpose()
-    }
-}
-
-/// A component's top level, read without compiling it.
-#[derive(Debug, Clone, Default)]
-pub struct Outline {
-    /// The names it imports, e.g. `yungui:policy/registry@0.2.0`.
-    pub imports: Vec<String>,
-    /// The names it exports, e.g. `yungui:policy/decide@0.2.0`.
-    pub exports: Vec<String>,
-    /// Its top-level custom sections: (name, data).
-    pub custom: Vec<(String, Vec<u8>)>,
-}
-
-impl Outline {
-    /// Parses the component's top-level sections (nested modules and components are skipped).
-    pub fn read(wasm: &[u8]) -> Result<Self, BuildError> {
-        use wasmparser::{Encoding, Payload};
-        let bad = |e: &dyn std::fmt::Display| BuildError::NotAComponent(e.to_string());
-        let mut outline = Self::default();
-        let mut depth = 0usize;
-        for payload in wasmparser::Parser::new(0).parse_all(wasm) {
-            match payload.map_err(|e| bad(&e))? {
-                Payload::Version { encoding, .. }
-                    if depth == 0 && encoding != Encoding::Component =>
-                {
-                    return Err(bad(&"it is a core wasm module; yungui runs components"));
-                }
-                Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
-                Payload::End(_) => depth = depth.saturating_sub(1),
-                Payload::ComponentImportSection(reader) if depth == 0 => {
-                    for import in reader {
-                        outline
-                            .imports
-                            .push(import.map_err(|e| bad(&e))?.name.name.to_owned());
-                    }
-                }
-                Payload::ComponentExportSection(reader) if depth == 0 => {
-                    for export in reader {
-                        outline
-                            .exports
-                            .push(export.map_err(|e| bad(&e))?.name.name.to_owned());
-                    }
-                }
-                Payload::CustomSection(section) if depth == 0 => outline
-                    .custom
-                    .push((section.name().to_owned(), section.data().to_vec())),
-                _ => {}
-            }
-        }
-        Ok(outline)
-    }
-}
 
 /// Why `yungui build` wrote nothing.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BuildError {
     /// The policy set is invalid: every problem, `file:line:column: message`.
     #[error("the policies are invalid:\n{0}")]
     Invalid(Problems),
     /// Wasmtime or the pre-initialisation failed: a fault of yungui's, not of the policies.
     #[error("cannot pre-initialise the component: {0}")]
-    Snapshot(String),
+    Snapshot(SnapshotError),
     /// The component was built but could not be loaded: a fault of yungui's.
     #[error("cannot load the built component: {0}")]
-    Load(String),
+    Load(Box<crate::error::Error>),
     /// The bytes are not a wasm component yungui can read.
-    #[error("not a wasm component: {0}")]
-    NotAComponent(String),
+    #[error(transparent)]
+    NotAComponent(#[from] NotAComponent),
+}
+
+/// Why the pre-initialisation failed (the message is part of [`BuildError::Snapshot`]'s).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SnapshotError {
+    /// A step wasmtime or wizer failed.
+    #[error("{step}: {error:#}")]
+    Wasmtime {
+        /// The step.
+        step: SnapshotStep,
+        /// Why (its message is part of this one's).
+        error: wasmtime::Error,
+    },
+    /// The policy set or the identity could not be encoded.
+    #[error("encoding: {0}")]
+    Encode(serde_json::Error),
+    /// The snapshot waited, which a snapshot over synchronous calls never does.
+    #[error("the snapshot did not complete")]
+    Incomplete,
+    /// The instance lacks an export the snapshot reads.
+    #[error("no export `{0}`")]
+    NoExport(String),
+    /// An export the snapshot reads failed.
+    #[error("`{export}`: {error:#}")]
+    Call {
+        /// The export, `instance#func`.
+        export: String,
+        /// Why (its message is part of this one's).
+        error: wasmtime::Error,
+    },
+}
+
+/// The steps of the pre-initialisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SnapshotStep {
+    /// Instrumenting the engine component.
+    Instrument,
+    /// Configuring wasmtime.
+    Configure,
+    /// Compiling the instrumented engine.
+    Compile,
+    /// Linking.
+    Link,
+    /// Instantiating the engine.
+    Instantiate,
+    /// Finding its `init`.
+    FindInit,
+    /// Running `init`.
+    RunInit,
+    /// Taking the snapshot.
+    Snapshot,
+}
+
+impl std::fmt::Display for SnapshotStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Instrument => "instrumenting the engine",
+            Self::Configure => "configuring wasmtime",
+            Self::Compile => "compiling the instrumented engine",
+            Self::Link => "linking",
+            Self::Instantiate => "instantiating the engine",
+            Self::FindInit => "the engine has no `init`",
+            Self::RunInit => "running `init`",
+            Self::Snapshot => "snapshotting",
+        })
+    }
 }
 
 // Not `#[from]`: that would make the problems the error's source too, and a report of the error
@@ -277,29 +229,31 @@ fn built_name(policy_digest: &str) -> String {
 
 /// Instruments the engine, runs `init` with the policy set, snapshots, and appends the identity.
 fn snapshot(identity: &Identity, cache_dir: Option<&Path>) -> Result<Vec<u8>, BuildError> {
-    let fault =
-        |what: &str, err: &dyn std::fmt::Display| BuildError::Snapshot(format!("{what}: {err:#}"));
+    let fault = |step: SnapshotStep| {
+        move |error: wasmtime::Error| BuildError::Snapshot(SnapshotError::Wasmtime { step, error })
+    };
+    let encoding = |e: serde_json::Error| BuildError::Snapshot(SnapshotError::Encode(e));
     let mut wizer = Wizer::new();
     wizer.init_func("init").keep_init_func(true);
     let (context, instrumented) = wizer
         .instrument_component(ENGINE_COMPONENT)
-        .map_err(|e| fault("instrumenting the engine", &e))?;
+        .map_err(fault(SnapshotStep::Instrument))?;
     // The instrumented engine is the same for every policy set: its compiled code is cached.
-    let wasmtime = engine::wasmtime_engine().map_err(|e| fault("configuring wasmtime", &e))?;
-    let component = engine::compile_cached(&wasmtime, &instrumented, cache_dir)
-        .map_err(|e| fault("compiling the instrumented engine", &e))?;
-    let linker = engine::linker(&wasmtime).map_err(|e| fault("linking", &e))?;
-    let input = serde_json::to_vec(&identity.sources).map_err(|e| fault("encoding", &e))?;
+    let wasmtime = runtime::wasmtime_engine().map_err(fault(SnapshotStep::Configure))?;
+    let component = runtime::compile_cached(&wasmtime, &instrumented, cache_dir)
+        .map_err(fault(SnapshotStep::Compile))?;
+    let linker = runtime::linker(&wasmtime).map_err(fault(SnapshotStep::Link))?;
+    let input = serde_json::to_vec(&identity.sources).map_err(encoding)?;
     let mut store = Store::new(&wasmtime, State::for_build(input, BUILD_SEED));
     store.set_epoch_deadline(u64::MAX);
     let instance = linker
         .instantiate(&mut store, &component)
-        .map_err(|e| fault("instantiating the engine", &e))?;
+        .map_err(fault(SnapshotStep::Instantiate))?;
     let init = instance
         .get_typed_func::<(), ()>(&mut store, "init")
-        .map_err(|e| fault("the engine has no `init`", &e))?;
+        .map_err(fault(SnapshotStep::FindInit))?;
     init.call(&mut store, ())
-        .map_err(|e| fault("running `init`", &e))?;
+        .map_err(fault(SnapshotStep::RunInit))?;
 
     let mut state = Snapshotter {
         store: &mut store,
@@ -307,20 +261,13 @@ fn snapshot(identity: &Identity, cache_dir: Option<&Path>) -> Result<Vec<u8>, Bu
         error: None,
     };
     let snapshot = ready(wizer.snapshot_component(&context, &mut state))
-        .ok_or_else(|| BuildError::Snapshot("the snapshot did not complete".to_owned()))?
-        .map_err(|e| fault("snapshotting", &e))?;
+        .ok_or(BuildError::Snapshot(SnapshotError::Incomplete))?
+        .map_err(fault(SnapshotStep::Snapshot))?;
     if let Some(err) = state.error {
         return Err(BuildError::Snapshot(err));
     }
     let mut wasm = snapshot;
-    let section = serde_json::to_vec(identity).map_err(|e| fault("encoding", &e))?;
-    wasm_encoder::ComponentSection::append_to_component(
-        &wasm_encoder::CustomSection {
-            name: IDENTITY_SECTION.into(),
-            data: section.into(),
-        },
-        &mut wasm,
-    );
+    identity.append_to(&mut wasm).map_err(encoding)?;
     Ok(wasm)
 }
 
@@ -341,7 +288,7 @@ fn ready<F: Future>(future: F) -> Option<F::Output> {
 struct Snapshotter<'a> {
     store: &'a mut Store<State>,
     instance: Instance,
-    error: Option<String>,
+    error: Option<SnapshotError>,
 }
 
 impl Snapshotter<'_> {
@@ -353,19 +300,25 @@ impl Snapshotter<'_> {
             let (_, outer) = self
                 .instance
                 .get_export(self.store.as_context_mut(), None, instance)
-                .ok_or_else(|| format!("no export `{instance}`"))?;
+                .ok_or_else(|| SnapshotError::NoExport(instance.to_owned()))?;
             let (_, inner) = self
                 .instance
                 .get_export(self.store.as_context_mut(), Some(&outer), func)
-                .ok_or_else(|| format!("no export `{instance}#{func}`"))?;
+                .ok_or_else(|| SnapshotError::NoExport(format!("{instance}#{func}")))?;
             let typed = self
                 .instance
                 .get_typed_func::<(), (R,)>(self.store.as_context_mut(), inner)
-                .map_err(|e| format!("`{instance}#{func}`: {e:#}"))?;
+                .map_err(|error| SnapshotError::Call {
+                    export: format!("{instance}#{func}"),
+                    error,
+                })?;
             typed
                 .call(self.store.as_context_mut(), ())
                 .map(|(r,)| r)
-                .map_err(|e| format!("`{instance}#{func}`: {e:#}"))
+                .map_err(|error| SnapshotError::Call {
+                    export: format!("{instance}#{func}"),
+                    error,
+                })
         })();
         match result {
             Ok(r) => Some(r),

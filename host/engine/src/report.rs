@@ -79,17 +79,8 @@ impl From<&types::Finding> for Finding {
 
 impl From<&Error> for ErrorReport {
     fn from(err: &Error) -> Self {
-        let kind = match err {
-            Error::Failure(types::Failure::BadRequest(_)) => "bad_request",
-            Error::Failure(types::Failure::BadEntityData(_)) => "bad_entity_data",
-            Error::Failure(types::Failure::PluginFault(_)) => "plugin_fault",
-            Error::Timeout(_) => "timeout",
-            Error::OutOfMemory(_) => "out_of_memory",
-            Error::Trap(_) => "trap",
-            Error::Load { .. } | Error::Instantiate(_) => "load",
-        };
         Self {
-            kind,
+            kind: err.kind().as_str(),
             message: err.to_string(),
         }
     }

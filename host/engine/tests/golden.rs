@@ -22,18 +22,14 @@ use yungui::{Engine, EngineConfig, Registry};
 /// /tmp).
 fn config() -> EngineConfig {
     static DIR: OnceLock<std::path::PathBuf> = OnceLock::new();
-    EngineConfig {
-        cache_dir: Some(
-            DIR.get_or_init(|| {
-                let dir =
-                    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("yungui-cache-golden");
-                std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-                dir
-            })
-            .clone(),
-        ),
-        ..EngineConfig::default()
-    }
+    EngineConfig::default().with_cache_dir(Some(
+        DIR.get_or_init(|| {
+            let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("yungui-cache-golden");
+            std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+            dir
+        })
+        .clone(),
+    ))
 }
 
 fn built() -> &'static Engine {

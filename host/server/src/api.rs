@@ -30,7 +30,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::metrics::Answer;
-use super::{AppState, ServeError, log_decision};
+use super::{AppState, Entry, Front, ServeError};
 use yungui::report::{ErrorReport, Outcome, Report};
 use yungui::request::{now_secs, server_now};
 
@@ -121,34 +121,28 @@ async fn decide_one(state: &AppState, uid: &str, body: String) -> Report {
     let server_secs = now_secs();
     // Reading the body, bounding it and deciding all run under one of the API's permits, off the
     // async runtime: a large body costs its caller's permit, not everyone's runtime threads.
-    let ran = state
-        .run("api", move |engine| {
+    let ((tenant, action), result) = state
+        .decide_with(Front::Api, move |engine| {
             match prepare(&body, server_secs, engine.registry().database().is_some()) {
                 Ok(prepared) => {
                     let result = engine
                         .decide_json(&prepared.request)
                         .map_err(ServeError::from);
-                    (prepared.tenant, prepared.action, result)
+                    ((prepared.tenant, prepared.action), result)
                 }
-                Err(err) => (String::new(), String::new(), Err(err)),
+                Err(err) => (Default::default(), Err(err)),
             }
         })
         .await;
-    let (tenant, action, result) =
-        ran.unwrap_or_else(|err| (String::new(), String::new(), Err(err)));
-    state.metrics.record("api", &result, started.elapsed());
-    state.metrics.record_controls(&result);
-    log_decision(
-        state,
-        "api",
+    let entry = Entry {
+        front: Front::Api,
         uid,
-        &tenant,
-        "",
-        &action,
-        &result,
-        started.elapsed(),
-        false,
-    );
+        tenant: &tenant,
+        kind: "",
+        action: &action,
+        dry_run: false,
+    };
+    state.answered(&entry, &result, started);
     match result {
         Ok(decision) => Report::new(&Ok(decision)),
         Err(ServeError::Engine(err)) => Report::new(&Err(err)),

@@ -18,7 +18,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use super::ServeError;
+use crate::ServeError;
+use crate::front::Front;
 use yungui::bindings::types;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -146,6 +147,8 @@ pub struct Metrics {
     instantiations: Gauge,
     registry_source: super::registry_metrics::RegistryMetrics,
     cutoffs: Family<CutoffLabels, Counter>,
+    tls_not_after: Gauge,
+    tls_registered: std::sync::Once,
 }
 
 impl Default for Metrics {
@@ -244,6 +247,8 @@ impl Metrics {
             instantiations,
             registry_source,
             cutoffs,
+            tls_not_after: Gauge::default(),
+            tls_registered: std::sync::Once::new(),
         }
     }
 
@@ -254,6 +259,22 @@ impl Metrics {
                 reason: reason.to_owned(),
             })
             .inc();
+    }
+
+    /// The serving certificate's expiry (Unix seconds): set when the TLS configuration loads and
+    /// at each reload. Exported only by a server that serves TLS.
+    pub fn set_tls_not_after(&self, unix_secs: i64) {
+        self.tls_not_after.set(unix_secs);
+        self.tls_registered.call_once(|| {
+            self.registry
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .register(
+                    "tls_not_after_seconds",
+                    "When the serving certificate in force expires (its notAfter), in Unix seconds",
+                    self.tls_not_after.clone(),
+                );
+        });
     }
 
     /// Reads the registry's metrics (at scrape time): the engine's lookups, and the database's
@@ -277,10 +298,10 @@ impl Metrics {
     }
 
     /// Counts one answer of a front end.
-    pub fn answer(&self, front: &str, code: u16, answer: &str) {
+    pub fn answer(&self, front: Front, code: u16, answer: &str) {
         self.answers
             .get_or_create(&AnswerLabels {
-                front: front.to_owned(),
+                front: front.name().to_owned(),
                 code: code.to_string(),
                 answer: answer.to_owned(),
             })
@@ -327,7 +348,7 @@ impl Metrics {
     /// ([`Metrics::record_controls`]).
     pub fn record(
         &self,
-        front: &str,
+        front: Front,
         result: &Result<types::Decision, ServeError>,
         elapsed: Duration,
     ) {
@@ -338,21 +359,21 @@ impl Metrics {
         };
         self.decisions
             .get_or_create(&DecisionLabels {
-                front: front.to_owned(),
+                front: front.name().to_owned(),
                 decision: decision.to_owned(),
             })
             .inc();
         if let Err(e) = result {
             self.faults
                 .get_or_create(&FaultLabels {
-                    front: front.to_owned(),
+                    front: front.name().to_owned(),
                     kind: e.kind().to_owned(),
                 })
                 .inc();
         }
         self.latency
             .get_or_create(&FrontLabels {
-                front: front.to_owned(),
+                front: front.name().to_owned(),
             })
             .observe(elapsed.as_secs_f64());
     }
@@ -453,7 +474,7 @@ mod tests {
     #[test]
     fn prometheus_text_names_counters_by_their_samples() {
         let metrics = Metrics::new();
-        metrics.answer("openstack", 400, "refuse");
+        metrics.answer(Front::OpenStack, 400, "refuse");
         metrics.registry_reload(false);
         let open = metrics.encode_as(Format::OpenMetrics);
         assert!(open.ends_with("# EOF\n"), "{open}");

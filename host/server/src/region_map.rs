@@ -8,36 +8,108 @@
 //! never allows.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-
-use anyhow::Context as _;
+use std::path::{Path, PathBuf};
 
 /// Name → region.
 pub type RegionMap = BTreeMap<String, String>;
 
+/// Why a map was refused: each names the map (`what`), its file and its option (`flag`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegionMapError {
+    /// The file cannot be read.
+    #[error("cannot read the {what} map `{}` ({flag})", .path.display())]
+    Read {
+        /// What the map maps, e.g. `availability zone`.
+        what: String,
+        /// The file.
+        path: PathBuf,
+        /// The option that named it.
+        flag: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a JSON object of names to regions.
+    #[error(
+        "the {what} map `{}` ({flag}) is not a JSON object of {what} to region, like {{\"name\": \"cn-north-1\"}}",
+        .path.display()
+    )]
+    Json {
+        /// What the map maps.
+        what: String,
+        /// The file.
+        path: PathBuf,
+        /// The option that named it.
+        flag: String,
+        /// What serde found.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The map is empty.
+    #[error(
+        "the {what} map `{}` ({flag}) is empty: map each {what} to its region, or leave the option out for a one-region deployment",
+        .path.display()
+    )]
+    Empty {
+        /// What the map maps.
+        what: String,
+        /// The file.
+        path: PathBuf,
+        /// The option that named it.
+        flag: String,
+    },
+    /// A name is mapped to an empty region.
+    #[error("the {what} map `{}` ({flag}) maps `{name}` to an empty region", .path.display())]
+    EmptyRegion {
+        /// What the map maps.
+        what: String,
+        /// The file.
+        path: PathBuf,
+        /// The option that named it.
+        flag: String,
+        /// The name.
+        name: String,
+    },
+}
+
 /// Reads the map of `what` (e.g. `availability zone`) to region in the file `path`, passed with
 /// the option `flag`. An unreadable file, a value that is not such an object, an empty map or an
 /// empty region is an error naming the file and what is wrong.
-pub fn read(path: &Path, what: &str, flag: &str) -> anyhow::Result<RegionMap> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the {what} map `{}` ({flag})", path.display()))?;
-    let map: RegionMap = serde_json::from_str(&text).with_context(|| {
-        format!(
-            "the {what} map `{}` ({flag}) is not a JSON object of {what} to region, like {{\"name\": \"cn-north-1\"}}",
-            path.display()
-        )
-    })?;
+pub fn read(path: &Path, what: &str, flag: &str) -> Result<RegionMap, RegionMapError> {
+    let (what, path, flag) = (what.to_owned(), path.to_owned(), flag.to_owned());
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(source) => {
+            return Err(RegionMapError::Read {
+                what,
+                path,
+                flag,
+                source,
+            });
+        }
+    };
+    let map: RegionMap = match serde_json::from_str(&text) {
+        Ok(map) => map,
+        Err(source) => {
+            return Err(RegionMapError::Json {
+                what,
+                path,
+                flag,
+                source,
+            });
+        }
+    };
     if map.is_empty() {
-        anyhow::bail!(
-            "the {what} map `{}` ({flag}) is empty: map each {what} to its region, or leave the option out for a one-region deployment",
-            path.display()
-        );
+        return Err(RegionMapError::Empty { what, path, flag });
     }
     if let Some((name, _)) = map.iter().find(|(_, region)| region.trim().is_empty()) {
-        anyhow::bail!(
-            "the {what} map `{}` ({flag}) maps `{name}` to an empty region",
-            path.display()
-        );
+        return Err(RegionMapError::EmptyRegion {
+            what,
+            path,
+            flag,
+            name: name.clone(),
+        });
     }
     Ok(map)
 }
@@ -45,6 +117,7 @@ pub fn read(path: &Path, what: &str, flag: &str) -> anyhow::Result<RegionMap> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Chain;
 
     fn file(text: &str) -> tempfile::NamedTempFile {
         let file = tempfile::NamedTempFile::new().unwrap();
@@ -64,10 +137,8 @@ mod tests {
             (r#"{"az-1": 3}"#, "not a JSON object"),
         ] {
             let bad = file(text);
-            let err = format!(
-                "{:#}",
-                read(bad.path(), "zone", "--cluster-zone-map").unwrap_err()
-            );
+            let err =
+                Chain(&read(bad.path(), "zone", "--cluster-zone-map").unwrap_err()).to_string();
             assert!(
                 err.contains(wrong) && err.contains("--cluster-zone-map"),
                 "{text}: {err}"
@@ -78,6 +149,10 @@ mod tests {
             "node",
             "--cluster-node-map",
         );
-        assert!(format!("{:#}", missing.unwrap_err()).contains("cannot read the node map"));
+        assert!(
+            Chain(&missing.unwrap_err())
+                .to_string()
+                .contains("cannot read the node map")
+        );
     }
 }

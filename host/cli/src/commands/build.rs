@@ -5,17 +5,17 @@ use std::time::Instant;
 
 use clap::Args;
 
-use super::{Exit, Format};
+use super::{Exit, Format, announce_policies, policy_sources};
 use yungui::builder::{BuildError, build};
 use yungui::engine::default_cache_dir;
-use yungui_policies::Sources;
 
 /// Check a policy folder in strict mode and write a self-contained policy component.
 #[derive(Debug, Args)]
 pub struct BuildCommand {
-    /// The policy folder (`schema.cedarschema` and `*.cedar`).
-    #[arg(long, value_name = "DIR", default_value = "policies")]
-    pub policies: PathBuf,
+    /// The policy folder (`schema.cedarschema` and `*.cedar`). Default: `./policies` when
+    /// present, else the policy set shipped with yungui.
+    #[arg(long, value_name = "DIR")]
+    pub policies: Option<PathBuf>,
 
     /// Where to write the component.
     #[arg(short, long, value_name = "FILE.wasm")]
@@ -34,7 +34,8 @@ impl BuildCommand {
     /// Runs the command; returns the exit code (0 built, 3 invalid policies: nothing is written).
     pub fn execute(self) -> anyhow::Result<Exit> {
         let started = Instant::now();
-        let sources = Sources::read_dir(&self.policies)?;
+        let (sources, which) = policy_sources(self.policies.as_deref())?;
+        announce_policies(&which);
         let cache = if self.no_cache {
             None
         } else {
@@ -45,8 +46,7 @@ impl BuildCommand {
             Err(BuildError::Invalid(problems)) => {
                 match self.format {
                     Format::Text => eprintln!(
-                        "{problems}\nerror: the policies in `{}` are invalid; nothing was written",
-                        self.policies.display()
+                        "{problems}\nerror: the policies in `{which}` are invalid; nothing was written"
                     ),
                     Format::Json => println!(
                         "{}",

@@ -3,7 +3,16 @@
 //! Writes `ca.crt` (the CA, whose base64 is the webhook's `caBundle`), `ca.key`, `tls.crt` (the
 //! server certificate) and `tls.key` (its key, mode 0600) into `--out`, and prints the caBundle.
 //! The server certificate names every `--dns` name (default: the names of the `yungui` Service in
-//! namespace `yungui-system`) and is valid for server authentication only.
+//! namespace `yungui-system`) and is valid for server authentication only. The CA lives
+//! `--ca-days`, the server certificate `--days`: `--ca-cert`/`--ca-key` renew the server
+//! certificate under an existing CA (whose files are read, never written), so the webhook's
+//! `caBundle` stays as it is.
+//!
+//! `--kustomize DIR` also writes a kustomize Component into `DIR`: `secret.yaml` (Secret
+//! `yungui-tls` in `yungui-system`: `tls.crt`, `tls.key`, `ca.crt`) and a `kustomization.yaml`
+//! that adds it and copies its `ca.crt` into the `caBundle` of every entry of the
+//! ValidatingWebhookConfiguration `yungui`, so the bundle always verifies the Secret's
+//! certificate (`components: [DIR]` in an overlay).
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -12,13 +21,14 @@ use anyhow::Context as _;
 use clap::Args;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
+    Issuer, KeyPair, KeyUsagePurpose, PublicKeyData as _,
 };
 
 /// Make a CA and a server certificate for `yungui serve`.
 #[derive(Debug, Args)]
 pub struct CertCommand {
-    /// The folder to write `ca.crt`, `ca.key`, `tls.crt` and `tls.key` into (created if needed).
+    /// The folder to write `ca.crt`, `ca.key`, `tls.crt` and `tls.key` into (created if needed;
+    /// with `--ca-cert`, only `tls.crt` and `tls.key`).
     #[arg(long, default_value = "certs", value_name = "DIR")]
     pub out: PathBuf,
 
@@ -34,13 +44,53 @@ pub struct CertCommand {
     )]
     pub dns: Vec<String>,
 
-    /// Days the certificates are valid.
+    /// Days the server certificate is valid.
     #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub days: u32,
 
-    /// Overwrite files already in `--out`.
+    /// Days a new CA is valid (at least `--days`).
+    #[arg(
+        long,
+        default_value_t = 3650,
+        value_parser = clap::value_parser!(u32).range(1..=36500),
+        conflicts_with = "ca_cert"
+    )]
+    pub ca_days: u32,
+
+    /// An existing CA certificate (PEM) to sign the server certificate with, instead of a new
+    /// CA: renews the server certificate and keeps the webhook's `caBundle`. Needs `--ca-key`.
+    #[arg(long, value_name = "FILE", requires = "ca_key")]
+    pub ca_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of `--ca-cert`.
+    #[arg(long, value_name = "FILE", requires = "ca_cert")]
+    pub ca_key: Option<PathBuf>,
+
+    /// Also write a kustomize Component into DIR: `secret.yaml` (Secret `yungui-tls`) and a
+    /// `kustomization.yaml` that copies its `ca.crt` into every webhook entry's `caBundle`.
+    #[arg(long, value_name = "DIR")]
+    pub kustomize: Option<PathBuf>,
+
+    /// Overwrite files already in `--out` (and `--kustomize`).
     #[arg(long)]
     pub force: bool,
+}
+
+/// Where the CA comes from.
+#[derive(Debug, Clone)]
+pub enum CaSource {
+    /// A new CA, valid for this many days.
+    New {
+        /// Days the CA is valid.
+        days: u32,
+    },
+    /// An existing CA.
+    Existing {
+        /// Its certificate (PEM).
+        cert: String,
+        /// Its private key (PEM).
+        key: String,
+    },
 }
 
 /// The PEM texts `yungui cert` writes.
@@ -49,8 +99,8 @@ pub struct CertCommand {
 pub struct Bundle {
     /// The CA certificate.
     pub ca_cert: String,
-    /// The CA's private key.
-    pub ca_key: String,
+    /// The CA's private key: `None` when an existing CA signed (its files stay as they are).
+    pub ca_key: Option<String>,
     /// The server certificate.
     pub cert: String,
     /// The server's private key.
@@ -60,23 +110,55 @@ pub struct Bundle {
 impl CertCommand {
     /// Runs the command.
     pub fn execute(self) -> anyhow::Result<super::Exit> {
-        let bundle = generate(&self.dns, self.days)?;
+        let ca = match (&self.ca_cert, &self.ca_key) {
+            (Some(cert), Some(key)) => CaSource::Existing {
+                cert: std::fs::read_to_string(cert).with_context(|| {
+                    format!("cannot read the CA certificate `{}`", cert.display())
+                })?,
+                key: std::fs::read_to_string(key)
+                    .with_context(|| format!("cannot read the CA key `{}`", key.display()))?,
+            },
+            _ => CaSource::New { days: self.ca_days },
+        };
+        let bundle = issue(&self.dns, self.days, &ca)?;
         write_bundle(&self.out, &bundle, self.force)?;
+        let written = if bundle.ca_key.is_some() {
+            "ca.crt, ca.key, tls.crt, tls.key"
+        } else {
+            "tls.crt, tls.key"
+        };
         eprintln!(
-            "yungui: wrote ca.crt, ca.key, tls.crt, tls.key to `{}` for {}; valid {} days",
+            "yungui: wrote {written} to `{}` for {}; the server certificate is valid {} days{}",
             self.out.display(),
             self.dns.join(", "),
-            self.days
+            self.days,
+            match (&ca, &self.ca_cert) {
+                (CaSource::New { days }, _) => format!(", the CA {days} days"),
+                (CaSource::Existing { .. }, Some(path)) =>
+                    format!(", signed by `{}`", path.display()),
+                (CaSource::Existing { .. }, None) => String::new(),
+            }
         );
+        if let Some(dir) = &self.kustomize {
+            write_kustomize(dir, &bundle, self.force)?;
+            eprintln!(
+                "yungui: wrote the kustomize Component `{}` (secret.yaml, kustomization.yaml): add it to an overlay's `components:`",
+                dir.display()
+            );
+        }
         eprintln!("caBundle (base64 of ca.crt, for the ValidatingWebhookConfiguration):");
         println!("{}", base64(bundle.ca_cert.as_bytes()));
         Ok(super::Exit::Ok)
     }
 }
 
-/// A new CA, and a server certificate it signs for `names`, valid `days` from today.
-#[doc(hidden)] // Public for the integration tests (the fixtures of the HTTPS tests).
+/// A new CA, and a server certificate it signs for `names`, both valid `days` from today.
 pub fn generate(names: &[String], days: u32) -> anyhow::Result<Bundle> {
+    issue(names, days, &CaSource::New { days })
+}
+
+/// A server certificate for `names`, valid `days` from today, signed by `ca`.
+pub fn issue(names: &[String], days: u32, ca: &CaSource) -> anyhow::Result<Bundle> {
     if names.is_empty() {
         anyhow::bail!("no `--dns` name: name the webhook Service, e.g. `yungui.yungui-system.svc`");
     }
@@ -86,20 +168,6 @@ pub fn generate(names: &[String], days: u32) -> anyhow::Result<Bundle> {
             "`{bad}` is neither a DNS name nor an IP address: pass names like `yungui.yungui-system.svc`"
         );
     }
-
-    let ca_key = KeyPair::generate().context("cannot generate the CA key")?;
-    let mut ca = CertificateParams::default();
-    ca.distinguished_name = name("yungui webhook CA");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    set_validity(&mut ca, days)?;
-    let ca_cert = ca
-        .self_signed(&ca_key)
-        .context("cannot sign the CA certificate")?;
 
     let key = KeyPair::generate().context("cannot generate the server key")?;
     let mut server = CertificateParams::new(names.to_vec()).with_context(|| {
@@ -115,18 +183,84 @@ pub fn generate(names: &[String], days: u32) -> anyhow::Result<Bundle> {
     ];
     server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     server.use_authority_key_identifier_extension = true;
-    set_validity(&mut server, days)?;
-    let issuer = Issuer::from_params(&ca, &ca_key);
-    let cert = server
-        .signed_by(&key, &issuer)
-        .context("cannot sign the server certificate")?;
+    let server_until = set_validity(&mut server, days)?;
+
+    let (ca_cert, ca_key, cert) = match ca {
+        CaSource::New { days: ca_days } => {
+            if *ca_days < days {
+                anyhow::bail!(
+                    "the CA would expire before the server certificate: `--ca-days` ({ca_days}) is less than `--days` ({days})"
+                );
+            }
+            let ca_key = KeyPair::generate().context("cannot generate the CA key")?;
+            let mut ca = CertificateParams::default();
+            ca.distinguished_name = name("yungui webhook CA");
+            ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+            ca.key_usages = vec![
+                KeyUsagePurpose::KeyCertSign,
+                KeyUsagePurpose::CrlSign,
+                KeyUsagePurpose::DigitalSignature,
+            ];
+            set_validity(&mut ca, *ca_days)?;
+            let ca_cert = ca
+                .self_signed(&ca_key)
+                .context("cannot sign the CA certificate")?;
+            let issuer = Issuer::from_params(&ca, &ca_key);
+            let cert = server
+                .signed_by(&key, &issuer)
+                .context("cannot sign the server certificate")?;
+            (ca_cert.pem(), Some(ca_key.serialize_pem()), cert)
+        }
+        CaSource::Existing { cert, key: ca_key } => {
+            let ca_key = KeyPair::from_pem(ca_key)
+                .map_err(|e| anyhow::anyhow!("the CA key is not a PEM private key: {e}"))?;
+            check_ca(cert, &ca_key, server_until)?;
+            let issuer = Issuer::from_ca_cert_pem(cert, &ca_key)
+                .map_err(|e| anyhow::anyhow!("cannot read the CA certificate: {e}"))?;
+            let signed = server
+                .signed_by(&key, &issuer)
+                .context("cannot sign the server certificate")?;
+            (cert.clone(), None, signed)
+        }
+    };
 
     Ok(Bundle {
-        ca_cert: ca_cert.pem(),
-        ca_key: ca_key.serialize_pem(),
+        ca_cert,
+        ca_key,
         cert: cert.pem(),
         key: key.serialize_pem(),
     })
+}
+
+/// An existing CA signs only if it is a CA, its key is the given one, and it outlives the
+/// server certificate (`until`, Unix seconds).
+fn check_ca(pem: &str, key: &KeyPair, until: i64) -> anyhow::Result<()> {
+    let (_, der) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
+        .map_err(|e| anyhow::anyhow!("the CA certificate is not PEM: {e}"))?;
+    let ca = der
+        .parse_x509()
+        .map_err(|e| anyhow::anyhow!("the CA certificate is not an X.509 certificate: {e}"))?;
+    if !ca.is_ca() {
+        anyhow::bail!(
+            "the CA certificate (subject `{}`) is not a CA (no basicConstraints CA:TRUE)",
+            ca.subject()
+        );
+    }
+    if ca.public_key().raw != key.subject_public_key_info().as_slice() {
+        anyhow::bail!(
+            "the CA key is not the key of the CA certificate (subject `{}`)",
+            ca.subject()
+        );
+    }
+    let ca_until = ca.validity().not_after;
+    if ca_until.timestamp() < until {
+        anyhow::bail!(
+            "the CA (subject `{}`) expires {ca_until}, before the server certificate would ({}): make a new CA (without `--ca-cert`) or pass a smaller `--days`",
+            ca.subject(),
+            yungui::request::format_utc(u64::try_from(until).unwrap_or(0)),
+        );
+    }
+    Ok(())
 }
 
 /// An IP address, or a DNS name: dot-separated labels of letters, digits and inner hyphens (the
@@ -153,8 +287,9 @@ fn name(common_name: &str) -> DistinguishedName {
     dn
 }
 
-/// Valid from yesterday (clock skew) to `days` after today, at 00:00 UTC.
-fn set_validity(params: &mut CertificateParams, days: u32) -> anyhow::Result<()> {
+/// Valid from yesterday (clock skew) to `days` after today, at 00:00 UTC; returns the end (Unix
+/// seconds).
+fn set_validity(params: &mut CertificateParams, days: u32) -> anyhow::Result<i64> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -172,26 +307,68 @@ fn set_validity(params: &mut CertificateParams, days: u32) -> anyhow::Result<()>
     };
     params.not_before = day(now.saturating_sub(86_400))?;
     params.not_after = day(now.saturating_add(u64::from(days) * 86_400))?;
-    Ok(())
+    Ok(params.not_after.unix_timestamp())
 }
 
 /// Writes the bundle; refuses to overwrite unless `force`.
 #[doc(hidden)] // Public for the integration tests (the fixtures of the HTTPS tests).
 pub fn write_bundle(dir: &Path, bundle: &Bundle, force: bool) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
-    let files = [
-        ("ca.crt", &bundle.ca_cert, false),
-        ("ca.key", &bundle.ca_key, true),
+    let mut files = vec![
         ("tls.crt", &bundle.cert, false),
         ("tls.key", &bundle.key, true),
     ];
+    if let Some(ca_key) = &bundle.ca_key {
+        files.extend([("ca.crt", &bundle.ca_cert, false), ("ca.key", ca_key, true)]);
+    }
+    write_files(dir, &files, force)
+}
+
+/// Writes the kustomize Component: `secret.yaml` and its `kustomization.yaml`.
+pub fn write_kustomize(dir: &Path, bundle: &Bundle, force: bool) -> anyhow::Result<()> {
+    let secret = format!(
+        "# Written by `yungui cert --kustomize`: the webhook's serving certificate and key, and the CA\n\
+         # that signed it (its `ca.crt` becomes the webhook's caBundle). It holds a private key: keep\n\
+         # it out of version control, or seal it.\n\
+         apiVersion: v1\n\
+         kind: Secret\n\
+         metadata:\n  name: yungui-tls\n  namespace: yungui-system\n  labels:\n    app.kubernetes.io/name: yungui\n\
+         type: kubernetes.io/tls\n\
+         data:\n  tls.crt: {}\n  tls.key: {}\n  ca.crt: {}\n",
+        base64(bundle.cert.as_bytes()),
+        base64(bundle.key.as_bytes()),
+        base64(bundle.ca_cert.as_bytes()),
+    );
+    let kustomization = "# Written by `yungui cert --kustomize`: add this folder to an overlay's `components:`. It adds\n\
+         # the Secret `yungui-tls` and copies its `ca.crt` into the caBundle of every entry of the\n\
+         # ValidatingWebhookConfiguration `yungui`, so the bundle is always the CA of the Secret.\n\
+         apiVersion: kustomize.config.k8s.io/v1alpha1\n\
+         kind: Component\n\
+         resources:\n  - secret.yaml\n\
+         replacements:\n  - source:\n      kind: Secret\n      name: yungui-tls\n      fieldPath: data.[ca.crt]\n\
+         \x20   targets:\n      - select: {kind: ValidatingWebhookConfiguration, name: yungui}\n\
+         \x20       fieldPaths: ['webhooks.*.clientConfig.caBundle']\n        options: {create: true}\n"
+        .to_owned();
+    write_files(
+        dir,
+        &[
+            ("secret.yaml", &secret, true),
+            ("kustomization.yaml", &kustomization, false),
+        ],
+        force,
+    )
+}
+
+/// Writes files into `dir` (created if needed); refuses to overwrite unless `force`.
+fn write_files(dir: &Path, files: &[(&str, &String, bool)], force: bool) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
     if !force && let Some((existing, _, _)) = files.iter().find(|(f, _, _)| dir.join(f).exists()) {
         anyhow::bail!(
             "`{}` already exists: pass `--force` to replace the certificates",
             dir.join(existing).display()
         );
     }
-    for (file, text, secret) in files {
+    for &(file, text, secret) in files {
         let path = dir.join(file);
         write_file(&path, text, secret)
             .with_context(|| format!("cannot write `{}`", path.display()))?;
@@ -274,5 +451,80 @@ mod tests {
         assert!(generate(&["a..b".to_owned()], 1).is_err());
         assert!(generate(&["*.yungui.svc".to_owned(), "::1".to_owned()], 1).is_ok());
         assert!(generate(&[], 1).is_err());
+    }
+
+    /// The first certificate of a PEM text, parsed.
+    fn parsed(pem: &str) -> x509_parser::pem::Pem {
+        x509_parser::pem::parse_x509_pem(pem.as_bytes()).unwrap().1
+    }
+
+    #[test]
+    fn ca_and_server_have_their_own_validity() {
+        let bundle = issue(&["localhost".to_owned()], 30, &CaSource::New { days: 400 }).unwrap();
+        let ca = parsed(&bundle.ca_cert);
+        let server = parsed(&bundle.cert);
+        let days = |p: &x509_parser::pem::Pem| {
+            let validity = p.parse_x509().unwrap().validity().clone();
+            (validity.not_after.timestamp() - validity.not_before.timestamp()) / 86_400
+        };
+        // From yesterday to `days` after today.
+        assert_eq!(days(&ca), 401);
+        assert_eq!(days(&server), 31);
+        let err = issue(&["localhost".to_owned()], 30, &CaSource::New { days: 10 }).unwrap_err();
+        assert!(err.to_string().contains("`--ca-days` (10)"), "{err}");
+    }
+
+    #[test]
+    fn an_existing_ca_signs_a_renewed_server_certificate() {
+        let first = issue(&["localhost".to_owned()], 30, &CaSource::New { days: 400 }).unwrap();
+        let existing = CaSource::Existing {
+            cert: first.ca_cert.clone(),
+            key: first.ca_key.clone().unwrap(),
+        };
+        let renewed = issue(&["localhost".to_owned()], 60, &existing).unwrap();
+        assert_eq!(renewed.ca_cert, first.ca_cert, "the CA is kept");
+        assert!(renewed.ca_key.is_none(), "the CA key is not written again");
+        assert_ne!(renewed.key, first.key, "a new server key");
+        let ca = parsed(&first.ca_cert);
+        let ca = ca.parse_x509().unwrap();
+        let server = parsed(&renewed.cert);
+        let server = server.parse_x509().unwrap();
+        assert_eq!(server.issuer(), ca.subject());
+        server.verify_signature(Some(ca.public_key())).unwrap();
+
+        // The CA's files stay as they are: only tls.crt and tls.key are written.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.crt"), "kept").unwrap();
+        write_bundle(dir.path(), &renewed, false).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("ca.crt")).unwrap(),
+            "kept"
+        );
+        assert!(!dir.path().join("ca.key").exists());
+
+        // Refused: a server certificate that would outlive the CA, another CA's key, a leaf.
+        let err = issue(&["localhost".to_owned()], 500, &existing).unwrap_err();
+        assert!(
+            err.to_string().contains("before the server certificate"),
+            "{err}"
+        );
+        let other = issue(&["localhost".to_owned()], 30, &CaSource::New { days: 30 }).unwrap();
+        let wrong_key = CaSource::Existing {
+            cert: first.ca_cert.clone(),
+            key: other.ca_key.clone().unwrap(),
+        };
+        let err = issue(&["localhost".to_owned()], 30, &wrong_key).unwrap_err();
+        assert!(err.to_string().contains("not the key of the CA"), "{err}");
+        let leaf = CaSource::Existing {
+            cert: first.cert.clone(),
+            key: first.key.clone(),
+        };
+        let err = issue(&["localhost".to_owned()], 1, &leaf).unwrap_err();
+        assert!(err.to_string().contains("is not a CA"), "{err}");
+        let garbage = CaSource::Existing {
+            cert: "not pem".to_owned(),
+            key: first.ca_key.unwrap(),
+        };
+        assert!(issue(&["localhost".to_owned()], 1, &garbage).is_err());
     }
 }

@@ -45,6 +45,7 @@ impl DecideCommand {
                 text
             }
         };
+        self.engine.announce();
         let engine = self.engine.engine()?;
         let now = self.now.clone().unwrap_or_else(now_utc);
         // A request that is not JSON goes to the component as it is, which names the problem.

@@ -3,8 +3,8 @@
 
 use std::process::{ExitCode, Termination};
 
+use yungui::SourceError;
 use yungui::builder::BuildError;
-use yungui::engine::SourceError;
 
 /// The exit codes of the `yungui` command; the process exits with [`Exit::code`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +85,7 @@ mod tests {
             Exit::of_error(&anyhow::Error::from(SourceError::Build(invalid()))),
             Exit::NoDecision
         );
-        let fault = BuildError::Snapshot("trap".to_owned());
+        let fault = BuildError::Snapshot(yungui::builder::SnapshotError::Incomplete);
         assert_eq!(Exit::of_error(&anyhow::Error::from(fault)), Exit::CannotRun);
         assert_eq!(
             Exit::of_error(&anyhow::anyhow!("cannot read `x`")),

@@ -1,8 +1,10 @@
 //! The subcommands of the `yungui` binary, one module each; `main` parses and dispatches.
 
+pub mod analyze;
 pub mod build;
 pub mod cert;
 pub mod decide;
+pub mod diff;
 pub mod exit;
 pub mod inspect;
 pub mod oci;
@@ -17,23 +19,52 @@ use std::time::Duration;
 
 use clap::Args;
 
-use yungui::engine::{Engine, EngineConfig, PluginSource};
+use yungui::PluginSource;
+use yungui::engine::{Engine, EngineConfig};
 use yungui::registry::Registry;
+use yungui_policies::Sources;
 
 pub use exit::Exit;
 
-/// Where the shipped example registry is, in a source checkout.
-pub const EXAMPLE_REGISTRY: &str =
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/registry.json");
+/// The policy folder every command uses when given none, relative to the working directory.
+pub const LOCAL_POLICIES: &str = "policies";
 
-/// Where the policies are, in a source checkout.
-pub const SOURCE_POLICIES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies");
+/// The registry files the commands look for, in this order, in the working directory when given
+/// none: the user's own export, then the example of a yungui source checkout (run from its
+/// root). Neither present: an empty registry.
+pub const LOCAL_REGISTRIES: [&str; 2] = ["registry.json", "examples/registry.json"];
+
+/// The policy folder to use when none is given: `./policies` when present, else none (the
+/// shipped policy set, built into the binary). Never a folder that depends on where the binary
+/// was built.
+pub fn local_policies() -> Option<PathBuf> {
+    Some(PathBuf::from(LOCAL_POLICIES)).filter(|dir| dir.is_dir())
+}
+
+/// The policy set a command reads when given no folder: `./policies`, else the shipped one.
+pub fn policy_sources(given: Option<&std::path::Path>) -> anyhow::Result<(Sources, String)> {
+    match given.map(std::path::Path::to_owned).or_else(local_policies) {
+        Some(dir) => Ok((Sources::read_dir(&dir)?, dir.display().to_string())),
+        None => Ok((
+            yungui::builder::shipped_sources(),
+            SHIPPED_POLICIES.to_owned(),
+        )),
+    }
+}
+
+/// How the shipped policy set is named in messages.
+pub const SHIPPED_POLICIES: &str = "the shipped set (built into yungui)";
+
+/// Says on standard error which policy set a command uses.
+pub fn announce_policies(which: &str) {
+    eprintln!("policies: {which}");
+}
 
 /// Options every command that runs the component takes.
 #[derive(Debug, Clone, Args)]
 pub struct EngineArgs {
     /// The policy component (.wasm), e.g. one `yungui build` wrote. Default: `$YUNGUI_PLUGIN`,
-    /// else the policy set shipped with yungui.
+    /// else the folder `./policies` when present, else the policy set shipped with yungui.
     #[arg(
         long,
         env = "YUNGUI_PLUGIN",
@@ -49,8 +80,9 @@ pub struct EngineArgs {
 
     /// The registry: a Cedar entities JSON file, a directory of them (every `*.json` file in it), or
     /// a PostgreSQL database (`postgres://…`, see
-    /// `yungui registry`). Default: `$YUNGUI_REGISTRY`, else the shipped
-    /// `examples/registry.json`.
+    /// `yungui registry`). Default: `$YUNGUI_REGISTRY`, else `./registry.json`, else
+    /// `./examples/registry.json` (a yungui checkout), else an empty registry; the registry used
+    /// is named on standard error.
     #[arg(long, env = "YUNGUI_REGISTRY", value_name = "JSON|DIR|URL")]
     pub registry: Option<registry::RegistryLocation>,
 
@@ -76,26 +108,56 @@ pub struct EngineArgs {
 }
 
 impl EngineArgs {
-    /// Where the component comes from.
+    /// Where the component comes from: the one given, else `./policies` when present, else the
+    /// shipped policy set.
     pub fn source(&self) -> PluginSource {
         match (&self.plugin, &self.policies) {
             (Some(path), _) => PluginSource::File(path.clone()),
             (None, Some(dir)) => PluginSource::Policies(dir.clone()),
-            (None, None) => PluginSource::Shipped,
+            (None, None) => local_policies().map_or(PluginSource::Shipped, PluginSource::Policies),
         }
     }
 
-    /// The registry file: the one given, else the shipped example when it exists; none for a
-    /// registry in a database.
+    /// The registry file: the one given, else the first of [`LOCAL_REGISTRIES`] present in the
+    /// working directory; none for a registry in a database, or when none is present.
     pub fn registry_path(&self) -> Option<PathBuf> {
         match &self.registry {
             Some(registry::RegistryLocation::File(path)) => Some(path.clone()),
             Some(registry::RegistryLocation::Database(_)) => None,
-            None => Some(PathBuf::from(EXAMPLE_REGISTRY)).filter(|p| p.is_file()),
+            None => LOCAL_REGISTRIES
+                .iter()
+                .map(PathBuf::from)
+                .find(|p| p.is_file()),
         }
     }
 
-    /// Where the registry comes from: the one given, else the shipped example when it exists.
+    /// Says on standard error which component and which registry the command uses:
+    /// `policies: ...` and `registry: ...` (`registry: none (empty)` when there is none).
+    pub fn announce(&self) {
+        match self.source() {
+            PluginSource::File(path) => eprintln!("component: {}", path.display()),
+            PluginSource::Policies(dir) => announce_policies(&dir.display().to_string()),
+            PluginSource::Shipped => announce_policies(SHIPPED_POLICIES),
+            other => eprintln!("component: {other:?}"),
+        }
+        self.announce_registry();
+    }
+
+    /// Says on standard error which registry the command uses (`registry: none (empty)` when
+    /// there is none).
+    pub fn announce_registry(&self) {
+        match &self.registry {
+            Some(registry::RegistryLocation::Database(_)) => {
+                eprintln!("registry: the PostgreSQL database given");
+            }
+            _ => match self.registry_path() {
+                Some(path) => eprintln!("registry: {}", path.display()),
+                None => eprintln!("registry: none (empty)"),
+            },
+        }
+    }
+
+    /// Where the registry comes from: the one given, else a local file when present.
     pub fn registry_source(&self) -> Option<yungui::registry::RegistrySource> {
         match &self.registry {
             Some(location) => Some(self.database.source(location)),
@@ -115,12 +177,10 @@ impl EngineArgs {
 
     /// The engine configuration these options describe.
     pub fn config(&self) -> EngineConfig {
-        let mut config = EngineConfig {
-            deadline: Duration::from_millis(self.deadline_ms),
-            memory_limit: self.memory_mib.saturating_mul(1 << 20),
-            audit: self.audit,
-            ..EngineConfig::default()
-        };
+        let mut config = EngineConfig::default()
+            .with_deadline(Duration::from_millis(self.deadline_ms))
+            .with_memory_limit(self.memory_mib.saturating_mul(1 << 20))
+            .with_audit(self.audit);
         if self.no_cache {
             config.cache_dir = None;
         }

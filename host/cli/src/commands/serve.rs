@@ -24,6 +24,10 @@ impl ServeCommand {
     /// Runs until SIGINT or SIGTERM, then drains requests in flight.
     pub fn execute(self) -> anyhow::Result<Exit> {
         let config = self.args.config()?;
+        // Plain logs only: with `--log-json`, standard error carries JSON lines alone.
+        if !self.args.log_json {
+            self.args.engine.announce();
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;
@@ -182,27 +186,24 @@ impl ServeArgs {
             ),
         };
         let every = |secs: u64| (secs > 0).then(|| Duration::from_secs(secs));
-        Ok(server::Config {
-            listen: self.listen,
-            transport,
-            workers: self.workers,
-            max_connections: self.max_connections,
-            max_connections_per_peer: self.max_connections_per_peer,
-            peer_body_rate: self.peer_body_mib_per_sec.saturating_mul(1 << 20),
-            header_timeout: Duration::from_secs(self.header_timeout_secs),
-            body_timeout: Duration::from_secs(self.body_timeout_secs),
-            body_min_rate: self.body_min_kib_per_sec.saturating_mul(1 << 10),
-            // Never shorter than the timeout, so that raising the timeout alone does what it says.
-            body_max: Duration::from_secs(self.body_max_secs.max(self.body_timeout_secs)),
-            plugin: self.engine.source(),
-            plugin_sha256: self.plugin_sha256.clone(),
-            plugin_watch: every(self.plugin_watch_secs),
-            registry: self.engine.registry_source(),
-            registry_watch: every(self.registry_watch_secs),
-            engine: self.engine.config(),
-            kubernetes: self.kubernetes.config()?,
-            openstack: self.openstack.config()?,
-        })
+        let mut config = server::Config::new(self.listen, transport, self.engine.source());
+        config.workers = self.workers;
+        config.max_connections = self.max_connections;
+        config.max_connections_per_peer = self.max_connections_per_peer;
+        config.peer_body_rate = self.peer_body_mib_per_sec.saturating_mul(1 << 20);
+        config.header_timeout = Duration::from_secs(self.header_timeout_secs);
+        config.body_timeout = Duration::from_secs(self.body_timeout_secs);
+        config.body_min_rate = self.body_min_kib_per_sec.saturating_mul(1 << 10);
+        // Never shorter than the timeout, so that raising the timeout alone does what it says.
+        config.body_max = Duration::from_secs(self.body_max_secs.max(self.body_timeout_secs));
+        config.plugin_sha256.clone_from(&self.plugin_sha256);
+        config.plugin_watch = every(self.plugin_watch_secs);
+        config.registry = self.engine.registry_source();
+        config.registry_watch = every(self.registry_watch_secs);
+        config.engine = self.engine.config();
+        config.kubernetes = self.kubernetes.config()?;
+        config.openstack = self.openstack.config()?;
+        Ok(config)
     }
 }
 
@@ -357,11 +358,11 @@ impl OpenStackArgs {
         if self.openstack_region.trim().is_empty() {
             anyhow::bail!("`--openstack-region` is empty: name the region of this OpenStack");
         }
-        openstack::Config::load(
+        Ok(openstack::Config::load(
             &self.openstack_region,
             self.openstack_rules.as_deref(),
             self.openstack_zone_map.as_deref(),
-        )
+        )?)
     }
 }
 

@@ -57,6 +57,7 @@ impl TestCommand {
                 names.join(", ")
             );
         }
+        self.engine.announce();
         let engine = self.engine.engine()?;
         let runner = Runner::new(&engine);
         let text = self.format == TestFormat::Text;

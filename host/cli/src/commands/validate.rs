@@ -4,14 +4,14 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{Exit, Format, SOURCE_POLICIES};
-use yungui_policies::{Sources, Validate};
+use super::{Exit, Format, announce_policies, policy_sources};
+use yungui_policies::Validate;
 
 /// Check the policies against the schema (strict mode) and their annotations.
 #[derive(Debug, Args)]
 pub struct ValidateCommand {
-    /// The policy folder (`schema.cedarschema` and `*.cedar`). Default: the source checkout's
-    /// `policies/`.
+    /// The policy folder (`schema.cedarschema` and `*.cedar`). Default: `./policies` when
+    /// present, else the policy set shipped with yungui.
     #[arg(long, value_name = "DIR")]
     pub policies: Option<PathBuf>,
 
@@ -23,10 +23,13 @@ pub struct ValidateCommand {
 impl ValidateCommand {
     /// Runs the command; returns the exit code (0 valid, 3 invalid).
     pub fn execute(self) -> anyhow::Result<Exit> {
+        let (sources, which) = policy_sources(self.policies.as_deref())?;
+        announce_policies(&which);
+        // Problems name files under the folder; the shipped set's by their names alone.
         let dir = self
             .policies
-            .unwrap_or_else(|| PathBuf::from(SOURCE_POLICIES));
-        let sources = Sources::read_dir(&dir)?;
+            .or_else(super::local_policies)
+            .unwrap_or_default();
         let result = sources.compile(Validate::Strict);
         let problems = match &result {
             Ok(_) => Vec::new(),

@@ -134,3 +134,121 @@ fn the_policies_readme_matrix_matches_the_policies_scopes() {
     }
     assert!(rows >= 15, "only {rows} matrix rows read");
 }
+
+/// The shell block that follows `marker` in the README.
+fn readme_block(marker: &str) -> String {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let rest = readme
+        .split_once(marker)
+        .unwrap_or_else(|| panic!("README.md has no `{marker}`"))
+        .1;
+    let block = rest.split_once("```sh\n").unwrap().1;
+    block.split_once("\n```").unwrap().0.to_owned()
+}
+
+/// A server as the README starts it: plain HTTP, the example registry, the shipped policies.
+fn readme_server() -> std::net::SocketAddr {
+    let registry = root().join("examples/registry.json");
+    super::serve_in_background(super::serve_args(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--plain-http",
+        "--workers",
+        "1",
+        "--plugin",
+        super::shipped_plugin(),
+        "--registry",
+        registry.to_str().unwrap(),
+    ]))
+}
+
+fn post(addr: std::net::SocketAddr, path: &str, content_type: &str, body: &str) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .post(format!("http://{addr}{path}"))
+        .header("Content-Type", content_type)
+        .send(body)
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.body_mut().read_to_string().unwrap())
+}
+
+/// Percent-encodes a form value, as `curl --data-urlencode` does.
+fn urlencode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn readme_curl_examples_answer_as_documented() {
+    let addr = readme_server();
+
+    // `/v1/decide`: the body between `-d '` and the closing `'`, answered as the README says.
+    let block = readme_block("<!-- curl /v1/decide -->");
+    let body = block
+        .split_once("-d '")
+        .and_then(|(_, rest)| rest.rsplit_once('\''))
+        .unwrap()
+        .0;
+    let request: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert!(request["context"].get("now").is_none(), "{request}");
+    let (status, answer) = post(addr, "/v1/decide", "application/json", body);
+    assert_eq!(status, 200, "{answer}");
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let documented = readme
+        .split_once("<!-- curl /v1/decide -->")
+        .and_then(|(_, rest)| rest.split_once("answers `"))
+        .and_then(|(_, rest)| rest.split_once('`'))
+        .unwrap()
+        .0;
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&answer).unwrap(),
+        serde_json::from_str::<serde_json::Value>(documented).unwrap()
+    );
+
+    // The shipped example requests carry a fixed `now`, refused past 300 s of skew, as said.
+    let pinned =
+        std::fs::read_to_string(root().join("examples/requests/deny-provision.json")).unwrap();
+    let (status, answer) = post(addr, "/v1/decide", "application/json", &pinned);
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("`context.now`"), "{answer}");
+
+    // `/openstack`: the three `--data-urlencode 'name=value'` fields, form-encoded by curl.
+    let block = readme_block("<!-- curl /openstack -->");
+    let fields: Vec<String> = block
+        .split("--data-urlencode '")
+        .skip(1)
+        .map(|field| {
+            let field = field.split_once('\'').unwrap().0;
+            let (name, value) = field.split_once('=').unwrap();
+            format!("{name}={}", urlencode(value))
+        })
+        .collect();
+    assert_eq!(fields.len(), 3, "{block}");
+    let form = fields.join("&");
+    let (status, answer) = post(
+        addr,
+        "/openstack",
+        "application/x-www-form-urlencoded",
+        &form,
+    );
+    assert_eq!((status, answer.as_str()), (200, "True"));
+    let denied = form.replace("shop-example", "unverified-example");
+    let (_, answer) = post(
+        addr,
+        "/openstack",
+        "application/x-www-form-urlencoded",
+        &denied,
+    );
+    assert_eq!(answer, "False");
+}

@@ -2028,3 +2028,117 @@ fn assert_guarded(response: &Value) {
         "{response}"
     );
 }
+
+/// The serving certificate's expiry is a gauge (Unix seconds), and the production dashboard names
+/// only metrics the server exports.
+#[test]
+fn metrics_export_the_certificate_expiry_and_the_dashboard_names_only_exported_metrics() {
+    // A denial and a malformed review: the decision, control, latency, answer and fault
+    // families have samples once something was decided or refused.
+    let server = shared();
+    assert_denied(
+        &server.review(&fixture("ingress-unfiled-hosts")),
+        &["art8-1-icp-filing"],
+    );
+    assert_eq!(server.post(b"{not json").0, 400);
+    let (status, metrics) = server.get("/metrics");
+    assert_eq!(status, 200);
+    let value = |name: &str| -> Option<f64> {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name} ")))
+            .map(|v| v.trim().parse().unwrap())
+    };
+    // `certs()` issues for 1 day: valid until 00:00 UTC of the day after tomorrow at most.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let not_after = value("yungui_tls_not_after_seconds")
+        .unwrap_or_else(|| panic!("no yungui_tls_not_after_seconds: {metrics}"));
+    assert!(
+        not_after > now && not_after <= now + 2.0 * 86_400.0,
+        "{not_after} against {now}"
+    );
+    assert_eq!(not_after % 86_400.0, 0.0, "at 00:00 UTC: {not_after}");
+
+    // What the scrape exports: each family's samples by its type (OpenMetrics).
+    let mut exported = std::collections::BTreeSet::new();
+    for line in metrics.lines() {
+        let mut words = line.split(' ');
+        if let (Some("#"), Some("TYPE"), Some(name), Some(kind)) =
+            (words.next(), words.next(), words.next(), words.next())
+        {
+            let suffixes: &[&str] = match kind {
+                "counter" => &["_total"],
+                "histogram" => &["_bucket", "_sum", "_count"],
+                "info" => &["_info"],
+                _ => &[""],
+            };
+            exported.extend(suffixes.iter().map(|s| format!("{name}{s}")));
+        }
+    }
+    // Counter families that have samples only after an event this test does not cause (a
+    // registry file reloaded, a fault; other tests on the shared server may have): registered by
+    // the server under these names.
+    let source = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/src/metrics.rs"),
+    )
+    .unwrap();
+    for (family, field) in [
+        (
+            "registry_reloads",
+            "registry_reloads: Family<ResultLabels, Counter>",
+        ),
+        ("faults", "faults: Family<FaultLabels, Counter>"),
+    ] {
+        assert!(
+            source.contains(&format!("\"{family}\",")) && source.contains(field),
+            "metrics.rs no longer registers the counter `{family}`"
+        );
+        exported.insert(format!("yungui_{family}_total"));
+    }
+    let used = super::deploy::dashboard_metrics();
+    assert!(used.contains("yungui_tls_not_after_seconds"), "{used:?}");
+    assert!(used.contains("yungui_decision_seconds_bucket"), "{used:?}");
+    let unknown: Vec<_> = used.difference(&exported).collect();
+    assert!(
+        unknown.is_empty(),
+        "the dashboard names metrics the server does not export: {unknown:?} (exported: {exported:?})"
+    );
+}
+
+/// The expiry gauge follows a certificate replaced in place (the files are checked every 10 s).
+#[test]
+fn the_certificate_expiry_gauge_follows_a_new_certificate() {
+    let server = serve(&[]);
+    let dir = server._certs.path();
+    let gauge = |agent: &ureq::Agent| -> Option<f64> {
+        let mut response = agent.get(format!("{}/metrics", server.url)).call().ok()?;
+        let metrics = response.body_mut().read_to_string().unwrap();
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix("yungui_tls_not_after_seconds "))
+            .map(|v| v.trim().parse().unwrap())
+    };
+    let before = gauge(&server.agent).unwrap();
+    // A new CA and certificate for 3 days instead of 1; a client that trusts only the new CA
+    // connects once the server serves it.
+    let longer = cert::generate(&["localhost".to_owned(), "127.0.0.1".to_owned()], 3).unwrap();
+    cert::write_bundle(dir, &longer, true).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        // Served with the new certificate, and the gauge set just after the reload.
+        if let Some(now) = gauge(&agent(dir))
+            && now != before
+        {
+            assert_eq!(now - before, 2.0 * 86_400.0, "{before} -> {now}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server never served the new certificate, or the gauge never followed it"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}

@@ -16,6 +16,7 @@ use yungui::types::{self, Failure};
 use yungui::{Engine, EngineConfig, Error, Registry};
 
 mod connections;
+mod deploy;
 mod docs;
 mod kubernetes;
 mod long_files;
@@ -24,16 +25,21 @@ mod openstack;
 mod postgres;
 mod properties;
 
+/// The example registry's path, for commands run where no registry is found by default.
+fn example_registry_path() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/registry.json")
+        .display()
+        .to_string()
+}
+
 fn example_registry() -> Registry {
     Registry::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/registry.json"))
         .unwrap()
 }
 
 fn config() -> EngineConfig {
-    EngineConfig {
-        cache_dir: Some(cache_dir()),
-        ..EngineConfig::default()
-    }
+    EngineConfig::default().with_cache_dir(Some(cache_dir()))
 }
 
 /// One compile cache for the whole test binary, so the component is compiled once.
@@ -342,10 +348,7 @@ mod decisions {
         let audit = Engine::load(
             Path::new(shipped_plugin()),
             example_registry(),
-            EngineConfig {
-                audit: true,
-                ..config()
-            },
+            config().with_audit(true),
         )
         .unwrap();
         let request = workload(
@@ -391,10 +394,7 @@ mod decisions {
         let engine = Engine::load(
             Path::new(shipped_plugin()),
             example_registry(),
-            EngineConfig {
-                max_idle: 1,
-                ..config()
-            },
+            config().with_max_idle(1),
         )
         .unwrap();
         let shop = workload("shop-example", "shop-example", "cn-north-1", false).to_string();
@@ -639,10 +639,11 @@ mod faults {
             Engine::load(
                 Path::new(shipped_plugin()),
                 example_registry(),
-                EngineConfig {
-                    max_idle: AT_ONCE,
-                    ..config()
-                },
+                // 24 calls at once on a couple of cores take longer than the default 200 ms
+                // deadline each, under load; this test is about the pool, not the deadline.
+                config()
+                    .with_max_idle(AT_ONCE)
+                    .with_deadline(Duration::from_secs(10)),
             )
             .unwrap(),
         );
@@ -678,10 +679,7 @@ mod faults {
         let engine = Engine::load(
             Path::new(shipped_plugin()),
             example_registry(),
-            EngineConfig {
-                max_reuse: 3,
-                ..config()
-            },
+            config().with_max_reuse(3),
         )
         .unwrap();
         let request = workload("shop-example", "shop-example", "cn-north-1", false).to_string();
@@ -699,10 +697,7 @@ mod faults {
         let engine = Engine::load(
             Path::new(shipped_plugin()),
             example_registry(),
-            EngineConfig {
-                memory_limit: 64 << 20,
-                ..config()
-            },
+            config().with_memory_limit(64 << 20),
         )
         .unwrap();
         for tenant in ["shop-example", "newsite-example", "shop-example"] {
@@ -716,11 +711,7 @@ mod faults {
         Engine::load(
             Path::new(path),
             Registry::empty(),
-            EngineConfig {
-                deadline,
-                memory_limit: memory,
-                ..config()
-            },
+            config().with_deadline(deadline).with_memory_limit(memory),
         )
         .unwrap()
     }
@@ -761,10 +752,7 @@ mod faults {
     #[test]
     fn compiled_component_is_cached_and_reused() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = EngineConfig {
-            cache_dir: Some(dir.path().to_owned()),
-            ..EngineConfig::default()
-        };
+        let cfg = EngineConfig::default().with_cache_dir(Some(dir.path().to_owned()));
         let path = Path::new(yungui_test_artifacts::RUNAWAY);
         Engine::load(path, Registry::empty(), cfg.clone()).unwrap();
         let cached = compiled_in(dir.path());
@@ -783,10 +771,7 @@ mod faults {
         use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-        let cfg = EngineConfig {
-            cache_dir: Some(dir.path().to_owned()),
-            ..EngineConfig::default()
-        };
+        let cfg = EngineConfig::default().with_cache_dir(Some(dir.path().to_owned()));
         let path = Path::new(yungui_test_artifacts::RUNAWAY);
         let engine = Engine::load(path, Registry::empty(), cfg).unwrap();
         assert!(engine.controls().unwrap().is_empty());
@@ -1014,12 +999,20 @@ mod cli {
 
     #[test]
     fn decide_exit_code_is_the_decision() {
-        let allow = yungui(&["decide", &example("allow-provision.json")]);
+        let registry = example_registry_path();
+        let allow = yungui(&[
+            "decide",
+            "--registry",
+            &registry,
+            &example("allow-provision.json"),
+        ]);
         assert_eq!(allow.status.code(), Some(0), "{allow:?}");
         assert!(String::from_utf8_lossy(&allow.stdout).starts_with("ALLOW"));
 
         let deny = yungui(&[
             "decide",
+            "--registry",
+            &registry,
             "--format",
             "json",
             &example("deny-provision.json"),
@@ -1188,11 +1181,182 @@ mod cli {
             page.starts_with("<!DOCTYPE html>") && !page.contains("<link"),
             "self-contained"
         );
+        // The header names when, from which commit, which policies and which component; run
+        // here, where there is no `policies/`, the report is of the shipped set.
+        let header = |name: &str| {
+            let row = format!("<tr><th>{name} <span lang=\"zh\">");
+            let rest = page.split_once(&row).map(|(_, rest)| rest).unwrap();
+            let value = rest.split_once("<td><code>").unwrap().1;
+            value.split_once("</code>").unwrap().0.to_owned()
+        };
+        let generated = header("Generated");
+        assert!(
+            generated.len() == 20 && generated.starts_with("20") && generated.ends_with('Z'),
+            "{generated}"
+        );
+        let commit = header("Commit");
+        assert!(
+            commit == "unknown"
+                || commit
+                    .get(..40)
+                    .is_some_and(|h| h.chars().all(|c| c.is_ascii_hexdigit())),
+            "{commit}"
+        );
+        assert_eq!(
+            header("Policy digest"),
+            yungui::builder::SHIPPED_POLICY_DIGEST
+        );
+        let shipped = yungui::builder::sha256_hex(&std::fs::read(shipped_plugin()).unwrap());
+        assert_eq!(header("Component sha256"), shipped);
+        // Each policy's text is in the page, and the page links to it, not to a file.
+        let art2 = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/art02-licence.cedar"),
+        )
+        .unwrap();
+        let first = art2
+            .split("\n\n")
+            .find(|block| block.contains("@id(\"art2-licence.tenant-operator-scope\")"))
+            .unwrap();
+        let first = first
+            .lines()
+            .skip_while(|line| !line.starts_with("@id("))
+            .collect::<Vec<_>>()
+            .join("\n")
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;");
+        assert!(
+            page.contains(
+                "<figure id=\"policy-art2-licence-tenant-operator-scope\" class=\"policy\">"
+            ) && page.contains(first.trim_end()),
+            "the policy's text is not in the page:\n{first}"
+        );
+        assert!(page.contains("href=\"#policy-art2-licence-tenant-operator-scope\""));
+        assert!(!page.contains(".cedar#L"), "links to policy files");
+        // Case links are relative to the report's folder.
+        assert!(!page.contains("href=\"/"), "absolute links");
+        assert!(page.contains("@media print{") && page.contains("<nav>"));
+
         assert_eq!(run(true).status.code(), Some(0));
+        // The generation time and the commit are not compared; the policy digest is.
+        std::fs::write(&md, text.replace(&generated, "2000-01-01T00:00:00Z")).unwrap();
+        assert_eq!(run(true).status.code(), Some(0));
+        std::fs::write(
+            &md,
+            text.replace(yungui::builder::SHIPPED_POLICY_DIGEST, "sha256:0"),
+        )
+        .unwrap();
+        assert_eq!(run(true).status.code(), Some(1));
         std::fs::write(&md, text.replace("art8-1-icp-filing", "art8-1-icp")).unwrap();
         let stale = run(true);
         assert_eq!(stale.status.code(), Some(1), "{stale:?}");
         assert!(String::from_utf8_lossy(&stale.stdout).contains("out of date"));
+    }
+
+    /// The binary run in `dir` with no registry or component from the environment.
+    fn yungui_in(dir: &Path, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_yungui"))
+            .args(args)
+            .current_dir(dir)
+            .env("YUNGUI_CACHE_DIR", cache_dir())
+            .env_remove("YUNGUI_REGISTRY")
+            .env_remove("YUNGUI_PLUGIN")
+            .output()
+            .unwrap()
+    }
+
+    fn stderr(out: &Output) -> String {
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    #[test]
+    fn from_an_empty_folder_the_shipped_set_and_no_registry_are_used_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let valid = yungui_in(dir.path(), &["validate"]);
+        assert_eq!(valid.status.code(), Some(0), "{valid:?}");
+        assert!(
+            stderr(&valid).contains("policies: the shipped set"),
+            "{valid:?}"
+        );
+
+        // No registry here: it says so, and the tenant is unknown, which denies.
+        let request = example("allow-provision.json");
+        let decided = yungui_in(dir.path(), &["decide", "--format", "json", &request]);
+        assert_eq!(decided.status.code(), Some(2), "{decided:?}");
+        let text = stderr(&decided);
+        assert!(
+            text.contains("policies: the shipped set") && text.contains("registry: none (empty)"),
+            "{text}"
+        );
+        let report: Value = serde_json::from_slice(&decided.stdout).unwrap();
+        let fired = fired_controls(&report);
+        assert!(
+            !fired.is_empty() && fired.iter().all(|c| c == "registry-missing"),
+            "{report}"
+        );
+
+        // A `registry.json` of its own is used, and named.
+        std::fs::copy(example_registry_path(), dir.path().join("registry.json")).unwrap();
+        let decided = yungui_in(dir.path(), &["decide", &request]);
+        assert_eq!(decided.status.code(), Some(0), "{decided:?}");
+        assert!(
+            stderr(&decided).contains("registry: registry.json"),
+            "{decided:?}"
+        );
+
+        // `build` writes the shipped set, the very component the shipped engine runs.
+        let built = yungui_in(dir.path(), &["build", "-o", "shipped.wasm"]);
+        assert_eq!(built.status.code(), Some(0), "{built:?}");
+        assert_eq!(
+            std::fs::read(dir.path().join("shipped.wasm")).unwrap(),
+            std::fs::read(shipped_plugin()).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_broken_policy_in_the_folder_fails_every_command_run_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let policies = copy_of_policies();
+        let own = dir.path().join("policies");
+        std::fs::create_dir(&own).unwrap();
+        for entry in std::fs::read_dir(policies.path()).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, own.join(path.file_name().unwrap())).unwrap();
+        }
+        // Valid as copied: the folder's policies are the ones used, and named.
+        let valid = yungui_in(dir.path(), &["validate"]);
+        assert_eq!(valid.status.code(), Some(0), "{valid:?}");
+        assert!(stderr(&valid).contains("policies: policies"), "{valid:?}");
+
+        std::fs::write(
+            dir.path().join("policies/zz-broken.cedar"),
+            "@id(\"x.one\")\n@control(\"x\")\n@article(\"1\")\n@reason(\"r\")\n@reason_zh(\"r\")\nforbid (principal, action, resource)\nwhen { principal.no_such_attribute };\n",
+        )
+        .unwrap();
+        let invalid = yungui_in(dir.path(), &["validate"]);
+        assert_eq!(invalid.status.code(), Some(3), "{invalid:?}");
+        assert!(
+            String::from_utf8_lossy(&invalid.stdout).contains("zz-broken.cedar:7:"),
+            "{invalid:?}"
+        );
+        let built = yungui_in(dir.path(), &["build", "-o", "x.wasm"]);
+        assert_eq!(built.status.code(), Some(3), "{built:?}");
+        assert!(!dir.path().join("x.wasm").exists());
+        let decided = yungui_in(dir.path(), &["decide", &example("allow-provision.json")]);
+        assert_eq!(decided.status.code(), Some(3), "{decided:?}");
+        assert!(
+            stderr(&decided).contains("zz-broken.cedar:7:"),
+            "{decided:?}"
+        );
+        let tested = yungui_in(dir.path(), &["test", &edit("cases")]);
+        assert_eq!(tested.status.code(), Some(3), "{tested:?}");
+        let reported = yungui_in(dir.path(), &["report", &edit("cases")]);
+        assert_ne!(reported.status.code(), Some(0), "{reported:?}");
+        assert!(
+            stderr(&reported).contains("zz-broken.cedar:7:"),
+            "{reported:?}"
+        );
     }
 
     #[test]
@@ -1270,7 +1434,9 @@ mod serve {
                 let state = state.clone();
                 busy.push(tokio::spawn(async move {
                     state
-                        .run("api", |_| std::thread::sleep(Duration::from_secs(3)))
+                        .run(yungui_server::Front::Api, |_| {
+                            std::thread::sleep(Duration::from_secs(3))
+                        })
                         .await
                 }));
             }
@@ -1278,7 +1444,7 @@ mod serve {
             let started = std::time::Instant::now();
             let decision = state
                 .decide(
-                    "kubernetes",
+                    yungui_server::Front::Kubernetes,
                     yungui_server::Decide::Typed(typed_workload("shop-example", "cn-north-1")),
                 )
                 .await
@@ -1618,6 +1784,8 @@ mod serve {
         let addr = serve_in_background(serve_args(&[
             "--listen",
             "127.0.0.1:0",
+            "--registry",
+            &example_registry_path(),
             "--plain-http",
             "--workers",
             "2",
@@ -1715,6 +1883,8 @@ mod serve {
         let addr = serve_in_background(serve_args(&[
             "--listen",
             "127.0.0.1:0",
+            "--registry",
+            &example_registry_path(),
             "--plain-http",
             "--workers",
             "1",
@@ -1734,11 +1904,9 @@ mod serve {
         let dir = tempfile::tempdir().unwrap();
         let edited = dir.path().join("edited.wasm");
         std::fs::write(&edited, edited_component()).unwrap();
-        let cfg = EngineConfig {
-            cache_dir: Some(cache.path().to_owned()),
-            max_idle: 1,
-            ..EngineConfig::default()
-        };
+        let cfg = EngineConfig::default()
+            .with_cache_dir(Some(cache.path().to_owned()))
+            .with_max_idle(1);
         Engine::load(&edited, Registry::empty(), cfg.clone()).unwrap();
         let [edited_entry] = <[PathBuf; 1]>::try_from(compiled_in(cache.path())).unwrap();
         Engine::load(Path::new(shipped_plugin()), Registry::empty(), cfg).unwrap();
@@ -1752,6 +1920,8 @@ mod serve {
         let mut config = serve_args(&[
             "--listen",
             "127.0.0.1:0",
+            "--registry",
+            &example_registry_path(),
             "--plain-http",
             "--workers",
             "1",
@@ -1783,6 +1953,8 @@ mod serve {
         let addr = serve_in_background(serve_args(&[
             "--listen",
             "127.0.0.1:0",
+            "--registry",
+            &example_registry_path(),
             "--plain-http",
             "--workers",
             "1",
@@ -1830,6 +2002,8 @@ mod serve {
         let mut config = serve_args(&[
             "--listen",
             "127.0.0.1:0",
+            "--registry",
+            &example_registry_path(),
             "--plain-http",
             "--workers",
             "1",

@@ -10,9 +10,11 @@
 //! registry's), and remembers which uids changed (a bounded log): the component asks
 //! [`Registry::changed_since`] and drops exactly those from its parsed-entity cache.
 
+mod error;
 mod files;
 pub mod postgres;
 
+pub use error::{OpenError, RegistryError, UidError, Unavailable};
 pub use files::{Files, Update, read_entities};
 
 use std::borrow::Cow;
@@ -24,65 +26,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-
-/// The registry could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum RegistryError {
-    /// The file could not be read.
-    #[error("cannot read the registry `{path}`: {source}")]
-    Io {
-        /// The path.
-        path: String,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The JSON is not a list of entities.
-    #[error("the registry is not a Cedar entities JSON list: {0}")]
-    Json(#[source] serde_json::Error),
-    /// An entity lacks a usable `uid`.
-    #[error("registry entity #{index}: {message}")]
-    Entity {
-        /// Its position in the list, from 0.
-        index: usize,
-        /// What is wrong.
-        message: String,
-    },
-    /// Two entities share a uid.
-    #[error("the registry holds `{0}` twice: keep one")]
-    Duplicate(String),
-    /// Two files of a registry directory hold the same uid.
-    #[error("`{uid}` is in both `{first}` and `{second}`: keep it in one")]
-    InTwoFiles {
-        /// The uid.
-        uid: String,
-        /// The file holding it already.
-        first: String,
-        /// The file that holds it too.
-        second: String,
-    },
-    /// What is wrong with one file of a registry directory.
-    #[error("`{path}`: {error}")]
-    InFile {
-        /// The file.
-        path: String,
-        /// What is wrong with it (its message is part of this one's).
-        error: Box<RegistryError>,
-    },
-    /// A registry directory holds no registry file.
-    #[error("the registry directory `{0}` holds no `*.json` file")]
-    EmptyDirectory(String),
-    /// A `Cloud::Namespace` does not name exactly one tenant.
-    #[error(
-        "registry entity `Cloud::Namespace::\"{namespace}\"` must have exactly one `Cloud::Tenant` parent (the tenant that owns the namespace), it has {found}"
-    )]
-    NamespaceTenant {
-        /// The namespace.
-        namespace: String,
-        /// How many tenant parents it has.
-        found: usize,
-    },
-}
 
 /// The entity type that maps a Kubernetes namespace to its tenant (its one `Cloud::Tenant` parent).
 pub const NAMESPACE_TYPE: &str = "Cloud::Namespace";
@@ -107,17 +50,6 @@ pub enum RegistrySource {
     File(std::path::PathBuf),
     /// A PostgreSQL database, looked up on demand.
     Database(postgres::PgConfig),
-}
-
-/// Why a registry could not be opened.
-#[derive(Debug, thiserror::Error)]
-pub enum OpenError {
-    /// The file could not be read or is not a registry.
-    #[error(transparent)]
-    File(#[from] RegistryError),
-    /// The database client could not start.
-    #[error(transparent)]
-    Database(#[from] postgres::PgError),
 }
 
 impl RegistrySource {
@@ -296,7 +228,7 @@ fn parse(text: &str) -> Result<Vec<Box<RawValue>>, RegistryError> {
 fn keyed(entities: Vec<Box<RawValue>>) -> Result<Vec<(Key, Box<RawValue>)>, RegistryError> {
     let mut out = Vec::with_capacity(entities.len());
     for (index, raw) in entities.into_iter().enumerate() {
-        let key = key_of(&raw).map_err(|message| RegistryError::Entity { index, message })?;
+        let key = key_of(&raw).map_err(|error| RegistryError::Entity { index, error })?;
         out.push((key, raw));
     }
     let mut seen = HashSet::with_capacity(out.len());
@@ -339,7 +271,7 @@ impl Registry {
 
     /// The entity's JSON text, or none when the registry does not hold it; an error when the
     /// registry cannot be read (a database out of reach).
-    pub fn lookup(&self, type_name: &str, id: &str) -> Result<Option<String>, String> {
+    pub fn lookup(&self, type_name: &str, id: &str) -> Result<Option<String>, Unavailable> {
         match &self.database {
             Some(database) => database
                 .lookup(&Key::new(type_name, id))
@@ -350,7 +282,7 @@ impl Registry {
 
     /// Whether decisions may use the registry now, else why not (a database out of reach past
     /// its staleness bound, or not connected yet). A file registry always may.
-    pub fn health(&self) -> Result<(), String> {
+    pub fn health(&self) -> Result<(), Unavailable> {
         self.database.as_ref().map_or(Ok(()), |db| db.health())
     }
 
@@ -386,7 +318,7 @@ impl Registry {
     pub fn with(&self, entities: Vec<Box<RawValue>>) -> Result<Self, RegistryError> {
         let mut puts = Vec::with_capacity(entities.len());
         for (index, raw) in entities.into_iter().enumerate() {
-            let key = key_of(&raw).map_err(|message| RegistryError::Entity { index, message })?;
+            let key = key_of(&raw).map_err(|error| RegistryError::Entity { index, error })?;
             puts.push((key, raw));
         }
         self.apply(Diff {
@@ -627,12 +559,11 @@ fn namespace_tenant(key: &Key, raw: &RawValue) -> Result<Box<str>, RegistryError
     }
 }
 
-fn key_of(raw: &RawValue) -> Result<Key, String> {
-    let UidOnly { uid } = serde_json::from_str(raw.get())
-        .map_err(|err| format!("needs `\"uid\": {{\"type\": …, \"id\": …}}`: {err}"))?;
+fn key_of(raw: &RawValue) -> Result<Key, UidError> {
+    let UidOnly { uid } = serde_json::from_str(raw.get()).map_err(UidError::Missing)?;
     let (Uid::Explicit { entity: plain } | Uid::Plain(plain)) = uid;
     if plain.type_name.is_empty() {
-        return Err("`uid.type` is empty".to_owned());
+        return Err(UidError::EmptyType);
     }
     Ok(Key {
         type_name: plain.type_name.into(),
@@ -641,193 +572,4 @@ fn key_of(raw: &RawValue) -> Result<Key, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn indexes_by_uid_in_both_forms() {
-        let registry = Registry::from_json(
-            r#"[{"uid": {"type": "Cloud::Tenant", "id": "a"}, "attrs": {}, "parents": []},
-                {"uid": {"__entity": {"type": "Cloud::Region", "id": "cn"}}, "attrs": {"in_territory": true}, "parents": []}]"#,
-        )
-        .unwrap();
-        assert_eq!(registry.len(), 2);
-        assert!(
-            registry
-                .get("Cloud::Tenant", "a")
-                .unwrap()
-                .contains("\"a\"")
-        );
-        assert!(
-            registry
-                .get("Cloud::Region", "cn")
-                .unwrap()
-                .contains("in_territory")
-        );
-        assert!(registry.get("Cloud::Tenant", "b").is_none());
-    }
-
-    #[test]
-    fn rejects_duplicates_and_missing_uids() {
-        let dup = r#"[{"uid": {"type": "T", "id": "a"}}, {"uid": {"type": "T", "id": "a"}}]"#;
-        assert!(
-            Registry::from_json(dup)
-                .unwrap_err()
-                .to_string()
-                .contains("`T::\"a\"` twice")
-        );
-        let err = Registry::from_json(r#"[{"attrs": {}}]"#).unwrap_err();
-        assert!(err.to_string().contains("#0"), "{err}");
-        assert!(Registry::from_json("{}").is_err());
-    }
-
-    #[test]
-    fn a_key_twice_in_an_entity_is_refused_naming_it() {
-        let text = r#"[{"uid": {"type": "Cloud::Tenant", "id": "a"},
-            "attrs": {"real_name_verified": false, "x": 1, "real_name_verified": true}, "parents": []}]"#;
-        let err = Registry::from_json(text).unwrap_err().to_string();
-        assert!(err.contains("real_name_verified"), "{err}");
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("r.json");
-        std::fs::write(&path, text).unwrap();
-        let err = Registry::from_file(&path).unwrap_err().to_string();
-        assert!(err.contains("real_name_verified"), "{err}");
-        let err = read_entities(&path).unwrap_err().to_string();
-        assert!(err.contains("real_name_verified"), "{err}");
-    }
-
-    #[test]
-    fn namespaces_map_to_their_tenant_and_default_to_their_name() {
-        let registry = Registry::from_json(
-            r#"[{"uid": {"type": "Cloud::Tenant", "id": "shop"}, "attrs": {}, "parents": []},
-                {"uid": {"type": "Cloud::Namespace", "id": "shop-web"}, "attrs": {},
-                 "parents": [{"type": "Cloud::Tenant", "id": "shop"}]},
-                {"uid": {"type": "Cloud::Namespace", "id": "shop-db"}, "attrs": {},
-                 "parents": [{"__entity": {"type": "Cloud::Tenant", "id": "shop"}}]}]"#,
-        )
-        .unwrap();
-        assert_eq!(registry.tenant_of_namespace("shop-web"), "shop");
-        assert_eq!(registry.tenant_of_namespace("shop-db"), "shop");
-        assert_eq!(registry.tenant_of_namespace("other"), "other");
-        assert_eq!(
-            registry.listed_tenant_of_namespace("shop-web").as_deref(),
-            Some("shop")
-        );
-        assert_eq!(registry.listed_tenant_of_namespace("other"), None);
-    }
-
-    #[test]
-    fn a_namespace_needs_exactly_one_tenant() {
-        for parents in [
-            "[]",
-            r#"[{"type": "Cloud::Region", "id": "cn"}]"#,
-            r#"[{"type": "Cloud::Tenant", "id": "a"}, {"type": "Cloud::Tenant", "id": "b"}]"#,
-        ] {
-            let text = format!(
-                r#"[{{"uid": {{"type": "Cloud::Namespace", "id": "ns"}}, "parents": {parents}}}]"#
-            );
-            let err = Registry::from_json(&text).unwrap_err().to_string();
-            assert!(
-                err.contains(
-                    "`Cloud::Namespace::\"ns\"` must have exactly one `Cloud::Tenant` parent"
-                ),
-                "{err}"
-            );
-        }
-    }
-
-    #[test]
-    fn overlay_replaces_and_bumps_generation() {
-        let base = Registry::from_json(r#"[{"uid": {"type": "T", "id": "a"}, "attrs": {"x": 1}}]"#)
-            .unwrap();
-        let raw: Vec<Box<RawValue>> =
-            serde_json::from_str(r#"[{"uid": {"type": "T", "id": "a"}, "attrs": {"x": 2}}]"#)
-                .unwrap();
-        let over = base.with(raw).unwrap();
-        assert!(over.get("T", "a").unwrap().contains('2'));
-        assert_ne!(base.generation(), over.generation());
-    }
-
-    fn raw(text: &str) -> Vec<Box<RawValue>> {
-        serde_json::from_str(text).unwrap()
-    }
-
-    #[test]
-    fn a_diff_holds_what_changed_and_the_log_names_it() {
-        let base = Registry::from_json(
-            r#"[{"uid": {"type": "T", "id": "a"}, "attrs": {"x": 1}},
-                {"uid": {"type": "T", "id": "b"}, "attrs": {"x": 1}},
-                {"uid": {"type": "T", "id": "c"}, "attrs": {"x": 1}}]"#,
-        )
-        .unwrap();
-        let same = base
-            .diff(raw(
-                r#"[{"uid": {"type": "T", "id": "c"}, "attrs": {"x": 1}},
-                    {"attrs": {"x":1}, "uid": {"id": "a", "type": "T"}},
-                    {"uid": {"type": "T", "id": "b"}, "attrs": {"x": 1}}]"#,
-            ))
-            .unwrap();
-        assert!(same.is_empty());
-        let diff = base
-            .diff(raw(
-                r#"[{"uid": {"type": "T", "id": "a"}, "attrs": {"x": 2}},
-                    {"uid": {"type": "T", "id": "b"}, "attrs": {"x": 1}},
-                    {"uid": {"type": "T", "id": "d"}, "attrs": {}}]"#,
-            ))
-            .unwrap();
-        assert_eq!((diff.puts(), diff.removes()), (2, 1));
-        let next = base.apply(diff).unwrap();
-        assert_eq!(next.len(), 3);
-        assert!(next.get("T", "a").unwrap().contains('2'));
-        assert!(next.get("T", "c").is_none());
-        assert!(next.get("T", "d").is_some());
-        assert!(
-            base.get("T", "c").is_some(),
-            "the old snapshot is untouched"
-        );
-        let mut changed: Vec<String> = next
-            .changed_since(base.generation())
-            .unwrap()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        changed.sort();
-        assert_eq!(changed, [r#"T::"a""#, r#"T::"c""#, r#"T::"d""#]);
-        assert_eq!(next.changed_since(next.generation()).unwrap().len(), 0);
-        // Two steps: the union; an unrelated registry: unknown.
-        let third = next
-            .with(raw(
-                r#"[{"uid": {"type": "T", "id": "b"}, "attrs": {"x": 3}}]"#,
-            ))
-            .unwrap();
-        assert_eq!(third.changed_since(base.generation()).unwrap().len(), 4);
-        assert_eq!(third.changed_since(next.generation()).unwrap().len(), 1);
-        let other = Registry::from_json("[]").unwrap();
-        assert!(third.changed_since(other.generation()).is_none());
-        // A duplicate in the new version is refused, as on a first load.
-        let dup = r#"[{"uid": {"type": "T", "id": "a"}}, {"uid": {"type": "T", "id": "a"}}]"#;
-        assert!(base.diff(raw(dup)).is_err());
-    }
-
-    #[test]
-    fn namespaces_follow_changes() {
-        let base = Registry::from_json(
-            r#"[{"uid": {"type": "Cloud::Namespace", "id": "web"}, "parents": [{"type": "Cloud::Tenant", "id": "a"}]}]"#,
-        )
-        .unwrap();
-        let moved = base
-            .diff(raw(
-                r#"[{"uid": {"type": "Cloud::Namespace", "id": "web"}, "parents": [{"type": "Cloud::Tenant", "id": "b"}]}]"#,
-            ))
-            .and_then(|d| base.apply(d))
-            .unwrap();
-        assert_eq!(moved.tenant_of_namespace("web"), "b");
-        assert_eq!(base.tenant_of_namespace("web"), "a");
-        let gone = moved.diff(raw("[]")).and_then(|d| moved.apply(d)).unwrap();
-        assert_eq!(gone.tenant_of_namespace("web"), "web");
-        let bad = base.diff(raw(
-            r#"[{"uid": {"type": "Cloud::Namespace", "id": "web"}, "parents": []}]"#,
-        ));
-        assert!(bad.and_then(|d| base.apply(d)).is_err());
-    }
-}
+mod tests;

@@ -26,7 +26,9 @@ use std::time::{Duration, Instant};
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
-use super::{GENERATION, Key, NAMESPACE_TYPE, RegistryError};
+use super::{GENERATION, Key, NAMESPACE_TYPE, RegistryError, Unavailable};
+
+mod client;
 
 /// The schema and its triggers (idempotent).
 pub const SCHEMA: &str = include_str!("schema.sql");
@@ -72,23 +74,30 @@ pub fn is_database_url(text: &str) -> bool {
 
 /// A PostgreSQL operation failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PgError {
     /// The connection string does not parse.
-    #[error("the registry database URL is not valid: {0}")]
-    Url(String),
+    #[error("the registry database URL is not valid: {}", describe(.0))]
+    Url(tokio_postgres::Error),
     /// The database refused or failed.
-    #[error("registry database: {0}")]
-    Database(String),
+    #[error("registry database: {}", describe(.0))]
+    Database(tokio_postgres::Error),
     /// The entities to import are not a valid registry.
     #[error(transparent)]
     Registry(#[from] RegistryError),
     /// The client thread could not start.
     #[error("cannot start the registry database client: {0}")]
-    Start(String),
+    Start(std::io::Error),
 }
 
-fn db_error(err: &tokio_postgres::Error) -> PgError {
-    PgError::Database(describe(err))
+impl PgError {
+    /// The database client's error, when the database (or its URL) failed.
+    pub fn database_error(&self) -> Option<&tokio_postgres::Error> {
+        match self {
+            Self::Url(err) | Self::Database(err) => Some(err),
+            Self::Registry(_) | Self::Start(_) => None,
+        }
+    }
 }
 
 /// A database error with its cause (tokio-postgres puts the server's message in the source).
@@ -163,7 +172,7 @@ impl Shared {
 
 struct Lookup {
     key: Key,
-    reply: std::sync::mpsc::SyncSender<Result<Option<String>, String>>,
+    reply: std::sync::mpsc::SyncSender<Result<Option<String>, Unavailable>>,
 }
 
 /// A registry in PostgreSQL. Cheap to share (`Arc`); dropping the last handle stops its client.
@@ -184,10 +193,7 @@ impl Database {
     /// database out of reach at start is not an error here, [`Database::health`] says why it is
     /// not usable.
     pub fn start(config: PgConfig) -> Result<Self, PgError> {
-        let _: tokio_postgres::Config = config
-            .url
-            .parse()
-            .map_err(|e: tokio_postgres::Error| PgError::Url(describe(&e)))?;
+        let _: tokio_postgres::Config = config.url.parse().map_err(PgError::Url)?;
         let shared = Arc::new(Shared {
             config,
             inner: Mutex::new(Inner {
@@ -208,18 +214,18 @@ impl Database {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| PgError::Start(e.to_string()))?;
+            .map_err(PgError::Start)?;
         let client = shared.clone();
         std::thread::Builder::new()
             .name("yungui-registry-db".to_owned())
-            .spawn(move || runtime.block_on(client_loop(client, receiver)))
-            .map_err(|e| PgError::Start(e.to_string()))?;
+            .spawn(move || runtime.block_on(client::client_loop(client, receiver)))
+            .map_err(PgError::Start)?;
         Ok(Self { shared, requests })
     }
 
     /// The entity's JSON text, from the cache or the database; an error when the database
     /// cannot answer (or has been out of reach past the staleness bound).
-    pub fn lookup(&self, key: &Key) -> Result<Option<Arc<str>>, String> {
+    pub fn lookup(&self, key: &Key) -> Result<Option<Arc<str>>, Unavailable> {
         let counters = &self.shared.counters;
         counters.lookups.fetch_add(1, Ordering::Relaxed);
         let config = &self.shared.config;
@@ -247,16 +253,17 @@ impl Database {
             Link::Up => {}
             Link::Starting => {
                 counters.errors.fetch_add(1, Ordering::Relaxed);
-                return Err(format!(
-                    "the registry database is not connected yet (no answer within {:?}): `{key}` cannot be read",
-                    config.lookup_timeout
-                ));
+                return Err(Unavailable::NotConnected {
+                    key: key.clone(),
+                    timeout: config.lookup_timeout,
+                });
             }
             Link::Down { why, .. } => {
                 counters.errors.fetch_add(1, Ordering::Relaxed);
-                return Err(format!(
-                    "the registry database is out of reach and `{key}` is not cached: {why}"
-                ));
+                return Err(Unavailable::NotCached {
+                    key: key.clone(),
+                    why: why.clone(),
+                });
             }
         }
         let generation = inner.generation;
@@ -268,14 +275,14 @@ impl Database {
                 key: key.clone(),
                 reply,
             })
-            .map_err(|_| "the registry database client has stopped".to_owned())
+            .map_err(|_| Unavailable::Stopped)
             .and_then(|()| {
-                answer.recv_timeout(config.lookup_timeout).map_err(|_| {
-                    format!(
-                        "the registry database did not answer for `{key}` within {:?}",
-                        config.lookup_timeout
-                    )
-                })
+                answer
+                    .recv_timeout(config.lookup_timeout)
+                    .map_err(|_| Unavailable::NoAnswer {
+                        key: key.clone(),
+                        timeout: config.lookup_timeout,
+                    })
             })
             .and_then(|r| r);
         let text = match answer {
@@ -337,7 +344,7 @@ impl Database {
 
     /// Whether decisions may use this registry now, else why not. While the first connection
     /// is under way it waits for it, at most the lookup timeout.
-    pub fn health(&self) -> Result<(), String> {
+    pub fn health(&self) -> Result<(), Unavailable> {
         let inner = self
             .shared
             .linked
@@ -350,15 +357,15 @@ impl Database {
     }
 
     /// [`Database::health`] without waiting (for a readiness probe).
-    pub fn status(&self) -> Result<(), String> {
+    pub fn status(&self) -> Result<(), Unavailable> {
         self.status_of(&self.shared.lock())
     }
 
-    fn status_of(&self, inner: &Inner) -> Result<(), String> {
+    fn status_of(&self, inner: &Inner) -> Result<(), Unavailable> {
         match &inner.link {
-            Link::Starting => Err("the registry database is not connected yet".to_owned()),
+            Link::Starting => Err(Unavailable::Connecting),
             Link::Down { why, .. } if inner.connections == 0 => {
-                Err(format!("the registry database cannot be reached: {why}"))
+                Err(Unavailable::Unreachable { why: why.clone() })
             }
             _ => usable(inner, &self.shared.config),
         }
@@ -394,7 +401,7 @@ impl Database {
 /// Whether the cache may still decide: the database answered less than the staleness bound ago
 /// (connected or not: a server that hangs without closing stays "connected" until a heartbeat
 /// goes unanswered).
-fn usable(inner: &Inner, config: &PgConfig) -> Result<(), String> {
+fn usable(inner: &Inner, config: &PgConfig) -> Result<(), Unavailable> {
     let Some(contact) = inner.last_contact else {
         return Ok(());
     };
@@ -403,35 +410,21 @@ fn usable(inner: &Inner, config: &PgConfig) -> Result<(), String> {
         return Ok(());
     }
     let why = match &inner.link {
-        Link::Down { why, .. } => why.as_str(),
-        Link::Up | Link::Starting => "it stopped answering without closing the connection",
+        Link::Down { why, .. } => why.clone(),
+        Link::Up | Link::Starting => {
+            "it stopped answering without closing the connection".to_owned()
+        }
     };
-    Err(format!(
-        "the registry database has been out of reach for {} ms (no answer since), longer than the {} ms its cached entities may be used (--registry-staleness-secs), so nothing is decided on them: {why}",
-        silent.as_millis(),
-        config.staleness.as_millis()
-    ))
+    Err(Unavailable::Stale {
+        silent,
+        staleness: config.staleness,
+        why,
+    })
 }
 
 /// Records an answer from the database.
 fn contact(shared: &Shared) {
     shared.lock().last_contact = Some(Instant::now());
-}
-
-/// How often an idle connection is checked: four times per staleness bound, so a healthy
-/// connection is never stale.
-fn heartbeat_every(config: &PgConfig) -> Duration {
-    (config.staleness / 4).clamp(Duration::from_millis(20), Duration::from_secs(10))
-}
-
-/// The connection's driver, stopped when the session ends (a silent server would otherwise keep
-/// it waiting forever).
-struct Driver(tokio::task::JoinHandle<()>);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 fn insert(inner: &mut Inner, capacity: usize, key: Key, text: Option<Arc<str>>) {
@@ -484,280 +477,6 @@ fn changed(inner: &mut Inner, counters: &Counters, key: Key) {
     inner.last_change = Instant::now();
 }
 
-#[derive(serde::Deserialize)]
-struct Announced {
-    #[serde(rename = "type")]
-    type_name: String,
-    id: String,
-}
-
-/// Connects, serves lookups and listens for changes; reconnects with backoff when the
-/// connection is lost; ends when the [`Database`] is dropped.
-async fn client_loop(shared: Arc<Shared>, mut requests: mpsc::UnboundedReceiver<Lookup>) {
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        match session(&shared, &mut requests, &mut backoff).await {
-            Ok(()) => return,
-            Err(why) => {
-                shared.counters.errors.fetch_add(1, Ordering::Relaxed);
-                {
-                    let mut inner = shared.lock();
-                    tracing::warn!(
-                        "registry database out of reach (retrying in {backoff:?}): {why}"
-                    );
-                    inner.link = Link::Down { why };
-                }
-                shared.linked.notify_all();
-            }
-        }
-        // Lookups sent just before the link went down get their answer now.
-        let pause = tokio::time::sleep(backoff);
-        tokio::pin!(pause);
-        loop {
-            tokio::select! {
-                () = &mut pause => break,
-                request = requests.recv() => match request {
-                    Some(request) => {
-                        let _ = request.reply.send(Err("the registry database is out of reach".to_owned()));
-                    }
-                    None => return,
-                },
-            }
-        }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
-    }
-}
-
-/// One connection's life: `Ok` when the [`Database`] was dropped, `Err` why it was lost.
-async fn session(
-    shared: &Arc<Shared>,
-    requests: &mut mpsc::UnboundedReceiver<Lookup>,
-    backoff: &mut Duration,
-) -> Result<(), String> {
-    let config = &shared.config;
-    // A server that accepts and never answers must not hold the client here: connecting (and
-    // reading the namespaces) is bounded.
-    let setup = config.staleness.max(config.lookup_timeout);
-    let (client, select, namespaces, _driver, mut announced) =
-        tokio::time::timeout(setup, connect(config))
-            .await
-            .map_err(|_| {
-                format!("the registry database did not complete a connection within {setup:?}")
-            })??;
-    {
-        let mut inner = shared.lock();
-        // Changes made while we were not listening were not announced: start over.
-        start_over(&mut inner, &shared.counters);
-        inner.namespaces = namespaces;
-        inner.link = Link::Up;
-        inner.connections += 1;
-        inner.last_contact = Some(Instant::now());
-    }
-    shared.linked.notify_all();
-    *backoff = Duration::from_millis(100);
-    tracing::info!("registry database connected, listening on `{CHANNEL}`");
-    let client = Arc::new(client);
-    let mut heartbeat = tokio::time::interval(heartbeat_every(config));
-    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // Heartbeats run beside the lookups (a slow one never delays a lookup) and report here why
-    // one failed.
-    let (beats, mut beat_failed) = mpsc::unbounded_channel::<String>();
-    loop {
-        tokio::select! {
-            request = requests.recv() => {
-                let Some(request) = request else { return Ok(()) };
-                let client = client.clone();
-                let select = select.clone();
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    let answer = client
-                        .query_opt(&select, &[&request.key.type_name(), &request.key.id()])
-                        .await
-                        .map_err(|e| describe(&e))
-                        .and_then(|row| match row {
-                            None => Ok(None),
-                            Some(row) => row.try_get::<_, String>(0).map(Some).map_err(|e| describe(&e)),
-                        });
-                    if answer.is_ok() {
-                        contact(&shared);
-                    }
-                    let _ = request.reply.send(answer);
-                });
-            }
-            _ = heartbeat.tick() => {
-                let client = client.clone();
-                let shared = shared.clone();
-                let beats = beats.clone();
-                let timeout = config.lookup_timeout;
-                tokio::spawn(async move {
-                    let failed = match tokio::time::timeout(timeout, client.simple_query("")).await {
-                        Ok(Ok(_)) => return contact(&shared),
-                        Ok(Err(e)) => describe(&e),
-                        Err(_) => format!(
-                            "the registry database did not answer a heartbeat within {timeout:?}"
-                        ),
-                    };
-                    let _ = beats.send(failed);
-                });
-            }
-            Some(why) = beat_failed.recv() => return Err(why),
-            note = announced.recv() => match note {
-                Some(Ok(payload)) => {
-                    contact(shared);
-                    tokio::time::timeout(config.lookup_timeout, announce(shared, &client, &payload))
-                        .await
-                        .map_err(|_| format!(
-                            "the registry database did not answer within {:?} while applying a change",
-                            config.lookup_timeout
-                        ))??;
-                }
-                Some(Err(why)) => return Err(why),
-                None => return Err("the connection was closed".to_owned()),
-            },
-        }
-    }
-}
-
-type Connected = (
-    tokio_postgres::Client,
-    tokio_postgres::Statement,
-    HashMap<Box<str>, Box<str>>,
-    Driver,
-    mpsc::UnboundedReceiver<Result<String, String>>,
-);
-
-/// Connects, listens for changes, prepares the lookup and reads the namespaces.
-async fn connect(config: &PgConfig) -> Result<Connected, String> {
-    use futures_util::StreamExt as _;
-    let (client, mut connection) = tokio_postgres::connect(&config.url, tokio_postgres::NoTls)
-        .await
-        .map_err(|e| describe(&e))?;
-    let (notes, announced) = mpsc::unbounded_channel::<Result<String, String>>();
-    let driver = Driver(tokio::spawn(async move {
-        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(message) = messages.next().await {
-            match message {
-                Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
-                    let _ = notes.send(Ok(n.payload().to_owned()));
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    let _ = notes.send(Err(describe(&e)));
-                    return;
-                }
-            }
-        }
-        let _ = notes.send(Err("the connection was closed".to_owned()));
-    }));
-    client
-        .batch_execute(&format!("LISTEN {CHANNEL}"))
-        .await
-        .map_err(|e| describe(&e))?;
-    let select = client
-        .prepare("SELECT entity::text FROM yungui_registry WHERE uid_type = $1 AND uid_id = $2")
-        .await
-        .map_err(|e| describe(&e))?;
-    let namespaces = load_namespaces(&client).await?;
-    Ok((client, select, namespaces, driver, announced))
-}
-
-/// Applies one announcement: `*` drops everything, else the entity named is evicted (and a
-/// namespace's tenant read again).
-async fn announce(
-    shared: &Shared,
-    client: &tokio_postgres::Client,
-    payload: &str,
-) -> Result<(), String> {
-    if payload == "*" {
-        let namespaces = load_namespaces(client).await?;
-        let mut inner = shared.lock();
-        start_over(&mut inner, &shared.counters);
-        inner.namespaces = namespaces;
-        return Ok(());
-    }
-    let Ok(Announced { type_name, id }) = serde_json::from_str(payload) else {
-        // Not ours to read: drop everything rather than miss a change.
-        shared.counters.errors.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!("unreadable registry change announcement `{payload}`: dropping the cache");
-        let mut inner = shared.lock();
-        start_over(&mut inner, &shared.counters);
-        return Ok(());
-    };
-    let key = Key::new(&type_name, &id);
-    let tenant = if type_name == NAMESPACE_TYPE {
-        Some(namespace_row(client, &id).await?)
-    } else {
-        None
-    };
-    let mut inner = shared.lock();
-    if let Some(tenant) = tenant {
-        match tenant {
-            Some(tenant) => inner.namespaces.insert(id.into(), tenant),
-            None => inner.namespaces.remove(id.as_str()),
-        };
-    }
-    changed(&mut inner, &shared.counters, key);
-    Ok(())
-}
-
-/// A namespace that names no single tenant maps to no tenant at all (an empty id no registry
-/// holds): its decisions are denied as missing from the registry, never made for a tenant
-/// named like the namespace.
-const NO_TENANT: &str = "";
-
-async fn load_namespaces(
-    client: &tokio_postgres::Client,
-) -> Result<HashMap<Box<str>, Box<str>>, String> {
-    let rows = client
-        .query(
-            "SELECT uid_id, entity::text FROM yungui_registry WHERE uid_type = $1",
-            &[&NAMESPACE_TYPE],
-        )
-        .await
-        .map_err(|e| describe(&e))?;
-    let mut out = HashMap::with_capacity(rows.len());
-    for row in rows {
-        let id: String = row.try_get(0).map_err(|e| describe(&e))?;
-        let text: String = row.try_get(1).map_err(|e| describe(&e))?;
-        out.insert(id.clone().into(), namespace_tenant(&id, &text));
-    }
-    Ok(out)
-}
-
-async fn namespace_row(
-    client: &tokio_postgres::Client,
-    id: &str,
-) -> Result<Option<Box<str>>, String> {
-    let row = client
-        .query_opt(
-            "SELECT entity::text FROM yungui_registry WHERE uid_type = $1 AND uid_id = $2",
-            &[&NAMESPACE_TYPE, &id],
-        )
-        .await
-        .map_err(|e| describe(&e))?;
-    match row {
-        None => Ok(None),
-        Some(row) => {
-            let text: String = row.try_get(0).map_err(|e| describe(&e))?;
-            Ok(Some(namespace_tenant(id, &text)))
-        }
-    }
-}
-
-fn namespace_tenant(id: &str, text: &str) -> Box<str> {
-    let key = Key::new(NAMESPACE_TYPE, id);
-    match RawValue::from_string(text.to_owned())
-        .map_err(|e| e.to_string())
-        .and_then(|raw| super::namespace_tenant(&key, &raw).map_err(|e| e.to_string()))
-    {
-        Ok(tenant) => tenant,
-        Err(why) => {
-            tracing::warn!("registry database: {why}; the namespace maps to no tenant");
-            NO_TENANT.into()
-        }
-    }
-}
-
 /// What an import changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Imported {
@@ -780,13 +499,13 @@ pub async fn import(url: &str, entities: Vec<Box<RawValue>>) -> Result<Imported,
     }
     let (mut client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
-        .map_err(|e| db_error(&e))?;
+        .map_err(PgError::Database)?;
     let driver = tokio::spawn(connection);
-    let transaction = client.transaction().await.map_err(|e| db_error(&e))?;
+    let transaction = client.transaction().await.map_err(PgError::Database)?;
     transaction
         .batch_execute(SCHEMA)
         .await
-        .map_err(|e| db_error(&e))?;
+        .map_err(PgError::Database)?;
     let upsert = transaction
         .prepare(
             "INSERT INTO yungui_registry (uid_type, uid_id, entity)
@@ -795,7 +514,7 @@ pub async fn import(url: &str, entities: Vec<Box<RawValue>>) -> Result<Imported,
              WHERE yungui_registry.entity IS DISTINCT FROM EXCLUDED.entity",
         )
         .await
-        .map_err(|e| db_error(&e))?;
+        .map_err(PgError::Database)?;
     let mut written = 0;
     for batch in keyed.chunks(IMPORT_BATCH) {
         let types: Vec<&str> = batch.iter().map(|(k, _)| k.type_name()).collect();
@@ -804,9 +523,9 @@ pub async fn import(url: &str, entities: Vec<Box<RawValue>>) -> Result<Imported,
         written += transaction
             .execute(&upsert, &[&types, &ids, &texts])
             .await
-            .map_err(|e| db_error(&e))?;
+            .map_err(PgError::Database)?;
     }
-    transaction.commit().await.map_err(|e| db_error(&e))?;
+    transaction.commit().await.map_err(PgError::Database)?;
     drop(client);
     let _ = driver.await;
     Ok(Imported {

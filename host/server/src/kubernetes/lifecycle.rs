@@ -68,14 +68,9 @@ pub fn change(
     Change::New
 }
 
-/// The requests are the same, attribute for attribute (the WIT types have no `PartialEq`; their
-/// debug forms are complete and ordered as built).
+/// The requests are the same, attribute for attribute.
 fn same_requests(before: &[Item], after: &[Item]) -> bool {
-    before.len() == after.len()
-        && before
-            .iter()
-            .zip(after)
-            .all(|(b, a)| format!("{b:?}") == format!("{a:?}"))
+    before == after
 }
 
 /// Everything but the [`SCALE`] fields is equal, and each of them stays or goes its one way. A

@@ -28,8 +28,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::metrics::Answer;
-use super::{AppState, Decide, log_decision};
-pub use rules::{Refusal, RuleMap};
+use super::{AppState, Decide, Entry, Front};
+pub use rules::{Refusal, RuleMap, RuleMapError};
 use yungui::request::now_utc;
 
 /// The OpenStack front end's configuration.
@@ -43,6 +43,21 @@ pub struct Config {
     pub rules: RuleMap,
 }
 
+/// Why the OpenStack front end cannot be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No region was named.
+    #[error("the OpenStack region is empty: name the region of this OpenStack")]
+    EmptyRegion,
+    /// The rule map cannot be used.
+    #[error(transparent)]
+    Rules(#[from] RuleMapError),
+    /// The zone map cannot be used.
+    #[error(transparent)]
+    ZoneMap(#[from] crate::RegionMapError),
+}
+
 impl Config {
     /// The front end for the region `region`, with the rule map in the file `rules` (else the
     /// shipped one) and the zone map in the file `zone_map` (else every availability zone is in
@@ -51,9 +66,9 @@ impl Config {
         region: &str,
         rules: Option<&std::path::Path>,
         zone_map: Option<&std::path::Path>,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, ConfigError> {
         if region.trim().is_empty() {
-            anyhow::bail!("the OpenStack region is empty: name the region of this OpenStack");
+            return Err(ConfigError::EmptyRegion);
         }
         let rules = match rules {
             Some(path) => RuleMap::from_file(path)?,
@@ -176,20 +191,17 @@ async fn check(state: AppState, path: String, headers: HeaderMap, body: Bytes) -
     let tenant = built.tenant;
     let action = built.action;
     let result = state
-        .decide("openstack", Decide::Typed(built.request))
+        .decide(Front::OpenStack, Decide::Typed(built.request))
         .await;
-    state.metrics.record_controls(&result);
-    log_decision(
-        &state,
-        "openstack",
-        &uid,
-        &tenant,
-        &rule,
-        &action,
-        &result,
-        started.elapsed(),
-        false,
-    );
+    let entry = Entry {
+        front: Front::OpenStack,
+        uid: &uid,
+        tenant: &tenant,
+        kind: &rule,
+        action: &action,
+        dry_run: false,
+    };
+    state.answered(&entry, &result, started);
     match &result {
         Ok(decision) if decision.allowed => {
             if !decision.warnings.is_empty() {

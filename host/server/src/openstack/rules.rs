@@ -6,14 +6,13 @@
 //! identical. `--openstack-rules FILE` replaces it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use yungui::bindings::build::{attr, entity, uid};
 use yungui::bindings::types;
+use yungui::vocabulary;
 
 /// The shipped rule map.
 pub const SHIPPED: &str = include_str!("rules.json");
@@ -145,32 +144,89 @@ impl Defaults {
         }
     }
 
-    fn check(&self, at: &str) -> anyhow::Result<()> {
+    /// `at` names the map and the rule (or its `defaults`) in the error.
+    fn check(&self, at: &str) -> Result<(), RuleMapError> {
+        let bad = |problem: BadDefault| RuleMapError::Default {
+            at: at.to_owned(),
+            problem,
+        };
         if self.purpose.is_empty() {
-            anyhow::bail!("{at}: `purpose` is empty: name the purpose Nova servers are for");
+            return Err(bad(BadDefault::NoPurpose));
         }
         if self.carrier.is_empty() {
-            anyhow::bail!("{at}: `carrier` is empty: name the carrier of public addresses");
+            return Err(bad(BadDefault::NoCarrier));
         }
         if !LINK_KINDS.contains(&self.link_kind.as_str()) {
-            anyhow::bail!(
-                "{at}: `link_kind` is `{}`: use one of {}",
-                self.link_kind,
-                LINK_KINDS.join(", ")
-            );
+            return Err(bad(BadDefault::LinkKind(self.link_kind.clone())));
         }
         if let Some(class) = self
             .data_classes
             .iter()
             .find(|c| !DATA_CLASSES.contains(&c.as_str()))
         {
-            anyhow::bail!(
-                "{at}: data class `{class}` is unknown: use {}",
-                DATA_CLASSES.join(", ")
-            );
+            return Err(bad(BadDefault::DataClass(class.clone())));
         }
         Ok(())
     }
+}
+
+/// Why a rule map cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuleMapError {
+    /// The file cannot be read.
+    #[error("cannot read the OpenStack rule map `{}`", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not JSON, or not a rule map: an unknown field, a missing one, a value of the wrong type.
+    #[error("the OpenStack rule map {map} is not valid")]
+    Invalid {
+        /// The map, as errors name it (its file, or the shipped map).
+        map: String,
+        /// Where, and what.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A rule whose action is empty.
+    #[error("the OpenStack rule map {map}: rule `{rule}` has an empty action")]
+    EmptyAction {
+        /// The map, as errors name it.
+        map: String,
+        /// The rule.
+        rule: String,
+    },
+    /// A default (of the map, or of one rule) that is empty or outside the data contract.
+    #[error("{at}")]
+    Default {
+        /// The map and the rule, or the map's `defaults`.
+        at: String,
+        /// What is wrong with it.
+        #[source]
+        problem: BadDefault,
+    },
+}
+
+/// What is wrong with a default.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BadDefault {
+    /// `purpose` is empty.
+    #[error("`purpose` is empty: name the purpose Nova servers are for")]
+    NoPurpose,
+    /// `carrier` is empty.
+    #[error("`carrier` is empty: name the carrier of public addresses")]
+    NoCarrier,
+    /// `link_kind` is none of [`LINK_KINDS`].
+    #[error("`link_kind` is `{0}`: use one of {kinds}", kinds = LINK_KINDS.join(", "))]
+    LinkKind(String),
+    /// A data class outside [`DATA_CLASSES`].
+    #[error("data class `{0}` is unknown: use {classes}", classes = DATA_CLASSES.join(", "))]
+    DataClass(String),
 }
 
 /// Why a check was answered `False` without asking the policies.
@@ -207,26 +263,33 @@ pub struct Built {
 
 impl RuleMap {
     /// The shipped map.
-    pub fn shipped() -> anyhow::Result<Self> {
+    pub fn shipped() -> Result<Self, RuleMapError> {
         Self::parse(SHIPPED, "the shipped `deploy/openstack/rules.json`")
     }
 
     /// A map from its file.
-    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the OpenStack rule map `{}`", path.display()))?;
+    pub fn from_file(path: &Path) -> Result<Self, RuleMapError> {
+        let text = std::fs::read_to_string(path).map_err(|source| RuleMapError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::parse(&text, &format!("`{}`", path.display()))
     }
 
     /// A map from its text; `source` names it in errors.
-    pub fn parse(text: &str, source: &str) -> anyhow::Result<Self> {
-        let map: Self = serde_json::from_str(text)
-            .with_context(|| format!("the OpenStack rule map {source} is not valid"))?;
+    pub fn parse(text: &str, source: &str) -> Result<Self, RuleMapError> {
+        let map: Self = serde_json::from_str(text).map_err(|err| RuleMapError::Invalid {
+            map: source.to_owned(),
+            source: err,
+        })?;
         map.defaults
             .check(&format!("the OpenStack rule map {source}: `defaults`"))?;
         for (name, rule) in &map.rules {
             if rule.action.is_empty() {
-                anyhow::bail!("the OpenStack rule map {source}: rule `{name}` has an empty action");
+                return Err(RuleMapError::EmptyAction {
+                    map: source.to_owned(),
+                    rule: name.clone(),
+                });
             }
             map.defaults
                 .with(&rule.defaults)
@@ -269,20 +332,16 @@ impl RuleMap {
         let d = self.defaults.with(&mapped.defaults);
         let region = region_of(zone(target))?;
         let id = text(target, "id").unwrap_or("unnamed").to_owned();
-        let owner = || entity("Cloud::Tenant", &tenant);
         let mut entities = Vec::new();
         let resource = match mapped.resource {
-            ResourceKind::Workload => types::Entity {
-                uid: uid("Cloud::Workload", &id),
-                attrs: vec![
-                    attr("region", entity("Cloud::Region", &region)),
-                    attr("purpose", types::Value::String(d.purpose.clone())),
-                    attr("owner", owner()),
-                    attr("privileged", types::Value::Boolean(false)),
-                    attr("host_access", types::Value::Boolean(false)),
-                ],
-                parents: Vec::new(),
-            },
+            ResourceKind::Workload => vocabulary::Workload {
+                region: &region,
+                purpose: Some(&d.purpose),
+                owner: &tenant,
+                privileged: false,
+                host_access: false,
+            }
+            .entity(&id),
             ResourceKind::PublicIp => {
                 let network = text(target, "floating_network_id").or_else(|| {
                     target
@@ -293,69 +352,45 @@ impl RuleMap {
                 let carrier = network
                     .and_then(|n| self.network_carriers.get(n))
                     .unwrap_or(&d.carrier);
-                types::Entity {
-                    uid: uid("Cloud::PublicIp", &id),
-                    attrs: vec![
-                        attr("carrier", entity("Cloud::Carrier", carrier)),
-                        attr("region", entity("Cloud::Region", &region)),
-                    ],
-                    parents: Vec::new(),
+                vocabulary::PublicIp {
+                    carrier: Some(carrier),
+                    region: &region,
                 }
+                .entity(&id)
             }
-            ResourceKind::NetworkLink => types::Entity {
-                uid: uid("Cloud::NetworkLink", &id),
-                attrs: vec![
-                    attr("kind", types::Value::String(d.link_kind.clone())),
-                    attr(
-                        "remote_in_territory",
-                        types::Value::Boolean(d.remote_in_territory),
-                    ),
-                ],
-                parents: Vec::new(),
-            },
-            ResourceKind::Dataset => types::Entity {
-                uid: uid("Cloud::Dataset", &id),
-                attrs: self.dataset_attrs(target, &d, &region, owner()),
-                parents: Vec::new(),
-            },
+            ResourceKind::NetworkLink => vocabulary::NetworkLink {
+                kind: &d.link_kind,
+                remote_in_territory: Some(d.remote_in_territory),
+            }
+            .entity(&id),
+            ResourceKind::Dataset => self.dataset(target, &d, &region, &tenant).entity(&id),
             ResourceKind::Backup => {
                 let volume = text(target, "volume_id").unwrap_or("unnamed");
-                let dataset = uid("Cloud::Dataset", volume);
-                entities.push(types::Entity {
-                    uid: dataset.clone(),
-                    attrs: self.dataset_attrs(target, &d, &region, owner()),
-                    parents: Vec::new(),
-                });
-                types::Entity {
-                    uid: uid("Cloud::Backup", &id),
-                    attrs: vec![
-                        attr("dataset", types::Value::Entity(dataset)),
-                        attr("last_copy", types::Value::Boolean(d.last_copy)),
-                    ],
-                    parents: Vec::new(),
+                entities.push(self.dataset(target, &d, &region, &tenant).entity(volume));
+                vocabulary::Backup {
+                    dataset: volume,
+                    last_copy: d.last_copy,
                 }
+                .entity(&id)
             }
         };
+        let mut request = vocabulary::request(&tenant, &mapped.action, resource, now);
+        request.entities = entities;
         Ok(Built {
-            request: types::Request {
-                principal: uid("Cloud::Tenant", &tenant),
-                action: mapped.action.clone(),
-                resource,
-                context: vec![attr("now", types::Value::Datetime(now.to_owned()))],
-                entities,
-            },
+            request,
             tenant,
             action: mapped.action.clone(),
         })
     }
 
-    fn dataset_attrs(
+    /// The `Cloud::Dataset` of a volume, an image or a backed-up volume.
+    fn dataset<'a>(
         &self,
         target: &Map<String, Value>,
         d: &Defaults,
-        region: &str,
-        owner: types::Value,
-    ) -> Vec<types::Attribute> {
+        region: &'a str,
+        owner: &'a str,
+    ) -> vocabulary::Dataset<'a> {
         let volume_type = text(target, "volume_type").or_else(|| text(target, "volume_type_id"));
         let encrypted = target
             .get("encrypted")
@@ -367,23 +402,17 @@ impl RuleMap {
             })
             .unwrap_or(d.encrypted);
         let public = text(target, "visibility").map_or(d.public, |v| v == "public");
-        vec![
-            attr("region", entity("Cloud::Region", region)),
-            attr("owner", owner),
-            attr(
-                "classes",
-                types::Value::StringSet(d.data_classes.iter().cloned().collect()),
-            ),
-            attr(
-                "subjects_domestic",
-                types::Value::Boolean(d.subjects_domestic),
-            ),
-            attr("encrypted", types::Value::Boolean(encrypted)),
-            attr("backup_enabled", types::Value::Boolean(d.backup_enabled)),
-            attr("public", types::Value::Boolean(public)),
-            attr("review_hold", types::Value::Boolean(d.review_hold)),
-            attr("retention_hold", types::Value::Boolean(d.retention_hold)),
-        ]
+        vocabulary::Dataset {
+            region,
+            owner,
+            classes: Some(d.data_classes.iter().cloned().collect()),
+            subjects_domestic: Some(d.subjects_domestic),
+            encrypted,
+            backup_enabled: d.backup_enabled,
+            public,
+            review_hold: Some(d.review_hold),
+            retention_hold: Some(d.retention_hold),
+        }
     }
 }
 
@@ -442,16 +471,31 @@ mod tests {
         }
     }
 
+    /// The error and its sources, as the command prints them.
+    fn chain(err: RuleMapError) -> String {
+        crate::error::Chain(&err).to_string()
+    }
+
     #[test]
     fn unknown_fields_and_bad_values_are_named() {
         let text = SHIPPED.replacen("\"purpose\"", "\"porpose\"", 1);
-        let err = format!("{:#}", RuleMap::parse(&text, "`x`").unwrap_err());
+        let err = chain(RuleMap::parse(&text, "`x`").unwrap_err());
         assert!(err.contains("porpose"), "{err}");
         let text = SHIPPED.replacen("\"link_kind\": \"vpn\"", "\"link_kind\": \"tunnel\"", 1);
-        let err = format!("{:#}", RuleMap::parse(&text, "`x`").unwrap_err());
-        assert!(err.contains("`tunnel`"), "{err}");
+        let typed = RuleMap::parse(&text, "`x`").unwrap_err();
+        assert!(
+            matches!(&typed, RuleMapError::Default { problem: BadDefault::LinkKind(kind), .. } if kind == "tunnel"),
+            "{typed:?}"
+        );
+        let err = chain(typed);
+        assert!(
+            err.contains(
+                ": `link_kind` is `tunnel`: use one of vpn, dedicated_line, peering, gateway"
+            ),
+            "{err}"
+        );
         let text = SHIPPED.replacen("\"resource\": \"workload\"", "\"resource\": \"vm\"", 1);
-        let err = format!("{:#}", RuleMap::parse(&text, "`x`").unwrap_err());
+        let err = chain(RuleMap::parse(&text, "`x`").unwrap_err());
         assert!(err.contains("vm"), "{err}");
     }
 

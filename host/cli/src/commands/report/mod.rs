@@ -16,19 +16,20 @@ mod markdown;
 mod model;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Args;
 use yungui_policies::{Finding, Sources, Validate, slice_by_action};
 
-use super::{EngineArgs, Exit, SOURCE_POLICIES};
+use super::{EngineArgs, Exit, SHIPPED_POLICIES, announce_policies, local_policies};
 use lint::check_mapping;
-use model::{CaseRow, Model, Notice};
+use model::{CaseRow, Model, Notice, Provenance};
+use yungui::Engine;
 use yungui::cases::{CaseResult, Runner, discover};
 
 /// The notice's file, inside the policy folder.
-pub const NOTICE_FILE: &str = "notice.json";
+pub use yungui_policies::NOTICE_FILE;
 
 /// Write (or check) the trace report: notice → controls → policies → cases.
 #[derive(Debug, Args)]
@@ -49,8 +50,9 @@ pub struct ReportCommand {
     pub check: bool,
 
     /// The policy folder (`schema.cedarschema`, `*.cedar`, `notice.json`) is `--policies`
-    /// (default: the source checkout's `policies/`, which the shipped policy set is built from);
-    /// the cases run on the same policy set.
+    /// (default: `./policies` when present, else the policy set shipped with yungui); the cases
+    /// run on the component `yungui build` makes of it (or on `--plugin`, which must hold the
+    /// same policy set).
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -59,24 +61,37 @@ impl ReportCommand {
     /// Runs the command; returns the exit code (0 written or up to date, 1 stale or a case
     /// failed).
     pub fn execute(self) -> anyhow::Result<Exit> {
-        let dir = self
-            .engine
-            .policies
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(SOURCE_POLICIES));
-        let sources = Sources::read_dir(&dir)?;
+        let folder = self.engine.policies.clone().or_else(local_policies);
+        let (sources, notice_text, notice_name) = match &folder {
+            Some(dir) => {
+                let path = dir.join(NOTICE_FILE);
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read `{}`", path.display()))?;
+                (Sources::read_dir(dir)?, text, path.display().to_string())
+            }
+            None => (
+                yungui::builder::shipped_sources(),
+                yungui_policies::SHIPPED_NOTICE.to_owned(),
+                format!("{NOTICE_FILE} of {SHIPPED_POLICIES}"),
+            ),
+        };
+        announce_policies(
+            &folder
+                .as_ref()
+                .map_or_else(|| SHIPPED_POLICIES.to_owned(), |d| d.display().to_string()),
+        );
         let compiled = sources
             .compile(Validate::Strict)
             .map_err(|problems| anyhow::anyhow!("the policies are not valid:\n{problems}"))?;
-        let notice_path = dir.join(NOTICE_FILE);
-        let notice: Notice = serde_json::from_str(
-            &std::fs::read_to_string(&notice_path)
-                .with_context(|| format!("cannot read `{}`", notice_path.display()))?,
-        )
-        .with_context(|| format!("`{}` is not a notice file", notice_path.display()))?;
+        let notice: Notice = serde_json::from_str(&notice_text)
+            .with_context(|| format!("`{notice_name}` is not a notice file"))?;
 
         let mut policies: BTreeMap<String, Vec<Finding>> = BTreeMap::new();
-        for finding in compiled.findings.values() {
+        let mut texts: BTreeMap<String, String> = BTreeMap::new();
+        for (id, finding) in &compiled.findings {
+            if let Some(text) = compiled.policies.policy(id).and_then(|p| p.to_cedar()) {
+                texts.insert(finding.id.clone(), text.trim_end().to_owned());
+            }
             policies
                 .entry(finding.control.clone())
                 .or_default()
@@ -117,7 +132,25 @@ impl ReportCommand {
             self.cases.clone()
         };
         let files = discover(&paths).map_err(anyhow::Error::msg)?;
-        let engine = self.engine.engine()?;
+        self.engine.announce_registry();
+        let registry = self.engine.load_registry()?;
+        // The cases run on the component `yungui build` writes from these sources (or the one
+        // given), so the sha256 the report names is that of a component one can deploy.
+        let engine = match &self.engine.plugin {
+            Some(path) => {
+                let engine = Engine::load(path, registry, self.engine.config())?;
+                if engine.policy_digest() != sources.digest() {
+                    anyhow::bail!(
+                        "the component `{}` holds the policy set {}, not the one reported on ({}): pass `--policies` with the folder it was built from",
+                        path.display(),
+                        engine.policy_digest(),
+                        sources.digest()
+                    );
+                }
+                engine
+            }
+            None => Engine::from_sources(&sources, registry, self.engine.config())?,
+        };
         let runner = Runner::new(&engine);
         let results: Vec<CaseResult> = files.iter().map(|f| runner.run(f)).collect();
         let failed = results.iter().filter(|r| r.failure.is_some()).count();
@@ -126,6 +159,7 @@ impl ReportCommand {
             for (control, fires) in &result.exercised {
                 let row = CaseRow {
                     path: shown(&result.path),
+                    file: absolute(&result.path),
                     description: result.description.clone(),
                     outcome: result.outcome.clone(),
                     passed: result.failure.is_none(),
@@ -139,20 +173,28 @@ impl ReportCommand {
             }
         }
 
+        let mut inputs: Vec<PathBuf> = folder.iter().cloned().collect();
+        inputs.extend(paths.iter().cloned());
         let model = Model {
             notice,
             policies,
+            texts,
             cases,
             actions,
             all_actions,
             vocabularies: compiled.vocabularies.clone(),
-            policy_dir: shown(&dir),
+            provenance: Provenance {
+                generated: yungui::request::now_utc(),
+                commit: commit(&inputs),
+                policy_digest: sources.digest(),
+                component_sha256: engine.sha256().to_owned(),
+            },
             policy_count: compiled.policies.policies().count(),
             case_count: results.len(),
             failed,
         };
-        let markdown = model.markdown(&link_base(&self.markdown));
-        let html = model.html(&link_base(&self.html));
+        let markdown = model.markdown(&Links::from(&self.markdown));
+        let html = model.html(&Links::from(&self.html));
 
         let mut code = Exit::Ok;
         if failed > 0 {
@@ -162,7 +204,7 @@ impl ReportCommand {
         for (path, text) in [(&self.markdown, &markdown), (&self.html, &html)] {
             if self.check {
                 let current = std::fs::read_to_string(path).unwrap_or_default();
-                if &current == text {
+                if without_provenance(&current) == without_provenance(text) {
                     println!("up to date: {}", path.display());
                 } else {
                     println!(
@@ -185,30 +227,102 @@ impl ReportCommand {
     }
 }
 
+/// The commit the report's inputs come from: `git rev-parse HEAD` in the working directory,
+/// marked when the policy folder or the cases have uncommitted changes; `unknown` without git
+/// or outside a repository.
+fn commit(inputs: &[PathBuf]) -> String {
+    let git = |args: &[&std::ffi::OsStr]| {
+        std::process::Command::new("git")
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    let Some(head) = git(&["rev-parse".as_ref(), "HEAD".as_ref()]).filter(|h| !h.is_empty()) else {
+        return "unknown".to_owned();
+    };
+    let mut status: Vec<&std::ffi::OsStr> =
+        vec!["status".as_ref(), "--porcelain".as_ref(), "--".as_ref()];
+    status.extend(inputs.iter().map(|p| p.as_os_str()));
+    match git(&status) {
+        Some(changes) if changes.is_empty() => head,
+        Some(_) => format!("{head} {DIRTY}"),
+        None => head,
+    }
+}
+
+/// How [`commit`] marks inputs with uncommitted changes.
+const DIRTY: &str = "(with uncommitted changes to the policies or cases)";
+
+/// The report without its provenance lines (generation time, commit, component sha256), which
+/// `--check` leaves out of the comparison: they say when, from which commit and on which
+/// component bytes the report was made, which changes with every commit and toolchain while what
+/// the report shows does not (a committed report cannot name the commit that holds it). The
+/// policy digest, which names the policies' content, stays compared.
+fn without_provenance(text: &str) -> String {
+    text.lines()
+        .filter(|line| !line.contains(model::PROVENANCE_MARK))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// A path as the report shows it: relative to the working directory when under it.
 fn shown(path: &Path) -> String {
-    let absolute = path.canonicalize().unwrap_or_else(|_| path.to_owned());
+    let absolute = absolute(path);
     let relative = std::env::current_dir()
         .ok()
         .and_then(|cwd| cwd.canonicalize().ok())
         .and_then(|cwd| absolute.strip_prefix(cwd).ok().map(Path::to_owned))
         .unwrap_or(absolute);
-    relative
-        .components()
+    slashes(&relative)
+}
+
+/// A path made absolute, symbolic links resolved where it exists.
+fn absolute(path: &Path) -> PathBuf {
+    path.canonicalize().unwrap_or_else(|_| {
+        std::env::current_dir()
+            .map(|cwd| cwd.join(path))
+            .unwrap_or_else(|_| path.to_owned())
+    })
+}
+
+fn slashes(path: &Path) -> String {
+    path.components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect::<Vec<_>>()
         .join("/")
 }
 
-/// The prefix that turns a path shown relative to the working directory into a link from the
-/// report's own folder (`docs/controls.md` → `../`).
-fn link_base(report: &Path) -> String {
-    let depth = report.parent().map_or(0, |p| {
-        p.components()
-            .filter(|c| matches!(c, Component::Normal(_)))
-            .count()
-    });
-    "../".repeat(depth)
+/// Links from a report file to the files it names: relative to the report's own folder, so the
+/// report reads the same wherever the checkout is.
+#[derive(Debug)]
+pub(super) struct Links {
+    from: PathBuf,
+}
+
+impl Links {
+    /// Links from a report in `dir` (absolute).
+    #[cfg(test)]
+    pub(super) fn at(dir: PathBuf) -> Self {
+        Self { from: dir }
+    }
+
+    fn from(report: &Path) -> Self {
+        let parent = report.parent().unwrap_or(Path::new(""));
+        // The folder may not exist yet (it is created when written): resolve what does.
+        let from = match parent.canonicalize() {
+            Ok(dir) => dir,
+            Err(_) => absolute(parent),
+        };
+        Self { from }
+    }
+
+    /// The link to `file` (absolute), relative to the report's folder.
+    pub(super) fn to(&self, file: &Path) -> String {
+        pathdiff::diff_paths(file, &self.from).map_or_else(|| slashes(file), |p| slashes(&p))
+    }
 }
 
 #[cfg(test)]
@@ -216,9 +330,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn links_climb_out_of_the_report_folder() {
-        assert_eq!(link_base(Path::new("docs/controls.md")), "../");
-        assert_eq!(link_base(Path::new("controls.md")), "");
-        assert_eq!(link_base(Path::new("a/b/c.html")), "../../");
+    fn links_are_relative_to_the_report_folder() {
+        let links = Links {
+            from: PathBuf::from("/repo/docs"),
+        };
+        assert_eq!(
+            links.to(Path::new("/repo/tests/cases/a.json")),
+            "../tests/cases/a.json"
+        );
+        assert_eq!(links.to(Path::new("/repo/docs/a.json")), "a.json");
+    }
+
+    #[test]
+    fn provenance_lines_are_left_out_of_the_check() {
+        let mark = model::PROVENANCE_MARK;
+        let a = format!("a\ngenerated 1 {mark}\nb");
+        let b = format!("a\ngenerated 2 {mark}\nb");
+        assert_eq!(without_provenance(&a), without_provenance(&b));
+        assert_ne!(without_provenance("a\nb"), without_provenance("a\nc"));
     }
 }

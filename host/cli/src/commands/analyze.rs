@@ -1,0 +1,174 @@
+//! `yungui analyze`: proves the notice's properties (`policies/properties/*.cedar`) against the
+//! policy set for every request, and checks the set's health, with `yungui-analyze` and cvc5.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::Args;
+use yungui_analyze::{Counterexample, Input, Options, Report};
+
+use super::{Exit, Format, LOCAL_POLICIES, announce_policies, local_policies};
+
+/// Prove the notice's properties and check the policy set's health.
+#[derive(Debug, Args)]
+pub struct AnalyzeCommand {
+    /// The policy folder (`schema.cedarschema`, `*.cedar`, `properties/`, `notice.json`).
+    /// Default: `./policies` (the properties are files: the built-in set has none).
+    #[arg(long, value_name = "DIR")]
+    pub policies: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+
+    /// Write each counterexample found as a golden case file into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub save_case: Option<PathBuf>,
+
+    /// Environments proven at once, each with its own solver. Default: the available cores.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub threads: usize,
+
+    /// Prove the properties only, without the health checks.
+    #[arg(long)]
+    pub properties_only: bool,
+
+    /// Prove only this property (`@id`); repeat for several. Default: every property.
+    #[arg(long = "property", value_name = "ID")]
+    pub only: Vec<String>,
+}
+
+impl AnalyzeCommand {
+    /// Runs the command; returns the exit code (0 proven, 1 a property or health check fails,
+    /// 3 invalid policies or properties).
+    pub fn execute(self) -> anyhow::Result<Exit> {
+        let Some(dir) = self.policies.or_else(local_policies) else {
+            anyhow::bail!(
+                "no policy folder: `./{LOCAL_POLICIES}` is not here; give one with --policies DIR"
+            );
+        };
+        announce_policies(&dir.display().to_string());
+        let input = match Input::read(&dir) {
+            Ok(input) => input,
+            Err(e) if e.is_invalid_input() => {
+                eprintln!("yungui: {e}");
+                return Ok(Exit::NoDecision);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let options = Options {
+            threads: self.threads,
+            only: self.only.into_iter().collect(),
+            ..Options::default()
+        };
+        let report = if self.properties_only {
+            yungui_analyze::prove(&input, &options)?
+        } else {
+            yungui_analyze::analyze(&input, &options)?
+        };
+        if let Some(folder) = &self.save_case {
+            save_cases(folder, &report)?;
+        }
+        match self.format {
+            Format::Text => print!("{}", text(&report)),
+            Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        }
+        Ok(if report.passed() {
+            Exit::Ok
+        } else {
+            Exit::Failed
+        })
+    }
+}
+
+fn text(report: &Report) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for p in &report.properties {
+        let _ = writeln!(
+            out,
+            "{:<7} {:<44} {:<6} {:<8} {:>2} env {:>7} ms",
+            if p.proven { "proven" } else { "FAILED" },
+            p.id,
+            p.article,
+            p.kind,
+            p.environments,
+            p.millis
+        );
+        if let Some(c) = &p.counterexample {
+            write_example(&mut out, c);
+        }
+    }
+    for f in &report.findings {
+        let what = f.policy.as_deref().or(f.action.as_deref()).unwrap_or("");
+        let status = if f.accepted.is_some() {
+            "known"
+        } else {
+            "FAILED"
+        };
+        let _ = write!(out, "{status:<7} health: {what} {}", f.check);
+        if !f.environments.is_empty() {
+            let _ = write!(out, " in {} environments", f.environments.len());
+        }
+        out.push('\n');
+        if let Some(reason) = &f.accepted {
+            let _ = writeln!(out, "        accepted: {reason}");
+        } else if let Some(c) = &f.example {
+            write_example(&mut out, c);
+        }
+    }
+    for k in &report.stale_known {
+        let what = k.policy.as_deref().or(k.action.as_deref()).unwrap_or("");
+        let _ = writeln!(
+            out,
+            "note: known.json accepts `{what}` {}, which no longer occurs",
+            k.check
+        );
+    }
+    let failed = report.properties.iter().filter(|p| !p.proven).count();
+    let unaccepted = report
+        .findings
+        .iter()
+        .filter(|f| f.accepted.is_none())
+        .count();
+    let _ = writeln!(
+        out,
+        "{}: {} of {} properties proven, {} health findings not accepted; {} environments on {} threads in {:.1} s",
+        if report.passed() { "proven" } else { "failed" },
+        report.properties.len() - failed,
+        report.properties.len(),
+        unaccepted,
+        report.environments,
+        report.threads,
+        report.millis as f64 / 1000.0
+    );
+    out
+}
+
+fn write_example(out: &mut String, c: &Counterexample) {
+    use std::fmt::Write as _;
+    let _ = writeln!(out, "        in {}: {}", c.environment, c.description);
+    let _ = writeln!(out, "        request: {}", c.request);
+    let _ = writeln!(out, "        registry: {}", c.registry);
+}
+
+fn save_cases(folder: &Path, report: &Report) -> anyhow::Result<()> {
+    std::fs::create_dir_all(folder)
+        .with_context(|| format!("cannot create `{}`", folder.display()))?;
+    let found = report
+        .properties
+        .iter()
+        .filter_map(|p| p.counterexample.as_ref().map(|c| (p.id.clone(), c)))
+        .chain(report.findings.iter().filter_map(|f| {
+            let c = f.example.as_ref().filter(|_| f.accepted.is_none())?;
+            Some((format!("{}-{:?}", f.policy.as_deref()?, f.check), c))
+        }));
+    for (name, counterexample) in found {
+        let path = folder.join(format!("{name}.json"));
+        let text = serde_json::to_string_pretty(&counterexample.case())?;
+        std::fs::write(&path, text + "\n")
+            .with_context(|| format!("cannot write `{}`", path.display()))?;
+        eprintln!("yungui: wrote {}", path.display());
+    }
+    Ok(())
+}
