@@ -56,6 +56,8 @@ enum Command {
     Sign(yungui_cli::commands::oci::SignCommand),
     /// Verify a component in a registry is signed by a key; exit 0 verified, 3 not.
     Verify(yungui_cli::commands::oci::VerifyCommand),
+    /// Save a verified component and its signature as an OCI image layout (air-gapped sites).
+    Save(yungui_cli::commands::oci::SaveCommand),
     /// Write the trace report (notice → controls → policies → cases); `--check` for CI.
     Report(ReportCommand),
     /// Prove the notice's properties for every request, and the policy set's health, with the SMT
@@ -145,6 +147,7 @@ fn main() -> Exit {
         Command::Pull(cmd) => cmd.execute(),
         Command::Sign(cmd) => cmd.execute(),
         Command::Verify(cmd) => cmd.execute(),
+        Command::Save(cmd) => cmd.execute(),
         Command::Completions { shell } => {
             // Into memory first (writing a Vec cannot fail), then out: a closed pipe is an error,
             // not a panic.

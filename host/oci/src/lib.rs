@@ -1,8 +1,8 @@
 //! Policy components in OCI registries: `yungui push`, `pull`, `sign` and `verify`.
 //!
 //! A component is stored with the CNCF Wasm component OCI layout (a manifest whose config is
-//! `application/vnd.wasm.config.v0+json` and whose one layer is `application/wasm`, via the
-//! `oci-wasm` crate over `oci-client`), and its identity (policy digest, engine, controls) as
+//! `application/vnd.wasm.config.v0+json` and whose one layer is `application/wasm`, written here
+//! over `oci-client`: see [`WasmConfig`]), and its identity (policy digest, engine, controls) as
 //! manifest annotations, so a registry browser shows which policy set a tag holds.
 //!
 //! Signatures ([`signature`]) are cosign-compatible key signatures: ECDSA P-256 over cosign's
@@ -15,19 +15,23 @@
 
 #![deny(missing_docs)]
 
+pub mod layout;
 pub mod signature;
+pub mod trust;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::manifest::{OCI_IMAGE_MEDIA_TYPE, OciDescriptor, OciImageManifest};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
-use oci_wasm::{WasmClient, WasmConfig};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-pub use signature::{SigningKey, VerifyingKey};
+pub use signature::{SigningKey, Verified, VerifyingKey, verify_offline};
+pub use trust::TrustPolicy;
 
 /// The manifest annotation holding the component's policy digest.
 pub const ANNOTATION_POLICY_DIGEST: &str = "dev.yungui.policy-digest";
@@ -37,6 +41,78 @@ pub const ANNOTATION_ENGINE_SHA256: &str = "dev.yungui.engine-sha256";
 pub const ANNOTATION_BUILT_BY: &str = "dev.yungui.built-by";
 /// The manifest annotation holding the component's control ids, comma-separated.
 pub const ANNOTATION_CONTROLS: &str = "dev.yungui.controls";
+
+/// The media type of the Wasm OCI artefact's config.
+pub const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
+/// The media type of the Wasm OCI artefact's one layer.
+pub const WASM_LAYER_MEDIA_TYPE: &str = "application/wasm";
+/// The world a yungui policy component targets, when it exports the decide interface.
+const PLUGIN_WORLD: &str = "yungui:policy/plugin@0.2.0";
+/// The interface a policy component exports.
+const DECIDE_INTERFACE: &str = "yungui:policy/decide@0.2.0";
+/// The config's `created`: no push time, so one component always makes one manifest digest.
+const CREATED: &str = "1970-01-01T00:00:00Z";
+
+/// The config of the CNCF Wasm OCI artefact layout (`application/vnd.wasm.config.v0+json`):
+/// `created`, `architecture` (`wasm`), `os` (`wasip2` for a component) and `layerDigests` are
+/// required; `author` and `component` (its top-level `exports`, `imports`, and the `target`
+/// world) optional. The field order is the one `wkg` and the `oci-wasm` crate write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WasmConfig {
+    /// RFC 3339 time; yungui writes the Unix epoch (a reproducible digest).
+    pub created: String,
+    /// Who made it; yungui writes none.
+    #[serde(default)]
+    pub author: Option<String>,
+    /// Always `wasm`.
+    pub architecture: String,
+    /// `wasip2` for a component.
+    pub os: String,
+    /// The layers' digests, in order.
+    pub layer_digests: Vec<String>,
+    /// What the component imports and exports.
+    #[serde(default)]
+    pub component: Option<WasmComponent>,
+}
+
+/// The `component` part of a [`WasmConfig`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WasmComponent {
+    /// Top-level export names.
+    pub exports: Vec<String>,
+    /// Top-level import names.
+    pub imports: Vec<String>,
+    /// The world it targets, when known.
+    #[serde(default)]
+    pub target: Option<String>,
+}
+
+impl WasmConfig {
+    /// The config for a component's bytes, from its top-level imports and exports (read with
+    /// the engine's `wasmparser` outline: no WIT decoding).
+    pub fn for_component(wasm: &[u8]) -> Result<Self, OciError> {
+        let outline = yungui::builder::Outline::read(wasm)
+            .map_err(|e| OciError::NotAComponent(e.to_string()))?;
+        let target = outline
+            .exports
+            .iter()
+            .any(|e| e == DECIDE_INTERFACE)
+            .then(|| PLUGIN_WORLD.to_owned());
+        Ok(Self {
+            created: CREATED.to_owned(),
+            author: None,
+            architecture: "wasm".to_owned(),
+            os: "wasip2".to_owned(),
+            layer_digests: vec![sha256_digest(wasm)],
+            component: Some(WasmComponent {
+                exports: outline.exports,
+                imports: outline.imports,
+                target,
+            }),
+        })
+    }
+}
 
 /// What can go wrong talking to a registry or checking what it returned.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +159,22 @@ pub enum OciError {
     #[error("key {path}: {reason}")]
     Key {
         /// The key file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An OCI image layout could not be written or read, or is not one yungui saved.
+    #[error("OCI layout {path}: {reason}")]
+    Layout {
+        /// The layout's folder.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A trust policy file could not be read or is not valid.
+    #[error("trust policy {path}: {reason}")]
+    TrustPolicy {
+        /// The file.
         path: String,
         /// What is wrong.
         reason: String,
@@ -173,6 +265,11 @@ impl OciRef {
         ))
     }
 
+    /// The tag the reference names, if it names one.
+    pub fn tag(&self) -> Option<&str> {
+        self.0.tag()
+    }
+
     /// The digest the reference pins, if it pins one.
     pub fn digest(&self) -> Option<&str> {
         self.0.digest()
@@ -194,6 +291,10 @@ pub struct Pulled {
     pub digest: String,
     /// The manifest's annotations.
     pub annotations: BTreeMap<String, String>,
+    /// The manifest as the registry served it (its sha256 is `digest`).
+    pub manifest: Vec<u8>,
+    /// The config blob.
+    pub config: Vec<u8>,
 }
 
 /// `sha256:<hex>` of some bytes.
@@ -245,6 +346,9 @@ impl std::fmt::Debug for Registry {
 impl Registry {
     /// A client with these options.
     pub fn new(options: RegistryOptions) -> Self {
+        // The HTTPS client is rustls with the `ring` provider (the one the server's TLS uses);
+        // reqwest takes the process default. Already installed (by the server): nothing to do.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let config = ClientConfig {
             protocol: if options.plain_http {
                 ClientProtocol::Http
@@ -257,11 +361,6 @@ impl Registry {
             client: Client::new(config),
             options,
         }
-    }
-
-    /// The client, for the Wasm layout's calls.
-    fn wasm(&self) -> WasmClient {
-        WasmClient::new(self.client.clone())
     }
 
     /// The credentials for a registry: from the docker `config.json`, anonymous when there is no
@@ -307,16 +406,22 @@ impl Registry {
     /// digest.
     pub async fn push(&self, reference: &OciRef, wasm: Vec<u8>) -> Result<String, OciError> {
         let annotations = annotations(&wasm)?;
-        let (mut config, layer) = WasmConfig::from_raw_component(wasm, None)
-            .map_err(|e| OciError::NotAComponent(format!("{e:#}")))?;
-        // No push time: the same component always makes the same manifest, so its digest can be
-        // pinned before it is pushed (and pushing it again changes nothing).
-        config.created = chrono::DateTime::UNIX_EPOCH;
+        let config = WasmConfig::for_component(&wasm)?;
+        let config = serde_json::to_vec(&config)
+            .map_err(|e| OciError::Registry(format!("cannot encode the config: {e}")))?;
+        let config = Config::new(config, WASM_CONFIG_MEDIA_TYPE.to_owned(), None);
+        let layers = [ImageLayer::new(
+            wasm,
+            WASM_LAYER_MEDIA_TYPE.to_owned(),
+            None,
+        )];
+        let mut manifest = OciImageManifest::build(&layers, &config, Some(annotations));
+        manifest.media_type = Some(OCI_IMAGE_MEDIA_TYPE.to_owned());
         let auth = self.auth(reference.registry())?;
-        self.wasm()
-            .push(&reference.0, &auth, layer, config, Some(annotations))
+        self.client
+            .push(&reference.0, &layers, config, &auth, Some(manifest))
             .await
-            .map_err(|e| OciError::Registry(format!("{e:#}")))?;
+            .map_err(OciError::registry)?;
         self.client
             .fetch_manifest_digest(&reference.0, &auth)
             .await
@@ -338,51 +443,109 @@ impl Registry {
             })
     }
 
-    /// Pulls a component: exactly one `application/wasm` layer under a Wasm config, its bytes
-    /// checked against the layer digest (and the manifest against a pinned digest).
-    pub async fn pull(&self, reference: &OciRef) -> Result<Pulled, OciError> {
+    /// A manifest's bytes as served and its digest, checked: the bytes hash to the digest, and
+    /// to the pinned one when the reference pins one.
+    pub(crate) async fn manifest(
+        &self,
+        reference: &OciRef,
+    ) -> Result<(Vec<u8>, String, OciImageManifest), OciError> {
         let auth = self.auth(reference.registry())?;
-        let not_wasm = |reason: String| OciError::NotWasm {
+        let (bytes, digest) = self
+            .client
+            .pull_manifest_raw(&reference.0, &auth, &[OCI_IMAGE_MEDIA_TYPE])
+            .await
+            .map_err(|e| {
+                if is_not_found(&e) {
+                    OciError::NotFound(reference.to_string())
+                } else {
+                    OciError::registry(e)
+                }
+            })?;
+        let bytes = bytes.to_vec();
+        let actual = sha256_digest(&bytes);
+        let pinned = reference.digest().unwrap_or(&digest);
+        if actual != digest || actual != pinned {
+            return Err(OciError::NotWasm {
+                reference: reference.to_string(),
+                reason: format!("its manifest hashes to {actual}, not {pinned}"),
+            });
+        }
+        let manifest: OciImageManifest =
+            serde_json::from_slice(&bytes).map_err(|e| OciError::NotWasm {
+                reference: reference.to_string(),
+                reason: format!("its manifest is not an OCI image manifest: {e}"),
+            })?;
+        Ok((bytes, actual, manifest))
+    }
+
+    /// A blob, checked against its descriptor's digest.
+    pub(crate) async fn blob(
+        &self,
+        reference: &OciRef,
+        descriptor: &OciDescriptor,
+    ) -> Result<Vec<u8>, OciError> {
+        let mut data = Vec::new();
+        self.client
+            .pull_blob(&reference.0, descriptor, &mut data)
+            .await
+            .map_err(OciError::registry)?;
+        let actual = sha256_digest(&data);
+        if actual != descriptor.digest {
+            return Err(OciError::NotWasm {
+                reference: reference.to_string(),
+                reason: format!(
+                    "a blob hashes to {actual}, not its descriptor's {}",
+                    descriptor.digest
+                ),
+            });
+        }
+        Ok(data)
+    }
+
+    /// Pulls a component: a Wasm config and exactly one `application/wasm` layer, every byte
+    /// checked against its digest (and the manifest against a pinned digest).
+    pub async fn pull(&self, reference: &OciRef) -> Result<Pulled, OciError> {
+        let (bytes, digest, manifest) = self.manifest(reference).await?;
+        check_wasm_manifest(&manifest).map_err(|reason| OciError::NotWasm {
             reference: reference.to_string(),
             reason,
+        })?;
+        let config = self.blob(reference, &manifest.config).await?;
+        let Some(layer) = manifest.layers.first() else {
+            return Err(OciError::NotWasm {
+                reference: reference.to_string(),
+                reason: "it has no layer".into(),
+            });
         };
-        let image =
-            self.wasm()
-                .pull(&reference.0, &auth)
-                .await
-                .map_err(|e| match e.downcast::<OciDistributionError>() {
-                    Ok(e) if is_not_found(&e) => OciError::NotFound(reference.to_string()),
-                    Ok(e) => OciError::registry(e),
-                    Err(e) => not_wasm(format!("{e:#}")),
-                })?;
-        let manifest = image
-            .manifest
-            .ok_or_else(|| not_wasm("the registry returned no manifest".into()))?;
-        let digest = image
-            .digest
-            .ok_or_else(|| not_wasm("the registry returned no manifest digest".into()))?;
-        if let Some(pinned) = reference.digest()
-            && pinned != digest
-        {
-            return Err(not_wasm(format!(
-                "its manifest digest is {digest}, not the pinned {pinned}"
-            )));
-        }
-        let (Some(layer), Some(descriptor)) = (image.layers.first(), manifest.layers.first())
-        else {
-            return Err(not_wasm("it has no layer".into()));
-        };
-        let actual = sha256_digest(&layer.data);
-        if actual != descriptor.digest {
-            return Err(not_wasm(format!(
-                "its layer's bytes hash to {actual}, not the manifest's {}",
-                descriptor.digest
-            )));
-        }
+        let wasm = self.blob(reference, layer).await?;
         Ok(Pulled {
-            wasm: layer.data.to_vec(),
+            wasm,
             digest,
             annotations: manifest.annotations.unwrap_or_default(),
+            manifest: bytes,
+            config,
         })
+    }
+}
+
+/// Checks that a manifest is a Wasm component artefact: the Wasm config and exactly one
+/// `application/wasm` layer; the reason it is not, if it is not.
+pub fn check_wasm_manifest(manifest: &OciImageManifest) -> Result<(), String> {
+    if manifest.config.media_type != WASM_CONFIG_MEDIA_TYPE {
+        return Err(format!(
+            "its config is `{}`, not `{WASM_CONFIG_MEDIA_TYPE}`",
+            manifest.config.media_type
+        ));
+    }
+    match manifest.layers.as_slice() {
+        [layer] if layer.media_type == WASM_LAYER_MEDIA_TYPE => Ok(()),
+        [layer] => Err(format!(
+            "its layer is `{}`, not `{WASM_LAYER_MEDIA_TYPE}`",
+            layer.media_type
+        )),
+        layers => Err(format!(
+            "it has {} layers, a Wasm component artefact has one",
+            layers.len()
+        )),
     }
 }

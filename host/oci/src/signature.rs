@@ -74,10 +74,15 @@ impl VerifyingKey {
     /// Reads a PEM public key (`-----BEGIN PUBLIC KEY-----`, SubjectPublicKeyInfo), as
     /// `openssl pkey -pubout` and `cosign generate-key-pair` write it.
     pub fn from_pem_file(path: &Path) -> Result<Self, OciError> {
-        p256::ecdsa::VerifyingKey::from_public_key_pem(&read_pem(path)?)
+        Self::from_pem(&read_pem(path)?, &path.display().to_string())
+    }
+
+    /// Reads a PEM public key from text; `name` says where it came from, for errors.
+    pub fn from_pem(pem: &str, name: &str) -> Result<Self, OciError> {
+        p256::ecdsa::VerifyingKey::from_public_key_pem(pem.trim())
             .map(Self)
             .map_err(|e| OciError::Key {
-                path: path.display().to_string(),
+                path: name.to_owned(),
                 reason: format!("not a PEM ECDSA P-256 public key: {e}"),
             })
     }
@@ -217,13 +222,14 @@ impl Registry {
         })
     }
 
-    /// Verifies that the manifest `reference` names is signed by `key`: some layer of its
+    /// Verifies that the manifest `reference` names is signed by one of `keys`: some layer of its
     /// `sha256-<hex>.sig` manifest is a simple-signing payload naming this repository and this
-    /// digest, with a signature by `key` over it. Anything else is [`OciError::NotVerified`].
+    /// digest, with a signature by one of the keys over it. Anything else is
+    /// [`OciError::NotVerified`].
     pub async fn verify(
         &self,
         reference: &OciRef,
-        key: &VerifyingKey,
+        keys: &[VerifyingKey],
     ) -> Result<Verified, OciError> {
         let digest = self.resolve(reference).await?;
         if let Some(pinned) = reference.digest()
@@ -234,90 +240,132 @@ impl Registry {
                 reason: format!("the registry serves {digest} for it"),
             });
         }
-        let refuse = |reason: String| OciError::NotVerified {
-            reference: reference.to_string(),
-            reason,
-        };
         let (sig_ref, manifest) = self.signatures(reference, &digest).await?;
-        let manifest = manifest.ok_or_else(|| {
-            refuse(format!(
-                "{digest} has no signature (no `{sig_ref}` in the registry)"
-            ))
+        let manifest = manifest.ok_or_else(|| OciError::NotVerified {
+            reference: reference.to_string(),
+            reason: format!("{digest} has no signature (no `{sig_ref}` in the registry)"),
         })?;
-        let mut reasons = Vec::new();
+        let mut payloads = Vec::new();
         for layer in manifest
             .layers
             .iter()
             .filter(|l| l.media_type == SIMPLE_SIGNING_MEDIA_TYPE)
         {
-            match self.check(reference, &digest, key, layer).await {
-                Ok(()) => {
-                    return Ok(Verified {
-                        digest,
-                        signature: sig_ref.to_string(),
-                    });
-                }
-                Err(reason) => reasons.push(reason),
-            }
+            let mut payload = Vec::new();
+            self.client
+                .pull_blob(&reference.0, layer, &mut payload)
+                .await
+                .map_err(OciError::registry)?;
+            payloads.push((layer.clone(), payload));
         }
-        if reasons.is_empty() {
-            reasons.push(format!("`{sig_ref}` holds no simple-signing payload"));
-        }
-        Err(refuse(reasons.join("; ")))
+        verify_offline(reference, &digest, keys, &payloads)?;
+        Ok(Verified {
+            digest,
+            signature: sig_ref.to_string(),
+        })
     }
 
-    /// Checks one signature layer; the reason it does not verify, if it does not.
-    async fn check(
+    /// The signature manifest (as served) and its payloads, for saving beside the artefact.
+    pub async fn signature_blobs(
         &self,
         reference: &OciRef,
         digest: &str,
-        key: &VerifyingKey,
-        layer: &OciDescriptor,
-    ) -> Result<(), String> {
-        let signature = layer
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(SIGNATURE_ANNOTATION))
-            .ok_or_else(|| format!("a payload has no `{SIGNATURE_ANNOTATION}` annotation"))?;
-        let signature = base64::engine::general_purpose::STANDARD
-            .decode(signature)
-            .map_err(|e| format!("a signature is not base64: {e}"))?;
-        let signature = p256::ecdsa::Signature::from_der(&signature)
-            .map_err(|e| format!("a signature is not an ECDSA P-256 DER signature: {e}"))?;
-        let mut payload = Vec::new();
-        self.client
-            .pull_blob(&reference.0, layer, &mut payload)
-            .await
-            .map_err(|e| format!("cannot fetch a payload: {e}"))?;
-        if sha256_digest(&payload) != layer.digest {
-            return Err("a payload does not match its digest".into());
+    ) -> Result<Option<(Vec<u8>, Vec<(OciDescriptor, Vec<u8>)>)>, OciError> {
+        let sig_ref = reference.at_tag(&signature_tag(digest));
+        let (bytes, _, manifest) = match self.manifest(&sig_ref).await {
+            Ok(found) => found,
+            Err(OciError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut blobs = Vec::new();
+        for layer in manifest.layers {
+            let data = self.blob(&sig_ref, &layer).await?;
+            blobs.push((layer, data));
         }
-        key.0
-            .verify(&payload, &signature)
-            .map_err(|_| "a signature is not by this key".to_owned())?;
-        let payload: Payload = serde_json::from_slice(&payload)
-            .map_err(|e| format!("a signed payload is not cosign's simple signing: {e}"))?;
-        if payload.critical.kind != COSIGN_SIGNATURE_TYPE {
-            return Err(format!(
-                "a signed payload is of type `{}`",
-                payload.critical.kind
-            ));
-        }
-        if payload.critical.image.docker_manifest_digest != digest {
-            return Err(format!(
-                "a signature by this key is for {}, not {digest}",
-                payload.critical.image.docker_manifest_digest
-            ));
-        }
-        if payload.critical.identity.docker_reference != reference.repository() {
-            return Err(format!(
-                "a signature by this key is for the repository `{}`, not `{}`",
-                payload.critical.identity.docker_reference,
-                reference.repository()
-            ));
-        }
-        Ok(())
+        Ok(Some((bytes, blobs)))
     }
+}
+
+/// Verifies signature payloads already fetched (from a registry, or an OCI layout saved for an
+/// air-gapped site): one of them must be a simple-signing payload for `reference`'s repository
+/// and `digest`, whose bytes match its descriptor and carry a signature by one of `keys`.
+pub fn verify_offline(
+    reference: &OciRef,
+    digest: &str,
+    keys: &[VerifyingKey],
+    payloads: &[(OciDescriptor, Vec<u8>)],
+) -> Result<(), OciError> {
+    let mut reasons = Vec::new();
+    if keys.is_empty() {
+        reasons.push("no key may sign this repository".to_owned());
+    }
+    for (layer, payload) in payloads
+        .iter()
+        .filter(|(l, _)| l.media_type == SIMPLE_SIGNING_MEDIA_TYPE)
+    {
+        for key in keys {
+            match check(reference, digest, key, layer, payload) {
+                Ok(()) => return Ok(()),
+                Err(reason) => reasons.push(reason),
+            }
+        }
+    }
+    if payloads.is_empty() {
+        reasons.push("the signature manifest holds no simple-signing payload".into());
+    }
+    reasons.dedup();
+    Err(OciError::NotVerified {
+        reference: reference.to_string(),
+        reason: reasons.join("; "),
+    })
+}
+
+/// Checks one signature layer against one key; the reason it does not verify, if it does not.
+fn check(
+    reference: &OciRef,
+    digest: &str,
+    key: &VerifyingKey,
+    layer: &OciDescriptor,
+    payload: &[u8],
+) -> Result<(), String> {
+    let signature = layer
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(SIGNATURE_ANNOTATION))
+        .ok_or_else(|| format!("a payload has no `{SIGNATURE_ANNOTATION}` annotation"))?;
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(signature)
+        .map_err(|e| format!("a signature is not base64: {e}"))?;
+    let signature = p256::ecdsa::Signature::from_der(&signature)
+        .map_err(|e| format!("a signature is not an ECDSA P-256 DER signature: {e}"))?;
+    if sha256_digest(payload) != layer.digest {
+        return Err("a payload does not match its digest".into());
+    }
+    key.0
+        .verify(payload, &signature)
+        .map_err(|_| "no signature is by a trusted key".to_owned())?;
+    let payload: Payload = serde_json::from_slice(payload)
+        .map_err(|e| format!("a signed payload is not cosign's simple signing: {e}"))?;
+    if payload.critical.kind != COSIGN_SIGNATURE_TYPE {
+        return Err(format!(
+            "a signed payload is of type `{}`",
+            payload.critical.kind
+        ));
+    }
+    if payload.critical.image.docker_manifest_digest != digest {
+        return Err(format!(
+            "a signature by a trusted key is for {}, not {digest}",
+            payload.critical.image.docker_manifest_digest
+        ));
+    }
+    if payload.critical.identity.docker_reference != reference.repository() {
+        return Err(format!(
+            "a signature by a trusted key is for the repository `{}`, not `{}`",
+            payload.critical.identity.docker_reference,
+            reference.repository()
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -131,9 +131,64 @@ impl VerifyCommand {
     pub fn execute(self) -> anyhow::Result<Exit> {
         let reference = OciRef::parse(&self.reference)?;
         let key = VerifyingKey::from_pem_file(&self.key)?;
-        match block_on(self.registry.registry().verify(&reference, &key))? {
+        match block_on(
+            self.registry
+                .registry()
+                .verify(&reference, std::slice::from_ref(&key)),
+        )? {
             Ok(verified) => {
                 println!("verified {} ({})", verified.digest, verified.signature);
+                Ok(Exit::Ok)
+            }
+            Err(err @ OciError::NotVerified { .. }) => {
+                eprintln!("error: {err}");
+                Ok(Exit::NoDecision)
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+}
+
+/// Save a verified component and its signature as an OCI image layout, for an air-gapped site
+/// (`yungui serve --plugin oci-layout://DIR[:TAG]` verifies it offline).
+#[derive(Debug, Args)]
+pub struct SaveCommand {
+    /// What to save: `REGISTRY/REPOSITORY:TAG` or `…@sha256:…`.
+    pub reference: String,
+    /// The layout's folder (created).
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// A public key the artefact must be signed by (PEM; repeat for several).
+    #[arg(long, value_name = "PUB.pem", required_unless_present = "trust_policy")]
+    pub key: Vec<PathBuf>,
+    /// Which keys may sign which repositories (JSON or YAML), instead of `--key`.
+    #[arg(long, value_name = "FILE", conflicts_with = "key")]
+    pub trust_policy: Option<PathBuf>,
+    /// How to reach the registry.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+impl SaveCommand {
+    /// Runs the command: 0 saved, 3 not verified (nothing written), 4 otherwise.
+    pub fn execute(self) -> anyhow::Result<Exit> {
+        let reference = OciRef::parse(&self.reference)?;
+        let trust = match &self.trust_policy {
+            Some(file) => yungui_oci::TrustPolicy::from_file(file)?,
+            None => yungui_oci::TrustPolicy::any_repository(
+                self.key
+                    .iter()
+                    .map(|path| VerifyingKey::from_pem_file(path))
+                    .collect::<Result<_, _>>()?,
+            ),
+        };
+        match block_on(
+            self.registry
+                .registry()
+                .save(&reference, &trust, &self.output),
+        )? {
+            Ok(digest) => {
+                println!("saved {digest} to {}", self.output.display());
                 Ok(Exit::Ok)
             }
             Err(err @ OciError::NotVerified { .. }) => {
