@@ -41,6 +41,7 @@ pub mod kubernetes;
 mod listen;
 pub mod logging;
 mod metrics;
+mod oci;
 pub mod openstack;
 mod pipeline;
 mod region_map;
@@ -58,6 +59,7 @@ pub use error::{ConfigError, ServeError, StartError};
 pub use front::Front;
 pub use listen::{Running, start};
 #[doc(hidden)]
+pub use oci::{OciPlugin, OciSource};
 pub use pipeline::Decide;
 pub use region_map::RegionMapError;
 pub use router::{MAX_BODY, router, router_with};

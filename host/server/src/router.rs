@@ -87,11 +87,15 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         Some(engine) => (
             StatusCode::OK,
             format!(
-                "ready: component sha256 {}, policy digest {}, registry generation {} of {} entities\n{}{}",
+                "ready: component sha256 {}, policy digest {}, registry generation {} of {} entities\n{}{}{}",
                 engine.sha256(),
                 engine.policy_digest(),
                 engine.registry().generation(),
                 engine.registry().len(),
+                state
+                    .origin()
+                    .map(|origin| format!("component from {origin}\n"))
+                    .unwrap_or_default(),
                 state
                     .reload_failure()
                     .map(|why| format!("the last component reload was refused: {why}\n"))
@@ -102,9 +106,13 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
                     .unwrap_or_default()
             ),
         ),
+        // A component refused before any loaded (one from a registry that does not verify).
         None => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: the policy component is loading\n".to_owned(),
+            match state.reload_failure() {
+                Some(why) => format!("not ready: {why}\n"),
+                None => "not ready: the policy component is loading\n".to_owned(),
+            },
         ),
     }
 }

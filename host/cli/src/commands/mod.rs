@@ -65,6 +65,8 @@ pub fn announce_policies(which: &str) {
 pub struct EngineArgs {
     /// The policy component (.wasm), e.g. one `yungui build` wrote. Default: `$YUNGUI_PLUGIN`,
     /// else the folder `./policies` when present, else the policy set shipped with yungui.
+    /// `yungui serve` also takes `oci://REGISTRY/REPOSITORY:TAG|@sha256:…` and
+    /// `oci-layout://DIR[:TAG]`, verified first (`--verify-key` or `--trust-policy`).
     #[arg(
         long,
         env = "YUNGUI_PLUGIN",
