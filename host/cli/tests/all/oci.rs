@@ -555,8 +555,13 @@ mod serve {
     #[test]
     fn a_stripped_signature_is_refused() {
         let f = Following::start();
-        let pushed = f.push_tampered();
-        f.registry.ok(&["sign", &f.reference, "--key", &f.key]);
+        // Signed under another tag first, so that the followed tag never names a digest with a
+        // valid signature (the server would rightly take it).
+        let tampered = tampered_plugin(f.registry.dir.path());
+        let v2 = f.registry.reference(&format!("{REPOSITORY}:v2"));
+        let pushed = f.registry.ok(&["push", tampered.to_str().unwrap(), &v2]);
+        let pushed = pushed.trim().to_owned();
+        f.registry.ok(&["sign", &v2, "--key", &f.key]);
         // The signature manifest is overwritten with its payload but no signature.
         let mut manifest: Value =
             serde_json::from_slice(&f.registry.manifest(REPOSITORY, &sig_tag(&pushed))).unwrap();
@@ -569,6 +574,7 @@ mod serve {
             &sig_tag(&pushed),
             &serde_json::to_vec(&manifest).unwrap(),
         );
+        assert_eq!(f.push_tampered(), pushed);
         f.assert_refused(
             &pushed,
             "has no `dev.cosignproject.cosign/signature` annotation",
