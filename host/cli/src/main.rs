@@ -52,6 +52,16 @@ enum Command {
     Cert(CertCommand),
     /// Manage a registry in PostgreSQL: `import` a Cedar entities JSON file, print the `schema`.
     Registry(yungui_cli::commands::registry::RegistryCommand),
+    /// Push a built component to an OCI registry: `yungui push FILE.wasm REGISTRY/REPO:TAG`.
+    Push(yungui_cli::commands::oci::PushCommand),
+    /// Pull a component from an OCI registry: `yungui pull REF -o FILE.wasm`.
+    Pull(yungui_cli::commands::oci::PullCommand),
+    /// Sign a component in a registry with a key (cosign-compatible).
+    Sign(yungui_cli::commands::oci::SignCommand),
+    /// Verify a component in a registry is signed by a key; exit 0 verified, 3 not.
+    Verify(yungui_cli::commands::oci::VerifyCommand),
+    /// Save a verified component and its signature as an OCI image layout (air-gapped sites).
+    Save(yungui_cli::commands::oci::SaveCommand),
     /// Write the trace report (notice → controls → policies → cases); `--check` for CI.
     Report(ReportCommand),
     /// Prove the notice's properties for every request, and the policy set's health, with the SMT
@@ -139,6 +149,11 @@ fn main() -> Exit {
         Command::Serve(cmd) => cmd.execute(),
         Command::Cert(cmd) => cmd.execute(),
         Command::Registry(cmd) => cmd.execute(),
+        Command::Push(cmd) => cmd.execute(),
+        Command::Pull(cmd) => cmd.execute(),
+        Command::Sign(cmd) => cmd.execute(),
+        Command::Verify(cmd) => cmd.execute(),
+        Command::Save(cmd) => cmd.execute(),
         Command::Completions { shell } => {
             // Into memory first (writing a Vec cannot fail), then out: a closed pipe is an error,
             // not a panic.

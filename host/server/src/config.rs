@@ -57,6 +57,9 @@ pub struct Config {
     /// How often to check the component file (`PluginSource::File`) and swap in a changed one;
     /// `None` never does.
     pub plugin_watch: Option<Duration>,
+    /// The component from an OCI registry, verified against a trust policy (then `plugin` is
+    /// not used); `plugin_watch` follows its tag.
+    pub oci: Option<crate::oci::OciPlugin>,
     /// The registry: a file or a database; `None` is an empty registry.
     pub registry: Option<RegistrySource>,
     /// How often to check a registry file and reload it; `None` never does (a database pushes
@@ -107,6 +110,7 @@ impl Config {
             plugin,
             plugin_sha256: None,
             plugin_watch: None,
+            oci: None,
             registry: None,
             registry_watch: None,
             engine: EngineConfig::default(),

@@ -41,6 +41,7 @@ pub mod kubernetes;
 mod listen;
 pub mod logging;
 mod metrics;
+mod oci;
 pub mod openstack;
 mod pipeline;
 mod process_metrics;
@@ -61,6 +62,7 @@ pub use front::Front;
 pub use ipnet::IpNet;
 pub use listen::{Running, start};
 #[doc(hidden)]
+pub use oci::{OciPlugin, OciSource};
 pub use pipeline::Decide;
 pub use region_map::RegionMapError;
 pub use router::{MAX_BODY, router, router_with};

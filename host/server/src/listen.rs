@@ -137,6 +137,21 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         PluginSource::File(path) => Some(path.clone()).zip(config.plugin_watch),
         _ => None,
     };
+    if let Some(plugin) = config.oci.clone() {
+        tokio::spawn(crate::oci::watch_oci(
+            watcher.clone(),
+            plugin,
+            registry,
+            config.plugin_watch,
+            registry_watch,
+        ));
+        return Ok(Running {
+            addr,
+            state,
+            handle,
+            task,
+        });
+    }
     let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || match watcher.load(registry, false) {
         Ok(engine) => {

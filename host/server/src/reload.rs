@@ -44,24 +44,53 @@ impl Watcher {
             // compilation and leaves nothing in the cache.
             PluginSource::File(path) => {
                 let bytes = yungui::engine::read_component(path)?;
-                if let Some(pin) = &self.pin {
-                    let sha256 = yungui::builder::sha256_hex(&bytes);
-                    if !pin.eq_ignore_ascii_case(&sha256) {
-                        return Err(LoadError::Pinned {
-                            actual: sha256,
-                            pinned: pin.clone(),
-                        });
-                    }
-                }
-                Engine::from_bytes(
-                    &bytes,
-                    &path.display().to_string(),
-                    registry,
-                    self.config.clone(),
-                )?
+                self.compile(&bytes, &path.display().to_string(), registry)?
             }
             source => source.load(registry, self.config.clone())?,
         };
+        self.ready(engine, smoke_test)
+    }
+
+    /// Loads a component from its bytes (a file's, or a verified artefact's from an OCI
+    /// registry), checked exactly as [`Watcher::load`] checks a file.
+    pub(crate) fn load_bytes(
+        &self,
+        bytes: &[u8],
+        label: &str,
+        registry: yungui::registry::Registry,
+        smoke_test: bool,
+    ) -> Result<Engine, LoadError> {
+        let engine = self.compile(bytes, label, registry)?;
+        self.ready(engine, smoke_test)
+    }
+
+    /// Checks the pin, then compiles: a component refused by its pin costs no compilation and
+    /// leaves nothing in the cache.
+    fn compile(
+        &self,
+        bytes: &[u8],
+        label: &str,
+        registry: yungui::registry::Registry,
+    ) -> Result<Engine, LoadError> {
+        if let Some(pin) = &self.pin {
+            let sha256 = yungui::builder::sha256_hex(bytes);
+            if !pin.eq_ignore_ascii_case(&sha256) {
+                return Err(LoadError::Pinned {
+                    actual: sha256,
+                    pinned: pin.clone(),
+                });
+            }
+        }
+        Ok(Engine::from_bytes(
+            bytes,
+            label,
+            registry,
+            self.config.clone(),
+        )?)
+    }
+
+    /// The pin (again, for sources built in memory), warm instances and the smoke decision.
+    fn ready(&self, engine: Engine, smoke_test: bool) -> Result<Engine, LoadError> {
         if let Some(pin) = &self.pin
             && !pin.eq_ignore_ascii_case(engine.sha256())
         {

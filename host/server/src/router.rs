@@ -87,11 +87,15 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         Some(engine) => (
             StatusCode::OK,
             format!(
-                "ready: component sha256 {}, policy digest {}, registry generation {} of {} entities\n{}{}",
+                "ready: component sha256 {}, policy digest {}, registry generation {} of {} entities\n{}{}{}",
                 engine.sha256(),
                 engine.policy_digest(),
                 engine.registry().generation(),
                 engine.registry().len(),
+                state
+                    .origin()
+                    .map(|origin| format!("component from {origin}\n"))
+                    .unwrap_or_default(),
                 state
                     .reload_failure()
                     .map(|why| format!("{why}; the component above stays in force\n"))
@@ -102,7 +106,8 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
                     .unwrap_or_default()
             ),
         ),
-        // The first component refused: no decision until it is fixed (a restart).
+        // The first component refused (a bad file, or an artefact from a registry that does not
+        // verify): no decision until one loads.
         None => (
             StatusCode::SERVICE_UNAVAILABLE,
             match state.reload_failure() {

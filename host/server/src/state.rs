@@ -19,6 +19,8 @@ pub struct AppState {
     reload_failure: Arc<RwLock<Option<String>>>,
     /// Why the last registry reload was refused, if it was (cleared by a successful one).
     registry_failure: Arc<RwLock<Option<String>>>,
+    /// Where the component in force came from, when not a file or folder (`oci://…@sha256:…`).
+    origin: Arc<RwLock<Option<String>>>,
     /// Serialises registry and component swaps.
     pub(crate) swapping: Arc<tokio::sync::Mutex<()>>,
     pub(crate) permits: Arc<Permits>,
@@ -83,6 +85,7 @@ impl AppState {
             engine: Arc::new(RwLock::new(None)),
             reload_failure: Arc::new(RwLock::new(None)),
             registry_failure: Arc::new(RwLock::new(None)),
+            origin: Arc::new(RwLock::new(None)),
             swapping: Arc::new(tokio::sync::Mutex::new(())),
             permits: Arc::new(Permits::new(workers)),
             metrics: Arc::new(metrics::Metrics::new()),
@@ -144,6 +147,18 @@ impl AppState {
             .registry_failure
             .write()
             .unwrap_or_else(PoisonError::into_inner) = why;
+    }
+
+    /// Where the component in force came from, when the server says (an OCI artefact's digest).
+    pub fn origin(&self) -> Option<String> {
+        self.origin
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn set_origin(&self, origin: Option<String>) {
+        *self.origin.write().unwrap_or_else(PoisonError::into_inner) = origin;
     }
 
     pub(crate) fn set_reload_failure(&self, why: Option<String>) {

@@ -8,6 +8,7 @@ pub mod decide;
 pub mod diff;
 pub mod exit;
 pub mod inspect;
+pub mod oci;
 pub mod registry;
 pub mod report;
 pub mod serve;
@@ -76,6 +77,8 @@ pub struct EngineArgs {
     /// The policy component (.wasm), e.g. one `yungui build` wrote. Default: `$YUNGUI_PLUGIN`,
     /// else the folder `./policies` when present, else the policy set shipped with yungui
     /// (`serve` never looks in its working directory: the shipped set).
+    /// `yungui serve` also takes `oci://REGISTRY/REPOSITORY:TAG|@sha256:…` and
+    /// `oci-layout://DIR[:TAG]`, verified first (`--verify-key` or `--trust-policy`).
     #[arg(
         long,
         env = "YUNGUI_PLUGIN",

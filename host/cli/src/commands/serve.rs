@@ -146,6 +146,25 @@ pub struct ServeArgs {
     #[arg(long, value_name = "HEX")]
     pub plugin_sha256: Option<String>,
 
+    /// With `--plugin oci://REGISTRY/REPOSITORY:TAG|@sha256:…`: a public key (PEM, ECDSA P-256)
+    /// whose cosign signature makes an artefact trusted, for any repository (repeat for several).
+    #[arg(long, value_name = "PEM", conflicts_with = "trust_policy")]
+    pub verify_key: Vec<PathBuf>,
+
+    /// With `--plugin oci://…`: which keys may sign which repositories (JSON or YAML; see the
+    /// README's "Policy sets in an OCI registry").
+    #[arg(long, value_name = "FILE")]
+    pub trust_policy: Option<PathBuf>,
+
+    /// With `--plugin oci://…`: speak plain HTTP to the registry (a loopback test registry).
+    #[arg(long)]
+    pub registry_plain_http: bool,
+
+    /// With `--plugin oci://…`: the docker `config.json` with the registry's credentials.
+    /// Default: `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`; anonymous when none.
+    #[arg(long, value_name = "FILE")]
+    pub docker_config: Option<PathBuf>,
+
     /// The Kubernetes admission front end's options.
     #[command(flatten)]
     pub kubernetes: KubernetesArgs,
@@ -220,6 +239,7 @@ impl ServeArgs {
         config.body_min_rate = self.body_min_kib_per_sec.saturating_mul(1 << 10);
         // Never shorter than the timeout, so that raising the timeout alone does what it says.
         config.body_max = Duration::from_secs(self.body_max_secs.max(self.body_timeout_secs));
+        config.oci = self.oci()?;
         config.plugin_sha256.clone_from(&self.plugin_sha256);
         config.plugin_watch = every(self.plugin_watch_secs);
         config.registry = self.engine.server_registry_source();
@@ -228,6 +248,61 @@ impl ServeArgs {
         config.kubernetes = self.kubernetes.config()?;
         config.openstack = self.openstack.config()?;
         Ok(config)
+    }
+}
+
+impl ServeArgs {
+    /// The component from an OCI registry, when `--plugin` is `oci://…`, with its trust policy.
+    fn oci(&self) -> anyhow::Result<Option<server::OciPlugin>> {
+        let plugin = self.engine.plugin.as_ref().and_then(|p| p.to_str());
+        let source = match plugin {
+            Some(p) if p.starts_with("oci://") => Some(server::OciSource::Registry(
+                yungui_oci::OciRef::parse(p.trim_start_matches("oci://"))?,
+            )),
+            Some(p) if p.starts_with("oci-layout://") => {
+                let rest = p.trim_start_matches("oci-layout://");
+                // DIR:TAG, the tag after the last `:` past the last `/`.
+                let (dir, tag) = match rest.rsplit_once(':') {
+                    Some((dir, tag)) if !tag.contains('/') && !tag.is_empty() => {
+                        (dir, Some(tag.to_owned()))
+                    }
+                    _ => (rest, None),
+                };
+                Some(server::OciSource::Layout {
+                    dir: PathBuf::from(dir),
+                    tag,
+                })
+            }
+            _ => None,
+        };
+        let Some(source) = source else {
+            if !self.verify_key.is_empty() || self.trust_policy.is_some() {
+                anyhow::bail!(
+                    "`--verify-key` and `--trust-policy` verify components from a registry: pass `--plugin oci://REGISTRY/REPOSITORY:TAG`"
+                );
+            }
+            return Ok(None);
+        };
+        let trust = match &self.trust_policy {
+            Some(file) => yungui_oci::TrustPolicy::from_file(file)?,
+            None if self.verify_key.is_empty() => anyhow::bail!(
+                "`--plugin oci://…` needs `--verify-key PUB.pem` or `--trust-policy FILE`: nothing unsigned is served"
+            ),
+            None => yungui_oci::TrustPolicy::any_repository(
+                self.verify_key
+                    .iter()
+                    .map(|path| yungui_oci::VerifyingKey::from_pem_file(path))
+                    .collect::<Result<_, _>>()?,
+            ),
+        };
+        Ok(Some(server::OciPlugin {
+            source,
+            trust,
+            registry: yungui_oci::RegistryOptions {
+                plain_http: self.registry_plain_http,
+                docker_config: self.docker_config.clone(),
+            },
+        }))
     }
 }
 

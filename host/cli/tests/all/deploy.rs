@@ -271,7 +271,7 @@ fn every_overlay_renders_and_every_webhook_bundle_verifies() {
     overlays.sort();
     assert_eq!(
         overlays,
-        ["cert-manager", "example", "postgres", "production"],
+        ["cert-manager", "example", "oci", "postgres", "production"],
         "a new overlay: say here how it supplies the caBundle"
     );
     for overlay in &overlays {
@@ -295,7 +295,88 @@ fn every_overlay_renders_and_every_webhook_bundle_verifies() {
         if overlay == "production" {
             production_defaults(&objects, digest);
         }
+        if overlay == "oci" {
+            oci_overlay(&objects, dir.path());
+        }
     }
+}
+
+/// The OCI overlay: the component from a registry by tag, the trust policy it ships parses and
+/// trusts a key for that repository, and the pull secret is read as a docker config.
+fn oci_overlay(objects: &[Value], dir: &Path) {
+    let deployment = of_kind(objects, "Deployment")[0];
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let env = |name: &str| {
+        container["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .and_then(|e| e["value"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let plugin = env("YUNGUI_PLUGIN");
+    let reference = plugin.strip_prefix("oci://").unwrap();
+    let reference = yungui_oci::OciRef::parse(reference).unwrap();
+    assert!(reference.tag().is_some(), "{plugin}");
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let policy_arg = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--trust-policy="))
+        .unwrap();
+    let config_map = of_kind(objects, "ConfigMap")
+        .into_iter()
+        .find(|c| c["data"]["trust-policy.yaml"].is_string())
+        .unwrap();
+    let policy = dir.join("trust-policy.yaml");
+    std::fs::write(
+        &policy,
+        config_map["data"]["trust-policy.yaml"].as_str().unwrap(),
+    )
+    .unwrap();
+    let trust = yungui_oci::TrustPolicy::from_file(&policy).unwrap();
+    assert!(!trust.keys_for(&reference.repository()).is_empty());
+    // Mounted where the argument says, from that ConfigMap.
+    let volumes = deployment["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap();
+    let trust_volume = volumes
+        .iter()
+        .find(|v| v["configMap"]["name"] == config_map["metadata"]["name"])
+        .unwrap();
+    let mount = container["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == trust_volume["name"])
+        .unwrap();
+    assert_eq!(
+        format!("{}/trust-policy.yaml", mount["mountPath"].as_str().unwrap()),
+        policy_arg
+    );
+    // The pull secret as $DOCKER_CONFIG/config.json, optional (anonymous pulls without it).
+    let auth = volumes
+        .iter()
+        .find(|v| v["secret"]["items"][0]["key"] == ".dockerconfigjson")
+        .unwrap();
+    assert_eq!(auth["secret"]["items"][0]["path"], "config.json");
+    assert_eq!(auth["secret"]["optional"], true);
+    let auth_mount = container["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == auth["name"])
+        .unwrap();
+    assert_eq!(
+        env("DOCKER_CONFIG"),
+        auth_mount["mountPath"].as_str().unwrap()
+    );
 }
 
 /// A bundle that cannot verify is caught: a placeholder, text that is not base64, another CA.

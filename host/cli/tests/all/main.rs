@@ -23,6 +23,7 @@ mod docs;
 mod kubernetes;
 mod long_files;
 mod metrics;
+mod oci;
 mod openstack;
 mod postgres;
 mod properties;
