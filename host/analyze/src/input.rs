@@ -134,17 +134,34 @@ impl Input {
     pub fn read(dir: &Path) -> Result<Self, Error> {
         let sources = Sources::read_dir(dir)?;
         let mut input = Self::from_sources(&sources)?;
-        let properties_dir = dir.join(PROPERTIES_DIR);
+        input.read_properties(&dir.join(PROPERTIES_DIR))?;
+        let notice_path = dir.join(NOTICE_FILE);
+        if notice_path.is_file() {
+            let text = std::fs::read_to_string(&notice_path).map_err(|error| {
+                yungui_policies::ReadError {
+                    path: notice_path.clone(),
+                    error,
+                }
+            })?;
+            check_notice(&notice_path, &text, &input.properties)?;
+        }
+        Ok(input)
+    }
+
+    /// Reads the properties (`*.cedar`) and the accepted findings (`known.json`) of a properties'
+    /// folder, checked against this input's schema. A folder that does not exist adds none.
+    pub fn read_properties(&mut self, properties_dir: &Path) -> Result<(), Error> {
+        let input = self;
         if properties_dir.is_dir() {
             let mut paths = Vec::new();
             let entries =
-                std::fs::read_dir(&properties_dir).map_err(|error| yungui_policies::ReadError {
-                    path: properties_dir.clone(),
+                std::fs::read_dir(properties_dir).map_err(|error| yungui_policies::ReadError {
+                    path: properties_dir.to_owned(),
                     error,
                 })?;
             for entry in entries {
                 let entry = entry.map_err(|error| yungui_policies::ReadError {
-                    path: properties_dir.clone(),
+                    path: properties_dir.to_owned(),
                     error,
                 })?;
                 let path = entry.path();
@@ -177,20 +194,10 @@ impl Input {
                         error,
                     }
                 })?;
-                input.known = read_known(&known_path, &text, &input)?;
+                input.known = read_known(&known_path, &text, input)?;
             }
         }
-        let notice_path = dir.join(NOTICE_FILE);
-        if notice_path.is_file() {
-            let text = std::fs::read_to_string(&notice_path).map_err(|error| {
-                yungui_policies::ReadError {
-                    path: notice_path.clone(),
-                    error,
-                }
-            })?;
-            check_notice(&notice_path, &text, &input.properties)?;
-        }
-        Ok(input)
+        Ok(())
     }
 
     /// The policies of `sources`, validated in strict mode, with no properties.

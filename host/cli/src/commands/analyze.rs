@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Args;
-use yungui_analyze::{Counterexample, Input, Options, Report};
+use yungui_analyze::{Counterexample, Input, Options, PROPERTIES_DIR, Report};
 
 use super::{Exit, Format, LOCAL_POLICIES, announce_policies, local_policies};
 
@@ -16,6 +16,16 @@ pub struct AnalyzeCommand {
     /// Default: `./policies` (the properties are files: the built-in set has none).
     #[arg(long, value_name = "DIR")]
     pub policies: Option<PathBuf>,
+
+    /// Analyse the policy set a built component carries (`yungui build`'s output) instead of a
+    /// folder; its properties come from `--properties`.
+    #[arg(long, value_name = "FILE.wasm", conflicts_with = "policies")]
+    pub plugin: Option<PathBuf>,
+
+    /// The properties' folder (`*.cedar`, `known.json`) proven against `--plugin`. Default:
+    /// `./policies/properties` when present, else none (the health checks only).
+    #[arg(long, value_name = "DIR", requires = "plugin")]
+    pub properties: Option<PathBuf>,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
@@ -42,19 +52,47 @@ impl AnalyzeCommand {
     /// Runs the command; returns the exit code (0 proven, 1 a property or health check fails,
     /// 3 invalid policies or properties).
     pub fn execute(self) -> anyhow::Result<Exit> {
-        let Some(dir) = self.policies.or_else(local_policies) else {
-            anyhow::bail!(
-                "no policy folder: `./{LOCAL_POLICIES}` is not here; give one with --policies DIR"
-            );
+        let read = match &self.plugin {
+            Some(component) => {
+                eprintln!("component: {}", component.display());
+                let properties = self
+                    .properties
+                    .clone()
+                    .or_else(|| local_policies().map(|dir| dir.join(PROPERTIES_DIR)));
+                match &properties {
+                    Some(dir) if dir.is_dir() => eprintln!("properties: {}", dir.display()),
+                    _ => eprintln!("properties: none (the health checks only)"),
+                }
+                read_component(component).and_then(|read| match (read, &properties) {
+                    (Ok(mut input), Some(dir)) => {
+                        input.read_properties(dir)?;
+                        Ok(Ok(input))
+                    }
+                    (read, _) => Ok(read),
+                })
+            }
+            None => {
+                let Some(dir) = self.policies.clone().or_else(local_policies) else {
+                    anyhow::bail!(
+                        "no policy folder: `./{LOCAL_POLICIES}` is not here; give one with --policies DIR"
+                    );
+                };
+                announce_policies(&dir.display().to_string());
+                Ok(Input::read(&dir))
+            }
         };
-        announce_policies(&dir.display().to_string());
-        let input = match Input::read(&dir) {
-            Ok(input) => input,
-            Err(e) if e.is_invalid_input() => {
+        let input = match read {
+            Ok(Ok(input)) => input,
+            Ok(Err(e)) if e.is_invalid_input() => {
                 eprintln!("yungui: {e}");
                 return Ok(Exit::NoDecision);
             }
-            Err(e) => return Err(e.into()),
+            Ok(Err(e)) => return Err(e.into()),
+            Err(e) if e.downcast_ref::<NotAPolicySet>().is_some() => {
+                eprintln!("yungui: {e:#}");
+                return Ok(Exit::NoDecision);
+            }
+            Err(e) => return Err(e),
         };
         let options = Options {
             threads: self.threads,
@@ -78,6 +116,58 @@ impl AnalyzeCommand {
         } else {
             Exit::Failed
         })
+    }
+}
+
+/// A component that carries no policy set to analyse (not made by `yungui build`, or not a
+/// component).
+#[derive(Debug)]
+pub(super) struct NotAPolicySet {
+    path: String,
+    why: String,
+}
+
+impl std::fmt::Display for NotAPolicySet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` carries no policy set to analyse: {}",
+            self.path, self.why
+        )
+    }
+}
+
+impl std::error::Error for NotAPolicySet {}
+
+/// Reads the policy set a built component carries (the identity `yungui build` writes into it),
+/// for analysis: the outer error when the file cannot be read or carries none
+/// ([`NotAPolicySet`]), the inner one when its policies are not valid.
+pub(super) fn read_component(path: &Path) -> anyhow::Result<Result<Input, yungui_analyze::Error>> {
+    let not_a_policy_set = |why: String| NotAPolicySet {
+        path: path.display().to_string(),
+        why,
+    };
+    let wasm = yungui::engine::read_component(path)?;
+    let identity = yungui::builder::Identity::read(&wasm)
+        .map_err(|e| not_a_policy_set(e.to_string()))?
+        .ok_or_else(|| {
+            not_a_policy_set(format!(
+                "it has no `{}` section (`yungui build` did not make it)",
+                yungui::builder::IDENTITY_SECTION
+            ))
+        })?;
+    let sources = yungui_policies::Sources::from(&identity.sources);
+    Ok(Input::from_sources(&sources))
+}
+
+/// Reads a policy folder, or the policy set of a built component (a file), for analysis.
+pub(super) fn read_folder_or_component(
+    path: &Path,
+) -> anyhow::Result<Result<Input, yungui_analyze::Error>> {
+    if path.is_file() {
+        read_component(path)
+    } else {
+        Ok(Input::read(path))
     }
 }
 

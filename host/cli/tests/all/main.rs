@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use yungui::types::{self, Failure};
 use yungui::{Engine, EngineConfig, Error, Registry};
 
+mod analyze;
 mod connections;
 mod deploy;
 mod docs;
