@@ -51,8 +51,8 @@ mod state;
 mod tls;
 
 pub use config::{
-    Config, DEFAULT_MAX_CONNECTIONS_PER_PEER, DEFAULT_PEER_BODY_MIB_PER_SEC, Transport,
-    default_workers,
+    Config, DEFAULT_MAX_CONNECTIONS_PER_PEER, DEFAULT_PEER_BODY_MIB_PER_SEC, ReloadGuard,
+    Transport, default_workers,
 };
 pub use error::{ConfigError, ServeError, StartError};
 pub use front::Front;
