@@ -73,7 +73,7 @@ struct KnownFile {
 pub struct Known {
     /// The check it accepts.
     pub check: Check,
-    /// The policy (`@id`), for `may_error` and `never_fires`.
+    /// The policy (`@id`), for `may_error`, `never_fires`, `redundant` and `shadowed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
     /// The action (id within `Cloud::Action`), for `always_denies`.
@@ -93,6 +93,19 @@ pub enum Check {
     NeverFires,
     /// An action is denied for every request of every environment.
     AlwaysDenies,
+    /// A forbid matches only requests another forbid of its control matches (a warning, checked
+    /// when asked).
+    Redundant,
+    /// A permit allows nothing in some environments: forbids deny every request it allows (a
+    /// warning, checked when asked).
+    Shadowed,
+}
+
+impl Check {
+    /// Whether a finding of this check is a warning, which fails an analysis only when strict.
+    pub fn is_warning(self) -> bool {
+        matches!(self, Self::Redundant | Self::Shadowed)
+    }
 }
 
 impl fmt::Display for Check {
@@ -101,6 +114,8 @@ impl fmt::Display for Check {
             Self::MayError => "may error",
             Self::NeverFires => "never fires",
             Self::AlwaysDenies => "always denies",
+            Self::Redundant => "redundant",
+            Self::Shadowed => "shadowed",
         })
     }
 }
@@ -444,7 +459,11 @@ fn read_known(path: &Path, text: &str, input: &Input) -> Result<Vec<Known>, Erro
         match (known.check, &known.policy, &known.action) {
             // A policy that is gone makes the entry stale (reported), not the file invalid: an
             // edited policy set is still analysed.
-            (Check::MayError | Check::NeverFires, Some(_), None) => {}
+            (
+                Check::MayError | Check::NeverFires | Check::Redundant | Check::Shadowed,
+                Some(_),
+                None,
+            ) => {}
             (Check::AlwaysDenies, None, Some(action)) => {
                 if !input
                     .environments()

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::counterexample::Counterexample;
 use crate::error::Error;
-use crate::health::{Shared, check_health};
+use crate::health::{Shared, check_health, check_redundancy};
 use crate::input::{Check, Input, Kind, Known, Property, environment_name};
 use crate::prove::prove_properties;
 use crate::solver::{
@@ -43,11 +43,14 @@ pub struct PropertyOutcome {
 pub struct Finding {
     /// The check.
     pub check: Check,
-    /// The policy (`@id`), for `may_error` and `never_fires`.
+    /// The policy (`@id`), for `may_error`, `never_fires`, `redundant` and `shadowed`.
     pub policy: Option<String>,
     /// The action, for `always_denies`.
     pub action: Option<String>,
-    /// The environments it was found in (for `may_error`).
+    /// For `redundant`: the forbid of the same control that matches whenever `policy` does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub covered_by: Option<String>,
+    /// The environments it was found in (for `may_error`, `redundant` and `shadowed`).
     pub environments: Vec<String>,
     /// Why it is accepted, when `known.json` accepts it.
     pub accepted: Option<String>,
@@ -75,11 +78,28 @@ pub struct Report {
     /// The health checks that took a second or more: (environment, check, milliseconds),
     /// slowest first.
     pub slow_checks: Vec<(String, String, u64)>,
+    /// Time spent on the redundancy checks (`Options::redundancy`), summed over environments.
+    pub redundancy_millis: u64,
+    /// Solver queries the redundancy checks made.
+    pub redundancy_queries: u64,
+    /// Redundancy queries the solver could not decide: (environment, what and why); each pair
+    /// is left unreported.
+    pub redundancy_undecided: Vec<(String, String)>,
 }
 
 impl Report {
-    /// Every property holds and every health finding is accepted.
+    /// Every property holds and every health finding is accepted, warnings (redundant forbids,
+    /// shadowed permits) aside.
     pub fn passed(&self) -> bool {
+        self.properties.iter().all(|p| p.proven)
+            && self
+                .findings
+                .iter()
+                .all(|f| f.accepted.is_some() || f.check.is_warning())
+    }
+
+    /// Every property holds and every health finding, warnings included, is accepted.
+    pub fn passed_strict(&self) -> bool {
         self.properties.iter().all(|p| p.proven)
             && self.findings.iter().all(|f| f.accepted.is_some())
     }
@@ -100,6 +120,17 @@ pub(crate) struct EnvResult {
     pub(crate) health: Duration,
     /// Health checks that took a second or more: (check, time).
     pub(crate) slow: Vec<(String, Duration)>,
+    /// For each forbid that can match here (redundancy checks only), the forbids of its
+    /// control that match whenever it does.
+    pub(crate) covered: Vec<(String, Vec<String>)>,
+    /// The permits every request of which a forbid denies here (redundancy checks only).
+    pub(crate) shadowed: Vec<String>,
+    /// Time spent on the redundancy checks.
+    pub(crate) redundancy: Duration,
+    /// Solver queries the redundancy checks made.
+    pub(crate) redundancy_queries: u64,
+    /// Redundancy queries the solver could not decide.
+    pub(crate) redundancy_undecided: Vec<String>,
 }
 
 async fn analyze_environment(
@@ -126,6 +157,9 @@ async fn analyze_environment(
         return Ok(result);
     }
     check_health(input, env, shared, &mut symcc, &policies, &mut result).await?;
+    if options.redundancy {
+        check_redundancy(input, env, &mut symcc, &mut result).await?;
+    }
     Ok(result)
 }
 
@@ -181,8 +215,30 @@ fn run(input: &Input, options: &Options, properties_only: bool) -> Result<Report
     let mut denies_by_action: BTreeMap<String, bool> = BTreeMap::new();
     let mut health_millis = 0;
     let mut slow_checks = Vec::new();
+    let (mut redundancy_millis, mut redundancy_queries) = (0, 0);
+    let mut redundancy_undecided = Vec::new();
+    // Forbid → (environments where it can match, the forbids covering it in all of them).
+    let mut covered: BTreeMap<String, (Vec<String>, Option<BTreeSet<String>>)> = BTreeMap::new();
+    let mut shadowed: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (env, result) in envs.iter().zip(results) {
         health_millis += millis(result.health);
+        redundancy_millis += millis(result.redundancy);
+        redundancy_queries += result.redundancy_queries;
+        for what in result.redundancy_undecided {
+            redundancy_undecided.push((environment_name(env), what));
+        }
+        for (id, covering) in result.covered {
+            let entry = covered.entry(id).or_default();
+            entry.0.push(environment_name(env));
+            let covering: BTreeSet<String> = covering.into_iter().collect();
+            entry.1 = Some(match entry.1.take() {
+                None => covering,
+                Some(before) => before.intersection(&covering).cloned().collect(),
+            });
+        }
+        for id in result.shadowed {
+            shadowed.entry(id).or_default().push(environment_name(env));
+        }
         for (check, spent) in result.slow {
             slow_checks.push((environment_name(env), check, millis(spent)));
         }
@@ -236,6 +292,7 @@ fn run(input: &Input, options: &Options, properties_only: bool) -> Result<Report
                 check: Check::MayError,
                 policy: Some(id),
                 action: None,
+                covered_by: None,
                 environments,
                 accepted,
                 example,
@@ -251,7 +308,43 @@ fn run(input: &Input, options: &Options, properties_only: bool) -> Result<Report
                 check: Check::NeverFires,
                 policy: Some(id.clone()),
                 action: None,
+                covered_by: None,
                 environments: Vec::new(),
+                accepted,
+                example: None,
+            });
+        }
+        // A forbid covered wherever it can match is redundant; of two that cover each other
+        // (the same condition), the second in id order is.
+        for (id, (environments, covering)) in &covered {
+            let Some(by) = covering.iter().flatten().find(|other| {
+                let mutual = covered
+                    .get(*other)
+                    .and_then(|(_, c)| c.as_ref())
+                    .is_some_and(|c| c.contains(id));
+                !mutual || *other < id
+            }) else {
+                continue;
+            };
+            let accepted = accept(Check::Redundant, Some(id), None, &mut used_known);
+            findings.push(Finding {
+                check: Check::Redundant,
+                policy: Some(id.clone()),
+                action: None,
+                covered_by: Some(by.clone()),
+                environments: environments.clone(),
+                accepted,
+                example: None,
+            });
+        }
+        for (id, environments) in shadowed {
+            let accepted = accept(Check::Shadowed, Some(&id), None, &mut used_known);
+            findings.push(Finding {
+                check: Check::Shadowed,
+                policy: Some(id),
+                action: None,
+                covered_by: None,
+                environments,
                 accepted,
                 example: None,
             });
@@ -265,6 +358,7 @@ fn run(input: &Input, options: &Options, properties_only: bool) -> Result<Report
                 check: Check::AlwaysDenies,
                 policy: None,
                 action: Some(action),
+                covered_by: None,
                 environments: Vec::new(),
                 accepted,
                 example: None,
@@ -279,6 +373,8 @@ fn run(input: &Input, options: &Options, properties_only: bool) -> Result<Report
             .iter()
             .enumerate()
             .filter(|(index, _)| !used_known.contains(index))
+            // Redundancy is only checked when asked: its accepted findings are stale only then.
+            .filter(|(_, k)| options.redundancy || !k.check.is_warning())
             .map(|(_, k)| k.clone())
             .collect()
     };
@@ -294,5 +390,8 @@ fn run(input: &Input, options: &Options, properties_only: bool) -> Result<Report
             slow_checks.sort_by_key(|check| std::cmp::Reverse(check.2));
             slow_checks
         },
+        redundancy_millis,
+        redundancy_queries,
+        redundancy_undecided,
     })
 }

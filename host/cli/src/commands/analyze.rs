@@ -46,6 +46,18 @@ pub struct AnalyzeCommand {
     /// Prove only this property (`@id`); repeat for several. Default: every property.
     #[arg(long = "property", value_name = "ID")]
     pub only: Vec<String>,
+
+    /// Also check that no forbid is redundant (matched only where another forbid of its control
+    /// matches) and no permit is shadowed (forbids deny all it allows in an environment): one
+    /// solver query per pair of forbids of a control in each environment. Findings are
+    /// warnings unless `--strict`.
+    #[arg(long, conflicts_with = "properties_only")]
+    pub redundancy: bool,
+
+    /// Fail on warnings too (redundant forbids, shadowed permits) unless `known.json` accepts
+    /// them.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 impl AnalyzeCommand {
@@ -97,6 +109,7 @@ impl AnalyzeCommand {
         let options = Options {
             threads: self.threads,
             only: self.only.into_iter().collect(),
+            redundancy: self.redundancy,
             ..Options::default()
         };
         let report = if self.properties_only {
@@ -108,14 +121,15 @@ impl AnalyzeCommand {
             save_cases(folder, &report)?;
         }
         match self.format {
-            Format::Text => print!("{}", text(&report)),
+            Format::Text => print!("{}", text(&report, self.strict)),
             Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         }
-        Ok(if report.passed() {
-            Exit::Ok
+        let passed = if self.strict {
+            report.passed_strict()
         } else {
-            Exit::Failed
-        })
+            report.passed()
+        };
+        Ok(if passed { Exit::Ok } else { Exit::Failed })
     }
 }
 
@@ -171,7 +185,7 @@ pub(super) fn read_folder_or_component(
     }
 }
 
-fn text(report: &Report) -> String {
+fn text(report: &Report, strict: bool) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     for p in &report.properties {
@@ -193,10 +207,15 @@ fn text(report: &Report) -> String {
         let what = f.policy.as_deref().or(f.action.as_deref()).unwrap_or("");
         let status = if f.accepted.is_some() {
             "known"
+        } else if f.check.is_warning() && !strict {
+            "warning"
         } else {
             "FAILED"
         };
         let _ = write!(out, "{status:<7} health: {what} {}", f.check);
+        if let Some(by) = &f.covered_by {
+            let _ = write!(out, " (matched only where `{by}` matches)");
+        }
         if !f.environments.is_empty() {
             let _ = write!(out, " in {} environments", f.environments.len());
         }
@@ -219,12 +238,34 @@ fn text(report: &Report) -> String {
     let unaccepted = report
         .findings
         .iter()
-        .filter(|f| f.accepted.is_none())
+        .filter(|f| f.accepted.is_none() && (strict || !f.check.is_warning()))
         .count();
+    let warnings = report
+        .findings
+        .iter()
+        .filter(|f| f.accepted.is_none() && !strict && f.check.is_warning())
+        .count();
+    for (environment, what) in &report.redundancy_undecided {
+        let _ = writeln!(out, "note: redundancy undecided in {environment}: {what}");
+    }
+    if report.redundancy_queries > 0 {
+        let _ = writeln!(
+            out,
+            "redundancy: {warnings} warning(s); {} solver queries ({} undecided), {:.1} s summed over environments",
+            report.redundancy_queries,
+            report.redundancy_undecided.len(),
+            report.redundancy_millis as f64 / 1000.0
+        );
+    }
+    let passed = if strict {
+        report.passed_strict()
+    } else {
+        report.passed()
+    };
     let _ = writeln!(
         out,
         "{}: {} of {} properties proven, {} health findings not accepted; {} environments on {} threads in {:.1} s",
-        if report.passed() { "proven" } else { "failed" },
+        if passed { "proven" } else { "failed" },
         report.properties.len() - failed,
         report.properties.len(),
         unaccepted,
