@@ -216,7 +216,9 @@ fn text(report: &Report, strict: bool) -> String {
         if let Some(by) = &f.covered_by {
             let _ = write!(out, " (matched only where `{by}` matches)");
         }
-        if !f.environments.is_empty() {
+        if f.check.is_warning() {
+            let _ = write!(out, " in {}", f.environments.join("; "));
+        } else if !f.environments.is_empty() {
             let _ = write!(out, " in {} environments", f.environments.len());
         }
         out.push('\n');
