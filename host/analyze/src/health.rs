@@ -1,11 +1,13 @@
 //! The health checks of the policy set in one request environment: every forbid can fire and
-//! never errors, no action is always denied.
+//! never errors, no action is always denied; and, when asked, no forbid is redundant (matched
+//! whenever another of its control is) and no permit is shadowed (every request it allows is
+//! denied by a forbid).
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use cedar_policy::RequestEnv;
+use cedar_policy::{Policy, PolicySet, RequestEnv};
 use cedar_policy_symcc::{CompiledPolicy, CompiledPolicySet};
 
 use crate::counterexample::Counterexample;
@@ -140,6 +142,100 @@ pub(crate) async fn check_health(
         note_slow(&mut result.slow, "always denies".to_owned(), check_started);
     }
     result.health = health_started.elapsed();
+    Ok(())
+}
+
+/// The redundancy checks in `env`, into `result`: for each forbid that can match here, the other
+/// forbids of its control (`@control`, so with its effect and severity) that match whenever it
+/// does; each permit every request of which some forbid denies here.
+pub(crate) async fn check_redundancy(
+    input: &Input,
+    env: &RequestEnv,
+    symcc: &mut Symcc,
+    result: &mut EnvResult,
+) -> Result<(), Error> {
+    let started = Instant::now();
+    let schema = &input.schema;
+    let mut by_control: std::collections::BTreeMap<&str, Vec<(&String, &Policy)>> =
+        std::collections::BTreeMap::new();
+    for (id, forbid) in &input.forbids {
+        if input.in_scope(forbid, env) && input.deciding.policy(forbid.id()).is_some() {
+            let control = forbid.annotation("control").unwrap_or(id.as_str());
+            by_control.entry(control).or_default().push((id, forbid));
+        }
+    }
+    for forbids in by_control.values().filter(|f| f.len() > 1) {
+        let mut live = Vec::new();
+        for (id, forbid) in forbids {
+            let compiled = CompiledPolicy::compile(forbid, env, schema)
+                .map_err(check_error(env, &format!("compiling {id}")))?;
+            result.redundancy_queries += 1;
+            let vacuous = symcc
+                .check_never_matches_opt(&compiled)
+                .await
+                .map_err(check_error(env, &format!("whether {id} can fire")))?;
+            if !vacuous {
+                live.push((*id, compiled));
+            }
+        }
+        for (id, compiled) in &live {
+            let mut covering = Vec::new();
+            for (other, other_compiled) in &live {
+                if other == id {
+                    continue;
+                }
+                result.redundancy_queries += 1;
+                // A query the solver cannot decide (its time limit) leaves the pair unshown:
+                // a warning not given, not an analysis failed.
+                match symcc
+                    .check_matches_implies_opt(compiled, other_compiled)
+                    .await
+                {
+                    Ok(true) => covering.push((*other).clone()),
+                    Ok(false) => {}
+                    Err(e) => result
+                        .redundancy_undecided
+                        .push(format!("whether `{other}` covers `{id}`: {e}")),
+                }
+            }
+            result.covered.push(((*id).clone(), covering));
+        }
+    }
+    let forbids: Vec<Policy> = input
+        .deciding
+        .policies()
+        .filter(|p| p.effect() == cedar_policy::Effect::Forbid)
+        .cloned()
+        .collect();
+    for permit in input
+        .deciding
+        .policies()
+        .filter(|p| p.effect() == cedar_policy::Effect::Permit && input.in_scope(p, env))
+    {
+        let id = permit
+            .annotation("id")
+            .map_or_else(|| permit.id().to_string(), str::to_owned);
+        let alone =
+            PolicySet::from_policies(std::iter::once(permit.clone()).chain(forbids.clone()))
+                .map_err(|e| Error::Check {
+                    environment: crate::input::environment_name(env),
+                    check: format!("whether {id} is shadowed"),
+                    message: e.to_string(),
+                })?;
+        let compiled = CompiledPolicySet::compile(&alone, env, schema).map_err(check_error(
+            env,
+            &format!("compiling {id} with the forbids"),
+        ))?;
+        result.redundancy_queries += 1;
+        if symcc
+            .check_always_denies_opt(&compiled)
+            .await
+            .map_err(check_error(env, &format!("whether {id} is shadowed")))?
+        {
+            result.shadowed.push(id);
+        }
+    }
+    result.redundancy = started.elapsed();
     Ok(())
 }
 

@@ -73,7 +73,7 @@ struct KnownFile {
 pub struct Known {
     /// The check it accepts.
     pub check: Check,
-    /// The policy (`@id`), for `may_error` and `never_fires`.
+    /// The policy (`@id`), for `may_error`, `never_fires`, `redundant` and `shadowed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
     /// The action (id within `Cloud::Action`), for `always_denies`.
@@ -93,6 +93,19 @@ pub enum Check {
     NeverFires,
     /// An action is denied for every request of every environment.
     AlwaysDenies,
+    /// A forbid matches only requests another forbid of its control matches (a warning, checked
+    /// when asked).
+    Redundant,
+    /// A permit allows nothing in some environments: forbids deny every request it allows (a
+    /// warning, checked when asked).
+    Shadowed,
+}
+
+impl Check {
+    /// Whether a finding of this check is a warning, which fails an analysis only when strict.
+    pub fn is_warning(self) -> bool {
+        matches!(self, Self::Redundant | Self::Shadowed)
+    }
 }
 
 impl fmt::Display for Check {
@@ -101,6 +114,8 @@ impl fmt::Display for Check {
             Self::MayError => "may error",
             Self::NeverFires => "never fires",
             Self::AlwaysDenies => "always denies",
+            Self::Redundant => "redundant",
+            Self::Shadowed => "shadowed",
         })
     }
 }
@@ -134,17 +149,34 @@ impl Input {
     pub fn read(dir: &Path) -> Result<Self, Error> {
         let sources = Sources::read_dir(dir)?;
         let mut input = Self::from_sources(&sources)?;
-        let properties_dir = dir.join(PROPERTIES_DIR);
+        input.read_properties(&dir.join(PROPERTIES_DIR))?;
+        let notice_path = dir.join(NOTICE_FILE);
+        if notice_path.is_file() {
+            let text = std::fs::read_to_string(&notice_path).map_err(|error| {
+                yungui_policies::ReadError {
+                    path: notice_path.clone(),
+                    error,
+                }
+            })?;
+            check_notice(&notice_path, &text, &input.properties)?;
+        }
+        Ok(input)
+    }
+
+    /// Reads the properties (`*.cedar`) and the accepted findings (`known.json`) of a properties'
+    /// folder, checked against this input's schema. A folder that does not exist adds none.
+    pub fn read_properties(&mut self, properties_dir: &Path) -> Result<(), Error> {
+        let input = self;
         if properties_dir.is_dir() {
             let mut paths = Vec::new();
             let entries =
-                std::fs::read_dir(&properties_dir).map_err(|error| yungui_policies::ReadError {
-                    path: properties_dir.clone(),
+                std::fs::read_dir(properties_dir).map_err(|error| yungui_policies::ReadError {
+                    path: properties_dir.to_owned(),
                     error,
                 })?;
             for entry in entries {
                 let entry = entry.map_err(|error| yungui_policies::ReadError {
-                    path: properties_dir.clone(),
+                    path: properties_dir.to_owned(),
                     error,
                 })?;
                 let path = entry.path();
@@ -177,20 +209,10 @@ impl Input {
                         error,
                     }
                 })?;
-                input.known = read_known(&known_path, &text, &input)?;
+                input.known = read_known(&known_path, &text, input)?;
             }
         }
-        let notice_path = dir.join(NOTICE_FILE);
-        if notice_path.is_file() {
-            let text = std::fs::read_to_string(&notice_path).map_err(|error| {
-                yungui_policies::ReadError {
-                    path: notice_path.clone(),
-                    error,
-                }
-            })?;
-            check_notice(&notice_path, &text, &input.properties)?;
-        }
-        Ok(input)
+        Ok(())
     }
 
     /// The policies of `sources`, validated in strict mode, with no properties.
@@ -437,7 +459,11 @@ fn read_known(path: &Path, text: &str, input: &Input) -> Result<Vec<Known>, Erro
         match (known.check, &known.policy, &known.action) {
             // A policy that is gone makes the entry stale (reported), not the file invalid: an
             // edited policy set is still analysed.
-            (Check::MayError | Check::NeverFires, Some(_), None) => {}
+            (
+                Check::MayError | Check::NeverFires | Check::Redundant | Check::Shadowed,
+                Some(_),
+                None,
+            ) => {}
             (Check::AlwaysDenies, None, Some(action)) => {
                 if !input
                     .environments()

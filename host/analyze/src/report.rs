@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::counterexample::Counterexample;
 use crate::error::Error;
-use crate::health::{Shared, check_health};
+use crate::health::{Shared, check_health, check_redundancy};
 use crate::input::{Check, Input, Kind, Known, Property, environment_name};
 use crate::prove::prove_properties;
 use crate::solver::{
@@ -47,11 +47,14 @@ pub struct PropertyOutcome {
 pub struct Finding {
     /// The check.
     pub check: Check,
-    /// The policy (`@id`), for `may_error` and `never_fires`.
+    /// The policy (`@id`), for `may_error`, `never_fires`, `redundant` and `shadowed`.
     pub policy: Option<String>,
     /// The action, for `always_denies`.
     pub action: Option<String>,
-    /// The environments it was found in (for `may_error`).
+    /// For `redundant`: the forbid of the same control that matches whenever `policy` does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub covered_by: Option<String>,
+    /// The environments it was found in (for `may_error`, `redundant` and `shadowed`).
     pub environments: Vec<String>,
     /// Why it is accepted, when `known.json` accepts it.
     pub accepted: Option<String>,
@@ -83,11 +86,29 @@ pub struct Report {
     /// check).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unproven_checks: Vec<(String, String)>,
+    /// Time spent on the redundancy checks (`Options::redundancy`), summed over environments.
+    pub redundancy_millis: u64,
+    /// Solver queries the redundancy checks made.
+    pub redundancy_queries: u64,
+    /// Redundancy queries the solver could not decide: (environment, what and why); each pair
+    /// is left unreported.
+    pub redundancy_undecided: Vec<(String, String)>,
 }
 
 impl Report {
-    /// Every property holds and every health finding is accepted.
+    /// Every property holds and every health finding is accepted, warnings (redundant forbids,
+    /// shadowed permits) aside.
     pub fn passed(&self) -> bool {
+        self.properties.iter().all(|p| p.proven)
+            && self
+                .findings
+                .iter()
+                .all(|f| f.accepted.is_some() || f.check.is_warning())
+            && self.unproven_checks.is_empty()
+    }
+
+    /// Every property holds and every health finding, warnings included, is accepted.
+    pub fn passed_strict(&self) -> bool {
         self.properties.iter().all(|p| p.proven)
             && self.findings.iter().all(|f| f.accepted.is_some())
             && self.unproven_checks.is_empty()
@@ -122,6 +143,17 @@ pub(crate) struct EnvResult {
     pub(crate) health: Duration,
     /// Health checks that took a second or more: (check, time).
     pub(crate) slow: Vec<(String, Duration)>,
+    /// For each forbid that can match here (redundancy checks only), the forbids of its
+    /// control that match whenever it does.
+    pub(crate) covered: Vec<(String, Vec<String>)>,
+    /// The permits every request of which a forbid denies here (redundancy checks only).
+    pub(crate) shadowed: Vec<String>,
+    /// Time spent on the redundancy checks.
+    pub(crate) redundancy: Duration,
+    /// Solver queries the redundancy checks made.
+    pub(crate) redundancy_queries: u64,
+    /// Redundancy queries the solver could not decide.
+    pub(crate) redundancy_undecided: Vec<String>,
 }
 
 async fn analyze_environment(
@@ -148,6 +180,9 @@ async fn analyze_environment(
         return Ok(result);
     }
     check_health(input, env, shared, &mut symcc, &policies, &mut result).await?;
+    if options.redundancy {
+        check_redundancy(input, env, &mut symcc, &mut result).await?;
+    }
     Ok(result)
 }
 
@@ -205,11 +240,33 @@ fn run(input: &Input, options: &Options, properties_only: bool) -> Result<Report
     let mut health_millis = 0;
     let mut slow_checks = Vec::new();
     let mut unproven_checks = Vec::new();
+    let (mut redundancy_millis, mut redundancy_queries) = (0, 0);
+    let mut redundancy_undecided = Vec::new();
+    // Forbid → (environments where it can match, the forbids covering it in all of them).
+    let mut covered: BTreeMap<String, (Vec<String>, Option<BTreeSet<String>>)> = BTreeMap::new();
+    let mut shadowed: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (env, result) in envs.iter().zip(results) {
         for check in result.unproven {
             unproven_checks.push((environment_name(env), check));
         }
         health_millis += millis(result.health);
+        redundancy_millis += millis(result.redundancy);
+        redundancy_queries += result.redundancy_queries;
+        for what in result.redundancy_undecided {
+            redundancy_undecided.push((environment_name(env), what));
+        }
+        for (id, covering) in result.covered {
+            let entry = covered.entry(id).or_default();
+            entry.0.push(environment_name(env));
+            let covering: BTreeSet<String> = covering.into_iter().collect();
+            entry.1 = Some(match entry.1.take() {
+                None => covering,
+                Some(before) => before.intersection(&covering).cloned().collect(),
+            });
+        }
+        for id in result.shadowed {
+            shadowed.entry(id).or_default().push(environment_name(env));
+        }
         for (check, spent) in result.slow {
             slow_checks.push((environment_name(env), check, millis(spent)));
         }
@@ -270,6 +327,7 @@ fn run(input: &Input, options: &Options, properties_only: bool) -> Result<Report
                 check: Check::MayError,
                 policy: Some(id),
                 action: None,
+                covered_by: None,
                 environments,
                 accepted,
                 example,
@@ -285,7 +343,43 @@ fn run(input: &Input, options: &Options, properties_only: bool) -> Result<Report
                 check: Check::NeverFires,
                 policy: Some(id.clone()),
                 action: None,
+                covered_by: None,
                 environments: Vec::new(),
+                accepted,
+                example: None,
+            });
+        }
+        // A forbid covered wherever it can match is redundant; of two that cover each other
+        // (the same condition), the second in id order is.
+        for (id, (environments, covering)) in &covered {
+            let Some(by) = covering.iter().flatten().find(|other| {
+                let mutual = covered
+                    .get(*other)
+                    .and_then(|(_, c)| c.as_ref())
+                    .is_some_and(|c| c.contains(id));
+                !mutual || *other < id
+            }) else {
+                continue;
+            };
+            let accepted = accept(Check::Redundant, Some(id), None, &mut used_known);
+            findings.push(Finding {
+                check: Check::Redundant,
+                policy: Some(id.clone()),
+                action: None,
+                covered_by: Some(by.clone()),
+                environments: environments.clone(),
+                accepted,
+                example: None,
+            });
+        }
+        for (id, environments) in shadowed {
+            let accepted = accept(Check::Shadowed, Some(&id), None, &mut used_known);
+            findings.push(Finding {
+                check: Check::Shadowed,
+                policy: Some(id),
+                action: None,
+                covered_by: None,
+                environments,
                 accepted,
                 example: None,
             });
@@ -299,6 +393,7 @@ fn run(input: &Input, options: &Options, properties_only: bool) -> Result<Report
                 check: Check::AlwaysDenies,
                 policy: None,
                 action: Some(action),
+                covered_by: None,
                 environments: Vec::new(),
                 accepted,
                 example: None,
@@ -313,6 +408,8 @@ fn run(input: &Input, options: &Options, properties_only: bool) -> Result<Report
             .iter()
             .enumerate()
             .filter(|(index, _)| !used_known.contains(index))
+            // Redundancy is only checked when asked: its accepted findings are stale only then.
+            .filter(|(_, k)| options.redundancy || !k.check.is_warning())
             .map(|(_, k)| k.clone())
             .collect()
     };
@@ -329,5 +426,8 @@ fn run(input: &Input, options: &Options, properties_only: bool) -> Result<Report
             slow_checks
         },
         unproven_checks,
+        redundancy_millis,
+        redundancy_queries,
+        redundancy_undecided,
     })
 }

@@ -26,6 +26,9 @@ pub struct Options {
     pub solver: Option<PathBuf>,
     /// Prove only the properties with these ids; empty: every property.
     pub only: BTreeSet<String>,
+    /// Also check that no forbid is redundant within its control and no permit is shadowed
+    /// (a solver query per pair of forbids of a control in each environment).
+    pub redundancy: bool,
 }
 
 /// The solver binary: `explicit`, else `$CVC5`, else `cvc5` on `PATH`.

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use yungui::PluginSource;
@@ -60,6 +61,9 @@ pub struct Config {
     /// The component from an OCI registry, verified against a trust policy (then `plugin` is
     /// not used); `plugin_watch` follows its tag.
     pub oci: Option<crate::oci::OciPlugin>,
+    /// A check every reloaded component's policy set must pass against the one in force before
+    /// it is swapped in; `None` checks nothing beyond the load and the smoke decision.
+    pub reload_guard: Option<ReloadGuard>,
     /// The registry: a file or a database; `None` is an empty registry.
     pub registry: Option<RegistrySource>,
     /// How often to check a registry file and reload it; `None` never does (a database pushes
@@ -71,6 +75,54 @@ pub struct Config {
     pub kubernetes: kubernetes::Config,
     /// The OpenStack front end's settings.
     pub openstack: openstack::Config,
+}
+
+/// The check a changed component's policy set must pass against the policy set in force before a
+/// reload swaps it in: called with (in force, new), it returns why the new one is refused (e.g.
+/// `yungui serve --refuse-more-permissive`: the new set allows a request the one in force
+/// denies). It runs on a blocking thread, and may take seconds.
+#[derive(Clone)]
+pub struct ReloadGuard {
+    /// What the check is, for logs (`more permissive than the one in force`).
+    pub name: String,
+    check: Arc<GuardFn>,
+}
+
+type GuardFn = dyn Fn(&yungui_policies::Sources, &yungui_policies::Sources) -> Result<(), String>
+    + Send
+    + Sync;
+
+impl ReloadGuard {
+    /// A guard named `name` running `check(in_force, new)`.
+    pub fn new(
+        name: impl Into<String>,
+        check: impl Fn(&yungui_policies::Sources, &yungui_policies::Sources) -> Result<(), String>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            check: Arc::new(check),
+        }
+    }
+
+    /// Why `new` is refused in place of `in_force`, if it is.
+    pub(crate) fn check(
+        &self,
+        in_force: &yungui_policies::Sources,
+        new: &yungui_policies::Sources,
+    ) -> Result<(), String> {
+        (self.check)(in_force, new)
+    }
+}
+
+impl std::fmt::Debug for ReloadGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReloadGuard")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How a server talks to its clients.
@@ -111,6 +163,7 @@ impl Config {
             plugin_sha256: None,
             plugin_watch: None,
             oci: None,
+            reload_guard: None,
             registry: None,
             registry_watch: None,
             engine: EngineConfig::default(),

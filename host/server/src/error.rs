@@ -87,6 +87,22 @@ pub(crate) enum LoadError {
     /// The smoke decision faulted.
     #[error("the smoke decision failed")]
     Smoke(#[source] Error),
+    /// The reload guard refused the new policy set.
+    #[error("the new policy set is {guard}: {why}")]
+    Guarded {
+        /// What the guard checks.
+        guard: String,
+        /// Why it refused.
+        why: String,
+    },
+    /// A reload guard is set and a component carries no policy set to check.
+    #[error(
+        "the {which} component carries no policy set (it was not made by `yungui build`) for the reload guard to compare"
+    )]
+    NoPolicySet {
+        /// `new` or `in-force`.
+        which: &'static str,
+    },
     /// The loading task died.
     #[error(transparent)]
     Task(#[from] tokio::task::JoinError),

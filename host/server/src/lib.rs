@@ -54,7 +54,7 @@ mod tls;
 
 pub use config::{
     Config, DEFAULT_MAX_CONNECTIONS_PER_PEER, DEFAULT_PEER_BODY_MIB_PER_SEC,
-    DEFAULT_TRUSTED_RESERVE, Transport, default_workers,
+    DEFAULT_TRUSTED_RESERVE, ReloadGuard, Transport, default_workers,
 };
 pub use error::{ConfigError, ServeError, StartError};
 pub use front::Front;

@@ -131,6 +131,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
             .with_max_idle(Permits::total(config.workers)),
         workers: config.workers,
         pin: config.plugin_sha256.clone(),
+        guard: config.reload_guard.clone(),
     };
     let registry_watch = files.zip(config.registry_watch);
     let plugin_watch = match &config.plugin {

@@ -21,6 +21,7 @@ pub(crate) struct Watcher {
     pub(crate) config: EngineConfig,
     pub(crate) workers: usize,
     pub(crate) pin: Option<String>,
+    pub(crate) guard: Option<crate::config::ReloadGuard>,
 }
 
 impl Watcher {
@@ -105,6 +106,37 @@ impl Watcher {
         }
         Ok(engine)
     }
+}
+
+/// The reload guard's verdict on `new` in place of `in_force`, when one is set.
+fn guard(
+    guard: Option<&crate::config::ReloadGuard>,
+    in_force: &Engine,
+    new: &Engine,
+) -> Result<(), LoadError> {
+    let Some(guard) = guard else { return Ok(()) };
+    let sources = |engine: &Engine, which| {
+        engine
+            .identity()
+            .map(|identity| yungui_policies::Sources::from(&identity.sources))
+            .ok_or(LoadError::NoPolicySet { which })
+    };
+    let (old, new) = (sources(in_force, "in-force")?, sources(new, "new")?);
+    if old.digest() == new.digest() {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    let verdict = guard.check(&old, &new);
+    tracing::info!(
+        guard = %guard.name,
+        refused = verdict.is_err(),
+        millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "reload guard checked the new policy set"
+    );
+    verdict.map_err(|why| LoadError::Guarded {
+        guard: guard.name.clone(),
+        why,
+    })
 }
 
 /// A component about to serve must list its controls and answer a request with a decision or a
@@ -230,8 +262,8 @@ impl Watched {
     }
 }
 
-/// Swaps in the component when its file changes: compile, pin check, warm, smoke decision, then
-/// swap (decisions in flight finish on the old one). A component failing any step is refused
+/// Swaps in the component when its file changes: compile, pin check, warm, smoke decision, the
+/// reload guard when one is set, then swap (decisions in flight finish on the old one). A component failing any step is refused
 /// with a log line; the one in force stays.
 pub(crate) async fn watch_plugin(watcher: Watcher, path: PathBuf, every: Duration) {
     let in_force = watcher.state.engine().map(|e| e.sha256().to_owned());
@@ -248,6 +280,7 @@ pub(crate) async fn watch_plugin(watcher: Watcher, path: PathBuf, every: Duratio
         let loader = watcher.clone();
         let loaded = tokio::task::spawn_blocking(move || {
             let engine = loader.load(yungui::registry::Registry::empty(), true)?;
+            guard(loader.guard.as_ref(), &current, &engine)?;
             engine.share_registry(current.registry());
             Ok::<_, LoadError>(engine)
         })

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use yungui::engine::Engine;
 use yungui::report::{ErrorReport, Outcome};
 use yungui::{EngineConfig, PluginSource, Registry, Report as EngineReport};
-use yungui_analyze::{Counterexample, Input, Options, Report};
+use yungui_analyze::{Counterexample, Input, Options, PROPERTIES_DIR, Report};
 
 use super::{Exit, Format, LOCAL_POLICIES, announce_policies, local_policies};
 
@@ -21,6 +21,16 @@ pub struct AnalyzeCommand {
     /// Default: `./policies` (the properties are files: the built-in set has none).
     #[arg(long, value_name = "DIR")]
     pub policies: Option<PathBuf>,
+
+    /// Analyse the policy set a built component carries (`yungui build`'s output) instead of a
+    /// folder; its properties come from `--properties`.
+    #[arg(long, value_name = "FILE.wasm", conflicts_with = "policies")]
+    pub plugin: Option<PathBuf>,
+
+    /// The properties' folder (`*.cedar`, `known.json`) proven against `--plugin`. Default:
+    /// `./policies/properties` when present, else none (the health checks only).
+    #[arg(long, value_name = "DIR", requires = "plugin")]
+    pub properties: Option<PathBuf>,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
@@ -41,29 +51,74 @@ pub struct AnalyzeCommand {
     /// Prove only this property (`@id`); repeat for several. Default: every property.
     #[arg(long = "property", value_name = "ID")]
     pub only: Vec<String>,
+
+    /// Also check that no forbid is redundant (matched only where another forbid of its control
+    /// matches) and no permit is shadowed (forbids deny all it allows in an environment): one
+    /// solver query per pair of forbids of a control in each environment. Findings are
+    /// warnings unless `--strict`.
+    #[arg(long, conflicts_with = "properties_only")]
+    pub redundancy: bool,
+
+    /// Fail on warnings too (redundant forbids, shadowed permits) unless `known.json` accepts
+    /// them.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 impl AnalyzeCommand {
     /// Runs the command; returns the exit code (0 proven, 1 a property or health check fails,
     /// 3 invalid policies or properties).
     pub fn execute(self) -> anyhow::Result<Exit> {
-        let Some(dir) = self.policies.or_else(local_policies) else {
-            anyhow::bail!(
-                "no policy folder: `./{LOCAL_POLICIES}` is not here; give one with --policies DIR"
-            );
+        // What decides a saved counterexample with yungui's engine: the same policy set.
+        let engine_source;
+        let read = match &self.plugin {
+            Some(component) => {
+                engine_source = PluginSource::File(component.clone());
+                eprintln!("component: {}", component.display());
+                let properties = self
+                    .properties
+                    .clone()
+                    .or_else(|| local_policies().map(|dir| dir.join(PROPERTIES_DIR)));
+                match &properties {
+                    Some(dir) if dir.is_dir() => eprintln!("properties: {}", dir.display()),
+                    _ => eprintln!("properties: none (the health checks only)"),
+                }
+                read_component(component).and_then(|read| match (read, &properties) {
+                    (Ok(mut input), Some(dir)) => {
+                        input.read_properties(dir)?;
+                        Ok(Ok(input))
+                    }
+                    (read, _) => Ok(read),
+                })
+            }
+            None => {
+                let Some(dir) = self.policies.clone().or_else(local_policies) else {
+                    anyhow::bail!(
+                        "no policy folder: `./{LOCAL_POLICIES}` is not here; give one with --policies DIR"
+                    );
+                };
+                announce_policies(&dir.display().to_string());
+                engine_source = PluginSource::Policies(dir.clone());
+                Ok(Input::read(&dir))
+            }
         };
-        announce_policies(&dir.display().to_string());
-        let input = match Input::read(&dir) {
-            Ok(input) => input,
-            Err(e) if e.is_invalid_input() => {
+        let input = match read {
+            Ok(Ok(input)) => input,
+            Ok(Err(e)) if e.is_invalid_input() => {
                 eprintln!("yungui: {e}");
                 return Ok(Exit::NoDecision);
             }
-            Err(e) => return Err(e.into()),
+            Ok(Err(e)) => return Err(e.into()),
+            Err(e) if e.downcast_ref::<NotAPolicySet>().is_some() => {
+                eprintln!("yungui: {e:#}");
+                return Ok(Exit::NoDecision);
+            }
+            Err(e) => return Err(e),
         };
         let options = Options {
             threads: self.threads,
             only: self.only.into_iter().collect(),
+            redundancy: self.redundancy,
             ..Options::default()
         };
         let report = if self.properties_only {
@@ -72,21 +127,74 @@ impl AnalyzeCommand {
             yungui_analyze::analyze(&input, &options)?
         };
         if let Some(folder) = &self.save_case {
-            save_cases(folder, &dir, &report)?;
+            save_cases(folder, &engine_source, &report)?;
         }
         match self.format {
-            Format::Text => print!("{}", text(&report)),
+            Format::Text => print!("{}", text(&report, self.strict)),
             Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         }
-        Ok(if report.passed() {
-            Exit::Ok
+        let passed = if self.strict {
+            report.passed_strict()
         } else {
-            Exit::Failed
-        })
+            report.passed()
+        };
+        Ok(if passed { Exit::Ok } else { Exit::Failed })
     }
 }
 
-fn text(report: &Report) -> String {
+/// A component that carries no policy set to analyse (not made by `yungui build`, or not a
+/// component).
+#[derive(Debug)]
+pub(super) struct NotAPolicySet {
+    path: String,
+    why: String,
+}
+
+impl std::fmt::Display for NotAPolicySet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` carries no policy set to analyse: {}",
+            self.path, self.why
+        )
+    }
+}
+
+impl std::error::Error for NotAPolicySet {}
+
+/// Reads the policy set a built component carries (the identity `yungui build` writes into it),
+/// for analysis: the outer error when the file cannot be read or carries none
+/// ([`NotAPolicySet`]), the inner one when its policies are not valid.
+pub(super) fn read_component(path: &Path) -> anyhow::Result<Result<Input, yungui_analyze::Error>> {
+    let not_a_policy_set = |why: String| NotAPolicySet {
+        path: path.display().to_string(),
+        why,
+    };
+    let wasm = yungui::engine::read_component(path)?;
+    let identity = yungui::builder::Identity::read(&wasm)
+        .map_err(|e| not_a_policy_set(e.to_string()))?
+        .ok_or_else(|| {
+            not_a_policy_set(format!(
+                "it has no `{}` section (`yungui build` did not make it)",
+                yungui::builder::IDENTITY_SECTION
+            ))
+        })?;
+    let sources = yungui_policies::Sources::from(&identity.sources);
+    Ok(Input::from_sources(&sources))
+}
+
+/// Reads a policy folder, or the policy set of a built component (a file), for analysis.
+pub(super) fn read_folder_or_component(
+    path: &Path,
+) -> anyhow::Result<Result<Input, yungui_analyze::Error>> {
+    if path.is_file() {
+        read_component(path)
+    } else {
+        Ok(Input::read(path))
+    }
+}
+
+fn text(report: &Report, strict: bool) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     for p in &report.properties {
@@ -127,11 +235,18 @@ fn text(report: &Report) -> String {
         let what = f.policy.as_deref().or(f.action.as_deref()).unwrap_or("");
         let status = if f.accepted.is_some() {
             "known"
+        } else if f.check.is_warning() && !strict {
+            "warning"
         } else {
             "FAILED"
         };
         let _ = write!(out, "{status:<7} health: {what} {}", f.check);
-        if !f.environments.is_empty() {
+        if let Some(by) = &f.covered_by {
+            let _ = write!(out, " (matched only where `{by}` matches)");
+        }
+        if f.check.is_warning() {
+            let _ = write!(out, " in {}", f.environments.join("; "));
+        } else if !f.environments.is_empty() {
             let _ = write!(out, " in {} environments", f.environments.len());
         }
         out.push('\n');
@@ -158,12 +273,34 @@ fn text(report: &Report) -> String {
     let unaccepted = report
         .findings
         .iter()
-        .filter(|f| f.accepted.is_none())
+        .filter(|f| f.accepted.is_none() && (strict || !f.check.is_warning()))
         .count();
+    let warnings = report
+        .findings
+        .iter()
+        .filter(|f| f.accepted.is_none() && !strict && f.check.is_warning())
+        .count();
+    for (environment, what) in &report.redundancy_undecided {
+        let _ = writeln!(out, "note: redundancy undecided in {environment}: {what}");
+    }
+    if report.redundancy_queries > 0 {
+        let _ = writeln!(
+            out,
+            "redundancy: {warnings} warning(s); {} solver queries ({} undecided), {:.1} s summed over environments",
+            report.redundancy_queries,
+            report.redundancy_undecided.len(),
+            report.redundancy_millis as f64 / 1000.0
+        );
+    }
+    let passed = if strict {
+        report.passed_strict()
+    } else {
+        report.passed()
+    };
     let _ = writeln!(
         out,
         "{}: {} of {} properties proven ({} unproven), {} health findings not accepted, {} health checks unproven; {} environments on {} threads in {:.1} s",
-        if report.passed() { "proven" } else { "failed" },
+        if passed { "proven" } else { "failed" },
         report.properties.len() - failed,
         report.properties.len(),
         unproven,
@@ -187,7 +324,7 @@ fn write_example(out: &mut String, c: &Counterexample) {
 /// `dir`, agrees with what the solver found: the case records the engine's decision. One the
 /// engine decides otherwise (a forbid erroring at an extreme date, a value the engine refuses) is
 /// not saved, and the output says why.
-fn save_cases(folder: &Path, dir: &Path, report: &Report) -> anyhow::Result<()> {
+fn save_cases(folder: &Path, source: &PluginSource, report: &Report) -> anyhow::Result<()> {
     std::fs::create_dir_all(folder)
         .with_context(|| format!("cannot create `{}`", folder.display()))?;
     let found: Vec<(String, &Counterexample)> = report
@@ -202,9 +339,10 @@ fn save_cases(folder: &Path, dir: &Path, report: &Report) -> anyhow::Result<()> 
     if found.is_empty() {
         return Ok(());
     }
-    let engine = PluginSource::Policies(dir.to_owned())
+    let engine = source
+        .clone()
         .load(Registry::empty(), EngineConfig::default())
-        .with_context(|| format!("cannot load the policies of `{}`", dir.display()))?;
+        .with_context(|| format!("cannot load {source:?}"))?;
     for (name, counterexample) in found {
         let path = folder.join(format!("{name}.json"));
         let decided = decide(&engine, counterexample);

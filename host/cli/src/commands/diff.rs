@@ -4,17 +4,19 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use yungui_analyze::{Input, Options};
+use yungui_analyze::Options;
 
+use super::analyze::{NotAPolicySet, read_folder_or_component};
 use super::{Exit, Format};
 
-/// Compare two policy folders for every request: equivalent, more or less permissive.
+/// Compare two policy sets for every request: equivalent, more or less permissive.
 #[derive(Debug, Args)]
 pub struct DiffCommand {
-    /// The policy folder before.
+    /// The policy set before: a policy folder, or a component `yungui build` made (its policies).
     pub old: PathBuf,
 
-    /// The policy folder after; its schema is the one both are compared under.
+    /// The policy set after (a folder or a built component); its schema is the one both are
+    /// compared under.
     pub new: PathBuf,
 
     /// Output format.
@@ -30,14 +32,19 @@ impl DiffCommand {
     /// Runs the command; returns the exit code (0 equivalent, 1 different, 3 invalid policies).
     pub fn execute(self) -> anyhow::Result<Exit> {
         let mut inputs = Vec::new();
-        for dir in [&self.old, &self.new] {
-            match Input::read(dir) {
-                Ok(input) => inputs.push(input),
-                Err(e) if e.is_invalid_input() => {
-                    eprintln!("yungui: `{}`: {e}", dir.display());
+        for path in [&self.old, &self.new] {
+            match read_folder_or_component(path) {
+                Ok(Ok(input)) => inputs.push(input),
+                Ok(Err(e)) if e.is_invalid_input() => {
+                    eprintln!("yungui: `{}`: {e}", path.display());
                     return Ok(Exit::NoDecision);
                 }
-                Err(e) => return Err(e.into()),
+                Ok(Err(e)) => return Err(e.into()),
+                Err(e) if e.downcast_ref::<NotAPolicySet>().is_some() => {
+                    eprintln!("yungui: {e:#}");
+                    return Ok(Exit::NoDecision);
+                }
+                Err(e) => return Err(e),
             }
         }
         let (Some(old), Some(new)) = (inputs.first(), inputs.get(1)) else {

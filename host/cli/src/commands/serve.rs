@@ -165,6 +165,13 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     pub docker_config: Option<PathBuf>,
 
+    /// Refuse a reloaded component whose policy set allows, in any request environment, a
+    /// request the one in force denies (as `yungui diff` proves it, with cvc5); the refusal is
+    /// logged with such a request, and the one in force stays. Needs the SMT solver cvc5
+    /// (Debian package `cvc5`, on PATH or `$CVC5`) and a watched `--plugin` file.
+    #[arg(long)]
+    pub refuse_more_permissive: bool,
+
     /// The Kubernetes admission front end's options.
     #[command(flatten)]
     pub kubernetes: KubernetesArgs,
@@ -242,6 +249,14 @@ impl ServeArgs {
         config.oci = self.oci()?;
         config.plugin_sha256.clone_from(&self.plugin_sha256);
         config.plugin_watch = every(self.plugin_watch_secs);
+        if self.refuse_more_permissive {
+            if self.engine.plugin.is_none() || config.plugin_watch.is_none() {
+                anyhow::bail!(
+                    "`--refuse-more-permissive` guards the reloads of a watched component: give `--plugin FILE` and a non-zero `--plugin-watch-secs`"
+                );
+            }
+            config.reload_guard = Some(more_permissive_guard()?);
+        }
         config.registry = self.engine.server_registry_source();
         config.registry_watch = every(self.registry_watch_secs);
         config.engine = self.engine.config();
@@ -304,6 +319,53 @@ impl ServeArgs {
             },
         }))
     }
+}
+
+/// The guard `--refuse-more-permissive` sets: the new policy set is refused when it allows, in
+/// some request environment, a request the one in force denies; the reason names the
+/// environments and gives one such request. The solver must be there when the server starts.
+fn more_permissive_guard() -> anyhow::Result<server::ReloadGuard> {
+    let solver = yungui_analyze::find_solver(None)
+        .map_err(|e| anyhow::anyhow!("`--refuse-more-permissive`: {e}"))?;
+    Ok(server::ReloadGuard::new(
+        "more permissive than the one in force",
+        move |in_force, new| {
+            let read = |sources, which: &str| {
+                yungui_analyze::Input::from_sources(sources)
+                    .map_err(|e| format!("the {which} policy set cannot be analysed: {e}"))
+            };
+            let (old, new) = (read(in_force, "in-force")?, read(new, "new")?);
+            let options = yungui_analyze::Options {
+                solver: Some(solver.clone()),
+                ..yungui_analyze::Options::default()
+            };
+            let diff = yungui_analyze::diff(&old, &new, &options)
+                .map_err(|e| format!("it cannot be compared with the one in force: {e}"))?;
+            let wider: Vec<_> = diff
+                .environments
+                .iter()
+                .filter_map(|e| {
+                    e.newly_allowed
+                        .as_ref()
+                        .map(|found| (&e.environment, found))
+                })
+                .collect();
+            match wider.first() {
+                None => Ok(()),
+                Some((environment, found)) => Err(format!(
+                    "it allows what the one in force denies in {} request environment(s) ({}); e.g. in {environment}: request {} with registry {}",
+                    wider.len(),
+                    wider
+                        .iter()
+                        .map(|(e, _)| e.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    found.request,
+                    found.registry
+                )),
+            }
+        },
+    ))
 }
 
 /// Settings of the Kubernetes front end.

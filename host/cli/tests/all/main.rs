@@ -16,6 +16,7 @@ use yungui::types::{self, Failure};
 use yungui::{Engine, EngineConfig, Error, Registry};
 
 mod analyze;
+mod analyze_plugin;
 mod check;
 mod connections;
 mod deploy;

@@ -8,7 +8,8 @@ use std::fmt::Write as _;
 
 use super::Links;
 use super::model::{
-    Model, PROVENANCE_MARK, anchor, article_zh, articles, label, policy_anchor, severity, short,
+    Item, Model, PROVENANCE_MARK, Proof, anchor, article_zh, articles, label, policy_anchor,
+    proof_state, proof_time, severity, short,
 };
 
 /// The page's style sheet (`report.css`), one group of rules a line; the page carries it on one
@@ -83,6 +84,20 @@ impl Model {
                 both(name),
                 escape(value),
                 if volatile { PROVENANCE_MARK } else { "" }
+            );
+        }
+        let _ = writeln!(
+            out,
+            "<tr><th>{}</th><td>{}</td></tr>",
+            both(label::PROPERTIES),
+            prose(&self.proofs_summary())
+        );
+        if let Some(run) = &self.proofs {
+            let _ = writeln!(
+                out,
+                "<tr><th>Proof time <span lang=\"zh\">证明耗时</span></th><td>{:.1} s over {} request environments</td></tr>{PROVENANCE_MARK}",
+                run.millis as f64 / 1000.0,
+                run.environments
             );
         }
         let _ = writeln!(out, "</table>");
@@ -179,6 +194,7 @@ impl Model {
                     escape(&item.zh),
                     prose(&item.en)
                 );
+                self.html_properties(&mut out, item);
                 for (control, findings) in self.item_controls(item) {
                     if !rendered.insert(control) {
                         let _ = writeln!(
@@ -296,6 +312,50 @@ impl Model {
         out
     }
 
+    /// The properties stating a sub-item, each with its proof state; a proof's time on a line of
+    /// its own, which `report --check` leaves out.
+    fn html_properties(&self, out: &mut String, item: &Item) {
+        if item.properties.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "<table class=\"properties\">\n<tr><th>{}</th><th>kind 类型</th><th>states 内容</th><th>proof 证明</th></tr>",
+            both(label::PROPERTIES)
+        );
+        for id in &item.properties {
+            let Some(row) = self.properties.get(id) else {
+                let _ = writeln!(
+                    out,
+                    "<tr><td><code>{}</code></td><td></td><td></td><td>{}</td></tr>",
+                    escape(id),
+                    escape(label::NOT_PROVEN)
+                );
+                continue;
+            };
+            let class = match row.proof {
+                Proof::NotProven => "",
+                Proof::Proven { .. } => " class=\"pass\"",
+                Proof::Failed { .. } => " class=\"fail\"",
+            };
+            let _ = writeln!(
+                out,
+                "<tr><td><code>{}</code><br><small>{}</small></td><td>{}</td><td>{}<br><span lang=\"zh\">{}</span></td><td{class}>{}",
+                escape(id),
+                escape(&row.file),
+                escape(&row.kind),
+                prose(&row.reason_en),
+                escape(&row.reason_zh),
+                prose(&proof_state(&row.proof))
+            );
+            if let Some(time) = proof_time(&row.proof) {
+                let _ = writeln!(out, "<br><small>{}</small>{PROVENANCE_MARK}", escape(&time));
+            }
+            let _ = writeln!(out, "</td></tr>");
+        }
+        let _ = writeln!(out, "</table>");
+    }
+
     /// `Article 2 <span lang="zh">第二条</span>: Licence`.
     fn article_heading(&self, article: &super::model::Article) -> String {
         let zh = article_zh(article)
@@ -347,6 +407,23 @@ mod tests {
             .map(|(style, _)| style);
         assert!(style.is_some_and(|s| !s.contains('\n')), "{style:?}");
         assert_eq!(links.to(Path::new("/repo/tests/a.json")), "../tests/a.json");
+    }
+
+    #[test]
+    fn html_properties_with_their_proofs() {
+        let html = model().html(&Links::at(PathBuf::from("/repo/docs")));
+        assert!(
+            html.contains("<tr><td><code>p-proven</code><br><small>properties/a.cedar</small></td><td>safety</td><td>only &lt;licensed&gt; operators<br><span lang=\"zh\">仅限持证</span></td><td class=\"pass\">proven\n<br><small>proof time 1.2 s over 3 request environments</small><!-- provenance -->\n</td></tr>"),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                "<td class=\"fail\">NOT PROVEN: in Tenant export_data Dataset, denied\n</td></tr>"
+            ),
+            "{html}"
+        );
+        assert!(html.contains("<tr><td><code>p-unknown</code></td><td></td><td></td><td>not proven in this report</td></tr>"));
+        assert!(html.contains("2.5 s over 30 request environments</td></tr><!-- provenance -->"));
     }
 
     #[test]

@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 
 use super::Links;
 use super::model::{
-    Article, Model, PROVENANCE_MARK, anchor, article_zh, articles, label, policy_anchor, severity,
-    short,
+    Article, Item, Model, PROVENANCE_MARK, Proof, anchor, article_zh, articles, label,
+    policy_anchor, proof_state, proof_time, severity, short,
 };
 
 /// A heading's text in English with the Chinese beside it.
@@ -53,6 +53,20 @@ impl Model {
                 } else {
                     String::new()
                 }
+            );
+        }
+        let _ = writeln!(
+            out,
+            "- **{}**: {}",
+            both(label::PROPERTIES),
+            self.proofs_summary()
+        );
+        if let Some(run) = &self.proofs {
+            let _ = writeln!(
+                out,
+                "- **Proof time 证明耗时**: {:.1} s over {} request environments {PROVENANCE_MARK}",
+                run.millis as f64 / 1000.0,
+                run.environments
             );
         }
         out.push('\n');
@@ -137,6 +151,7 @@ impl Model {
             for item in &article.items {
                 let _ = writeln!(out, "\n### {}\n", item.item);
                 let _ = writeln!(out, "> {}\n>\n> {}", item.zh, item.en);
+                self.markdown_properties(&mut out, item);
                 for (control, findings) in self.item_controls(item) {
                     if !rendered.insert(control) {
                         let _ = writeln!(
@@ -226,6 +241,38 @@ impl Model {
         }
         out
     }
+
+    /// The properties stating a sub-item, each with its proof state.
+    fn markdown_properties(&self, out: &mut String, item: &Item) {
+        if item.properties.is_empty() {
+            return;
+        }
+        let _ = writeln!(out, "\n{}:\n", both(label::PROPERTIES));
+        for id in &item.properties {
+            let Some(row) = self.properties.get(id) else {
+                let _ = writeln!(out, "- `{id}` — {}", proof_state(&Proof::NotProven));
+                continue;
+            };
+            let state = proof_state(&row.proof);
+            let state = if row.proof == Proof::NotProven {
+                state
+            } else {
+                format!("**{state}**")
+            };
+            let _ = writeln!(
+                out,
+                "- `{id}` ({}, {}): {} / {} — {}",
+                row.kind,
+                row.file,
+                row.reason_en,
+                row.reason_zh,
+                state.replace('\n', " ")
+            );
+            if let Some(time) = proof_time(&row.proof) {
+                let _ = writeln!(out, "  ({time}) {PROVENANCE_MARK}");
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -256,5 +303,32 @@ mod tests {
         assert!(md.contains("Not decidable at request time"));
         assert!(md.contains("narrow them): a\n"), "{md}");
         assert!(md.contains("| `Cloud::Tenant.status` | `active` |"), "{md}");
+    }
+
+    #[test]
+    fn markdown_properties_with_their_proofs() {
+        let md = model().markdown(&Links::at("/repo/docs".into()));
+        assert!(
+            md.contains("- `p-proven` (safety, properties/a.cedar): only <licensed> operators / 仅限持证 — **proven**\n  (proof time 1.2 s over 3 request environments) <!-- provenance -->\n"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- `p-failed` (liveness, properties/a.cedar): wind-down / 退出 — **NOT PROVEN: in Tenant export_data Dataset, denied**\n"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- `p-unknown` — not proven in this report\n"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- **Properties 性质**: 3 stated: 1 proven, 1 not proven (a counterexample below), 1 not proven in this report"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "- **Proof time 证明耗时**: 2.5 s over 30 request environments <!-- provenance -->"
+            ),
+            "{md}"
+        );
     }
 }

@@ -24,7 +24,7 @@ use yungui_policies::{Finding, Sources, Validate, slice_by_action};
 
 use super::{EngineArgs, Exit, SHIPPED_POLICIES, announce_policies, local_policies};
 use lint::check_mapping;
-use model::{CaseRow, Model, Notice, Provenance};
+use model::{CaseRow, Model, Notice, Proof, ProofRun, PropertyRow, Provenance};
 use yungui::Engine;
 use yungui::cases::{CaseResult, Runner, discover};
 
@@ -48,6 +48,12 @@ pub struct ReportCommand {
     /// Do not write: exit 1 when the files differ from what would be written (for CI).
     #[arg(long)]
     pub check: bool,
+
+    /// Prove the notice's properties (`properties/*.cedar` of the policy folder) for every
+    /// request, with `yungui analyze`'s prover and cvc5, and show each proof in the report.
+    /// Without it the report lists the properties as not proven in this report.
+    #[arg(long)]
+    pub prove: bool,
 
     /// The policy folder (`schema.cedarschema`, `*.cedar`, `notice.json`) is `--policies`
     /// (default: `./policies` when present, else the policy set shipped with yungui); the cases
@@ -126,6 +132,12 @@ impl ReportCommand {
             }
         }
 
+        let (properties, proofs) = properties(folder.as_deref(), self.prove)?;
+        let unproven = properties
+            .values()
+            .filter(|p| matches!(p.proof, Proof::Failed { .. }))
+            .count();
+
         let paths = if self.cases.is_empty() {
             vec![PathBuf::from("tests/cases")]
         } else {
@@ -183,6 +195,8 @@ impl ReportCommand {
             actions,
             all_actions,
             vocabularies: compiled.vocabularies.clone(),
+            properties,
+            proofs,
             provenance: Provenance {
                 generated: yungui::request::now_utc(),
                 commit: commit(&inputs),
@@ -199,6 +213,13 @@ impl ReportCommand {
         let mut code = Exit::Ok;
         if failed > 0 {
             eprintln!("{failed} case(s) failed: run `yungui test` to see which");
+            code = Exit::Failed;
+        }
+        if unproven > 0 {
+            eprintln!(
+                "{unproven} propert{} not proven: run `yungui analyze` to see the counterexamples",
+                if unproven == 1 { "y" } else { "ies" }
+            );
             code = Exit::Failed;
         }
         for (path, text) in [(&self.markdown, &markdown), (&self.html, &html)] {
@@ -225,6 +246,74 @@ impl ReportCommand {
         }
         Ok(code)
     }
+}
+
+/// The properties of the policy folder (none without one: the shipped set built into yungui
+/// carries no property files), each proven when `prove` is set.
+fn properties(
+    folder: Option<&Path>,
+    prove: bool,
+) -> anyhow::Result<(BTreeMap<String, PropertyRow>, Option<ProofRun>)> {
+    let Some(dir) = folder else {
+        if prove {
+            anyhow::bail!(
+                "--prove needs the policy folder with its `{}/` (give it with --policies DIR)",
+                yungui_analyze::PROPERTIES_DIR
+            );
+        }
+        return Ok((BTreeMap::new(), None));
+    };
+    let input = yungui_analyze::Input::read(dir)?;
+    let mut rows: BTreeMap<String, PropertyRow> = input
+        .properties
+        .iter()
+        .map(|p| {
+            (
+                p.id.clone(),
+                PropertyRow {
+                    kind: p.kind.to_string(),
+                    reason_en: p.reason_en.clone(),
+                    reason_zh: p.reason_zh.clone(),
+                    file: p.file.clone(),
+                    proof: Proof::NotProven,
+                },
+            )
+        })
+        .collect();
+    if !prove {
+        return Ok((rows, None));
+    }
+    eprintln!(
+        "proving {} properties (cvc5, {} request environments)",
+        rows.len(),
+        input.environments().len()
+    );
+    let report = yungui_analyze::prove(&input, &yungui_analyze::Options::default())?;
+    for outcome in report.properties {
+        if let Some(row) = rows.get_mut(&outcome.id) {
+            row.proof = match (outcome.proven, outcome.counterexample) {
+                (true, _) => Proof::Proven {
+                    millis: outcome.millis,
+                    environments: outcome.environments,
+                },
+                (false, Some(found)) => Proof::Failed {
+                    environment: found.environment,
+                    description: found.description,
+                },
+                (false, None) => Proof::Failed {
+                    environment: "an environment".to_owned(),
+                    description: "the solver found a counterexample".to_owned(),
+                },
+            };
+        }
+    }
+    Ok((
+        rows,
+        Some(ProofRun {
+            millis: report.millis,
+            environments: report.environments,
+        }),
+    ))
 }
 
 /// The commit the report's inputs come from: `git rev-parse HEAD` in the working directory,

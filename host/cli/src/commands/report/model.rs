@@ -34,10 +34,6 @@ pub(super) struct Item {
     pub(super) controls: Vec<String>,
     /// The properties stating the sub-item (`properties/*.cedar`), proven by `yungui analyze`.
     #[serde(default)]
-    #[expect(
-        dead_code,
-        reason = "checked by `yungui analyze`; the report does not show it yet"
-    )]
     pub(super) properties: Vec<String>,
     pub(super) undecidable: Vec<Undecidable>,
 }
@@ -61,6 +57,41 @@ pub(super) struct CaseRow {
     pub(super) passed: bool,
 }
 
+/// A property of the notice as the report shows it (`properties/*.cedar`).
+#[derive(Debug)]
+pub(super) struct PropertyRow {
+    /// `safety` or `liveness`.
+    pub(super) kind: String,
+    pub(super) reason_en: String,
+    pub(super) reason_zh: String,
+    /// The file it is written in, within the policy folder.
+    pub(super) file: String,
+    pub(super) proof: Proof,
+}
+
+/// Whether this report proved a property.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Proof {
+    /// The report was generated without `--prove`: `yungui analyze` proves it (in CI).
+    NotProven,
+    /// Proven for every request of every environment it speaks of, in this time.
+    Proven { millis: u64, environments: usize },
+    /// Not proven: the solver found a request where it fails.
+    Failed {
+        environment: String,
+        description: String,
+    },
+}
+
+/// The proofs run for this report (`--prove`).
+#[derive(Debug, Clone)]
+pub(super) struct ProofRun {
+    /// Wall-clock time of all the proofs.
+    pub(super) millis: u64,
+    /// The request environments proven in.
+    pub(super) environments: usize,
+}
+
 /// Everything the report shows, gathered once and rendered twice.
 #[derive(Debug)]
 pub(super) struct Model {
@@ -77,6 +108,11 @@ pub(super) struct Model {
     pub(super) all_actions: BTreeSet<String>,
     /// The closed vocabularies of the schema.
     pub(super) vocabularies: Vocabularies,
+    /// Property `@id` → the property (none when the policy folder has no property files, as the
+    /// shipped set built into yungui).
+    pub(super) properties: BTreeMap<String, PropertyRow>,
+    /// The proofs run for the report, when asked (`--prove`).
+    pub(super) proofs: Option<ProofRun>,
     /// What the report was generated from, and when.
     pub(super) provenance: Provenance,
     pub(super) policy_count: usize,
@@ -116,6 +152,36 @@ pub(super) mod label {
         ("Component sha256", "组件 sha256");
     pub(in crate::commands::report) const UNDECIDABLE: (&str, &str) =
         ("Not decidable at request time", "请求时无法判定");
+    pub(in crate::commands::report) const PROPERTIES: (&str, &str) = ("Properties", "性质");
+    pub(in crate::commands::report) const NOT_PROVEN: &str = "not proven in this report";
+}
+
+/// A proof's state in words, the same in both renderings (its time is shown apart, as a
+/// provenance line: it changes from run to run while the proof does not).
+pub(super) fn proof_state(proof: &Proof) -> String {
+    match proof {
+        Proof::NotProven => label::NOT_PROVEN.to_owned(),
+        Proof::Proven { .. } => "proven".to_owned(),
+        Proof::Failed {
+            environment,
+            description,
+        } => format!("NOT PROVEN: in {environment}, {description}"),
+    }
+}
+
+/// A proof's time in words, when it was proven.
+pub(super) fn proof_time(proof: &Proof) -> Option<String> {
+    match proof {
+        Proof::Proven {
+            millis,
+            environments,
+        } => Some(format!(
+            "proof time {:.1} s over {environments} request environment{}",
+            *millis as f64 / 1000.0,
+            if *environments == 1 { "" } else { "s" }
+        )),
+        _ => None,
+    }
 }
 
 /// An article's number in Chinese (`12` → `十二`), as the notice numbers it; none for an article
@@ -188,6 +254,42 @@ impl Model {
         }
     }
 
+    /// How many properties the notice states and how many this report proved, in words.
+    pub(super) fn proofs_summary(&self) -> String {
+        let stated: Vec<&String> = self
+            .notice
+            .articles
+            .iter()
+            .flat_map(|a| &a.items)
+            .flat_map(|i| &i.properties)
+            .collect();
+        let state = |id: &String| self.properties.get(id).map(|p| &p.proof);
+        let proven = stated
+            .iter()
+            .filter(|id| matches!(state(id), Some(Proof::Proven { .. })))
+            .count();
+        let failed = stated
+            .iter()
+            .filter(|id| matches!(state(id), Some(Proof::Failed { .. })))
+            .count();
+        let unproven = stated.len() - proven - failed;
+        if self.proofs.is_none() {
+            return format!(
+                "{} stated, {} (`yungui analyze` proves them for every request; `yungui report --prove` proves them and says so here)",
+                stated.len(),
+                label::NOT_PROVEN
+            );
+        }
+        let mut out = format!("{} stated: {proven} proven", stated.len());
+        if failed > 0 {
+            out.push_str(&format!(", {failed} not proven (a counterexample below)"));
+        }
+        if unproven > 0 {
+            out.push_str(&format!(", {unproven} {}", label::NOT_PROVEN));
+        }
+        out
+    }
+
     pub(super) fn counts(&self, control: &str) -> (usize, usize) {
         self.cases
             .get(control)
@@ -226,7 +328,11 @@ pub(super) mod tests {
                     zh: "二、……".to_owned(),
                     en: "Two".to_owned(),
                     controls: controls.iter().map(|c| (*c).to_owned()).collect(),
-                    properties: Vec::new(),
+                    properties: vec![
+                        "p-proven".to_owned(),
+                        "p-failed".to_owned(),
+                        "p-unknown".to_owned(),
+                    ],
                     undecidable: if undecidable {
                         vec![Undecidable {
                             duty: "d".to_owned(),
@@ -263,6 +369,39 @@ pub(super) mod tests {
                 [("status".to_owned(), vec!["active".to_owned()])].into(),
             )]
             .into(),
+            properties: [
+                (
+                    "p-proven".to_owned(),
+                    PropertyRow {
+                        kind: "safety".to_owned(),
+                        reason_en: "only <licensed> operators".to_owned(),
+                        reason_zh: "仅限持证".to_owned(),
+                        file: "properties/a.cedar".to_owned(),
+                        proof: Proof::Proven {
+                            millis: 1234,
+                            environments: 3,
+                        },
+                    },
+                ),
+                (
+                    "p-failed".to_owned(),
+                    PropertyRow {
+                        kind: "liveness".to_owned(),
+                        reason_en: "wind-down".to_owned(),
+                        reason_zh: "退出".to_owned(),
+                        file: "properties/a.cedar".to_owned(),
+                        proof: Proof::Failed {
+                            environment: "Tenant export_data Dataset".to_owned(),
+                            description: "denied".to_owned(),
+                        },
+                    },
+                ),
+            ]
+            .into(),
+            proofs: Some(ProofRun {
+                millis: 2500,
+                environments: 30,
+            }),
             provenance: Provenance {
                 generated: "2026-12-05T08:00:00Z".to_owned(),
                 commit: "0123abc".to_owned(),
