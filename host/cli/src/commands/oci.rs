@@ -93,8 +93,9 @@ pub struct SignCommand {
     /// What to sign: a tag is resolved to its manifest digest, which is what is signed.
     pub reference: String,
     /// The private key: PKCS#8 PEM ECDSA P-256 (`openssl ecparam -genkey -name prime256v1 |
-    /// openssl pkcs8 -topk8 -nocrypt`).
-    #[arg(long, value_name = "KEY.pem")]
+    /// openssl pkcs8 -topk8 -nocrypt`), or cosign's encrypted `cosign.key` with its password in
+    /// `$COSIGN_PASSWORD` (set and empty for a key without one).
+    #[arg(long, value_name = "KEY")]
     pub key: PathBuf,
     /// How to reach the registry.
     #[command(flatten)]
