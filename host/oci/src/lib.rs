@@ -15,6 +15,7 @@
 
 #![deny(missing_docs)]
 
+mod cosign_key;
 pub mod layout;
 pub mod signature;
 pub mod trust;

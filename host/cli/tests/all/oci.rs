@@ -324,6 +324,57 @@ fn signed_with_the_key_verifies_as_cosign_would() {
 }
 
 #[test]
+fn signed_with_cosigns_encrypted_key_verifies_with_its_cosign_pub() {
+    let registry = OciRegistry::start();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../oci/tests/data");
+    let key = data.join("policy-controller-cosign.key");
+    let public = data.join("policy-controller-cosign.pub");
+    let reference = registry.reference("yungui/policies:v1");
+    let digest = registry.ok(&["push", shipped_plugin(), &reference]);
+    let sign = |password: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_yungui"));
+        command
+            .args(["sign", &reference, "--plain-http", "--key"])
+            .arg(&key)
+            .env("DOCKER_CONFIG", registry.dir.path())
+            .env("YUNGUI_CACHE_DIR", cache_dir())
+            .env_remove("COSIGN_PASSWORD");
+        if let Some(password) = password {
+            command.env("COSIGN_PASSWORD", password);
+        }
+        command.output().unwrap()
+    };
+
+    let wrong = sign(Some("not-it"));
+    assert_eq!(wrong.status.code(), Some(4), "{}", stderr(&wrong));
+    assert!(
+        stderr(&wrong).contains("policy-controller-cosign.key")
+            && stderr(&wrong).contains("password is wrong"),
+        "{}",
+        stderr(&wrong)
+    );
+    let unset = sign(None);
+    assert_eq!(unset.status.code(), Some(4), "{}", stderr(&unset));
+    assert!(
+        stderr(&unset).contains("$COSIGN_PASSWORD"),
+        "{}",
+        stderr(&unset)
+    );
+    let out = registry.yungui(&["verify", &reference, "--key", public.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+
+    // The key has an empty password, as `COSIGN_PASSWORD= cosign generate-key-pair` makes it.
+    let signed = sign(Some(""));
+    assert!(signed.status.success(), "{}", stderr(&signed));
+    assert!(
+        String::from_utf8_lossy(&signed.stdout).contains(digest.trim()),
+        "{}",
+        String::from_utf8_lossy(&signed.stdout)
+    );
+    registry.ok(&["verify", &reference, "--key", public.to_str().unwrap()]);
+}
+
+#[test]
 fn a_signature_by_another_key_is_refused() {
     let registry = OciRegistry::start();
     let (key, _) = key_pair(registry.dir.path(), "signer");
