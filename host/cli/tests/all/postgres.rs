@@ -169,13 +169,23 @@ impl Cluster {
     /// open, nothing answers) until the guard is dropped.
     pub fn freeze(&self) -> Frozen {
         let pids = self.processes();
-        let status = Command::new("kill")
-            .arg("-STOP")
-            .args(&pids)
-            .status()
-            .unwrap();
-        assert!(status.success(), "cannot stop the cluster's processes");
-        Frozen(pids)
+        // One by one: a backend that exits between the listing and the signal needs no stopping
+        // (one `kill` of the whole list fails for it); the postmaster, listed first, must stop.
+        let stopped: Vec<String> = pids
+            .into_iter()
+            .filter(|pid| {
+                Command::new("kill")
+                    .args(["-STOP", pid])
+                    .status()
+                    .unwrap()
+                    .success()
+            })
+            .collect();
+        assert!(
+            stopped.first() == self.processes().first(),
+            "cannot stop the cluster's postmaster"
+        );
+        Frozen(stopped)
     }
 
     /// `postgres://postgres@127.0.0.1:PORT/postgres`.
