@@ -213,6 +213,7 @@ async fn step(
         Some(current) => {
             let engine =
                 loader.load_bytes(&bytes, &label, yungui::registry::Registry::empty(), true)?;
+            crate::reload::guard(loader.guard.as_ref(), &current, &engine)?;
             engine.share_registry(current.registry());
             Ok::<_, LoadError>(engine)
         }

@@ -108,8 +108,9 @@ impl Watcher {
     }
 }
 
-/// The reload guard's verdict on `new` in place of `in_force`, when one is set.
-fn guard(
+/// The reload guard's verdict on `new` in place of `in_force`, when one is set (for a file's
+/// reload and an OCI artefact's alike).
+pub(crate) fn guard(
     guard: Option<&crate::config::ReloadGuard>,
     in_force: &Engine,
     new: &Engine,
@@ -263,8 +264,8 @@ impl Watched {
 }
 
 /// Swaps in the component when its file changes: compile, pin check, warm, smoke decision, the
-/// reload guard when one is set, then swap (decisions in flight finish on the old one). A component failing any step is refused
-/// with a log line; the one in force stays.
+/// reload guard when one is set, then swap (decisions in flight finish on the old one). A
+/// component failing any step is refused with a log line; the one in force stays.
 pub(crate) async fn watch_plugin(watcher: Watcher, path: PathBuf, every: Duration) {
     let in_force = watcher.state.engine().map(|e| e.sha256().to_owned());
     let mut file = Watched::new(path.clone(), every, in_force);

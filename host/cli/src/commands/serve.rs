@@ -168,7 +168,8 @@ pub struct ServeArgs {
     /// Refuse a reloaded component whose policy set allows, in any request environment, a
     /// request the one in force denies (as `yungui diff` proves it, with cvc5); the refusal is
     /// logged with such a request, and the one in force stays. Needs the SMT solver cvc5
-    /// (Debian package `cvc5`, on PATH or `$CVC5`) and a watched `--plugin` file.
+    /// (Debian package `cvc5`, on PATH or `$CVC5`) and a watched `--plugin` (a file or
+    /// `oci://…`).
     #[arg(long)]
     pub refuse_more_permissive: bool,
 
@@ -252,7 +253,7 @@ impl ServeArgs {
         if self.refuse_more_permissive {
             if self.engine.plugin.is_none() || config.plugin_watch.is_none() {
                 anyhow::bail!(
-                    "`--refuse-more-permissive` guards the reloads of a watched component: give `--plugin FILE` and a non-zero `--plugin-watch-secs`"
+                    "`--refuse-more-permissive` guards the reloads of a watched component: give `--plugin FILE` (or `oci://…`) and a non-zero `--plugin-watch-secs`"
                 );
             }
             config.reload_guard = Some(more_permissive_guard()?);

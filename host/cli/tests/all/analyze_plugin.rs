@@ -99,7 +99,7 @@ fn diff_compares_a_built_component_with_a_policy_folder() {
 }
 
 /// Builds the shipped policies with `edit` applied to `art12-security.cedar`.
-fn built_with(edit: &str) -> Vec<u8> {
+pub(super) fn built_with(edit: &str) -> Vec<u8> {
     let dir = edited_policies("art12-security.cedar", |text| {
         assert!(text.contains(HOST_ACCESS));
         text.replace(HOST_ACCESS, edit)

@@ -603,6 +603,46 @@ mod serve {
         f.assert_refused(&pushed, "has no signature");
     }
 
+    /// `--refuse-more-permissive` guards an artefact from the registry as it guards a file: a
+    /// signed, verified component that allows more than the one in force is still refused.
+    #[test]
+    fn a_signed_but_more_permissive_component_is_refused_by_the_reload_guard() {
+        let registry = OciRegistry::start();
+        let (key, public) = key_pair(registry.dir.path(), "signer");
+        let f = Following::start_with(
+            registry,
+            key,
+            &[
+                "--verify-key".to_owned(),
+                public,
+                "--refuse-more-permissive".to_owned(),
+            ],
+        );
+        let weaker = f.registry.dir.path().join("weaker.wasm");
+        std::fs::write(
+            &weaker,
+            crate::analyze_plugin::built_with(crate::analyze_plugin::HOST_ACCESS_WEAKER),
+        )
+        .unwrap();
+        let pushed = f
+            .registry
+            .ok(&["push", weaker.to_str().unwrap(), &f.reference]);
+        f.registry.ok(&["sign", &f.reference, "--key", &f.key]);
+        let deadline = Instant::now() + Duration::from_secs(240);
+        let readyz = loop {
+            let readyz = f.readyz();
+            if readyz.contains("more permissive") {
+                break readyz;
+            }
+            assert!(Instant::now() < deadline, "never refused: {readyz}");
+            std::thread::sleep(Duration::from_millis(500));
+        };
+        assert!(readyz.contains("\"host_access\":true"), "{readyz}");
+        f.assert_serving(&f.signed, shipped_plugin());
+        let in_force: String = f.readyz().lines().take(2).collect();
+        assert!(!in_force.contains(pushed.trim()), "{readyz}");
+    }
+
     #[test]
     fn a_stripped_signature_is_refused() {
         let f = Following::start();
