@@ -64,7 +64,7 @@ pub fn read(inputs: &[PathBuf]) -> anyhow::Result<Vec<Document>> {
             documents.extend(parse("-", &text, false));
         } else if input.is_dir() {
             let mut files = Vec::new();
-            walk(input, &mut files)?;
+            walk(input, &mut files, &mut Vec::new())?;
             if files.is_empty() {
                 anyhow::bail!(
                     "no manifests (`*.yaml`, `*.yml`, `*.json`) in `{}`",
@@ -88,8 +88,15 @@ fn read_file(path: &Path) -> anyhow::Result<Vec<Document>> {
     Ok(parse(&path.display().to_string(), &text, json))
 }
 
-/// Every manifest file under `dir`, in name order, folders included in that order.
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+/// Every manifest file under `dir`, in name order, folders included in that order. Links are
+/// followed, each folder read once (`seen`: a link back to a folder above is no endless walk).
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, seen: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    let real = std::fs::canonicalize(dir)
+        .with_context(|| format!("cannot read the folder `{}`", dir.display()))?;
+    if seen.contains(&real) {
+        return Ok(());
+    }
+    seen.push(real);
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read the folder `{}`", dir.display()))?
         .map(|e| e.map(|e| e.path()))
@@ -98,7 +105,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     entries.sort();
     for path in entries {
         if path.is_dir() {
-            walk(&path, out)?;
+            walk(&path, out, seen)?;
         } else if path
             .extension()
             .and_then(|e| e.to_str())
@@ -227,6 +234,26 @@ fn type_name(value: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_folder_linking_back_to_itself_is_read_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("a.yaml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+        )
+        .unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/b.yaml"), "{kind: Pod}\n").unwrap();
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("sub/loop")).unwrap();
+        let docs = read(&[dir.path().to_owned()]).unwrap();
+        let files: Vec<&str> = docs.iter().map(|d| d.origin.file.as_str()).collect();
+        assert_eq!(files.len(), 2, "{files:?}");
+        assert!(
+            files[0].ends_with("a.yaml") && files[1].ends_with("b.yaml"),
+            "{files:?}"
+        );
+    }
 
     #[test]
     fn documents_lists_and_errors_are_numbered() {
